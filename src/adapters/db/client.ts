@@ -1,0 +1,75 @@
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import * as tables from './schema/tables.js';
+
+export type Schema = typeof tables;
+/** The one database type the domain sees, whichever driver is underneath. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type DbOrTx = Db | Tx;
+
+export interface Database {
+  db: Db;
+  kind: 'pglite' | 'postgres';
+  /** Human-readable location for logs (no credentials). */
+  where: string;
+  close(): Promise<void>;
+}
+
+export const migrationsFolder = fileURLToPath(new URL('../../../drizzle', import.meta.url));
+
+/** Rows of a `db.execute()` result: postgres-js returns an array, PGlite `{ rows }`. */
+export function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[];
+  return ((result as { rows?: T[] }).rows ?? []) as T[];
+}
+
+export interface DatabaseOptions {
+  databaseUrl?: string;
+  /** PGlite data folder; `memory://` keeps it in memory (tests). */
+  dataDir?: string;
+  maxConnections?: number;
+}
+
+/** Builds the database and applies the committed migrations over their own connection. */
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  if (opts.databaseUrl) {
+    const migrator = postgres(opts.databaseUrl, { max: 1, onnotice: () => {} });
+    try {
+      await migratePostgres(drizzlePostgres(migrator), { migrationsFolder });
+    } finally {
+      await migrator.end();
+    }
+    const client = postgres(opts.databaseUrl, {
+      max: opts.maxConnections ?? 20,
+      onnotice: () => {},
+      // Fail fast when Postgres is gone instead of queueing forever.
+      connect_timeout: 5,
+    });
+    const url = new URL(opts.databaseUrl);
+    return {
+      db: drizzlePostgres(client, { schema: tables }) as unknown as Db,
+      kind: 'postgres',
+      where: `${url.hostname}:${url.port || 5432}${url.pathname}`,
+      close: () => client.end({ timeout: 5 }),
+    };
+  }
+  const dataDir = opts.dataDir ?? './.data';
+  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  const client = await PGlite.create(dataDir.startsWith('memory://') ? undefined : dataDir);
+  const db = drizzlePglite(client, { schema: tables });
+  await migratePglite(db, { migrationsFolder });
+  return {
+    db: db as unknown as Db,
+    kind: 'pglite',
+    where: dataDir,
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,229 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/**
+ * A product on sale and its stock ledger totals. `available + reserved + sold = total`
+ * and no column may go negative: both are database constraints, so no code path can
+ * oversell even if every check above it were wrong.
+ */
+export const products = pgTable(
+  'products',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    priceAmount: integer('price_amount').notNull(),
+    currency: text('currency').notNull(),
+    totalQuantity: integer('total_quantity').notNull(),
+    availableQuantity: integer('available_quantity').notNull(),
+    reservedQuantity: integer('reserved_quantity').notNull().default(0),
+    soldQuantity: integer('sold_quantity').notNull().default(0),
+    /** Bumped by every stock movement, so caches fed by out-of-order events keep the newest. */
+    version: bigint('version', { mode: 'number' }).notNull().default(0),
+    startsAt: ts('starts_at').notNull(),
+    endsAt: ts('ends_at'),
+    perUserLimit: integer('per_user_limit').notNull(),
+    reservationTtlSeconds: integer('reservation_ttl_seconds').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('products_available_nonneg', sql`${t.availableQuantity} >= 0`),
+    check('products_reserved_nonneg', sql`${t.reservedQuantity} >= 0`),
+    check('products_sold_nonneg', sql`${t.soldQuantity} >= 0`),
+    check(
+      'products_stock_balance',
+      sql`${t.availableQuantity} + ${t.reservedQuantity} + ${t.soldQuantity} = ${t.totalQuantity}`,
+    ),
+  ],
+);
+
+/** A shopper has at most one ACTIVE cart; checkout closes it. */
+export const carts = pgTable(
+  'carts',
+  {
+    id: uuid('id').primaryKey(),
+    userId: text('user_id').notNull(),
+    status: text('status', { enum: ['ACTIVE', 'CHECKED_OUT'] }).notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('carts_one_active_per_user').on(t.userId).where(sql`${t.status} = 'ACTIVE'`),
+  ],
+);
+
+export const reservationStatuses = ['ACTIVE', 'CHECKED_OUT', 'PURCHASED', 'EXPIRED', 'RELEASED'] as const;
+
+export const reservations = pgTable(
+  'reservations',
+  {
+    id: uuid('id').primaryKey(),
+    cartId: uuid('cart_id')
+      .notNull()
+      .references(() => carts.id),
+    userId: text('user_id').notNull(),
+    productId: text('product_id')
+      .notNull()
+      .references(() => products.id),
+    orderId: uuid('order_id'),
+    quantity: integer('quantity').notNull(),
+    status: text('status', { enum: reservationStatuses }).notNull(),
+    sequence: bigint('sequence', { mode: 'number' }).notNull(),
+    expiresAt: ts('expires_at').notNull(),
+    idempotencyKey: text('idempotency_key'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('reservations_quantity_positive', sql`${t.quantity} > 0`),
+    uniqueIndex('reservations_user_idempotency').on(t.userId, t.idempotencyKey),
+    index('reservations_cart').on(t.cartId),
+    index('reservations_user_product').on(t.userId, t.productId),
+    index('reservations_live_expiry')
+      .on(t.expiresAt)
+      .where(sql`${t.status} in ('ACTIVE', 'CHECKED_OUT')`),
+    index('reservations_order').on(t.orderId),
+  ],
+);
+
+export const orders = pgTable(
+  'orders',
+  {
+    id: uuid('id').primaryKey(),
+    cartId: uuid('cart_id')
+      .notNull()
+      .references(() => carts.id),
+    userId: text('user_id').notNull(),
+    status: text('status', { enum: ['PENDING', 'COMPLETED', 'FAILED', 'CANCELLED'] }).notNull(),
+    paymentStatus: text('payment_status', { enum: ['PENDING', 'COMPLETED', 'FAILED'] }).notNull(),
+    inventoryStatus: text('inventory_status', { enum: ['CONFIRMED', 'FAILED'] }).notNull(),
+    totalAmount: integer('total_amount').notNull(),
+    currency: text('currency').notNull(),
+    paymentMethod: text('payment_method').notNull(),
+    shippingAddress: jsonb('shipping_address').notNull(),
+    transactionId: text('transaction_id'),
+    idempotencyKey: text('idempotency_key'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('orders_one_per_cart').on(t.cartId),
+    uniqueIndex('orders_user_idempotency').on(t.userId, t.idempotencyKey),
+    index('orders_user_created').on(t.userId, t.createdAt),
+  ],
+);
+
+export const orderItems = pgTable(
+  'order_items',
+  {
+    orderId: uuid('order_id')
+      .notNull()
+      .references(() => orders.id),
+    reservationId: uuid('reservation_id')
+      .notNull()
+      .references(() => reservations.id),
+    productId: text('product_id')
+      .notNull()
+      .references(() => products.id),
+    quantity: integer('quantity').notNull(),
+    unitAmount: integer('unit_amount').notNull(),
+    currency: text('currency').notNull(),
+  },
+  (t) => [uniqueIndex('order_items_reservation').on(t.reservationId), index('order_items_order').on(t.orderId)],
+);
+
+/**
+ * One row per attempt to charge an order. `gatewayKey` is the idempotency key sent to
+ * the gateway, derived from the order and the attempt number, so a retried call can
+ * never charge twice. `requestKey` is the shopper's idempotency key for `pay`.
+ */
+export const payments = pgTable(
+  'payments',
+  {
+    id: uuid('id').primaryKey(),
+    orderId: uuid('order_id')
+      .notNull()
+      .references(() => orders.id),
+    attempt: integer('attempt').notNull(),
+    gateway: text('gateway').notNull(),
+    gatewayKey: text('gateway_key').notNull(),
+    requestKey: text('request_key'),
+    paymentMethod: text('payment_method').notNull(),
+    amount: integer('amount').notNull(),
+    currency: text('currency').notNull(),
+    status: text('status', { enum: ['PROCESSING', 'SUCCEEDED', 'DECLINED', 'FAILED', 'UNKNOWN'] }).notNull(),
+    transactionId: text('transaction_id'),
+    declineCode: text('decline_code'),
+    message: text('message'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('payments_order_attempt').on(t.orderId, t.attempt),
+    uniqueIndex('payments_gateway_key').on(t.gatewayKey),
+    uniqueIndex('payments_order_request_key').on(t.orderId, t.requestKey),
+  ],
+);
+
+/** Every stock movement with the row that explains it: the audit trail of the ledger. */
+export const stockMovements = pgTable(
+  'stock_movements',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    productId: text('product_id')
+      .notNull()
+      .references(() => products.id),
+    kind: text('kind', { enum: ['CREATE', 'RESERVE', 'RELEASE', 'EXPIRE', 'SELL', 'FAIL'] }).notNull(),
+    quantity: integer('quantity').notNull(),
+    reservationId: uuid('reservation_id'),
+    orderId: uuid('order_id'),
+    actor: text('actor').notNull(),
+    at: ts('at').notNull().defaultNow(),
+  },
+  (t) => [index('stock_movements_product').on(t.productId, t.at)],
+);
+
+/**
+ * Transactional outbox: written in the same transaction as the change it announces;
+ * a worker delivers it (notifications issue). No event without its change.
+ */
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: uuid('id').primaryKey(),
+    topic: text('topic').notNull(),
+    aggregateId: text('aggregate_id').notNull(),
+    userId: text('user_id'),
+    payload: jsonb('payload').notNull(),
+    status: text('status', { enum: ['PENDING', 'DELIVERED', 'DEAD'] })
+      .notNull()
+      .default('PENDING'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
+    lastError: text('last_error'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    deliveredAt: ts('delivered_at'),
+  },
+  (t) => [index('outbox_pending').on(t.nextAttemptAt).where(sql`${t.status} = 'PENDING'`)],
+);
+
+export type ProductRow = typeof products.$inferSelect;
+export type CartRow = typeof carts.$inferSelect;
+export type ReservationRow = typeof reservations.$inferSelect;
+export type OrderRow = typeof orders.$inferSelect;
+export type OrderItemRow = typeof orderItems.$inferSelect;
+export type PaymentRow = typeof payments.$inferSelect;

@@ -1,0 +1,348 @@
+import { randomUUID } from 'node:crypto';
+import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import {
+  carts,
+  products,
+  reservations,
+  stockMovements,
+  type CartRow,
+  type ProductRow,
+  type ReservationRow,
+} from '../../adapters/db/schema/tables.js';
+import { type Actor, type Deps, RetryableError } from '../context.js';
+import type { GateDecision } from '../gate/port.js';
+import { announceStock, getProduct, loadGate, stockBump } from '../inventory/products.js';
+import {
+  assertIdempotencyKey,
+  assertIntRange,
+  assertProductId,
+  assertUuid,
+  type InvalidInput,
+  invalid,
+  type LimitExceeded,
+  limitExceeded,
+  MAX_QUANTITY,
+  type NotFound,
+  notFound,
+  type ReservationExpired,
+  reservationExpired,
+  type SaleNotOpen,
+  saleEnded,
+  saleNotStarted,
+  type SoldOut,
+  soldOut,
+} from '../results.js';
+
+export interface ReserveInput {
+  productId: string;
+  quantity: number;
+  idempotencyKey?: string | null;
+}
+
+export interface ReserveSuccess {
+  __typename: 'ReserveSuccess';
+  reservation: ReservationRow;
+}
+
+export type ReserveResult = ReserveSuccess | SoldOut | LimitExceeded | SaleNotOpen | NotFound | InvalidInput;
+
+/** Reservations that count against the per-user limit. */
+export const HOLDING = ['ACTIVE', 'CHECKED_OUT', 'PURCHASED'] as const;
+
+class Refused extends Error {
+  constructor(readonly reason: 'SOLD_OUT' | 'LIMIT' | 'ENDED' | 'NOT_STARTED') {
+    super(reason);
+  }
+}
+
+/**
+ * Hold stock for a shopper: the gate admits or refuses in arrival order; only admitted
+ * attempts reach Postgres, which commits the stock move with the reservation that
+ * explains it (and refuses, cleanly, anything the gate let through by mistake).
+ */
+export async function reserve(deps: Deps, actor: Actor, input: ReserveInput): Promise<ReserveResult> {
+  const bad =
+    assertProductId('productId', input.productId) ||
+    assertIntRange('quantity', input.quantity, 1, MAX_QUANTITY) ||
+    assertIdempotencyKey(input.idempotencyKey);
+  if (bad) return bad;
+  const key = input.idempotencyKey ?? undefined;
+  // Sold out is known to every process: answer without a round trip. A keyed retry
+  // still asks the gate, since its first outcome may have been a success.
+  if (!key && deps.gate.knownSoldOut(input.productId)) return soldOut(input.productId);
+
+  const reservationId = randomUUID();
+  const attempt = {
+    productId: input.productId,
+    userId: actor.userId,
+    quantity: input.quantity,
+    nowMs: deps.now().getTime(),
+    reservationId,
+    idempotencyKey: key,
+  };
+  let decision: GateDecision = await gateCall(() => deps.gate.admit(attempt));
+  if (decision.outcome === 'UNKNOWN_PRODUCT') {
+    if (!(await loadGate(deps, input.productId))) return notFound('Product');
+    decision = await gateCall(() => deps.gate.admit(attempt));
+    if (decision.outcome === 'UNKNOWN_PRODUCT') return notFound('Product');
+  }
+
+  switch (decision.outcome) {
+    case 'REPEATED':
+      return repeated(deps, actor, decision.reservationId);
+    case 'SOLD_OUT':
+      return soldOut(input.productId);
+    case 'LIMIT_EXCEEDED':
+      return limitExceeded(decision.limit);
+    case 'NOT_STARTED':
+    case 'ENDED': {
+      const p = await getProduct(deps.db, input.productId);
+      if (!p) return notFound('Product');
+      return decision.outcome === 'ENDED' ? saleEnded(p.startsAt, p.endsAt) : saleNotStarted(p.startsAt, p.endsAt);
+    }
+    case 'ADMITTED':
+      return commitAdmitted(deps, actor, input, reservationId, decision.sequence);
+  }
+}
+
+async function gateCall(fn: () => Promise<GateDecision>): Promise<GateDecision> {
+  try {
+    return await fn();
+  } catch (cause) {
+    throw new RetryableError('The stock gate is unreachable; try again', { cause });
+  }
+}
+
+async function repeated(deps: Deps, actor: Actor, reservationId: string): Promise<ReserveResult> {
+  // The first attempt with this key may still be committing: wait for it briefly.
+  for (let i = 0; i < 40; i++) {
+    const [row] = await deps.db
+      .select()
+      .from(reservations)
+      .where(and(eq(reservations.id, reservationId), eq(reservations.userId, actor.userId)));
+    if (row) return { __typename: 'ReserveSuccess', reservation: row };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new RetryableError('The first attempt with this idempotency key is still in progress; try again');
+}
+
+async function commitAdmitted(
+  deps: Deps,
+  actor: Actor,
+  input: ReserveInput,
+  reservationId: string,
+  sequence: number,
+): Promise<ReserveResult> {
+  const now = deps.now();
+  let committed: { reservation: ReservationRow; product: ProductRow };
+  try {
+    committed = await deps.db.transaction(async (tx) => {
+      // Taking the shopper's active cart row first serialises that shopper's
+      // concurrent reserves, so the per-user count below cannot race.
+      const [cart] = await tx
+        .insert(carts)
+        .values({ id: randomUUID(), userId: actor.userId, status: 'ACTIVE' })
+        .onConflictDoUpdate({
+          target: carts.userId,
+          targetWhere: sql`${carts.status} = 'ACTIVE'`,
+          set: { updatedAt: now },
+        })
+        .returning();
+      const [{ held }] = await tx
+        .select({ held: sql<number>`coalesce(sum(${reservations.quantity}), 0)::int` })
+        .from(reservations)
+        .where(
+          and(
+            eq(reservations.userId, actor.userId),
+            eq(reservations.productId, input.productId),
+            inArray(reservations.status, [...HOLDING]),
+          ),
+        );
+      const [product] = await tx
+        .update(products)
+        .set({
+          availableQuantity: sql`${products.availableQuantity} - ${input.quantity}`,
+          reservedQuantity: sql`${products.reservedQuantity} + ${input.quantity}`,
+          ...stockBump,
+        })
+        .where(
+          and(
+            eq(products.id, input.productId),
+            sql`${products.availableQuantity} >= ${input.quantity}`,
+            sql`${products.perUserLimit} >= ${Number(held) + input.quantity}`,
+            sql`${products.startsAt} <= ${now}`,
+            sql`(${products.endsAt} is null or ${products.endsAt} > ${now})`,
+          ),
+        )
+        .returning();
+      if (!product) {
+        const p = await getProduct(tx, input.productId);
+        if (!p) throw new Refused('SOLD_OUT');
+        if (p.perUserLimit < Number(held) + input.quantity) throw new Refused('LIMIT');
+        if (p.startsAt > now) throw new Refused('NOT_STARTED');
+        if (p.endsAt && p.endsAt <= now) throw new Refused('ENDED');
+        throw new Refused('SOLD_OUT');
+      }
+      const [reservation] = await tx
+        .insert(reservations)
+        .values({
+          id: reservationId,
+          cartId: cart.id,
+          userId: actor.userId,
+          productId: input.productId,
+          quantity: input.quantity,
+          status: 'ACTIVE',
+          sequence,
+          expiresAt: new Date(now.getTime() + product.reservationTtlSeconds * 1000),
+          idempotencyKey: input.idempotencyKey ?? null,
+        })
+        .returning();
+      await tx.insert(stockMovements).values({
+        productId: input.productId,
+        kind: 'RESERVE',
+        quantity: input.quantity,
+        reservationId,
+        actor: actor.userId,
+      });
+      return { reservation, product };
+    });
+  } catch (err) {
+    if (err instanceof Refused) {
+      // Postgres refused what the gate admitted: give the shopper's count back; the
+      // stock only when the refusal was not for lack of it.
+      await deps.gate.release(input.productId, actor.userId, input.quantity, err.reason !== 'SOLD_OUT').catch(() => {});
+      if (input.idempotencyKey) await deps.gate.forget(input.productId, actor.userId, input.idempotencyKey).catch(() => {});
+      if (err.reason === 'SOLD_OUT') {
+        deps.gate.noteStock(input.productId, 0);
+        return soldOut(input.productId);
+      }
+      const p = await getProduct(deps.db, input.productId);
+      if (!p) return notFound('Product');
+      if (err.reason === 'LIMIT') return limitExceeded(p.perUserLimit);
+      return err.reason === 'ENDED' ? saleEnded(p.startsAt, p.endsAt) : saleNotStarted(p.startsAt, p.endsAt);
+    }
+    // Nothing was written: hand the admission back so the stock is not lost.
+    await deps.gate.release(input.productId, actor.userId, input.quantity, true).catch(() => {});
+    if (input.idempotencyKey) await deps.gate.forget(input.productId, actor.userId, input.idempotencyKey).catch(() => {});
+    if (isUniqueViolation(err) && input.idempotencyKey) {
+      // Same key raced past the gate (e.g. after a gate reload): return the first outcome.
+      const [row] = await deps.db
+        .select()
+        .from(reservations)
+        .where(and(eq(reservations.userId, actor.userId), eq(reservations.idempotencyKey, input.idempotencyKey)));
+      if (row) return { __typename: 'ReserveSuccess', reservation: row };
+    }
+    throw new RetryableError('The reservation could not be stored; nothing was reserved, try again', { cause: err });
+  }
+  await announceStock(deps, committed.product);
+  await publishReservation(deps, committed.reservation);
+  return { __typename: 'ReserveSuccess', reservation: committed.reservation };
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    if ((e as { code?: string }).code === '23505') return true;
+  }
+  return false;
+}
+
+export async function publishReservation(deps: Deps, r: Pick<ReservationRow, 'id' | 'userId' | 'productId' | 'status'>) {
+  await deps.events
+    .publish('reservation', r.id, { reservationId: r.id, userId: r.userId, productId: r.productId, status: r.status })
+    .catch((err) => deps.log.warn({ err, reservationId: r.id }, 'reservation event not published'));
+}
+
+export interface ReleaseSuccess {
+  __typename: 'ReleaseSuccess';
+  reservation: ReservationRow;
+}
+export type ReleaseResult = ReleaseSuccess | NotFound | ReservationExpired | InvalidInput;
+
+/** Gives an ACTIVE hold back to the pool before it expires. Releasing twice is harmless. */
+export async function releaseReservation(deps: Deps, actor: Actor, id: string): Promise<ReleaseResult> {
+  const bad = assertUuid('id', id);
+  if (bad) return bad;
+  const now = deps.now();
+  const out = await deps.db.transaction(async (tx) => {
+    const [r] = await tx
+      .select()
+      .from(reservations)
+      .where(and(eq(reservations.id, id), eq(reservations.userId, actor.userId)))
+      .for('update');
+    if (!r) return notFound('Reservation');
+    if (r.status === 'RELEASED') return { __typename: 'ReleaseSuccess' as const, reservation: r, product: undefined };
+    if (r.status === 'EXPIRED' || (r.status === 'ACTIVE' && r.expiresAt <= now)) return reservationExpired();
+    if (r.status !== 'ACTIVE') {
+      return invalid(`A ${r.status.toLowerCase().replace('_', ' ')} reservation cannot be released`, 'id');
+    }
+    const [released] = await tx
+      .update(reservations)
+      .set({ status: 'RELEASED', updatedAt: now })
+      .where(eq(reservations.id, id))
+      .returning();
+    const [product] = await tx
+      .update(products)
+      .set({
+        availableQuantity: sql`${products.availableQuantity} + ${r.quantity}`,
+        reservedQuantity: sql`${products.reservedQuantity} - ${r.quantity}`,
+        ...stockBump,
+      })
+      .where(eq(products.id, r.productId))
+      .returning();
+    await tx.insert(stockMovements).values({
+      productId: r.productId,
+      kind: 'RELEASE',
+      quantity: r.quantity,
+      reservationId: r.id,
+      actor: actor.userId,
+    });
+    return { __typename: 'ReleaseSuccess' as const, reservation: released, product };
+  });
+  if (out.__typename !== 'ReleaseSuccess') return out;
+  if (out.product) {
+    await returnToGate(deps, [out.reservation]);
+    await announceStock(deps, out.product);
+    await publishReservation(deps, out.reservation);
+  }
+  return { __typename: 'ReleaseSuccess', reservation: out.reservation };
+}
+
+/** After a commit that put units back on sale: tell the gate (failures converge by reconciliation). */
+export async function returnToGate(deps: Deps, rows: Pick<ReservationRow, 'productId' | 'userId' | 'quantity'>[]) {
+  for (const r of rows) {
+    await deps.gate
+      .release(r.productId, r.userId, r.quantity, true)
+      .catch((err) => deps.log.warn({ err, productId: r.productId }, 'gate release failed; reconciliation will restore it'));
+  }
+}
+
+export async function getReservation(deps: Deps, actor: Actor, id: string): Promise<ReservationRow | undefined> {
+  if (assertUuid('id', id)) return undefined;
+  const [row] = await deps.db
+    .select()
+    .from(reservations)
+    .where(and(eq(reservations.id, id), eq(reservations.userId, actor.userId)));
+  return row;
+}
+
+export interface CartView {
+  cart: CartRow;
+  reservations: ReservationRow[];
+  expiresAt: Date | null;
+}
+
+/** The shopper's active cart with its live holds. */
+export async function getCart(deps: Deps, actor: Actor): Promise<CartView | undefined> {
+  const [cart] = await deps.db
+    .select()
+    .from(carts)
+    .where(and(eq(carts.userId, actor.userId), eq(carts.status, 'ACTIVE')));
+  if (!cart) return undefined;
+  const live = await deps.db
+    .select()
+    .from(reservations)
+    .where(and(eq(reservations.cartId, cart.id), eq(reservations.status, 'ACTIVE'), gt(reservations.expiresAt, deps.now())))
+    .orderBy(asc(reservations.sequence));
+  const expiresAt = live.length ? new Date(Math.min(...live.map((r) => r.expiresAt.getTime()))) : null;
+  return { cart, reservations: live, expiresAt };
+}

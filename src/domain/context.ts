@@ -1,0 +1,38 @@
+import type { Logger } from 'pino';
+import type { Db } from '../adapters/db/client.js';
+import type { EventBus } from './events.js';
+import type { StockGate } from './gate/port.js';
+import type { InventoryCache } from './inventory/cache.js';
+import type { PaymentGateway } from './payments/port.js';
+
+/** Everything the domain needs, built once at start-up and passed first to every function. */
+export interface Deps {
+  db: Db;
+  gate: StockGate;
+  events: EventBus;
+  inventory: InventoryCache;
+  payments: PaymentGateway;
+  log: Logger;
+  now: () => Date;
+}
+
+/** Who is acting: the token's subject and roles. */
+export interface Actor {
+  userId: string;
+  roles: readonly string[];
+}
+
+export const isAdmin = (a: Actor | undefined) => a?.roles.includes('admin') ?? false;
+
+/**
+ * A fault that the caller may retry (database or gate unreachable, gateway timing
+ * out). Thrown, never returned; the API maps it to `extensions.code: UNAVAILABLE`.
+ */
+export class RetryableError extends Error {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, { cause: options?.cause });
+    this.name = 'RetryableError';
+    this.retryAfterSeconds = options?.retryAfterSeconds ?? 1;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * One typed map of every pub/sub topic and its payload. Events are published only
+ * after the transaction that caused them commits.
+ */
+export interface InventorySnapshot {
+  productId: string;
+  totalQuantity: number;
+  availableQuantity: number;
+  reservedQuantity: number;
+  soldQuantity: number;
+  /** Monotonic per product: a cache keeps the snapshot with the highest version. */
+  version: number;
+  updatedAt: string;
+}
+
+export interface ReservationEvent {
+  reservationId: string;
+  userId: string;
+  productId: string;
+  status: 'ACTIVE' | 'CHECKED_OUT' | 'PURCHASED' | 'EXPIRED' | 'RELEASED';
+}
+
+export interface OrderEvent {
+  orderId: string;
+  userId: string;
+  status: 'PENDING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+}
+
+export interface TopicMap {
+  /** Every stock change of every product (caches, sold-out flags). */
+  stock: InventorySnapshot;
+  reservation: ReservationEvent;
+  order: OrderEvent;
+}
+
+export type Topic = keyof TopicMap;
+
+export interface EventBus {
+  /** Publishes to the topic's global channel and to its per-id channel. */
+  publish<T extends Topic>(topic: T, id: string, payload: TopicMap[T]): Promise<void>;
+  /** Events of one topic for one id (one product, reservation or order). */
+  subscribe<T extends Topic>(topic: T, id: string, signal?: AbortSignal): AsyncIterable<TopicMap[T]>;
+  /** Every event of one topic, for process-wide caches. Returns an unsubscribe function. */
+  listen<T extends Topic>(topic: T, handler: (payload: TopicMap[T]) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,88 @@
+/**
+ * The stock gate: admits or refuses each reserve attempt atomically before it may
+ * touch Postgres, and stamps admitted ones with an arrival sequence number.
+ *
+ * Two implementations share one decision table (`decide` below, mirrored line for
+ * line by `adapters/redis/lua/reserve-3.lua`) and one contract suite
+ * (`test/gate.contract.test.ts`): the in-process gate (embedded default) and the
+ * Redis Lua gate.
+ */
+export interface GateSnapshot {
+  productId: string;
+  /** Units the gate may still admit (Postgres `available_quantity`). */
+  stock: number;
+  /** Highest sequence already handed out for this product. */
+  sequence: number;
+  startsAtMs: number;
+  /** -1 when the sale has no end. */
+  endsAtMs: number;
+  perUserLimit: number;
+  /** Units each shopper holds or bought (ACTIVE, CHECKED_OUT, PURCHASED). */
+  held: Record<string, number>;
+}
+
+export interface AdmitAttempt {
+  productId: string;
+  userId: string;
+  quantity: number;
+  nowMs: number;
+  /** The id the reservation will get if admitted; remembered with the idempotency key. */
+  reservationId: string;
+  idempotencyKey?: string;
+}
+
+export type GateDecision =
+  | { outcome: 'ADMITTED'; sequence: number }
+  /** The same shopper already reserved with this idempotency key. */
+  | { outcome: 'REPEATED'; reservationId: string; sequence: number }
+  | { outcome: 'NOT_STARTED' }
+  | { outcome: 'ENDED' }
+  | { outcome: 'LIMIT_EXCEEDED'; limit: number }
+  | { outcome: 'SOLD_OUT'; left: number }
+  /** The gate holds nothing for this product: load it from Postgres, then ask again. */
+  | { outcome: 'UNKNOWN_PRODUCT' };
+
+export interface StockGate {
+  readonly kind: 'memory' | 'redis';
+  admit(attempt: AdmitAttempt): Promise<GateDecision>;
+  /** Gives a shopper's units back: their per-user count always, the stock when `restoreStock`. */
+  release(productId: string, userId: string, quantity: number, restoreStock: boolean): Promise<void>;
+  /** Forgets an idempotency key whose admission Postgres did not keep, so a retry can go through. */
+  forget(productId: string, userId: string, idempotencyKey: string): Promise<void>;
+  /** Loads a product's state; unless `force`, only when the gate has none yet. Returns whether it wrote. */
+  load(snapshot: GateSnapshot, force: boolean): Promise<boolean>;
+  /** What this process knows without a round trip: the product is sold out. */
+  knownSoldOut(productId: string): boolean;
+  /** Tells this process the latest available count (from pub/sub), to set or clear the sold-out flag. */
+  noteStock(productId: string, available: number): void;
+  close(): Promise<void>;
+}
+
+/** How long an admitted idempotency key is remembered. */
+export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
+
+export interface GateProductState {
+  stock: number;
+  sequence: number;
+  startsAtMs: number;
+  endsAtMs: number;
+  perUserLimit: number;
+}
+
+/**
+ * The decision table, in order. The Lua script implements exactly these rows.
+ * 1. sale not started  2. sale ended  3. per-user limit  4. stock  5. admit.
+ * (Unknown product and a remembered idempotency key are answered before it.)
+ */
+export function decide(
+  state: GateProductState,
+  heldByUser: number,
+  quantity: number,
+  nowMs: number,
+): Exclude<GateDecision, { outcome: 'REPEATED' } | { outcome: 'UNKNOWN_PRODUCT' } | { outcome: 'ADMITTED' }> | { outcome: 'ADMIT' } {
+  if (nowMs < state.startsAtMs) return { outcome: 'NOT_STARTED' };
+  if (state.endsAtMs >= 0 && nowMs >= state.endsAtMs) return { outcome: 'ENDED' };
+  if (heldByUser + quantity > state.perUserLimit) return { outcome: 'LIMIT_EXCEEDED', limit: state.perUserLimit };
+  if (state.stock < quantity) return { outcome: 'SOLD_OUT', left: state.stock };
+  return { outcome: 'ADMIT' };
+}

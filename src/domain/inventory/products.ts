@@ -1,0 +1,170 @@
+import { randomBytes } from 'node:crypto';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import type { DbOrTx } from '../../adapters/db/client.js';
+import { products, reservations, stockMovements, type ProductRow } from '../../adapters/db/schema/tables.js';
+import type { Actor, Deps } from '../context.js';
+import type { InventorySnapshot } from '../events.js';
+import type { GateSnapshot } from '../gate/port.js';
+import { assertIntRange, assertProductId, assertText, type InvalidInput, invalid } from '../results.js';
+
+export type SaleState = 'SCHEDULED' | 'LIVE' | 'SOLD_OUT' | 'ENDED';
+
+export function saleState(p: Pick<ProductRow, 'startsAt' | 'endsAt'>, available: number, now: Date): SaleState {
+  if (p.endsAt && now >= p.endsAt) return 'ENDED';
+  if (now < p.startsAt) return 'SCHEDULED';
+  if (available <= 0) return 'SOLD_OUT';
+  return 'LIVE';
+}
+
+export function snapshotOf(p: ProductRow): InventorySnapshot {
+  return {
+    productId: p.id,
+    totalQuantity: p.totalQuantity,
+    availableQuantity: p.availableQuantity,
+    reservedQuantity: p.reservedQuantity,
+    soldQuantity: p.soldQuantity,
+    version: p.version,
+    updatedAt: p.updatedAt.toISOString(),
+  };
+}
+
+/** Publishes the product's stock after a commit and keeps this process's copy fresh at once. */
+export async function announceStock(deps: Deps, p: ProductRow): Promise<void> {
+  const s = snapshotOf(p);
+  deps.inventory.offer(s);
+  deps.gate.noteStock(p.id, p.availableQuantity);
+  try {
+    await deps.events.publish('stock', p.id, s);
+  } catch (err) {
+    // The change is committed; a lost event only delays other processes' copies
+    // until the next change. Never fail the shopper's request for it.
+    deps.log.warn({ err, productId: p.id }, 'stock event not published');
+  }
+}
+
+/** The stock row of one product, updated in the same statement as the change that moves it. */
+export const stockBump = { version: sql`${products.version} + 1`, updatedAt: sql`now()` };
+
+export interface CreateProductInput {
+  id?: string | null;
+  name: string;
+  priceAmount: number;
+  currency: string;
+  totalQuantity: number;
+  sale: {
+    startsAt: Date;
+    endsAt?: Date | null;
+    perUserLimit: number;
+    reservationTtlSeconds: number;
+  };
+}
+
+export const MAX_STOCK = 100_000_000;
+
+function validateCreate(i: CreateProductInput): InvalidInput | undefined {
+  return (
+    (i.id != null ? assertProductId('id', i.id) : undefined) ||
+    assertText('name', i.name, 200) ||
+    assertIntRange('priceAmount', i.priceAmount, 0, 1_000_000_000) ||
+    (/^[A-Z]{3}$/.test(i.currency) ? undefined : invalid('currency must be an ISO 4217 code such as USD', 'currency')) ||
+    assertIntRange('totalQuantity', i.totalQuantity, 1, MAX_STOCK) ||
+    assertIntRange('sale.perUserLimit', i.sale.perUserLimit, 1, 1000) ||
+    assertIntRange('sale.reservationTtlSeconds', i.sale.reservationTtlSeconds, 1, 86_400) ||
+    (i.sale.endsAt && i.sale.endsAt <= i.sale.startsAt ? invalid('sale.endsAt must be after sale.startsAt', 'sale.endsAt') : undefined)
+  );
+}
+
+export async function createProduct(deps: Deps, actor: Actor, input: CreateProductInput): Promise<ProductRow | InvalidInput> {
+  const bad = validateCreate(input);
+  if (bad) return bad;
+  const id = input.id ?? `prod_${randomBytes(8).toString('hex')}`;
+  const row = await deps.db.transaction(async (tx) => {
+    const [created] = await tx
+      .insert(products)
+      .values({
+        id,
+        name: input.name.trim(),
+        priceAmount: input.priceAmount,
+        currency: input.currency,
+        totalQuantity: input.totalQuantity,
+        availableQuantity: input.totalQuantity,
+        startsAt: input.sale.startsAt,
+        endsAt: input.sale.endsAt ?? null,
+        perUserLimit: input.sale.perUserLimit,
+        reservationTtlSeconds: input.sale.reservationTtlSeconds,
+      })
+      .onConflictDoNothing()
+      .returning();
+    if (!created) return undefined;
+    await tx.insert(stockMovements).values({
+      productId: id,
+      kind: 'CREATE',
+      quantity: input.totalQuantity,
+      actor: actor.userId,
+    });
+    return created;
+  });
+  if (!row) return invalid(`a product with id "${id}" already exists`, 'id');
+  await deps.gate.load(await gateSnapshot(deps.db, row), true);
+  await announceStock(deps, row);
+  return row;
+}
+
+export async function getProduct(db: DbOrTx, id: string): Promise<ProductRow | undefined> {
+  if (!assertProductIdOk(id)) return undefined;
+  const [row] = await db.select().from(products).where(eq(products.id, id));
+  return row;
+}
+
+const assertProductIdOk = (id: string) => assertProductId('id', id) === undefined;
+
+export async function getProducts(db: DbOrTx, ids: readonly string[]): Promise<ProductRow[]> {
+  const ok = ids.filter(assertProductIdOk);
+  if (ok.length === 0) return [];
+  return db.select().from(products).where(inArray(products.id, ok));
+}
+
+export async function listProducts(db: DbOrTx): Promise<ProductRow[]> {
+  return db.select().from(products).orderBy(asc(products.startsAt), asc(products.id));
+}
+
+/** The current stock of a product: from the in-memory copy, loaded from Postgres on a miss. */
+export async function inventoryOf(deps: Deps, productId: string): Promise<InventorySnapshot | undefined> {
+  const cached = deps.inventory.get(productId);
+  if (cached) return cached;
+  const row = await getProduct(deps.db, productId);
+  if (!row) return undefined;
+  const s = snapshotOf(row);
+  deps.inventory.offer(s);
+  return deps.inventory.get(productId);
+}
+
+/** What the gate should hold for a product, read from Postgres (the truth). */
+export async function gateSnapshot(db: DbOrTx, p: ProductRow): Promise<GateSnapshot> {
+  const heldRows = await db
+    .select({ userId: reservations.userId, held: sql<number>`sum(${reservations.quantity})::int` })
+    .from(reservations)
+    .where(and(eq(reservations.productId, p.id), inArray(reservations.status, ['ACTIVE', 'CHECKED_OUT', 'PURCHASED'])))
+    .groupBy(reservations.userId);
+  const [{ seq }] = await db
+    .select({ seq: sql<number>`coalesce(max(${reservations.sequence}), 0)::bigint` })
+    .from(reservations)
+    .where(eq(reservations.productId, p.id));
+  return {
+    productId: p.id,
+    stock: p.availableQuantity,
+    sequence: Number(seq),
+    startsAtMs: p.startsAt.getTime(),
+    endsAtMs: p.endsAt ? p.endsAt.getTime() : -1,
+    perUserLimit: p.perUserLimit,
+    held: Object.fromEntries(heldRows.map((r) => [r.userId, Number(r.held)])),
+  };
+}
+
+/** Loads the gate for one product from Postgres when it has nothing; false if no such product. */
+export async function loadGate(deps: Deps, productId: string): Promise<boolean> {
+  const row = await getProduct(deps.db, productId);
+  if (!row) return false;
+  await deps.gate.load(await gateSnapshot(deps.db, row), false);
+  return true;
+}

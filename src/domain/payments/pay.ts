@@ -1,0 +1,238 @@
+import { randomUUID } from 'node:crypto';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import type { Tx } from '../../adapters/db/client.js';
+import { orders, outbox, payments, products, reservations, stockMovements, type OrderRow, type PaymentRow } from '../../adapters/db/schema/tables.js';
+import { publishReservation, returnToGate } from '../cart/reserve.js';
+import { type Actor, type Deps, RetryableError } from '../context.js';
+import { announceStock, stockBump } from '../inventory/products.js';
+import { assertPaymentMethod, publishOrder } from '../orders/checkout.js';
+import {
+  assertIdempotencyKey,
+  assertIntRange,
+  assertUuid,
+  type InvalidInput,
+  type NotFound,
+  notFound,
+  type ReservationExpired,
+  reservationExpired,
+} from '../results.js';
+import type { ChargeOutcome } from './port.js';
+
+export interface PayInput {
+  orderId: string;
+  paymentMethod: string;
+  amount: number;
+  idempotencyKey?: string | null;
+}
+
+export interface PaySuccess { __typename: 'PaySuccess'; order: OrderRow; transactionId: string; paymentStatus: 'COMPLETED' }
+export interface PaymentDeclined { __typename: 'PaymentDeclined'; code: 'PAYMENT_DECLINED'; message: string; declineCode?: string | null }
+export interface PaymentUnavailable { __typename: 'PaymentUnavailable'; code: 'PAYMENT_UNAVAILABLE'; message: string; retryAfterSeconds?: number }
+export interface AmountMismatch { __typename: 'AmountMismatch'; code: 'AMOUNT_MISMATCH'; message: string; expected: { amount: number; currency: string } }
+export interface AlreadyPaid { __typename: 'AlreadyPaid'; code: 'ALREADY_PAID'; message: string; order: OrderRow }
+
+export type PayResult = PaySuccess | PaymentDeclined | PaymentUnavailable | AmountMismatch | ReservationExpired | AlreadyPaid | NotFound | InvalidInput;
+
+const declined = (message: string, declineCode?: string | null): PaymentDeclined => ({ __typename: 'PaymentDeclined', code: 'PAYMENT_DECLINED', message, declineCode });
+const unavailable = (message: string, retryAfterSeconds = 5): PaymentUnavailable => ({
+  __typename: 'PaymentUnavailable',
+  code: 'PAYMENT_UNAVAILABLE',
+  message,
+  retryAfterSeconds,
+});
+
+/** The outcome a finished payment attempt stands for, replayed for a repeated idempotency key. */
+function replay(order: OrderRow, p: PaymentRow): PayResult {
+  if (p.status === 'SUCCEEDED') return { __typename: 'PaySuccess', order, transactionId: p.transactionId!, paymentStatus: 'COMPLETED' };
+  if (p.status === 'DECLINED') return declined(p.message ?? 'The payment was declined', p.declineCode);
+  if (p.status === 'FAILED') return unavailable(p.message ?? 'The payment gateway was unavailable; nothing was charged');
+  return unavailable('This payment is still being processed; try again shortly', 2);
+}
+
+/**
+ * Charges an order. Step 1 (one transaction) records a PROCESSING attempt with a gateway
+ * idempotency key derived from the order and attempt number; step 2 calls the gateway
+ * outside any transaction; step 3 (one transaction) settles the order, the stock and the
+ * outbox together. A retried `pay` never charges twice.
+ */
+export async function pay(deps: Deps, actor: Actor, input: PayInput): Promise<PayResult> {
+  const bad =
+    assertUuid('orderId', input.orderId) ||
+    assertPaymentMethod(input.paymentMethod) ||
+    assertIntRange('amount', input.amount, 0, 2_000_000_000) ||
+    assertIdempotencyKey(input.idempotencyKey);
+  if (bad) return bad;
+  const now = deps.now();
+  const started = await deps.db.transaction(async (tx): Promise<PayResult | { attempt: PaymentRow; order: OrderRow }> => {
+    const [order] = await tx
+      .select()
+      .from(orders)
+      .where(and(eq(orders.id, input.orderId), eq(orders.userId, actor.userId)))
+      .for('update');
+    if (!order) return notFound('Order');
+    if (input.idempotencyKey) {
+      const [prior] = await tx
+        .select()
+        .from(payments)
+        .where(and(eq(payments.orderId, order.id), eq(payments.requestKey, input.idempotencyKey)));
+      if (prior) return replay(order, prior);
+    }
+    if (order.status === 'COMPLETED') return { __typename: 'AlreadyPaid', code: 'ALREADY_PAID', message: 'This order is already paid', order };
+    if (order.status !== 'PENDING') return reservationExpired(`This order is ${order.status.toLowerCase()}; its stock went back on sale`);
+    if (input.amount !== order.totalAmount) {
+      return {
+        __typename: 'AmountMismatch',
+        code: 'AMOUNT_MISMATCH',
+        message: `amount must equal the order total (${order.totalAmount})`,
+        expected: { amount: order.totalAmount, currency: order.currency },
+      };
+    }
+    const attempts = await tx.select().from(payments).where(eq(payments.orderId, order.id)).orderBy(desc(payments.attempt));
+    if (attempts.some((a) => a.status === 'PROCESSING' || a.status === 'UNKNOWN')) {
+      return unavailable('A payment for this order is already in progress; try again shortly', 2);
+    }
+    const [{ expired }] = await tx
+      .select({ expired: sql<number>`count(*)::int` })
+      .from(reservations)
+      .where(and(eq(reservations.orderId, order.id), sql`(${reservations.status} <> 'CHECKED_OUT' or ${reservations.expiresAt} <= ${now})`));
+    if (Number(expired) > 0) return reservationExpired();
+    const n = (attempts[0]?.attempt ?? 0) + 1;
+    const [attempt] = await tx
+      .insert(payments)
+      .values({
+        id: randomUUID(),
+        orderId: order.id,
+        attempt: n,
+        gateway: deps.payments.name,
+        gatewayKey: `order_${order.id}_attempt_${n}`,
+        requestKey: input.idempotencyKey ?? null,
+        paymentMethod: input.paymentMethod,
+        amount: order.totalAmount,
+        currency: order.currency,
+        status: 'PROCESSING',
+      })
+      .returning();
+    return { attempt, order };
+  });
+  if ('__typename' in started) return started;
+
+  let outcome: ChargeOutcome;
+  try {
+    outcome = await deps.payments.charge({
+      orderId: started.order.id,
+      amount: started.attempt.amount,
+      currency: started.attempt.currency,
+      paymentMethod: started.attempt.paymentMethod,
+      idempotencyKey: started.attempt.gatewayKey,
+    });
+  } catch (err) {
+    deps.log.warn({ err, orderId: started.order.id }, 'payment gateway call failed; outcome unknown');
+    outcome = { status: 'unknown', message: 'The payment gateway did not answer' };
+  }
+  const settled = await settlePayment(deps, started.attempt.id, outcome);
+  return settled;
+}
+
+/**
+ * Applies a gateway outcome to an attempt, its order, its stock and the outbox, in one
+ * transaction. Settling an already-settled attempt changes nothing (webhooks and
+ * reconciliation may call it again).
+ */
+export async function settlePayment(deps: Deps, paymentId: string, outcome: ChargeOutcome): Promise<PayResult> {
+  const now = deps.now();
+  let effects: { order: OrderRow; released: { id: string; productId: string; userId: string; quantity: number }[]; sold: { id: string; productId: string; userId: string }[]; productIds: string[] } | undefined;
+  let result: PayResult;
+  try {
+    result = await deps.db.transaction(async (tx) => {
+      const [p] = await tx.select().from(payments).where(eq(payments.id, paymentId)).for('update');
+      if (!p) return notFound('Payment');
+      const [order] = await tx.select().from(orders).where(eq(orders.id, p.orderId)).for('update');
+      if (p.status !== 'PROCESSING' && p.status !== 'UNKNOWN') return replay(order, p);
+      switch (outcome.status) {
+        case 'succeeded': {
+          await tx.update(payments).set({ status: 'SUCCEEDED', transactionId: outcome.transactionId, updatedAt: now }).where(eq(payments.id, p.id));
+          const sold = await moveOrderStock(tx, order.id, 'PURCHASED', 'SELL', actorOf(order));
+          const [done] = await tx
+            .update(orders)
+            .set({ status: 'COMPLETED', paymentStatus: 'COMPLETED', inventoryStatus: 'CONFIRMED', transactionId: outcome.transactionId, updatedAt: now })
+            .where(eq(orders.id, order.id))
+            .returning();
+          await tx.insert(outbox).values({
+            id: randomUUID(),
+            topic: 'order.completed',
+            aggregateId: order.id,
+            userId: order.userId,
+            payload: { orderId: order.id, total: order.totalAmount, currency: order.currency, transactionId: outcome.transactionId },
+          });
+          effects = { order: done, released: [], sold, productIds: [...new Set(sold.map((s) => s.productId))] };
+          return { __typename: 'PaySuccess', order: done, transactionId: outcome.transactionId, paymentStatus: 'COMPLETED' };
+        }
+        case 'declined': {
+          await tx
+            .update(payments)
+            .set({ status: 'DECLINED', declineCode: outcome.declineCode, message: outcome.message, transactionId: outcome.transactionId ?? null, updatedAt: now })
+            .where(eq(payments.id, p.id));
+          const released = await moveOrderStock(tx, order.id, 'RELEASED', 'FAIL', actorOf(order));
+          const [failed] = await tx
+            .update(orders)
+            .set({ status: 'FAILED', paymentStatus: 'FAILED', inventoryStatus: 'FAILED', updatedAt: now })
+            .where(eq(orders.id, order.id))
+            .returning();
+          await tx.insert(outbox).values({
+            id: randomUUID(),
+            topic: 'payment.failed',
+            aggregateId: order.id,
+            userId: order.userId,
+            payload: { orderId: order.id, total: order.totalAmount, currency: order.currency, declineCode: outcome.declineCode },
+          });
+          effects = { order: failed, released, sold: [], productIds: [...new Set(released.map((s) => s.productId))] };
+          return declined(outcome.message, outcome.declineCode);
+        }
+        case 'unavailable':
+          await tx.update(payments).set({ status: 'FAILED', message: outcome.message, updatedAt: now }).where(eq(payments.id, p.id));
+          return unavailable(outcome.message, outcome.retryAfterSeconds);
+        case 'unknown':
+          await tx.update(payments).set({ status: 'UNKNOWN', message: outcome.message, updatedAt: now }).where(eq(payments.id, p.id));
+          return unavailable('The payment outcome is not known yet; it will be settled shortly. Do not pay again.', 10);
+      }
+    });
+  } catch (err) {
+    throw new RetryableError('The payment could not be recorded; it will be settled by reconciliation', { cause: err });
+  }
+  if (effects) {
+    await returnToGate(deps, effects.released);
+    const changed = await deps.db.select().from(products).where(inArray(products.id, effects.productIds));
+    for (const p of changed) await announceStock(deps, p);
+    for (const r of [...effects.released.map((r) => ({ ...r, status: 'RELEASED' as const })), ...effects.sold.map((r) => ({ ...r, status: 'PURCHASED' as const }))]) {
+      await publishReservation(deps, r);
+    }
+    await publishOrder(deps, effects.order);
+  }
+  return result;
+}
+
+const actorOf = (o: OrderRow) => o.userId;
+
+/**
+ * Moves every CHECKED_OUT reservation of an order: sold for good (PURCHASED) or back
+ * on sale (RELEASED), with the matching product totals and ledger rows.
+ */
+async function moveOrderStock(tx: Tx, orderId: string, to: 'PURCHASED' | 'RELEASED', kind: 'SELL' | 'FAIL', actor: string) {
+  const moved = await tx
+    .update(reservations)
+    .set({ status: to, updatedAt: sql`now()` })
+    .where(and(eq(reservations.orderId, orderId), eq(reservations.status, 'CHECKED_OUT')))
+    .returning({ id: reservations.id, productId: reservations.productId, userId: reservations.userId, quantity: reservations.quantity });
+  for (const r of moved) {
+    await tx
+      .update(products)
+      .set(
+        to === 'PURCHASED'
+          ? { reservedQuantity: sql`${products.reservedQuantity} - ${r.quantity}`, soldQuantity: sql`${products.soldQuantity} + ${r.quantity}`, ...stockBump }
+          : { reservedQuantity: sql`${products.reservedQuantity} - ${r.quantity}`, availableQuantity: sql`${products.availableQuantity} + ${r.quantity}`, ...stockBump },
+      )
+      .where(eq(products.id, r.productId));
+    await tx.insert(stockMovements).values({ productId: r.productId, kind, quantity: r.quantity, reservationId: r.id, orderId, actor });
+  }
+  return moved;
+}

@@ -1,0 +1,173 @@
+import type { OrderRow } from '../adapters/db/schema/tables.js';
+import type { OrderEvent } from '../domain/events.js';
+import { checkout, getOrder, itemsOf, listOrders } from '../domain/orders/checkout.js';
+import { pay } from '../domain/payments/pay.js';
+import { assertUuid } from '../domain/results.js';
+import { badInput, builder, Money } from './builder.js';
+import {
+  AlreadyPaid,
+  AmountMismatch,
+  CartEmpty,
+  InvalidInput,
+  NotFound,
+  PaymentDeclined,
+  PaymentUnavailable,
+  RateLimited,
+  ReservationExpired,
+  byTypename,
+} from './errors.js';
+import { Order, OrderItem, Product } from './refs.js';
+
+const OrderStatus = builder.enumType('OrderStatus', { values: ['PENDING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const });
+const PaymentStatus = builder.enumType('PaymentStatus', { values: ['PENDING', 'COMPLETED', 'FAILED'] as const });
+const InventoryStatus = builder.enumType('InventoryStatus', { values: ['CONFIRMED', 'FAILED'] as const });
+
+OrderItem.implement({
+  fields: (t) => ({
+    product: t.field({ type: Product, resolve: async (i, _a, ctx) => (await ctx.loadProduct(i.productId))! }),
+    quantity: t.exposeInt('quantity'),
+    unitPrice: t.field({ type: Money, resolve: (i) => ({ amount: i.unitAmount, currency: i.currency }) }),
+  }),
+});
+
+Order.implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    cartId: t.exposeID('cartId'),
+    items: t.field({ type: [OrderItem], resolve: (o, _a, ctx) => itemsOf(ctx.deps, o.id) }),
+    total: t.field({ type: Money, resolve: (o) => ({ amount: o.totalAmount, currency: o.currency }) }),
+    status: t.field({ type: OrderStatus, resolve: (o) => o.status }),
+    paymentStatus: t.field({ type: PaymentStatus, resolve: (o) => o.paymentStatus }),
+    inventoryStatus: t.field({ type: InventoryStatus, resolve: (o) => o.inventoryStatus }),
+    transactionId: t.exposeString('transactionId', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  order: t.field({
+    type: Order,
+    nullable: true,
+    authScopes: { shopper: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => (await getOrder(ctx.deps, ctx.actor!, String(id))) ?? null,
+  }),
+  orders: t.field({
+    type: [Order],
+    description: "The signed-in shopper's orders, newest first.",
+    authScopes: { shopper: true },
+    resolve: (_root, _args, ctx) => listOrders(ctx.deps, ctx.actor!),
+  }),
+}));
+
+const AddressInput = builder.inputType('AddressInput', {
+  fields: (t) => ({
+    addressLine1: t.string({ required: true }),
+    addressLine2: t.string(),
+    city: t.string({ required: true }),
+    postalCode: t.string({ required: true }),
+    country: t.string({ required: true }),
+  }),
+});
+
+const CheckoutInput = builder.inputType('CheckoutInput', {
+  fields: (t) => ({
+    cartId: t.id({ required: true }),
+    paymentMethod: t.string({ required: true }),
+    shippingAddress: t.field({ type: AddressInput, required: true }),
+    idempotencyKey: t.string(),
+  }),
+});
+
+const PayInput = builder.inputType('PayInput', {
+  fields: (t) => ({
+    orderId: t.id({ required: true }),
+    paymentMethod: t.string({ required: true }),
+    amount: t.int({ required: true, description: 'In minor units; must equal the order total.' }),
+    idempotencyKey: t.string(),
+  }),
+});
+
+type Success<N extends string, T> = { __typename: N } & T;
+const CheckoutSuccess = builder.objectRef<Success<'CheckoutSuccess', { order: OrderRow }>>('CheckoutSuccess').implement({
+  isTypeOf: (v) => (v as { __typename?: string }).__typename === 'CheckoutSuccess',
+  fields: (t) => ({ order: t.expose('order', { type: Order }) }),
+});
+const PaySuccess = builder
+  .objectRef<Success<'PaySuccess', { order: OrderRow; transactionId: string; paymentStatus: 'COMPLETED' }>>('PaySuccess')
+  .implement({
+    isTypeOf: (v) => (v as { __typename?: string }).__typename === 'PaySuccess',
+    fields: (t) => ({
+      order: t.expose('order', { type: Order }),
+      transactionId: t.exposeString('transactionId'),
+      paymentStatus: t.field({ type: PaymentStatus, resolve: (p) => p.paymentStatus }),
+    }),
+  });
+
+const CheckoutResult = builder.unionType('CheckoutResult', {
+  types: [CheckoutSuccess, ReservationExpired, CartEmpty, NotFound, InvalidInput, RateLimited],
+  resolveType: byTypename,
+});
+const PayResult = builder.unionType('PayResult', {
+  types: [PaySuccess,
+  PaymentDeclined,
+  PaymentUnavailable,
+  AmountMismatch,
+  ReservationExpired,
+  AlreadyPaid,
+  NotFound,
+  InvalidInput,
+  RateLimited,],
+  resolveType: byTypename,
+});
+
+builder.mutationFields((t) => ({
+  checkout: t.field({
+    type: CheckoutResult,
+    description: "Turn the cart's active reservations into a pending order.",
+    authScopes: { shopper: true },
+    args: { input: t.arg({ type: CheckoutInput, required: true }) },
+    resolve: (_root, { input }, ctx) => checkout(ctx.deps, ctx.actor!, { ...input, cartId: String(input.cartId) }),
+  }),
+  pay: t.field({
+    type: PayResult,
+    description: 'Charge the order; on success the stock is sold for good.',
+    authScopes: { shopper: true },
+    args: { input: t.arg({ type: PayInput, required: true }) },
+    resolve: (_root, { input }, ctx) => pay(ctx.deps, ctx.actor!, { ...input, orderId: String(input.orderId) }),
+  }),
+}));
+
+const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+builder.subscriptionFields((t) => ({
+  orderStatusChanged: t.field({
+    type: Order,
+    description: 'The order, now and after every change of status.',
+    authScopes: { shopper: true },
+    args: { orderId: t.arg.id({ required: true }) },
+    subscribe: async function* (_root, { orderId }, ctx) {
+      const id = String(orderId);
+      if (assertUuid('orderId', id)) throw badInput('orderId is not a valid id');
+      const abort = new AbortController();
+      const events = ctx.deps.events.subscribe('order', id, abort.signal)[Symbol.asyncIterator]();
+      try {
+        let order = await getOrder(ctx.deps, ctx.actor!, id);
+        if (!order) throw badInput(`No order with id "${id}" for this shopper`);
+        yield order;
+        while (!FINAL.has(order.status)) {
+          const next: IteratorResult<OrderEvent> = await events.next();
+          if (next.done) return;
+          const fresh = await getOrder(ctx.deps, ctx.actor!, id);
+          if (!fresh || (fresh.status === order.status && fresh.paymentStatus === order.paymentStatus)) continue;
+          order = fresh;
+          yield order;
+        }
+      } finally {
+        abort.abort();
+      }
+    },
+    resolve: (o) => o,
+  }),
+}));

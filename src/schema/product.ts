@@ -1,0 +1,93 @@
+import { GraphQLError } from 'graphql';
+import { createProduct, inventoryOf, listProducts, saleState } from '../domain/inventory/products.js';
+import { assertProductId } from '../domain/results.js';
+import { builder } from './builder.js';
+import { Inventory, Product, Sale } from './refs.js';
+import { Money } from './builder.js';
+
+const SaleState = builder.enumType('SaleState', { values: ['SCHEDULED', 'LIVE', 'SOLD_OUT', 'ENDED'] as const });
+
+Sale.implement({
+  fields: (t) => ({
+    startsAt: t.expose('startsAt', { type: 'DateTime' }),
+    endsAt: t.expose('endsAt', { type: 'DateTime', nullable: true }),
+    perUserLimit: t.exposeInt('perUserLimit'),
+    reservationTtlSeconds: t.exposeInt('reservationTtlSeconds'),
+    state: t.field({
+      type: SaleState,
+      resolve: async (p, _args, ctx) => {
+        const inv = await inventoryOf(ctx.deps, p.id);
+        return saleState(p, inv?.availableQuantity ?? p.availableQuantity, ctx.deps.now());
+      },
+    }),
+  }),
+});
+
+Product.implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    price: t.field({ type: Money, resolve: (p) => ({ amount: p.priceAmount, currency: p.currency }) }),
+    sale: t.field({ type: Sale, resolve: (p) => p }),
+    inventory: t.field({
+      type: Inventory,
+      resolve: async (p, _args, ctx) => (await inventoryOf(ctx.deps, p.id))!,
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  product: t.field({
+    type: Product,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => {
+      if (assertProductId('id', String(id))) return null;
+      return ctx.loadProduct(String(id));
+    },
+  }),
+  products: t.field({
+    type: [Product],
+    resolve: (_root, _args, ctx) => listProducts(ctx.deps.db),
+  }),
+}));
+
+const SaleInput = builder.inputType('SaleInput', {
+  fields: (t) => ({
+    startsAt: t.field({ type: 'DateTime', required: true }),
+    endsAt: t.field({ type: 'DateTime' }),
+    perUserLimit: t.int({ required: true, defaultValue: 1 }),
+    reservationTtlSeconds: t.int({ required: true, defaultValue: 300 }),
+  }),
+});
+
+const CreateProductInput = builder.inputType('CreateProductInput', {
+  fields: (t) => ({
+    id: t.id(),
+    name: t.string({ required: true }),
+    priceAmount: t.int({ required: true }),
+    currency: t.string({ required: true, defaultValue: 'USD' }),
+    totalQuantity: t.int({ required: true }),
+    sale: t.field({ type: SaleInput, required: true }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  createProduct: t.field({
+    type: Product,
+    description: 'Admin only: create a product with its stock and sale window.',
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: CreateProductInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const out = await createProduct(ctx.deps, ctx.actor!, {
+        ...input,
+        id: input.id == null ? null : String(input.id),
+      });
+      if ('__typename' in out) {
+        throw new GraphQLError(out.message, { extensions: { code: out.code, field: out.field } });
+      }
+      return out;
+    },
+  }),
+}));
+

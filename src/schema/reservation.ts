@@ -1,0 +1,150 @@
+import { getReservation, releaseReservation, reserve } from '../domain/cart/reserve.js';
+import type { ReservationEvent } from '../domain/events.js';
+import { assertUuid } from '../domain/results.js';
+import { badInput, builder } from './builder.js';
+import {
+  CaptchaRequired,
+  InvalidInput,
+  LimitExceeded,
+  NotFound,
+  RateLimited,
+  ReservationExpired,
+  byTypename,
+  SaleNotOpen,
+  SoldOut,
+} from './errors.js';
+import { Product, Reservation } from './refs.js';
+
+const ReservationStatus = builder.enumType('ReservationStatus', {
+  values: ['ACTIVE', 'CHECKED_OUT', 'PURCHASED', 'EXPIRED', 'RELEASED'] as const,
+});
+
+Reservation.implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    cartId: t.exposeID('cartId'),
+    product: t.field({ type: Product, resolve: async (r, _a, ctx) => (await ctx.loadProduct(r.productId))! }),
+    quantity: t.exposeInt('quantity'),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime' }),
+    status: t.field({ type: ReservationStatus, resolve: (r) => r.status }),
+    sequence: t.exposeInt('sequence', {
+      description: 'Position of this reservation in arrival order for its product (1 = first).',
+    }),
+  }),
+});
+
+const ReserveInput = builder.inputType('ReserveInput', {
+  fields: (t) => ({
+    productId: t.id({ required: true }),
+    quantity: t.int({ required: true, defaultValue: 1 }),
+    idempotencyKey: t.string({
+      description: 'Same key, same shopper: the first outcome is returned again; nothing is reserved twice.',
+    }),
+    captcha: t.string({ description: 'A solved bot challenge, when the server asks for one.' }),
+  }),
+});
+
+const ReserveSuccess = builder.objectRef<{ __typename: 'ReserveSuccess'; reservation: (typeof Reservation)['$inferType'] }>('ReserveSuccess').implement({
+  isTypeOf: (v) => (v as { __typename?: string }).__typename === 'ReserveSuccess',
+  fields: (t) => ({ reservation: t.expose('reservation', { type: Reservation }) }),
+});
+const ReleaseSuccess = builder.objectRef<{ __typename: 'ReleaseSuccess'; reservation: (typeof Reservation)['$inferType'] }>('ReleaseSuccess').implement({
+  isTypeOf: (v) => (v as { __typename?: string }).__typename === 'ReleaseSuccess',
+  fields: (t) => ({ reservation: t.expose('reservation', { type: Reservation }) }),
+});
+
+const ReserveResult = builder.unionType('ReserveResult', {
+  types: [ReserveSuccess,
+  SoldOut,
+  LimitExceeded,
+  SaleNotOpen,
+  NotFound,
+  InvalidInput,
+  RateLimited,
+  CaptchaRequired,],
+  resolveType: byTypename,
+});
+const ReleaseResult = builder.unionType('ReleaseResult', {
+  types: [ReleaseSuccess, NotFound, ReservationExpired, InvalidInput],
+  resolveType: byTypename,
+});
+
+builder.queryFields((t) => ({
+  reservation: t.field({
+    type: Reservation,
+    nullable: true,
+    authScopes: { shopper: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => (await getReservation(ctx.deps, ctx.actor!, String(id))) ?? null,
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  reserve: t.field({
+    type: ReserveResult,
+    description: "Hold stock for the signed-in shopper for the sale's reservation time and put it in their cart.",
+    authScopes: { shopper: true },
+    args: { input: t.arg({ type: ReserveInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      reserve(ctx.deps, ctx.actor!, {
+        productId: String(input.productId),
+        quantity: input.quantity,
+        idempotencyKey: input.idempotencyKey,
+      }),
+  }),
+  releaseReservation: t.field({
+    type: ReleaseResult,
+    description: 'Give a held reservation back to the pool before it expires.',
+    authScopes: { shopper: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => releaseReservation(ctx.deps, ctx.actor!, String(id)),
+  }),
+}));
+
+const ReservationCountdown = builder
+  .objectRef<{ reservation: (typeof Reservation)['$inferType']; secondsLeft: number }>('ReservationCountdown')
+  .implement({
+    fields: (t) => ({
+      reservation: t.expose('reservation', { type: Reservation }),
+      secondsLeft: t.exposeInt('secondsLeft'),
+    }),
+  });
+
+const FINAL = new Set(['PURCHASED', 'EXPIRED', 'RELEASED']);
+
+builder.subscriptionFields((t) => ({
+  reservationCountdown: t.field({
+    type: ReservationCountdown,
+    description: 'The reservation, now and every second until it ends, then its final state.',
+    authScopes: { shopper: true },
+    args: { reservationId: t.arg.id({ required: true }) },
+    subscribe: async function* (_root, { reservationId }, ctx) {
+      const id = String(reservationId);
+      if (assertUuid('reservationId', id)) throw badInput('reservationId is not a valid id');
+      const abort = new AbortController();
+      const events = ctx.deps.events.subscribe('reservation', id, abort.signal)[Symbol.asyncIterator]();
+      let pending: Promise<IteratorResult<ReservationEvent>> | undefined;
+      try {
+        let r = await getReservation(ctx.deps, ctx.actor!, id);
+        if (!r) throw badInput(`No reservation with id "${id}" for this shopper`);
+        for (;;) {
+          const secondsLeft = Math.max(0, Math.ceil((r.expiresAt.getTime() - ctx.deps.now().getTime()) / 1000));
+          yield { reservation: r, secondsLeft: FINAL.has(r.status) ? 0 : secondsLeft };
+          if (FINAL.has(r.status)) return;
+          pending ??= events.next();
+          // Wake on the next event or on the next whole second, whichever comes first.
+          const tick = new Promise<'tick'>((res) => setTimeout(() => res('tick'), 1000 - (Date.now() % 1000) || 1000));
+          const woke = await Promise.race([pending, tick]);
+          if (woke !== 'tick') {
+            pending = undefined;
+            if (woke.done) return;
+          }
+          r = (await getReservation(ctx.deps, ctx.actor!, id)) ?? r;
+        }
+      } finally {
+        abort.abort();
+      }
+    },
+    resolve: (v) => v,
+  }),
+}));
