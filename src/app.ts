@@ -146,8 +146,16 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     maskedErrors: {
       maskError(error, message) {
         const original = (error as GraphQLError).originalError;
-        if (error instanceof GraphQLError && !original && error.extensions?.code) return error;
-        if (original instanceof GraphQLError && original.extensions?.code) return original;
+        if (error instanceof GraphQLError && !original) {
+          // A request error (syntax, validation, variable coercion): the client's to fix.
+          if (error.extensions?.code) return error;
+          return new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, extensions: { ...error.extensions, code: 'INVALID_INPUT' } });
+        }
+        if (original instanceof GraphQLError) {
+          if (original.extensions?.code) return original;
+          // graphql-js's own input errors (e.g. an Int out of range) are the client's to fix.
+          return new GraphQLError((error as GraphQLError).message, { nodes: (error as GraphQLError).nodes, path: (error as GraphQLError).path, extensions: { code: 'INVALID_INPUT' } });
+        }
         if (isRetryable(original ?? error)) {
           const retryAfter = original instanceof RetryableError ? original.retryAfterSeconds : 1;
           return new GraphQLError(

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, lte, or, sql } from 'drizzle-orm';
 import {
   carts,
   products,
@@ -170,8 +170,8 @@ async function commitAdmitted(
             eq(products.id, input.productId),
             sql`${products.availableQuantity} >= ${input.quantity}`,
             sql`${products.perUserLimit} >= ${Number(held) + input.quantity}`,
-            sql`${products.startsAt} <= ${now}`,
-            sql`(${products.endsAt} is null or ${products.endsAt} > ${now})`,
+            lte(products.startsAt, now),
+            or(isNull(products.endsAt), gt(products.endsAt, now)),
           ),
         )
         .returning();
@@ -222,6 +222,7 @@ async function commitAdmitted(
       return err.reason === 'ENDED' ? saleEnded(p.startsAt, p.endsAt) : saleNotStarted(p.startsAt, p.endsAt);
     }
     // Nothing was written: hand the admission back so the stock is not lost.
+    deps.log.warn({ err, productId: input.productId }, 'reservation not stored; admission handed back to the gate');
     await deps.gate.release(input.productId, actor.userId, input.quantity, true).catch(() => {});
     if (input.idempotencyKey) await deps.gate.forget(input.productId, actor.userId, input.idempotencyKey).catch(() => {});
     if (isUniqueViolation(err) && input.idempotencyKey) {

@@ -26,13 +26,14 @@ interface ExpiredRow {
  */
 export async function sweepExpired(deps: Deps, batch = 500): Promise<number> {
   const now = deps.now();
+  const at = sql`${now.toISOString()}::timestamptz`;
   const out = await deps.db.transaction(async (tx) => {
     const expired = rowsOf<ExpiredRow>(
       await tx.execute(sql`
-        update reservations r set status = 'EXPIRED', updated_at = ${now}
+        update reservations r set status = 'EXPIRED', updated_at = ${at}
         where r.id in (
           select id from reservations c
-          where c.status in ('ACTIVE', 'CHECKED_OUT') and c.expires_at <= ${now}
+          where c.status in ('ACTIVE', 'CHECKED_OUT') and c.expires_at <= ${at}
             and not exists (
               select 1 from payments p
               where p.order_id = c.order_id and p.status in ('PROCESSING', 'UNKNOWN')
@@ -66,7 +67,7 @@ export async function sweepExpired(deps: Deps, batch = 500): Promise<number> {
     const cancelled = orderIds.length
       ? rowsOf<{ id: string; user_id: string }>(
           await tx.execute(sql`
-            update orders set status = 'CANCELLED', payment_status = 'FAILED', inventory_status = 'FAILED', updated_at = ${now}
+            update orders set status = 'CANCELLED', payment_status = 'FAILED', inventory_status = 'FAILED', updated_at = ${at}
             where id in (${sql.join(orderIds.map((id) => sql`${id}::uuid`), sql`, `)}) and status = 'PENDING'
             returning id, user_id`),
         )

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, lte, ne, or, sql } from 'drizzle-orm';
 import type { Tx } from '../../adapters/db/client.js';
 import { orders, outbox, payments, products, reservations, stockMovements, type OrderRow, type PaymentRow } from '../../adapters/db/schema/tables.js';
 import { publishReservation, returnToGate } from '../cart/reserve.js';
@@ -94,7 +94,7 @@ export async function pay(deps: Deps, actor: Actor, input: PayInput): Promise<Pa
     const [{ expired }] = await tx
       .select({ expired: sql<number>`count(*)::int` })
       .from(reservations)
-      .where(and(eq(reservations.orderId, order.id), sql`(${reservations.status} <> 'CHECKED_OUT' or ${reservations.expiresAt} <= ${now})`));
+      .where(and(eq(reservations.orderId, order.id), or(ne(reservations.status, 'CHECKED_OUT'), lte(reservations.expiresAt, now))));
     if (Number(expired) > 0) return reservationExpired();
     const n = (attempts[0]?.attempt ?? 0) + 1;
     const [attempt] = await tx

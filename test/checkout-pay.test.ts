@@ -1,0 +1,186 @@
+// Checkout and payment, on both backends: the order's life from hold to sold.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SandboxGateway } from '../src/adapters/payments/sandbox.js';
+import { BACKENDS } from './support/backends.js';
+import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE } from './support/harness.js';
+
+describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
+  let h: Harness;
+  const sandbox = () => h.backend.runtime.deps.payments as SandboxGateway;
+  beforeAll(async () => {
+    h = await harness(backend);
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  async function holdAndCheckout(sub: string, opts: { price?: number; quantity?: number; ttl?: number; total?: number } = {}) {
+    const { id } = await h.product({
+      priceAmount: opts.price ?? 1999,
+      totalQuantity: opts.total ?? 10,
+      sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 5, reservationTtlSeconds: opts.ttl ?? 300 },
+    });
+    const t = await h.token(sub);
+    const r = await h.gql(RESERVE, { input: { productId: id, quantity: opts.quantity ?? 2 } }, t);
+    expect(r.data.reserve.__typename).toBe('ReserveSuccess');
+    const c = await h.gql(
+      CHECKOUT,
+      { input: { cartId: r.data.reserve.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } },
+      t,
+    );
+    expect(c.data.checkout.__typename).toBe('CheckoutSuccess');
+    return { productId: id, token: t, reservation: r.data.reserve.reservation, order: c.data.checkout.order };
+  }
+
+  it('reserve -> checkout -> pay sells the stock for good and completes the order', async () => {
+    const chargesBefore = sandbox().charges;
+    const { productId, token, order } = await holdAndCheckout('happy');
+    expect(order).toMatchObject({ status: 'PENDING', paymentStatus: 'PENDING', total: { amount: 3998, currency: 'USD' } });
+    expect(order.items).toEqual([{ quantity: 2, unitPrice: { amount: 1999 }, product: { id: productId } }]);
+    const p = await h.gql(PAY, { input: { orderId: order.id, paymentMethod: 'pm_card_visa', amount: 3998 } }, token);
+    expect(p.data.pay).toMatchObject({
+      __typename: 'PaySuccess',
+      paymentStatus: 'COMPLETED',
+      order: { status: 'COMPLETED', paymentStatus: 'COMPLETED', inventoryStatus: 'CONFIRMED' },
+    });
+    expect(p.data.pay.transactionId).toBe(p.data.pay.order.transactionId);
+    expect(await h.ledger(productId)).toEqual({ total: 10, available: 8, reserved: 0, sold: 2 });
+    expect(sandbox().charges).toBe(chargesBefore + 1);
+    // Paying again: AlreadyPaid, never a second charge.
+    const again = await h.gql(PAY, { input: { orderId: order.id, paymentMethod: 'pm_card_visa', amount: 3998 } }, token);
+    expect(again.data.pay).toMatchObject({ __typename: 'AlreadyPaid', code: 'ALREADY_PAID', order: { id: order.id, status: 'COMPLETED' } });
+    expect(sandbox().charges).toBe(chargesBefore + 1);
+    const orders = await h.gql(`{ orders { id status } }`, {}, token);
+    expect(orders.data.orders).toEqual([{ id: order.id, status: 'COMPLETED' }]);
+    // The cart was closed by checkout.
+    expect((await h.gql(`{ cart { id } }`, {}, token)).data.cart).toBeNull();
+  });
+
+  it('a declined card fails the order and puts the stock back on sale', async () => {
+    const { productId, token, order } = await holdAndCheckout('declined', { quantity: 3 });
+    const p = await h.gql(PAY, { input: { orderId: order.id, paymentMethod: 'pm_card_chargeDeclined', amount: 5997 } }, token);
+    expect(p.data.pay).toMatchObject({ __typename: 'PaymentDeclined', code: 'PAYMENT_DECLINED', declineCode: 'generic_decline' });
+    const o = await h.gql(`query($id: ID!) { order(id: $id) { status paymentStatus inventoryStatus } }`, { id: order.id }, token);
+    expect(o.data.order).toEqual({ status: 'FAILED', paymentStatus: 'FAILED', inventoryStatus: 'FAILED' });
+    expect(await h.ledger(productId)).toEqual({ total: 10, available: 10, reserved: 0, sold: 0 });
+    // The released units count no more against the shopper's limit.
+    const r = await h.gql(RESERVE, { input: { productId, quantity: 5 } }, token);
+    expect(r.data.reserve.__typename).toBe('ReserveSuccess');
+  });
+
+  it('refuses an amount other than the order total and changes nothing', async () => {
+    const { productId, token, order } = await holdAndCheckout('short-changer', { quantity: 1 });
+    const p = await h.gql(PAY, { input: { orderId: order.id, paymentMethod: 'pm_card_visa', amount: 1 } }, token);
+    expect(p.data.pay).toMatchObject({ __typename: 'AmountMismatch', expected: { amount: 1999, currency: 'USD' } });
+    expect(await h.ledger(productId)).toEqual({ total: 10, available: 9, reserved: 1, sold: 0 });
+    const ok = await h.gql(PAY, { input: { orderId: order.id, paymentMethod: 'pm_card_visa', amount: 1999 } }, token);
+    expect(ok.data.pay.__typename).toBe('PaySuccess');
+  });
+
+  it('checkout and pay with the same idempotency key return the first outcome; charged once', async () => {
+    const { id } = await h.product({ totalQuantity: 5 });
+    const t = await h.token('double-clicker');
+    const r = await h.gql(RESERVE, { input: { productId: id } }, t);
+    const input = { cartId: r.data.reserve.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS, idempotencyKey: 'co-1' };
+    const checkouts = await Promise.all(Array.from({ length: 5 }, () => h.gql(CHECKOUT, { input }, t)));
+    const orderIds = new Set(checkouts.map((c) => c.data.checkout.order?.id));
+    expect(orderIds.size).toBe(1);
+    const orderId = [...orderIds][0];
+    expect(orderId).toBeTruthy();
+    const before = sandbox().charges;
+    const payInput = { orderId, paymentMethod: 'pm_card_visa', amount: 1999, idempotencyKey: 'pay-1' };
+    const first = await h.gql(PAY, { input: payInput }, t);
+    expect(first.data.pay.__typename).toBe('PaySuccess');
+    const repeats = await Promise.all(Array.from({ length: 5 }, () => h.gql(PAY, { input: payInput }, t)));
+    for (const rep of repeats) {
+      expect(rep.data.pay).toMatchObject({ __typename: 'PaySuccess', transactionId: first.data.pay.transactionId });
+    }
+    expect(sandbox().charges).toBe(before + 1);
+    expect(await h.ledger(id)).toEqual({ total: 5, available: 4, reserved: 0, sold: 1 });
+  });
+
+  it('concurrent pays without a key charge once: one succeeds, the others wait or see AlreadyPaid', async () => {
+    const { productId, token, order } = await holdAndCheckout('hammer', { quantity: 1 });
+    const before = sandbox().charges;
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => h.gql(PAY, { input: { orderId: order.id, paymentMethod: 'pm_card_visa', amount: 1999 } }, token)),
+    );
+    const kinds = results.map((r) => r.data?.pay.__typename);
+    expect(kinds.filter((k) => k === 'PaySuccess')).toHaveLength(1);
+    expect(kinds.every((k) => ['PaySuccess', 'AlreadyPaid', 'PaymentUnavailable'].includes(k))).toBe(true);
+    expect(sandbox().charges).toBe(before + 1);
+    expect((await h.ledger(productId)).sold).toBe(1);
+  });
+
+  it('an expired hold cannot be checked out or paid, and its stock is back', async () => {
+    // Expired before checkout.
+    const { id } = await h.product({ totalQuantity: 3, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), reservationTtlSeconds: 1 } });
+    const t = await h.token('slowpoke');
+    const r = await h.gql(RESERVE, { input: { productId: id } }, t);
+    await new Promise((res) => setTimeout(res, 1100));
+    const c = await h.gql(CHECKOUT, { input: { cartId: r.data.reserve.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, t);
+    expect(c.data.checkout.__typename).toBe('ReservationExpired');
+    await h.worker.tick();
+    expect(await h.ledger(id)).toEqual({ total: 3, available: 3, reserved: 0, sold: 0 });
+
+    // Expired after checkout, before pay.
+    const later = await holdAndCheckout('dawdler', { quantity: 1, ttl: 1 });
+    await new Promise((res) => setTimeout(res, 1100));
+    const before = sandbox().charges;
+    const p = await h.gql(PAY, { input: { orderId: later.order.id, paymentMethod: 'pm_card_visa', amount: 1999 } }, later.token);
+    expect(p.data.pay.__typename).toBe('ReservationExpired');
+    await h.worker.tick();
+    const o = await h.gql(`query($id: ID!) { order(id: $id) { status } }`, { id: later.order.id }, later.token);
+    expect(o.data.order.status).toBe('CANCELLED');
+    expect(await h.ledger(later.productId)).toEqual({ total: 10, available: 10, reserved: 0, sold: 0 });
+    const p2 = await h.gql(PAY, { input: { orderId: later.order.id, paymentMethod: 'pm_card_visa', amount: 1999 } }, later.token);
+    expect(p2.data.pay.__typename).toBe('ReservationExpired');
+    expect(sandbox().charges).toBe(before);
+  });
+
+  it("keeps shoppers out of each other's carts and orders", async () => {
+    const { token, order, reservation } = await holdAndCheckout('owner', { quantity: 1 });
+    const thief = await h.token('thief');
+    expect((await h.gql(`query($id: ID!) { order(id: $id) { id } }`, { id: order.id }, thief)).data.order).toBeNull();
+    const p = await h.gql(PAY, { input: { orderId: order.id, paymentMethod: 'pm_card_visa', amount: 1999 } }, thief);
+    expect(p.data.pay.__typename).toBe('NotFound');
+    const c = await h.gql(CHECKOUT, { input: { cartId: reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, thief);
+    expect(c.data.checkout.__typename).toBe('NotFound');
+    expect((await h.gql(`{ orders { id } }`, {}, thief)).data.orders).toEqual([]);
+    const mine = await h.gql(`query($id: ID!) { order(id: $id) { id status } }`, { id: order.id }, token);
+    expect(mine.data.order).toEqual({ id: order.id, status: 'PENDING' });
+  });
+
+  it('answers bad checkout and pay input with InvalidInput and changes nothing', async () => {
+    const { productId, token, order, reservation } = await holdAndCheckout('typo', { quantity: 1 });
+    const cases: [Record<string, unknown>, string][] = [
+      [{ cartId: 'nope' }, 'cartId'],
+      [{ paymentMethod: '4242424242424242' }, 'paymentMethod'],
+      [{ paymentMethod: 'x'.repeat(300) }, 'paymentMethod'],
+      [{ shippingAddress: { ...ADDRESS, country: 'USA' } }, 'shippingAddress.country'],
+      [{ shippingAddress: { ...ADDRESS, city: 'c'.repeat(1000) } }, 'shippingAddress.city'],
+      [{ shippingAddress: { ...ADDRESS, addressLine1: '   ' } }, 'shippingAddress.addressLine1'],
+    ];
+    for (const [patch, field] of cases) {
+      const input = { cartId: reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS, ...patch };
+      const c = await h.gql(CHECKOUT, { input }, token);
+      expect(c.data.checkout).toMatchObject({ __typename: 'InvalidInput', field });
+    }
+    const badPay = await h.gql(PAY, { input: { orderId: 'not-an-id', paymentMethod: 'pm_card_visa', amount: 1999 } }, token);
+    expect(badPay.data.pay.__typename).toBe('InvalidInput');
+    const negative = await h.gql(PAY, { input: { orderId: order.id, paymentMethod: 'pm_card_visa', amount: -5 } }, token);
+    expect(negative.data.pay.__typename).toBe('InvalidInput');
+    expect(await h.ledger(productId)).toEqual({ total: 10, available: 9, reserved: 1, sold: 0 });
+    const empty = await h.gql(CHECKOUT, { input: { cartId: '00000000-0000-4000-8000-000000000000', paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, token);
+    expect(empty.data.checkout.__typename).toBe('NotFound');
+  });
+
+  it('checking out an empty cart answers CartEmpty', async () => {
+    const { id } = await h.product({ totalQuantity: 2 });
+    const t = await h.token('browser');
+    const r = await h.gql(RESERVE, { input: { productId: id } }, t);
+    await h.gql(`mutation($id: ID!) { releaseReservation(id: $id) { __typename } }`, { id: r.data.reserve.reservation.id }, t);
+    const c = await h.gql(CHECKOUT, { input: { cartId: r.data.reserve.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, t);
+    expect(c.data.checkout).toMatchObject({ __typename: 'CartEmpty', code: 'CART_EMPTY' });
+  });
+});

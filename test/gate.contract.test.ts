@@ -1,0 +1,149 @@
+// One contract suite, two gates: the in-process gate and the Redis Lua gate must
+// implement the same decision table (src/domain/gate/port.ts `decide`).
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisGate } from '../src/adapters/redis/gate.js';
+import { MemoryGate } from '../src/domain/gate/memory.js';
+import type { GateSnapshot, StockGate } from '../src/domain/gate/port.js';
+import { REDIS_URL, uniqueName } from './support/backends.js';
+
+const redis = new Redis(REDIS_URL, { lazyConnect: true });
+const prefix = `${uniqueName('gatetest')}:`;
+
+const gates: [string, () => StockGate][] = [
+  ['memory', () => new MemoryGate()],
+  ['redis', () => new RedisGate(redis, prefix)],
+];
+
+beforeAll(async () => {
+  await redis.connect();
+});
+afterAll(async () => {
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
+});
+
+const NOW = 1_800_000_000_000;
+let n = 0;
+const snapshot = (over: Partial<GateSnapshot> = {}): GateSnapshot => ({
+  productId: `g${++n}-${randomUUID().slice(0, 8)}`,
+  stock: 10,
+  sequence: 0,
+  startsAtMs: NOW - 1000,
+  endsAtMs: -1,
+  perUserLimit: 2,
+  held: {},
+  ...over,
+});
+const attempt = (productId: string, userId = 'u1', quantity = 1, extra: { nowMs?: number; idempotencyKey?: string } = {}) => ({
+  productId,
+  userId,
+  quantity,
+  nowMs: extra.nowMs ?? NOW,
+  reservationId: randomUUID(),
+  idempotencyKey: extra.idempotencyKey,
+});
+
+describe.each(gates)('%s gate', (_name, make) => {
+  const gate = make();
+
+  it('answers UNKNOWN_PRODUCT for a product it has not loaded', async () => {
+    expect(await gate.admit(attempt('never-loaded'))).toEqual({ outcome: 'UNKNOWN_PRODUCT' });
+  });
+
+  it('admits in arrival order with increasing sequence numbers, continuing from the loaded sequence', async () => {
+    const s = snapshot({ sequence: 41, perUserLimit: 5 });
+    await gate.load(s, true);
+    const a = await gate.admit(attempt(s.productId, 'a'));
+    const b = await gate.admit(attempt(s.productId, 'b'));
+    expect(a).toEqual({ outcome: 'ADMITTED', sequence: 42 });
+    expect(b).toEqual({ outcome: 'ADMITTED', sequence: 43 });
+  });
+
+  it('refuses before the sale starts and at or after it ends', async () => {
+    const s = snapshot({ startsAtMs: NOW + 1, endsAtMs: NOW + 10 });
+    await gate.load(s, true);
+    expect(await gate.admit(attempt(s.productId, 'u', 1, { nowMs: NOW }))).toEqual({ outcome: 'NOT_STARTED' });
+    expect((await gate.admit(attempt(s.productId, 'u', 1, { nowMs: NOW + 1 }))).outcome).toBe('ADMITTED');
+    expect(await gate.admit(attempt(s.productId, 'v', 1, { nowMs: NOW + 10 }))).toEqual({ outcome: 'ENDED' });
+  });
+
+  it('checks the sale window before the limit, and the limit before the stock', async () => {
+    const s = snapshot({ stock: 0, perUserLimit: 1, held: { u: 1 }, startsAtMs: NOW + 5 });
+    await gate.load(s, true);
+    expect((await gate.admit(attempt(s.productId, 'u'))).outcome).toBe('NOT_STARTED');
+    expect((await gate.admit(attempt(s.productId, 'u', 1, { nowMs: NOW + 5 }))).outcome).toBe('LIMIT_EXCEEDED');
+    expect((await gate.admit(attempt(s.productId, 'w', 1, { nowMs: NOW + 5 }))).outcome).toBe('SOLD_OUT');
+  });
+
+  it('enforces the per-user limit across attempts and counts units held from Postgres', async () => {
+    const s = snapshot({ perUserLimit: 3, held: { u: 1 } });
+    await gate.load(s, true);
+    expect((await gate.admit(attempt(s.productId, 'u', 2))).outcome).toBe('ADMITTED');
+    expect(await gate.admit(attempt(s.productId, 'u', 1))).toEqual({ outcome: 'LIMIT_EXCEEDED', limit: 3 });
+    expect((await gate.admit(attempt(s.productId, 'other', 3))).outcome).toBe('ADMITTED');
+  });
+
+  it('never admits more than its stock, and says how much is left', async () => {
+    const s = snapshot({ stock: 3, perUserLimit: 10 });
+    await gate.load(s, true);
+    expect(await gate.admit(attempt(s.productId, 'a', 4))).toEqual({ outcome: 'SOLD_OUT', left: 3 });
+    expect((await gate.admit(attempt(s.productId, 'a', 3))).outcome).toBe('ADMITTED');
+    expect(await gate.admit(attempt(s.productId, 'b', 1))).toEqual({ outcome: 'SOLD_OUT', left: 0 });
+    expect(gate.knownSoldOut(s.productId)).toBe(true);
+  });
+
+  it('remembers an admitted idempotency key per shopper and never admits it twice', async () => {
+    const s = snapshot({ perUserLimit: 10 });
+    await gate.load(s, true);
+    const first = attempt(s.productId, 'u', 1, { idempotencyKey: 'k1' });
+    const admitted = await gate.admit(first);
+    expect(admitted.outcome).toBe('ADMITTED');
+    const again = await gate.admit(attempt(s.productId, 'u', 1, { idempotencyKey: 'k1' }));
+    expect(again).toEqual({ outcome: 'REPEATED', reservationId: first.reservationId, sequence: (admitted as { sequence: number }).sequence });
+    // The same key from another shopper is another attempt.
+    expect((await gate.admit(attempt(s.productId, 'v', 1, { idempotencyKey: 'k1' }))).outcome).toBe('ADMITTED');
+    // Forgotten (Postgres did not keep it): the key admits again.
+    await gate.forget(s.productId, 'u', 'k1');
+    expect((await gate.admit(attempt(s.productId, 'u', 1, { idempotencyKey: 'k1' }))).outcome).toBe('ADMITTED');
+  });
+
+  it('release gives the units back to stock and to the shopper, and clears sold out', async () => {
+    const s = snapshot({ stock: 1, perUserLimit: 1 });
+    await gate.load(s, true);
+    expect((await gate.admit(attempt(s.productId, 'u'))).outcome).toBe('ADMITTED');
+    expect((await gate.admit(attempt(s.productId, 'v'))).outcome).toBe('SOLD_OUT');
+    await gate.release(s.productId, 'u', 1, true);
+    expect(gate.knownSoldOut(s.productId)).toBe(false);
+    expect((await gate.admit(attempt(s.productId, 'u'))).outcome).toBe('ADMITTED');
+  });
+
+  it('release without restoring stock lowers only the shopper count', async () => {
+    const s = snapshot({ stock: 1, perUserLimit: 1 });
+    await gate.load(s, true);
+    expect((await gate.admit(attempt(s.productId, 'u'))).outcome).toBe('ADMITTED');
+    await gate.release(s.productId, 'u', 1, false);
+    expect((await gate.admit(attempt(s.productId, 'u'))).outcome).toBe('SOLD_OUT');
+  });
+
+  it('load writes only when empty unless forced, and never moves the sequence backwards', async () => {
+    const s = snapshot({ stock: 5, sequence: 10 });
+    expect(await gate.load(s, false)).toBe(true);
+    expect(await gate.load({ ...s, stock: 0 }, false)).toBe(false);
+    expect((await gate.admit(attempt(s.productId, 'a'))).outcome).toBe('ADMITTED');
+    expect(await gate.load({ ...s, stock: 1, sequence: 3 }, true)).toBe(true);
+    expect(await gate.admit(attempt(s.productId, 'b'))).toEqual({ outcome: 'ADMITTED', sequence: 12 });
+    expect(await gate.admit(attempt(s.productId, 'c'))).toEqual({ outcome: 'SOLD_OUT', left: 0 });
+  });
+
+  it('admits exactly the stock under 1,000 concurrent attempts', async () => {
+    const s = snapshot({ stock: 37, perUserLimit: 1 });
+    await gate.load(s, true);
+    const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => gate.admit(attempt(s.productId, `user${i}`))));
+    const admitted = results.filter((r) => r.outcome === 'ADMITTED') as { sequence: number }[];
+    expect(admitted).toHaveLength(37);
+    expect(admitted.map((r) => r.sequence).sort((a, b) => a - b)).toEqual(Array.from({ length: 37 }, (_, i) => i + 1));
+  });
+});

@@ -1,0 +1,155 @@
+// The reserve rules, run on the embedded default (PGlite + in-process gate) and on
+// Postgres + the Redis Lua gate.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS } from './support/backends.js';
+import { type Harness, harness, RESERVE } from './support/harness.js';
+
+describe.each(BACKENDS)('reserve on %s', (backend) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await harness(backend);
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('never oversells: 2,000 concurrent shoppers on 100 units, exactly 100 win', async () => {
+    const { id } = await h.product({ totalQuantity: 100 });
+    const tokens = await Promise.all(Array.from({ length: 2000 }, (_, i) => h.token(`crowd-${i}`)));
+    const results = await Promise.all(tokens.map((t) => h.gql(RESERVE, { input: { productId: id } }, t)));
+    const kinds = results.map((r) => r.data?.reserve.__typename ?? `error:${JSON.stringify(r.errors)}`);
+    expect(kinds.filter((k) => k === 'ReserveSuccess')).toHaveLength(100);
+    expect(kinds.filter((k) => k === 'SoldOut')).toHaveLength(1900);
+    const seqs = results.filter((r) => r.data?.reserve.__typename === 'ReserveSuccess').map((r) => r.data!.reserve.reservation.sequence);
+    expect(new Set(seqs).size).toBe(100);
+    expect(await h.ledger(id)).toEqual({ total: 100, available: 0, reserved: 100, sold: 0 });
+    const inv = await h.gql(`query($id: ID!) { inventory(productId: $id) { availableQuantity reservedQuantity soldOut } }`, { id });
+    expect(inv.data.inventory).toEqual({ availableQuantity: 0, reservedQuantity: 100, soldOut: true });
+  });
+
+  it('serves first come, first served: a first wave of 100 takes all 100 units, a second wave none', async () => {
+    const { id } = await h.product({ totalQuantity: 100 });
+    const wave = async (name: string) => {
+      const tokens = await Promise.all(Array.from({ length: 100 }, (_, i) => h.token(`${name}-${i}`)));
+      return Promise.all(tokens.map((t) => h.gql(RESERVE, { input: { productId: id } }, t)));
+    };
+    const first = await wave('first');
+    const second = await wave('second');
+    expect(first.every((r) => r.data?.reserve.__typename === 'ReserveSuccess')).toBe(true);
+    expect(second.every((r) => r.data?.reserve.__typename === 'SoldOut')).toBe(true);
+    const seqs = first.map((r) => r.data!.reserve.reservation.sequence).sort((a: number, b: number) => a - b);
+    expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+  });
+
+  it('holds the per-user limit when one shopper fires 20 reserves at once', async () => {
+    const { id } = await h.product({ totalQuantity: 50, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 2 } });
+    const t = await h.token('greedy');
+    const results = await Promise.all(Array.from({ length: 20 }, () => h.gql(RESERVE, { input: { productId: id } }, t)));
+    const kinds = results.map((r) => r.data?.reserve.__typename);
+    expect(kinds.filter((k) => k === 'ReserveSuccess')).toHaveLength(2);
+    expect(kinds.filter((k) => k === 'LimitExceeded')).toHaveLength(18);
+    expect(results.find((r) => r.data?.reserve.__typename === 'LimitExceeded')!.data!.reserve.limit).toBe(2);
+    expect((await h.ledger(id)).reserved).toBe(2);
+  });
+
+  it('returns the first outcome for a repeated idempotency key and reserves once', async () => {
+    const { id } = await h.product({ totalQuantity: 5, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 3 } });
+    const t = await h.token('retrier');
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => h.gql(RESERVE, { input: { productId: id, idempotencyKey: 'tap-1' } }, t)),
+    );
+    const ids = new Set(results.map((r) => r.data?.reserve.reservation?.id));
+    expect(ids.size).toBe(1);
+    expect([...ids][0]).toBeTruthy();
+    expect((await h.ledger(id)).reserved).toBe(1);
+    // A new key is a new attempt.
+    const other = await h.gql(RESERVE, { input: { productId: id, idempotencyKey: 'tap-2' } }, t);
+    expect(other.data.reserve.__typename).toBe('ReserveSuccess');
+    expect((await h.ledger(id)).reserved).toBe(2);
+  });
+
+  it('refuses outside the sale window with SaleNotOpen', async () => {
+    const soon = await h.product({ sale: { startsAt: new Date(Date.now() + 3_600_000).toISOString() } });
+    const over = await h.product({
+      sale: { startsAt: new Date(Date.now() - 7_200_000).toISOString(), endsAt: new Date(Date.now() - 3_600_000).toISOString() },
+    });
+    const t = await h.token('early-bird');
+    const a = await h.gql(RESERVE, { input: { productId: soon.id } }, t);
+    expect(a.data.reserve).toMatchObject({ __typename: 'SaleNotOpen', code: 'SALE_NOT_STARTED' });
+    expect(a.data.reserve.startsAt).toBeTruthy();
+    const b = await h.gql(RESERVE, { input: { productId: over.id } }, t);
+    expect(b.data.reserve).toMatchObject({ __typename: 'SaleNotOpen', code: 'SALE_ENDED' });
+    expect((await h.ledger(soon.id)).available).toBe(100);
+  });
+
+  it('answers bad input with InvalidInput or NotFound and changes nothing', async () => {
+    const { id } = await h.product({ totalQuantity: 10 });
+    const t = await h.token('fumbler');
+    for (const quantity of [0, -1, 1_000_000]) {
+      const r = await h.gql(RESERVE, { input: { productId: id, quantity } }, t);
+      expect(r.data.reserve).toMatchObject({ __typename: 'InvalidInput', field: 'quantity' });
+    }
+    const huge = await h.gql(RESERVE, { input: { productId: id, quantity: 2 ** 40 } }, t);
+    expect(huge.errors?.[0].message).toMatch(/Int/);
+    expect((await h.gql(RESERVE, { input: { productId: 'no-such-product' } }, t)).data.reserve.__typename).toBe('NotFound');
+    expect((await h.gql(RESERVE, { input: { productId: "x'; drop table products;--" } }, t)).data.reserve).toMatchObject({
+      __typename: 'InvalidInput',
+      field: 'productId',
+    });
+    expect((await h.gql(RESERVE, { input: { productId: 'p'.repeat(500) } }, t)).data.reserve.__typename).toBe('InvalidInput');
+    expect((await h.gql(RESERVE, { input: { productId: id, idempotencyKey: 'k'.repeat(500) } }, t)).data.reserve).toMatchObject({
+      __typename: 'InvalidInput',
+      field: 'idempotencyKey',
+    });
+    expect(await h.ledger(id)).toEqual({ total: 10, available: 10, reserved: 0, sold: 0 });
+  });
+
+  it('refuses a missing or invalid token with UNAUTHENTICATED', async () => {
+    const { id } = await h.product();
+    const none = await h.gql(RESERVE, { input: { productId: id } });
+    expect(none.errors?.[0].extensions.code).toBe('UNAUTHENTICATED');
+    const forged = await h.gql(RESERVE, { input: { productId: id } }, 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.bad');
+    expect(forged.errors?.[0].extensions.code).toBe('UNAUTHENTICATED');
+    expect((await h.ledger(id)).available).toBe(100);
+  });
+
+  it('shows the hold in the cart, releases it, and the stock comes back', async () => {
+    const { id } = await h.product({ totalQuantity: 1 });
+    const t = await h.token('undecided');
+    const r = await h.gql(RESERVE, { input: { productId: id } }, t);
+    const reservation = r.data.reserve.reservation;
+    const cart = await h.gql(`{ cart { id expiresAt reservations { id status product { id } } } }`, {}, t);
+    expect(cart.data.cart.id).toBe(reservation.cartId);
+    expect(cart.data.cart.reservations).toEqual([{ id: reservation.id, status: 'ACTIVE', product: { id } }]);
+    const stranger = await h.token('stranger');
+    const theirs = await h.gql(`mutation($id: ID!) { releaseReservation(id: $id) { __typename } }`, { id: reservation.id }, stranger);
+    expect(theirs.data.releaseReservation.__typename).toBe('NotFound');
+    expect((await h.gql(`query($id: ID!) { reservation(id: $id) { id } }`, { id: reservation.id }, stranger)).data.reservation).toBeNull();
+    const released = await h.gql(
+      `mutation($id: ID!) { releaseReservation(id: $id) { __typename ... on ReleaseSuccess { reservation { status } } } }`,
+      { id: reservation.id },
+      t,
+    );
+    expect(released.data.releaseReservation).toEqual({ __typename: 'ReleaseSuccess', reservation: { status: 'RELEASED' } });
+    expect(await h.ledger(id)).toEqual({ total: 1, available: 1, reserved: 0, sold: 0 });
+    // The unit is back on sale: someone else can take it, and the limit no longer counts the released hold.
+    expect((await h.gql(RESERVE, { input: { productId: id } }, t)).data.reserve.__typename).toBe('ReserveSuccess');
+    const malformed = await h.gql(`mutation { releaseReservation(id: "not-a-uuid") { __typename } }`, {}, t);
+    expect(malformed.data.releaseReservation.__typename).toBe('InvalidInput');
+  });
+
+  it('expires an unattended hold and puts its stock back on sale', async () => {
+    const { id } = await h.product({ totalQuantity: 1, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), reservationTtlSeconds: 1 } });
+    const t = await h.token('forgetful');
+    const r = await h.gql(RESERVE, { input: { productId: id } }, t);
+    expect(r.data.reserve.__typename).toBe('ReserveSuccess');
+    const late = await h.token('latecomer');
+    expect((await h.gql(RESERVE, { input: { productId: id } }, late)).data.reserve.__typename).toBe('SoldOut');
+    await new Promise((res) => setTimeout(res, 1100));
+    await h.worker.tick();
+    expect(await h.ledger(id)).toEqual({ total: 1, available: 1, reserved: 0, sold: 0 });
+    const status = await h.gql(`query($id: ID!) { reservation(id: $id) { status } }`, { id: r.data.reserve.reservation.id }, t);
+    expect(status.data.reservation.status).toBe('EXPIRED');
+    expect((await h.gql(RESERVE, { input: { productId: id } }, late)).data.reserve.__typename).toBe('ReserveSuccess');
+  });
+});
