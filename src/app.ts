@@ -3,6 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaInitialContext } from 'graphql-yoga';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
 import { AuthError, type Verifier } from './auth.js';
 import { type Actor, type Deps, RetryableError } from './domain/context.js';
 import { getProducts } from './domain/inventory/products.js';
@@ -131,8 +133,10 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     logging: false,
     plugins: [requestIdPlugin, restPlugin],
     context: async (init: YogaInitialContext & { connectionParams?: Record<string, unknown> }) => {
+      const upgrade = (init as { req?: { headers?: Record<string, string | string[] | undefined> } }).req;
       const header =
         init.request?.headers.get('authorization') ??
+        (typeof upgrade?.headers?.authorization === 'string' ? upgrade.headers.authorization : undefined) ??
         (typeof init.connectionParams?.authorization === 'string' ? init.connectionParams.authorization : undefined) ??
         (typeof init.connectionParams?.Authorization === 'string' ? init.connectionParams.Authorization : undefined);
       const auth = await authenticate(opts.verifier, header);
@@ -170,6 +174,38 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
   });
 
   const server = createServer(yoga);
+
+  // graphql-ws on the same path: every operation goes through yoga.getEnveloped, so
+  // WebSocket, SSE and HTTP share one context, auth, validation and error masking.
+  const wss = new WebSocketServer({ server, path: '/graphql' });
+  const wsServer = useServer<Record<string, unknown>>(
+    {
+      execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
+      onSubscribe: async (ctx, _id, params) => {
+        const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+          connectionParams: ctx.connectionParams,
+        });
+        const args = {
+          schema: s,
+          operationName: params.operationName,
+          document: parse(params.query),
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        if (errors.length) return errors;
+        return args;
+      },
+    },
+    wss,
+  );
+
   return {
     fetch: yoga.fetch as App['fetch'],
     server,
@@ -179,8 +215,13 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
         server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
       });
     },
-    stop() {
-      return new Promise((resolve) => {
+    async stop() {
+      // Complete open subscriptions with a close frame (1001 going away), then stop listening.
+      await wsServer.dispose();
+      await new Promise<void>((resolve) => {
+        wss.close(() => resolve());
+      });
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections?.();
       });

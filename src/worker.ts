@@ -1,37 +1,66 @@
 import type { Deps } from './domain/context.js';
 import { sweepExpired } from './domain/inventory/expiry.js';
 
+/**
+ * One background job. Every job must be safe to run in any number of worker
+ * processes at once (claim rows with `FOR UPDATE SKIP LOCKED`, settle idempotently).
+ */
+export interface Job {
+  name: string;
+  intervalMs: number;
+  /** One pass; returns true when there is more to do right away (a full batch). */
+  run(deps: Deps): Promise<boolean>;
+}
+
+/** The reservation-expiry sweeper. */
+export const expiryJob = (intervalMs: number): Job => ({
+  name: 'expire-reservations',
+  intervalMs,
+  run: async (deps) => (await sweepExpired(deps, 500)) >= 500,
+});
+
+export interface WorkerOptions {
+  sweepIntervalMs: number;
+  /** Extra jobs beside the built-in ones (tests, and modules that bring their own). */
+  jobs?: Job[];
+}
+
 export interface Worker {
-  /** Runs one pass of every job now (tests, and a worker that was told to hurry). */
+  /** Runs one pass of every job now (tests, and a worker told to hurry). */
   tick(): Promise<void>;
   stop(): Promise<void>;
 }
 
-/**
- * The background jobs: the reservation-expiry sweeper (more jobs join it: outbox
- * relay, payment and gate reconciliation). Safe to run in any number of processes.
- */
-export function startWorker(deps: Deps, opts: { sweepIntervalMs: number }): Worker {
-  let running: Promise<void> | undefined;
+/** Runs every job on its own timer; a pass never overlaps the previous pass of the same job. */
+export function startWorker(deps: Deps, opts: WorkerOptions): Worker {
+  const jobs = [expiryJob(opts.sweepIntervalMs), ...(opts.jobs ?? [])];
   let stopped = false;
-  const pass = async () => {
-    // Keep sweeping while batches come back full, so a backlog clears at once.
-    while (!stopped && (await sweepExpired(deps)) >= 500) {}
+  const running = new Map<string, Promise<void>>();
+  const pass = (job: Job): Promise<void> => {
+    let p = running.get(job.name);
+    if (!p) {
+      p = (async () => {
+        while (!stopped && (await job.run(deps))) {}
+      })()
+        .catch((err) => deps.log.error({ err, job: job.name }, 'background job failed; will retry'))
+        .finally(() => running.delete(job.name));
+      running.set(job.name, p);
+    }
+    return p;
   };
-  const tick = () => {
-    running ??= pass()
-      .catch((err) => deps.log.error({ err }, 'expiry sweep failed; will retry'))
-      .finally(() => (running = undefined));
-    return running;
-  };
-  const timer = setInterval(tick, opts.sweepIntervalMs);
-  timer.unref();
+  const timers = jobs.map((job) => {
+    const t = setInterval(() => void pass(job), job.intervalMs);
+    t.unref();
+    return t;
+  });
   return {
-    tick,
+    async tick() {
+      await Promise.all(jobs.map(pass));
+    },
     async stop() {
       stopped = true;
-      clearInterval(timer);
-      await running;
+      for (const t of timers) clearInterval(t);
+      await Promise.all(running.values());
     },
   };
 }
