@@ -10,6 +10,8 @@ export interface Config {
   dataDir: string;
   databaseUrl?: string;
   redisUrl?: string;
+  /** Prefix of every Redis key and channel, so several deployments can share one Redis. */
+  redisPrefix: string;
   authJwtSecret?: string;
   authJwksUrl?: string;
   authIssuer?: string;
@@ -70,6 +72,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: env.DATA_DIR || './.data',
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisPrefix: env.REDIS_PREFIX || 'fs:',
     authJwtSecret: secret,
     authJwksUrl: jwks,
     authIssuer: env.AUTH_ISSUER || undefined,

@@ -29,7 +29,7 @@ export interface RuntimeOptions {
 
 /** Builds every client from the config. Nothing is created at import time. */
 export async function createRuntime(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> & Partial<Pick<Config, 'redisPrefix'>>,
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = opts.log ?? pino({ level: config.logLevel });
@@ -38,7 +38,7 @@ export async function createRuntime(
   let gate: StockGate;
   let events: EventBus;
   if (config.redisUrl) {
-    const prefix = opts.redisPrefix ?? 'fs:';
+    const prefix = opts.redisPrefix ?? config.redisPrefix ?? 'fs:';
     const client = () =>
       new Redis(config.redisUrl!, {
         lazyConnect: false,

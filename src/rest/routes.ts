@@ -1,7 +1,7 @@
 import type { Actor, Deps } from '../domain/context.js';
 import { reserve } from '../domain/cart/reserve.js';
 import { inventoryOf } from '../domain/inventory/products.js';
-import { checkout } from '../domain/orders/checkout.js';
+import { checkout, getOrder } from '../domain/orders/checkout.js';
 import { pay } from '../domain/payments/pay.js';
 import { PRODUCT_ID_RE } from '../domain/results.js';
 
@@ -189,8 +189,8 @@ export async function handleRest(deps: Deps, req: RestRequest): Promise<RestResp
     case 'payment': {
       if (typeof body.amount !== 'number') return bad('amount must be a number in major units, e.g. 19.99', 'amount');
       const orderId = str(body, 'order_id') ?? '';
-      // The currency is the order's; convert with its minor-unit exponent.
-      const currency = str(body, 'currency') ?? 'USD';
+      // The amount is in the order's currency: convert with that currency's minor-unit exponent.
+      const currency = (await getOrder(deps, actor, orderId))?.currency ?? 'USD';
       const minor = toMinorUnits(body.amount, currency);
       if (minor === undefined) return bad('amount has more decimals than the currency allows', 'amount');
       const out = await pay(deps, actor, {

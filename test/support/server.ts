@@ -1,0 +1,70 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ServerProcess {
+  proc: ChildProcess;
+  port: number;
+  url: string;
+  output(): string;
+  /** Sends SIGTERM and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `src/index.ts` as a real process (the same entry point as `npm start`). */
+export function startServer(env: Record<string, string | undefined>, opts: { waitFor?: RegExp } = {}): Promise<ServerProcess> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+    cwd: root,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'development', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /"url":"http:\/\/localhost:(\d+)\/graphql"/.exec(out);
+      if (m && (!opts.waitFor || opts.waitFor.test(out))) {
+        clearTimeout(timer);
+        const port = Number(m[1]);
+        resolve({
+          proc,
+          port,
+          url: `http://127.0.0.1:${port}`,
+          output: () => out,
+          async stop(signal = 'SIGTERM') {
+            if (proc.exitCode === null) proc.kill(signal);
+            return exited;
+          },
+        });
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before it was ready:\n${out}`));
+    });
+  });
+}
+
+/** Runs the entry point to completion (for start-up failures) and returns its exit code and output. */
+export function runToExit(env: Record<string, string | undefined>): Promise<{ code: number | null; output: string }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+    cwd: root,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  proc.stdout.on('data', (c) => (output += c));
+  proc.stderr.on('data', (c) => (output += c));
+  const kill = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) =>
+    proc.once('exit', (code) => {
+      clearTimeout(kill);
+      resolve({ code, output });
+    }),
+  );
+}
