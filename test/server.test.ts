@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { signToken } from '../src/auth.js';
 import { REDIS_URL, scratchDatabase, uniqueName } from './support/backends.js';
-import { RESERVE, TEST_SECRET } from './support/harness.js';
+import { ADDRESS, CHECKOUT, PAY, RESERVE, TEST_SECRET } from './support/harness.js';
 import { runToExit, startServer } from './support/server.js';
 
 const dirs: string[] = [];
@@ -49,6 +49,11 @@ describe('the server process', () => {
     // The gate was rebuilt from Postgres: the per-user limit (1) still holds.
     const twice = await gql(second.url, RESERVE, { input: { productId: 'persisted' } }, shopper);
     expect(twice.data.reserve.__typename).toBe('LimitExceeded');
+    // Checkout and pay through the real process.
+    const co = await gql(second.url, CHECKOUT, { input: { cartId: r.data.reserve.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, shopper);
+    expect(co.data.checkout.__typename).toBe('CheckoutSuccess');
+    const paid = await gql(second.url, PAY, { input: { orderId: co.data.checkout.order.id, paymentMethod: 'pm_card_visa', amount: 1000 } }, shopper);
+    expect(paid.data.pay).toMatchObject({ __typename: 'PaySuccess', order: { status: 'COMPLETED' } });
     expect(await second.stop()).toBe(0);
   });
 

@@ -69,6 +69,17 @@ function validateAddress(a: Address): InvalidInput | undefined {
   );
 }
 
+/** A plain object (GraphQL input objects have a null prototype), trimmed, with absent lines as null. */
+function plainAddress(a: Address): Address {
+  return {
+    addressLine1: a.addressLine1.trim(),
+    addressLine2: a.addressLine2?.trim() || null,
+    city: a.city.trim(),
+    postalCode: a.postalCode.trim(),
+    country: a.country,
+  };
+}
+
 export async function publishOrder(deps: Deps, o: Pick<OrderRow, 'id' | 'userId' | 'status'>) {
   await deps.events
     .publish('order', o.id, { orderId: o.id, userId: o.userId, status: o.status })
@@ -134,7 +145,7 @@ export async function checkout(deps: Deps, actor: Actor, input: CheckoutInput): 
         totalAmount: total,
         currency: live[0].p.currency,
         paymentMethod: input.paymentMethod,
-        shippingAddress: input.shippingAddress,
+        shippingAddress: plainAddress(input.shippingAddress),
         idempotencyKey: input.idempotencyKey ?? null,
       })
       .returning();
