@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { signToken } from '../src/auth.js';
-import { REDIS_URL, scratchDatabase, uniqueName } from './support/backends.js';
+import { BACKENDS, REDIS_URL, scratchDatabase, uniqueName } from './support/backends.js';
 import { ADDRESS, CHECKOUT, PAY, RESERVE, TEST_SECRET } from './support/harness.js';
 import { runToExit, startServer } from './support/server.js';
 
@@ -69,7 +69,7 @@ describe('the server process', () => {
     expect(output).toMatch(/PORT must be a whole number/);
   });
 
-  it('runs two processes on one Postgres and one Redis without overselling', async () => {
+  it.skipIf(!BACKENDS.includes('postgres+redis'))('runs two processes on one Postgres and one Redis without overselling', async () => {
     const db = await scratchDatabase();
     const env = { DATABASE_URL: db.url, REDIS_URL, REDIS_PREFIX: `${uniqueName('srv')}:`, AUTH_JWT_SECRET: TEST_SECRET, ROLE: 'api' };
     const a = await startServer(env);
