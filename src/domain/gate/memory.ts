@@ -36,6 +36,7 @@ export class MemoryGate implements StockGate {
     p.sequence += 1;
     p.held.set(a.userId, held + a.quantity);
     if (idem) {
+      if (this.remembered.size >= 100_000) this.pruneRemembered(a.nowMs);
       this.remembered.set(idem, {
         reservationId: a.reservationId,
         sequence: p.sequence,
@@ -43,6 +44,11 @@ export class MemoryGate implements StockGate {
       });
     }
     return { outcome: 'ADMITTED', sequence: p.sequence };
+  }
+
+  /** Drops expired idempotency keys so the map stays bounded by a day's worth of keyed admissions. */
+  private pruneRemembered(nowMs: number) {
+    for (const [k, v] of this.remembered) if (v.expiresAtMs <= nowMs) this.remembered.delete(k);
   }
 
   async release(productId: string, userId: string, quantity: number, restoreStock: boolean): Promise<void> {
