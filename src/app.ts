@@ -3,12 +3,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaInitialContext } from 'graphql-yoga';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
 import { AuthError, type Verifier } from './auth.js';
 import { type Actor, type Deps, RetryableError } from './domain/context.js';
 import { getProducts } from './domain/inventory/products.js';
 import type { ProductRow } from './adapters/db/schema/tables.js';
+import { attachGraphqlWs, type LiveWsStats } from './live/ws.js';
 import { handleRest } from './rest/routes.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
@@ -17,12 +16,17 @@ export interface AppOptions {
   verifier: Verifier;
   /** Show GraphiQL at /graphql (development). */
   graphiql?: boolean;
+  /** Drop a WebSocket whose unsent backlog passes this many bytes (default 1 MiB). */
+  wsMaxBufferedBytes?: number;
 }
 
 export interface App {
   fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
   server: Server;
   start(port: number, host?: string): Promise<number>;
+  /** Live-update figures (sockets, shared streams, dropped slow consumers). */
+  live(): LiveWsStats;
+  /** Graceful: stop accepting, complete open subscriptions, close sockets with 1001. */
   stop(): Promise<void>;
 }
 
@@ -77,6 +81,8 @@ export function isRetryable(err: unknown): boolean {
 
 export function buildApp(deps: Deps, opts: AppOptions): App {
   const requestIds = new WeakMap<Request, string>();
+  // Aborted on stop(): every open subscription completes.
+  const closing = new AbortController();
 
   const restPlugin: Plugin = {
     async onRequest({ request, url, endResponse, fetchAPI }) {
@@ -145,6 +151,7 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
         ...auth,
         requestId: (init.request && requestIds.get(init.request)) || randomUUID(),
         loadProduct: productLoader(deps),
+        closing: closing.signal,
       };
     },
     maskedErrors: {
@@ -175,36 +182,14 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
 
   const server = createServer(yoga);
 
-  // graphql-ws on the same path: every operation goes through yoga.getEnveloped, so
-  // WebSocket, SSE and HTTP share one context, auth, validation and error masking.
-  const wss = new WebSocketServer({ server, path: '/graphql' });
-  const wsServer = useServer<Record<string, unknown>>(
-    {
-      execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
-      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
-      onSubscribe: async (ctx, _id, params) => {
-        const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params,
-          connectionParams: ctx.connectionParams,
-        });
-        const args = {
-          schema: s,
-          operationName: params.operationName,
-          document: parse(params.query),
-          variableValues: params.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
-        const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
-        return args;
-      },
-    },
-    wss,
-  );
+  // graphql-ws on the same path (src/live/ws.ts): shared stock tickers, bounded per-socket buffers.
+  const live = attachGraphqlWs({ server, yoga, deps, maxBufferedBytes: opts.wsMaxBufferedBytes ?? 1024 * 1024 });
+  // Open HTTP requests (SSE streams among them), so shutdown can wait for them to end.
+  let inFlight = 0;
+  server.on('request', (_req, res) => {
+    inFlight++;
+    res.once('close', () => inFlight--);
+  });
 
   return {
     fetch: yoga.fetch as App['fetch'],
@@ -215,16 +200,22 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
         server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
       });
     },
+    live: () => live.stats(),
     async stop() {
-      // Complete open subscriptions with a close frame (1001 going away), then stop listening.
-      await wsServer.dispose();
-      await new Promise<void>((resolve) => {
-        wss.close(() => resolve());
-      });
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections?.();
-      });
+      // 1. Stop accepting connections.
+      const listening = server.listening
+        ? new Promise<void>((resolve) => server.close(() => resolve()))
+        : Promise.resolve();
+      // 2. Complete every open subscription: SSE streams end, graphql-ws sends `complete`.
+      closing.abort();
+      // 3. Close every WebSocket with a 1001 close frame.
+      await live.dispose(2000);
+      // 4. Give SSE responses a moment to finish, then close what is left.
+      const deadline = Date.now() + 1000;
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      server.closeIdleConnections?.();
+      server.closeAllConnections?.();
+      await listening;
     },
   };
 }

@@ -21,6 +21,12 @@ export interface Config {
   role: Role;
   /** How often the worker sweeps expired reservations, in ms. */
   sweepIntervalMs: number;
+  /** Prefix of every Redis key and pub/sub channel (several deployments or tests on one Redis). */
+  redisPrefix: string;
+  /** Live updates: a WebSocket whose unsent backlog exceeds this many bytes is dropped as a slow consumer. */
+  wsMaxBufferedBytes: number;
+  /** Live updates: a stock ticker pushes at most one update per product per this many ms (the latest count). */
+  stockCoalesceMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -46,6 +52,14 @@ function url(env: Record<string, string | undefined>, name: string, protocols: s
   }
   if (!protocols.includes(parsed.protocol)) {
     throw new ConfigError(`${name} must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  }
+  return raw;
+}
+
+function redisPrefix(raw: string | undefined): string {
+  if (raw === undefined || raw === '') return 'fs:';
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(raw)) {
+    throw new ConfigError('REDIS_PREFIX may hold only letters, digits and _ . : - (at most 64 characters)');
   }
   return raw;
 }
@@ -81,5 +95,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     production,
     role,
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 1000, 50, 60_000),
+    redisPrefix: redisPrefix(env.REDIS_PREFIX),
+    wsMaxBufferedBytes: int(env, 'WS_MAX_BUFFERED_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
+    stockCoalesceMs: int(env, 'STOCK_COALESCE_MS', 100, 0, 10_000),
   };
 }

@@ -11,6 +11,7 @@ import type { EventBus } from './domain/events.js';
 import { MemoryGate } from './domain/gate/memory.js';
 import type { StockGate } from './domain/gate/port.js';
 import { InventoryCache } from './domain/inventory/cache.js';
+import { refreshInventory } from './domain/inventory/products.js';
 import type { PaymentGateway } from './domain/payments/port.js';
 
 export interface Runtime {
@@ -25,6 +26,8 @@ export interface RuntimeOptions {
   redisPrefix?: string;
   payments?: PaymentGateway;
   now?: () => Date;
+  /** Stock tickers push at most one update per product per this many ms (default 100). */
+  stockCoalesceMs?: number;
 }
 
 /** Builds every client from the config. Nothing is created at import time. */
@@ -61,7 +64,7 @@ export async function createRuntime(
     events = new MemoryEventBus();
     closers.push(() => events.close());
   }
-  const inventory = new InventoryCache();
+  const inventory = new InventoryCache(opts.stockCoalesceMs ?? 100);
   const deps: Deps = {
     db: database.db,
     gate,
@@ -75,10 +78,16 @@ export async function createRuntime(
   const stopListening = await events.listen('stock', (s) => {
     if (inventory.offer(s)) gate.noteStock(s.productId, s.availableQuantity);
   });
+  // Events missed while pub/sub was down must not leave this process stale: re-read on reconnect.
+  const stopResync = events.onResync?.(() => {
+    // A moment's grace so the re-subscription is in place before the truth is read.
+    setTimeout(() => void refreshInventory(deps), 250).unref();
+  });
   return {
     deps,
     database,
     async close() {
+      stopResync?.();
       await stopListening();
       for (const c of closers) await c().catch(() => {});
       await database.close();

@@ -39,7 +39,7 @@ async function main() {
       'AUTH_JWT_SECRET is not set: using a generated development secret. Never do this in production.',
     );
   }
-  const runtime = await createRuntime(config, { log });
+  const runtime = await createRuntime(config, { log, redisPrefix: config.redisPrefix, stockCoalesceMs: config.stockCoalesceMs });
   const { deps, database } = runtime;
   const stops: (() => Promise<void>)[] = [];
 
@@ -54,7 +54,7 @@ async function main() {
       issuer: config.authIssuer,
       audience: config.authAudience,
     });
-    const app = buildApp(deps, { verifier, graphiql: !config.production });
+    const app = buildApp(deps, { verifier, graphiql: !config.production, wsMaxBufferedBytes: config.wsMaxBufferedBytes });
     const port = await app.start(config.port, config.host);
     stops.unshift(() => app.stop());
     log.info(

@@ -42,5 +42,10 @@ export interface EventBus {
   subscribe<T extends Topic>(topic: T, id: string, signal?: AbortSignal): AsyncIterable<TopicMap[T]>;
   /** Every event of one topic, for process-wide caches. Returns an unsubscribe function. */
   listen<T extends Topic>(topic: T, handler: (payload: TopicMap[T]) => void): Promise<() => Promise<void>>;
+  /**
+   * Calls `handler` whenever the bus reconnected after an outage, during which events
+   * may have been missed (caches re-read the truth then). In-process buses never miss.
+   */
+  onResync?(handler: () => void): () => void;
   close(): Promise<void>;
 }

@@ -12,6 +12,8 @@ export interface Context {
   requestId: string;
   /** Batches product look-ups of one request into one query. */
   loadProduct(id: string): Promise<ProductRow | undefined>;
+  /** Aborts when the server shuts down: open subscriptions complete. */
+  closing?: AbortSignal;
 }
 
 export const builder = new SchemaBuilder<{

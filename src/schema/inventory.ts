@@ -1,7 +1,9 @@
+import { watchStock } from '../domain/inventory/live.js';
 import { inventoryOf } from '../domain/inventory/products.js';
 import { assertProductId } from '../domain/results.js';
 import { badInput, builder } from './builder.js';
 import { Inventory } from './refs.js';
+import { streamSignal } from './streams.js';
 
 Inventory.implement({
   fields: (t) => ({
@@ -34,22 +36,13 @@ builder.subscriptionFields((t) => ({
     args: { productId: t.arg.id({ required: true }) },
     subscribe: async function* (_root, { productId }, ctx) {
       const id = String(productId);
-      if (assertProductId('productId', id)) throw badInput('productId is not a valid product id');
-      const abort = new AbortController();
-      // Listen before reading the current value, so no change falls between the two.
-      const events = ctx.deps.events.subscribe('stock', id, abort.signal)[Symbol.asyncIterator]();
+      const abort = streamSignal(ctx);
       try {
-        const now = await inventoryOf(ctx.deps, id);
-        if (!now) throw badInput(`No product with id "${id}"`);
-        let last = now.version;
-        yield now;
-        for (;;) {
-          const next = await events.next();
-          if (next.done) return;
-          if (next.value.version <= last) continue;
-          last = next.value.version;
-          yield next.value;
+        const out = await watchStock(ctx.deps, id, abort.signal);
+        if ('__typename' in out) {
+          throw badInput(out.__typename === 'NotFound' ? `No product with id "${id}"` : 'productId is not a valid product id');
         }
+        yield* out;
       } finally {
         abort.abort();
       }

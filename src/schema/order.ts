@@ -17,6 +17,7 @@ import {
   byTypename,
 } from './errors.js';
 import { Order, OrderItem, Product } from './refs.js';
+import { streamSignal } from './streams.js';
 
 const OrderStatus = builder.enumType('OrderStatus', { values: ['PENDING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const });
 const PaymentStatus = builder.enumType('PaymentStatus', { values: ['PENDING', 'COMPLETED', 'FAILED'] as const });
@@ -150,7 +151,7 @@ builder.subscriptionFields((t) => ({
     subscribe: async function* (_root, { orderId }, ctx) {
       const id = String(orderId);
       if (assertUuid('orderId', id)) throw badInput('orderId is not a valid id');
-      const abort = new AbortController();
+      const abort = streamSignal(ctx);
       const events = ctx.deps.events.subscribe('order', id, abort.signal)[Symbol.asyncIterator]();
       try {
         let order = await getOrder(ctx.deps, ctx.actor!, id);

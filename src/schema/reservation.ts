@@ -1,6 +1,5 @@
 import { getReservation, releaseReservation, reserve } from '../domain/cart/reserve.js';
-import type { ReservationEvent } from '../domain/events.js';
-import { assertUuid } from '../domain/results.js';
+import { watchCountdown } from '../domain/cart/countdown.js';
 import { badInput, builder } from './builder.js';
 import {
   CaptchaRequired,
@@ -14,6 +13,7 @@ import {
   SoldOut,
 } from './errors.js';
 import { Product, Reservation } from './refs.js';
+import { streamSignal } from './streams.js';
 
 const ReservationStatus = builder.enumType('ReservationStatus', {
   values: ['ACTIVE', 'CHECKED_OUT', 'PURCHASED', 'EXPIRED', 'RELEASED'] as const,
@@ -110,8 +110,6 @@ const ReservationCountdown = builder
     }),
   });
 
-const FINAL = new Set(['PURCHASED', 'EXPIRED', 'RELEASED']);
-
 builder.subscriptionFields((t) => ({
   reservationCountdown: t.field({
     type: ReservationCountdown,
@@ -120,27 +118,13 @@ builder.subscriptionFields((t) => ({
     args: { reservationId: t.arg.id({ required: true }) },
     subscribe: async function* (_root, { reservationId }, ctx) {
       const id = String(reservationId);
-      if (assertUuid('reservationId', id)) throw badInput('reservationId is not a valid id');
-      const abort = new AbortController();
-      const events = ctx.deps.events.subscribe('reservation', id, abort.signal)[Symbol.asyncIterator]();
-      let pending: Promise<IteratorResult<ReservationEvent>> | undefined;
+      const abort = streamSignal(ctx);
       try {
-        let r = await getReservation(ctx.deps, ctx.actor!, id);
-        if (!r) throw badInput(`No reservation with id "${id}" for this shopper`);
-        for (;;) {
-          const secondsLeft = Math.max(0, Math.ceil((r.expiresAt.getTime() - ctx.deps.now().getTime()) / 1000));
-          yield { reservation: r, secondsLeft: FINAL.has(r.status) ? 0 : secondsLeft };
-          if (FINAL.has(r.status)) return;
-          pending ??= events.next();
-          // Wake on the next event or on the next whole second, whichever comes first.
-          const tick = new Promise<'tick'>((res) => setTimeout(() => res('tick'), 1000 - (Date.now() % 1000) || 1000));
-          const woke = await Promise.race([pending, tick]);
-          if (woke !== 'tick') {
-            pending = undefined;
-            if (woke.done) return;
-          }
-          r = (await getReservation(ctx.deps, ctx.actor!, id)) ?? r;
+        const out = await watchCountdown(ctx.deps, ctx.actor!, id, abort.signal);
+        if ('__typename' in out) {
+          throw badInput(out.__typename === 'NotFound' ? `No reservation with id "${id}" for this shopper` : 'reservationId is not a valid id');
         }
+        yield* out;
       } finally {
         abort.abort();
       }

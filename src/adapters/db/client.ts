@@ -20,6 +20,8 @@ export interface Database {
   kind: 'pglite' | 'postgres';
   /** Human-readable location for logs (no credentials). */
   where: string;
+  /** How many statements this process has sent through drizzle (metrics, and tests proving reads come from memory). */
+  queryCount(): number;
   close(): Promise<void>;
 }
 
@@ -29,6 +31,12 @@ export const migrationsFolder = fileURLToPath(new URL('../../../drizzle', import
 export function rowsOf<T>(result: unknown): T[] {
   if (Array.isArray(result)) return result as T[];
   return ((result as { rows?: T[] }).rows ?? []) as T[];
+}
+
+/** Counts statements sent through drizzle. */
+function queryCounter() {
+  let n = 0;
+  return { logger: { logQuery: () => void n++ }, count: () => n };
 }
 
 export interface DatabaseOptions {
@@ -54,9 +62,11 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       connect_timeout: 5,
     });
     const url = new URL(opts.databaseUrl);
+    const counter = queryCounter();
     return {
-      db: drizzlePostgres(client, { schema: tables }) as unknown as Db,
+      db: drizzlePostgres(client, { schema: tables, logger: counter.logger }) as unknown as Db,
       kind: 'postgres',
+      queryCount: counter.count,
       where: `${url.hostname}:${url.port || 5432}${url.pathname}`,
       close: () => client.end({ timeout: 5 }),
     };
@@ -64,11 +74,13 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   const dataDir = opts.dataDir ?? './.data';
   if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
   const client = await PGlite.create(dataDir.startsWith('memory://') ? undefined : dataDir);
-  const db = drizzlePglite(client, { schema: tables });
+  const counter = queryCounter();
+  const db = drizzlePglite(client, { schema: tables, logger: counter.logger });
   await migratePglite(db, { migrationsFolder });
   return {
     db: db as unknown as Db,
     kind: 'pglite',
+    queryCount: counter.count,
     where: dataDir,
     close: () => client.close(),
   };

@@ -16,6 +16,7 @@ export class RedisEventBus implements EventBus {
   private d = new Dispatcher();
   private pubsub: RedisPubSub;
   private subscribed = new Map<Topic, Promise<number>>();
+  private resyncHandlers = new Set<() => void>();
 
   constructor(
     publisher: Redis,
@@ -23,6 +24,18 @@ export class RedisEventBus implements EventBus {
     private readonly prefix = 'fs:',
   ) {
     this.pubsub = new RedisPubSub({ publisher, subscriber });
+    // ioredis re-subscribes by itself after a reconnect; whatever was published in
+    // between is gone, so tell the caches to re-read the truth.
+    let wasReady = subscriber.status === 'ready';
+    subscriber.on('ready', () => {
+      if (wasReady) for (const h of [...this.resyncHandlers]) h();
+      wasReady = true;
+    });
+  }
+
+  onResync(handler: () => void): () => void {
+    this.resyncHandlers.add(handler);
+    return () => this.resyncHandlers.delete(handler);
   }
 
   private channel(topic: Topic) {

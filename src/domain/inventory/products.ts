@@ -168,3 +168,26 @@ export async function loadGate(deps: Deps, productId: string): Promise<boolean> 
   await deps.gate.load(await gateSnapshot(deps.db, row), false);
   return true;
 }
+
+/**
+ * Re-reads every product this process holds in memory from Postgres and keeps what is
+ * newer (after a pub/sub outage, or on demand), re-deriving the sold-out flags.
+ * Returns how many snapshots changed.
+ */
+export async function refreshInventory(deps: Deps): Promise<number> {
+  const ids = deps.inventory.ids();
+  if (ids.length === 0) return 0;
+  let changed = 0;
+  try {
+    for (let i = 0; i < ids.length; i += 500) {
+      for (const row of await getProducts(deps.db, ids.slice(i, i + 500))) {
+        if (deps.inventory.offer(snapshotOf(row))) changed++;
+        const now = deps.inventory.get(row.id);
+        if (now) deps.gate.noteStock(row.id, now.availableQuantity);
+      }
+    }
+  } catch (err) {
+    deps.log.warn({ err }, 'inventory refresh failed; the next change or reconnect will refresh it');
+  }
+  return changed;
+}

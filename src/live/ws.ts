@@ -1,0 +1,382 @@
+/**
+ * graphql-ws (the `graphql-transport-ws` protocol) on `/graphql`, built on graphql-ws's
+ * `makeServer` with our own socket handling, for three reasons:
+ *
+ * - Shared stock tickers. A `stockChanged` subscription is public and the same for
+ *   everyone who sends the same operation and variables, so all sockets running it
+ *   share one execution: each event is executed and serialised once, then the same
+ *   bytes (only the envelope's operation id differs) are written to every socket.
+ *   Everything else (countdowns, order status, queries, bad input) goes through
+ *   graphql-ws as usual, and every operation goes through `yoga.getEnveloped`, so
+ *   WebSocket, SSE and HTTP share one context, auth, validation and error masking.
+ * - Slow consumers. Every write checks the socket's unsent backlog
+ *   (`bufferedAmount`); past `maxBufferedBytes` the socket is dropped, so a client
+ *   that stops reading cannot make the server hold its messages without bound.
+ * - One keep-alive timer for every socket instead of one per socket, and a graceful
+ *   `dispose()` that completes open subscriptions and closes sockets with 1001.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import { type DocumentNode, type ExecutionArgs, type ExecutionResult, getOperationAST, Kind } from 'graphql';
+import { CloseCode, type Context as GwContext, handleProtocols, makeServer, type SubscribePayload } from 'graphql-ws';
+import type { YogaServerInstance } from 'graphql-yoga';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { Deps } from '../domain/context.js';
+import { inventoryOf } from '../domain/inventory/products.js';
+
+export interface LiveWsOptions {
+  server: Server;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  yoga: YogaServerInstance<any, any>;
+  deps: Deps;
+  /** Drop a socket whose unsent backlog exceeds this (bytes). */
+  maxBufferedBytes: number;
+  /** Ping every socket this often; one that did not answer the previous ping is dropped. */
+  keepAliveMs?: number;
+  path?: string;
+}
+
+export interface LiveWsStats {
+  sockets: number;
+  sharedGroups: number;
+  sharedSubscribers: number;
+  /** Sockets dropped because their backlog passed the bound. */
+  droppedSlow: number;
+}
+
+export interface LiveWs {
+  stats(): LiveWsStats;
+  /** Completes open shared streams, closes every socket with 1001 and waits (at most `graceMs`) for them to go. */
+  dispose(graceMs?: number): Promise<void>;
+}
+
+interface Conn {
+  socket: WebSocket;
+  request: IncomingMessage;
+  gw?: GwContext<Record<string, unknown>, Extra>;
+  alive: boolean;
+  /** Operation ids this socket runs on a shared group. */
+  shared: Map<string, Group>;
+  /** Interception happens in arrival order. */
+  chain: Promise<void>;
+}
+
+interface Extra {
+  socket: WebSocket;
+  request: IncomingMessage;
+  conn: Conn;
+}
+
+interface Member {
+  conn: Conn;
+  id: string;
+  /** `{"id":"…","type":"next","payload":` precomputed for this socket. */
+  head: string;
+}
+
+interface Group {
+  key: string;
+  members: Set<Member>;
+  /** The serialised payload of the last result, sent at once to members who join later. */
+  last?: string;
+  stop?: () => void;
+  ended: boolean;
+}
+
+const OPEN = 1;
+
+type Enveloped = ReturnType<YogaServerInstance<Record<string, unknown>, Record<string, unknown>>['getEnveloped']>;
+
+/** `stockChanged(productId: …)` alone at the root of a subscription: the product id it watches. */
+function sharedStockProduct(doc: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): string | undefined {
+  const op = getOperationAST(doc, operationName ?? undefined);
+  if (!op || op.operation !== 'subscription' || op.selectionSet.selections.length !== 1) return undefined;
+  if (doc.definitions.some((d) => d.kind !== Kind.OPERATION_DEFINITION && d.kind !== Kind.FRAGMENT_DEFINITION)) return undefined;
+  const field = op.selectionSet.selections[0];
+  if (field.kind !== Kind.FIELD || field.name.value !== 'stockChanged' || field.directives?.length) return undefined;
+  const arg = field.arguments?.find((a) => a.name.value === 'productId');
+  if (!arg) return undefined;
+  const v = arg.value;
+  if (v.kind === Kind.STRING || v.kind === Kind.INT) return v.value;
+  if (v.kind === Kind.VARIABLE) {
+    const got = variables?.[v.name.value];
+    if (typeof got === 'string' || (typeof got === 'number' && Number.isInteger(got))) return String(got);
+  }
+  return undefined;
+}
+
+export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
+  const { yoga, deps, maxBufferedBytes } = opts;
+  const keepAliveMs = opts.keepAliveMs ?? 12_000;
+  const wss = new WebSocketServer({
+    server: opts.server,
+    path: opts.path ?? '/graphql',
+    handleProtocols,
+    maxPayload: 256 * 1024,
+    perMessageDeflate: false,
+  });
+  const conns = new Set<Conn>();
+  const groups = new Map<string, Group>();
+  let droppedSlow = 0;
+  let disposing = false;
+
+  /** Writes to a socket unless its backlog is past the bound, in which case the socket is dropped. */
+  const write = (conn: Conn, data: string): boolean => {
+    const s = conn.socket;
+    if (s.readyState !== OPEN) return false;
+    if (s.bufferedAmount > maxBufferedBytes) {
+      droppedSlow++;
+      deps.log.info({ bufferedAmount: s.bufferedAmount, limit: maxBufferedBytes }, 'dropping a slow WebSocket consumer');
+      leaveAll(conn);
+      s.terminate();
+      return false;
+    }
+    s.send(data);
+    return true;
+  };
+
+  const server = makeServer<Record<string, unknown>, Extra>({
+    onConnect: (ctx) => {
+      ctx.extra.conn.gw = ctx;
+      return true;
+    },
+    execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
+    subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+    onSubscribe: async (ctx, _id, params) => {
+      const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+        ...ctx,
+        req: ctx.extra.request,
+        socket: ctx.extra.socket,
+        params,
+        connectionParams: ctx.connectionParams,
+      }) as Enveloped;
+      let document: DocumentNode;
+      try {
+        document = parse(params.query);
+      } catch (err) {
+        return [err as never];
+      }
+      const errors = validate(schema, document);
+      if (errors.length) return errors as never;
+      return {
+        schema,
+        operationName: params.operationName,
+        document,
+        variableValues: params.variables,
+        contextValue: await contextFactory(),
+        rootValue: { execute, subscribe },
+      };
+    },
+  });
+
+  // ---- shared stock groups -------------------------------------------------------
+
+  const leave = (conn: Conn, id: string) => {
+    const g = conn.shared.get(id);
+    if (!g) return;
+    conn.shared.delete(id);
+    for (const m of g.members) {
+      if (m.conn === conn && m.id === id) {
+        g.members.delete(m);
+        break;
+      }
+    }
+    if (g.members.size === 0 && !g.ended) {
+      g.ended = true;
+      groups.delete(g.key);
+      g.stop?.();
+    }
+  };
+
+  function leaveAll(conn: Conn) {
+    for (const id of [...conn.shared.keys()]) leave(conn, id);
+  }
+
+  const endGroup = (g: Group, frame: (m: Member) => string) => {
+    g.ended = true;
+    if (groups.get(g.key) === g) groups.delete(g.key);
+    for (const m of g.members) {
+      m.conn.shared.delete(m.id);
+      write(m.conn, frame(m));
+    }
+    g.members.clear();
+  };
+
+  const startGroup = (g: Group, params: SubscribePayload) => {
+    // Anonymous context: stock is public, and a shared stream must not carry one shopper's identity.
+    const env = yoga.getEnveloped({ params, connectionParams: {} }) as Enveloped;
+    const abort = new AbortController();
+    g.stop = () => abort.abort();
+    void (async () => {
+      const document = env.parse(params.query);
+      const contextValue = await env.contextFactory();
+      const result = (await env.subscribe({
+        schema: env.schema,
+        document,
+        operationName: params.operationName,
+        variableValues: params.variables,
+        contextValue,
+      })) as AsyncIterable<ExecutionResult> | ExecutionResult;
+      if (!(Symbol.asyncIterator in result)) {
+        const json = JSON.stringify(result);
+        endGroup(g, (m) => `${m.head}${json}}`);
+        return;
+      }
+      const it = result[Symbol.asyncIterator]();
+      abort.signal.addEventListener('abort', () => void it.return?.(), { once: true });
+      for (;;) {
+        const next = await it.next();
+        if (next.done || g.ended) break;
+        // Executed once, serialised once, for every socket of the group.
+        const json = JSON.stringify(next.value);
+        g.last = json;
+        for (const m of [...g.members]) write(m.conn, `${m.head}${json}}`);
+      }
+      if (!g.ended) endGroup(g, (m) => `{"id":${JSON.stringify(m.id)},"type":"complete"}`);
+    })().catch((err) => {
+      deps.log.warn({ err }, 'shared stock stream failed');
+      if (!g.ended) {
+        const payload = JSON.stringify([{ message: 'The stock stream failed; subscribe again', extensions: { code: 'UNAVAILABLE', retryable: true } }]);
+        endGroup(g, (m) => `{"id":${JSON.stringify(m.id)},"type":"error","payload":${payload}}`);
+      }
+    });
+  };
+
+  /** Takes a `subscribe` message onto a shared group when it can; returns false to leave it to graphql-ws. */
+  const intercept = async (conn: Conn, raw: string): Promise<boolean> => {
+    if (!raw.includes('"subscribe"') && !(conn.shared.size && raw.includes('"complete"'))) return false;
+    let msg: { type?: unknown; id?: unknown; payload?: SubscribePayload };
+    try {
+      msg = JSON.parse(raw);
+    } catch {
+      return false;
+    }
+    if (typeof msg.id !== 'string') return false;
+    const id = msg.id;
+    if (msg.type === 'complete') {
+      if (!conn.shared.has(id)) return false;
+      leave(conn, id);
+      return true;
+    }
+    if (msg.type !== 'subscribe' || !conn.gw?.acknowledged || disposing) return false;
+    if (conn.shared.has(id) || id in conn.gw.subscriptions) {
+      conn.socket.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`);
+      return true;
+    }
+    const p = msg.payload;
+    if (!p || typeof p.query !== 'string' || (p.variables != null && typeof p.variables !== 'object')) return false;
+    const key = `${p.operationName ?? ''}\u0000${JSON.stringify(p.variables ?? {})}\u0000${p.query}`;
+    let g = groups.get(key);
+    if (!g) {
+      const env = yoga.getEnveloped({ params: p, connectionParams: {} }) as Enveloped;
+      let document: DocumentNode;
+      try {
+        document = env.parse(p.query);
+      } catch {
+        return false;
+      }
+      const productId = sharedStockProduct(document, p.operationName, p.variables);
+      if (productId === undefined || env.validate(env.schema, document).length) return false;
+      // Unknown products (and faults) take the ordinary path, which reports them.
+      const known = await inventoryOf(deps, productId).catch(() => undefined);
+      if (!known || conn.socket.readyState !== OPEN) return false;
+      g = groups.get(key);
+      if (!g) {
+        g = { key, members: new Set(), ended: false };
+        groups.set(key, g);
+        startGroup(g, p);
+      }
+    }
+    const m: Member = { conn, id, head: `{"id":${JSON.stringify(id)},"type":"next","payload":` };
+    g.members.add(m);
+    conn.shared.set(id, g);
+    if (g.last) write(conn, `${m.head}${g.last}}`);
+    return true;
+  };
+
+  // ---- sockets ------------------------------------------------------------------
+
+  wss.on('error', (err) => deps.log.error({ err }, 'WebSocket server error'));
+  wss.on('connection', (socket, request) => {
+    if (disposing) {
+      socket.close(1001, 'Server shutting down');
+      return;
+    }
+    const conn: Conn = { socket, request, alive: true, shared: new Map(), chain: Promise.resolve() };
+    conns.add(conn);
+    socket.on('pong', () => (conn.alive = true));
+    socket.once('error', () => socket.terminate());
+    let deliver: ((raw: string) => Promise<void>) | undefined;
+    const closed = server.opened(
+      {
+        protocol: socket.protocol,
+        send: async (data) => {
+          write(conn, data);
+        },
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (cb) => {
+          deliver = cb;
+        },
+      },
+      { socket, request, conn },
+    );
+    socket.on('message', (data) => {
+      const raw = String(data);
+      conn.chain = conn.chain
+        .then(() => intercept(conn, raw))
+        .then((handled) => {
+          if (!handled && deliver) {
+            deliver(raw).catch((err) => {
+              deps.log.error({ err }, 'graphql-ws message handling failed');
+              socket.close(CloseCode.InternalServerError, 'Internal server error');
+            });
+          }
+        })
+        .catch((err) => deps.log.error({ err }, 'WebSocket message interception failed'));
+    });
+    socket.once('close', (code, reason) => {
+      conns.delete(conn);
+      leaveAll(conn);
+      void closed(code, String(reason));
+    });
+  });
+
+  // One keep-alive sweep for every socket.
+  const keepAlive =
+    keepAliveMs > 0
+      ? setInterval(() => {
+          for (const c of conns) {
+            if (!c.alive) {
+              c.socket.terminate();
+              continue;
+            }
+            c.alive = false;
+            if (c.socket.readyState === OPEN) c.socket.ping();
+          }
+        }, keepAliveMs)
+      : undefined;
+  keepAlive?.unref();
+
+  return {
+    stats() {
+      let sharedSubscribers = 0;
+      for (const g of groups.values()) sharedSubscribers += g.members.size;
+      return { sockets: conns.size, sharedGroups: groups.size, sharedSubscribers, droppedSlow };
+    },
+    async dispose(graceMs = 2000) {
+      disposing = true;
+      if (keepAlive) clearInterval(keepAlive);
+      // Shared streams complete with a `complete` frame (their source also ends on the closing signal).
+      for (const g of [...groups.values()]) {
+        g.stop?.();
+        endGroup(g, (m) => `{"id":${JSON.stringify(m.id)},"type":"complete"}`);
+      }
+      // Let per-socket streams that ended on the closing signal flush their `complete` frames.
+      await new Promise((r) => setTimeout(r, 100));
+      for (const c of conns) c.socket.close(1001, 'Server shutting down');
+      const deadline = Date.now() + graceMs;
+      while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      for (const c of conns) c.socket.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
