@@ -10,8 +10,6 @@ export interface Config {
   dataDir: string;
   databaseUrl?: string;
   redisUrl?: string;
-  /** Prefix of every Redis key and channel, so several deployments can share one Redis. */
-  redisPrefix: string;
   authJwtSecret?: string;
   authJwksUrl?: string;
   authIssuer?: string;
@@ -86,7 +84,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: env.DATA_DIR || './.data',
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
-    redisPrefix: env.REDIS_PREFIX || 'fs:',
     authJwtSecret: secret,
     authJwksUrl: jwks,
     authIssuer: env.AUTH_ISSUER || undefined,
