@@ -11,8 +11,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     // Each file has its own database and Redis prefix, so files may run side by side.
     fileParallelism: true,
     maxWorkers: 2,
