@@ -1,0 +1,170 @@
+// Live updates served from memory: sold-out flags, inventory reads, countdown ticks, resync after an outage.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reserve, releaseReservation } from '../src/domain/cart/reserve.js';
+import { createProduct } from '../src/domain/inventory/products.js';
+import { createRuntime, type Runtime } from '../src/deps.js';
+import { quietLog, scratchDatabase, uniqueName } from './support/backends.js';
+import { type Harness, harness, RESERVE } from './support/harness.js';
+import { collect, COUNTDOWN, startRedis, STOCK, wsClient } from './support/live.js';
+
+const admin = { userId: 'operator', roles: ['admin'] };
+const shopper = (userId: string) => ({ userId, roles: [] });
+const waitFor = async (cond: () => boolean, ms = 20_000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+};
+
+describe('two runtimes on a private Redis', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let db: Awaited<ReturnType<typeof scratchDatabase>>;
+  let a: Runtime;
+  let b: Runtime;
+  beforeAll(async () => {
+    [redis, db] = await Promise.all([startRedis(), scratchDatabase()]);
+    const config = { databaseUrl: db.url, redisUrl: redis.url, dataDir: '', logLevel: 'silent' };
+    const redisPrefix = `${uniqueName('fsmem')}:`;
+    a = await createRuntime(config, { log: quietLog, redisPrefix });
+    b = await createRuntime(config, { log: quietLog, redisPrefix });
+  });
+  afterAll(async () => {
+    await redis?.start().catch(() => {});
+    await a?.close();
+    await b?.close();
+    await redis?.stop();
+    await db?.drop();
+  });
+
+  it('sold out is known to every process without a Redis or Postgres round trip, and clears when stock comes back', async () => {
+    const id = 'so-1';
+    const p = await createProduct(a.deps, admin, { id, name: 'X', priceAmount: 100, currency: 'USD', totalQuantity: 2, sale: { startsAt: new Date(Date.now() - 1000), perUserLimit: 1, reservationTtlSeconds: 300 } });
+    expect('__typename' in p).toBe(false);
+    const r1 = await reserve(a.deps, shopper('u1'), { productId: id, quantity: 1 });
+    const r2 = await reserve(a.deps, shopper('u2'), { productId: id, quantity: 1 });
+    expect([r1.__typename, r2.__typename]).toEqual(['ReserveSuccess', 'ReserveSuccess']);
+    // B learns it over pub/sub, without asking.
+    await waitFor(() => b.deps.gate.knownSoldOut(id));
+    expect(b.deps.inventory.get(id)?.availableQuantity).toBe(0);
+
+    // With Redis gone, any round trip would fail; and Postgres is not asked either.
+    await redis.stop();
+    const queries = [a.database.queryCount(), b.database.queryCount()];
+    for (const rt of [a, b]) {
+      for (let i = 0; i < 20; i++) {
+        expect((await reserve(rt.deps, shopper(`late-${i}`), { productId: id, quantity: 1 })).__typename).toBe('SoldOut');
+      }
+    }
+    expect([a.database.queryCount(), b.database.queryCount()]).toEqual(queries);
+
+    // Stock comes back while Redis is down: A commits the release in Postgres, but its event is lost.
+    if (r1.__typename !== 'ReserveSuccess') throw new Error('unreachable');
+    expect((await releaseReservation(a.deps, shopper('u1'), r1.reservation.id)).__typename).toBe('ReleaseSuccess');
+    expect(a.deps.gate.knownSoldOut(id)).toBe(false);
+    await new Promise((r) => setTimeout(r, 2500));
+    // B missed it: still sold out in its memory.
+    expect(b.deps.gate.knownSoldOut(id)).toBe(true);
+    expect(b.deps.inventory.get(id)?.availableQuantity).toBe(0);
+
+    // Redis is back: B re-reads the truth on reconnect (no further event is published), the flag clears.
+    await redis.start();
+    await waitFor(() => !b.deps.gate.knownSoldOut(id));
+    expect(b.deps.inventory.get(id)?.availableQuantity).toBe(1);
+    // The fresh Redis has no gate: it is loaded from Postgres, and B admits the unit.
+    expect((await reserve(b.deps, shopper('u3'), { productId: id, quantity: 1 })).__typename).toBe('ReserveSuccess');
+    await waitFor(() => a.deps.gate.knownSoldOut(id));
+  });
+});
+
+describe('reads and countdowns from memory (embedded)', () => {
+  let h: Harness;
+  let port: number;
+  beforeAll(async () => {
+    h = await harness('embedded');
+    port = await h.app.start(0, '127.0.0.1');
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  const queries = () => h.backend.runtime.database.queryCount();
+
+  it('serves inventory and product.inventory from the in-memory copy, one event fresh', async () => {
+    const { id } = await h.product({ totalQuantity: 10 });
+    const INV = `query($id: ID!) { inventory(productId: $id) { availableQuantity reservedQuantity soldOut } }`;
+    await h.gql(INV, { id });
+    const before = queries();
+    for (let i = 0; i < 25; i++) {
+      expect((await h.gql(INV, { id })).data.inventory).toEqual({ availableQuantity: 10, reservedQuantity: 0, soldOut: false });
+    }
+    expect(queries()).toBe(before);
+    // product(id) itself reads the product row; its inventory adds nothing.
+    const base = queries();
+    await h.gql(`query($id: ID!) { product(id: $id) { id } }`, { id });
+    const plain = queries() - base;
+    const mid = queries();
+    const p = await h.gql(`query($id: ID!) { product(id: $id) { id inventory { availableQuantity } sale { state } } }`, { id });
+    expect(p.data.product.inventory.availableQuantity).toBe(10);
+    expect(queries() - mid).toBe(plain);
+    // The copy moves with every change.
+    expect((await h.gql(RESERVE, { input: { productId: id } }, await h.token('mem-1'))).data.reserve.__typename).toBe('ReserveSuccess');
+    expect((await h.gql(INV, { id })).data.inventory.availableQuantity).toBe(9);
+  });
+
+  it('counts a reservation down every second without querying Postgres, and ends on RELEASED', async () => {
+    const { id } = await h.product({ totalQuantity: 5 });
+    const tok = await h.token('count-1');
+    const r = (await h.gql(RESERVE, { input: { productId: id } }, tok)).data.reserve.reservation;
+    const client = wsClient(port, tok);
+    const subs = Array.from({ length: 5 }, () =>
+      collect<{ reservationCountdown: { secondsLeft: number; reservation: { status: string } } }>(client, COUNTDOWN, { id: r.id }),
+    );
+    await Promise.all(subs.map((s) => s.until(() => true)));
+    const before = queries();
+    const seen = subs.map((s) => s.values.length);
+    await Promise.all(subs.map((s, i) => waitFor(() => s.values.length >= seen[i] + 3)));
+    expect(queries()).toBe(before);
+    const left = subs[0].values.map((v) => v.reservationCountdown.secondsLeft);
+    for (let i = 1; i < left.length; i++) expect(left[i]).toBeLessThanOrEqual(left[i - 1]);
+    expect(left[0]).toBeGreaterThan(290);
+
+    await h.gql(`mutation($id: ID!) { releaseReservation(id: $id) { __typename } }`, { id: r.id }, tok);
+    for (const s of subs) {
+      expect(await s.done).toBe('complete');
+      expect(s.values.at(-1)!.reservationCountdown).toEqual({ secondsLeft: 0, reservation: { id: r.id, status: 'RELEASED' } });
+    }
+    await client.dispose();
+  });
+
+  it('pushes expiry: the countdown ends EXPIRED and the ticker goes back up', async () => {
+    const { id } = await h.product({ totalQuantity: 1, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), reservationTtlSeconds: 1 } });
+    const tok = await h.token('exp-1');
+    const r = (await h.gql(RESERVE, { input: { productId: id } }, tok)).data.reserve.reservation;
+    const client = wsClient(port, tok);
+    const stock = collect<{ stockChanged: { availableQuantity: number; soldOut: boolean } }>(client, STOCK, { id });
+    const countdown = collect<{ reservationCountdown: { secondsLeft: number; reservation: { status: string } } }>(client, COUNTDOWN, { id: r.id });
+    await stock.until((v) => v.stockChanged.soldOut);
+    await countdown.until((v) => v.reservationCountdown.secondsLeft === 0);
+    await new Promise((res) => setTimeout(res, 1100));
+    await h.worker.tick();
+    expect(await countdown.done).toBe('complete');
+    expect(countdown.values.at(-1)!.reservationCountdown.reservation.status).toBe('EXPIRED');
+    await stock.until((v) => v.stockChanged.availableQuantity === 1 && !v.stockChanged.soldOut);
+    await client.dispose();
+  });
+
+  it('coalesces a burst: the ticker skips steps but never goes back and ends on the latest count', async () => {
+    const { id } = await h.product({ totalQuantity: 60 });
+    const client = wsClient(port);
+    const sub = collect<{ stockChanged: { availableQuantity: number } }>(client, STOCK, { id });
+    await sub.until(() => true);
+    const tokens = await Promise.all(Array.from({ length: 60 }, (_, i) => h.token(`burst-${i}`)));
+    await Promise.all(tokens.map((t) => h.gql(RESERVE, { input: { productId: id } }, t)));
+    await sub.until((v) => v.stockChanged.availableQuantity === 0);
+    const seen = sub.values.map((v) => v.stockChanged.availableQuantity);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeLessThan(seen[i - 1]);
+    // 60 changes, far fewer pushes (at most one per 100 ms, plus the first value).
+    expect(seen.length).toBeLessThan(61);
+    await client.dispose();
+  });
+});
