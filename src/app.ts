@@ -10,6 +10,7 @@ import { type Actor, type Deps, RetryableError } from './domain/context.js';
 import { getProducts } from './domain/inventory/products.js';
 import type { ProductRow } from './adapters/db/schema/tables.js';
 import { handleRest } from './rest/routes.js';
+import { webhooksPlugin } from './rest/webhooks.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
 
@@ -131,7 +132,7 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     graphiql: opts.graphiql ?? false,
     landingPage: false,
     logging: false,
-    plugins: [requestIdPlugin, restPlugin],
+    plugins: [requestIdPlugin, webhooksPlugin(deps), restPlugin],
     context: async (init: YogaInitialContext & { connectionParams?: Record<string, unknown> }) => {
       const upgrade = (init as { req?: { headers?: Record<string, string | string[] | undefined> } }).req;
       const header =
