@@ -15,7 +15,7 @@ export type StripeEndpoint = 'create' | 'confirm' | 'retrieve' | 'cancel';
  */
 export type Fault = { kind: '500' } | { kind: 'drop'; ms: number } | { kind: 'slow'; ms: number };
 
-interface Intent {
+export interface Intent {
   id: string;
   object: 'payment_intent';
   amount: number;
@@ -42,8 +42,8 @@ export interface FakeStripe {
   intents: Map<string, Intent>;
   /** The next request to `endpoint` meets `fault` (queued, each used once). */
   fault(endpoint: StripeEndpoint | '*', fault: Fault, times?: number): void;
-  /** Sends a signed webhook event to `target` (our POST /webhooks/stripe) and returns the response. */
-  sendEvent(target: string, type: string, intent: Intent, opts?: { secret?: string; id?: string }): Promise<Response>;
+  /** A webhook delivery as Stripe sends it: the event JSON and its Stripe-Signature header. */
+  signEvent(type: string, intent: Intent, opts?: { secret?: string; id?: string }): Promise<{ body: string; headers: Record<string, string> }>;
   close(): Promise<void>;
 }
 
@@ -191,7 +191,7 @@ export async function startFakeStripe(opts: { secretKey: string; webhookSecret: 
     fault(endpoint, fault, times = 1) {
       for (let n = 0; n < times; n++) faults.push({ endpoint, fault });
     },
-    async sendEvent(target, type, intent, o = {}) {
+    async signEvent(type, intent, o = {}) {
       const payload = JSON.stringify({
         id: o.id ?? `evt_${randomBytes(12).toString('hex')}`,
         object: 'event',
@@ -202,7 +202,7 @@ export async function startFakeStripe(opts: { secretKey: string; webhookSecret: 
         data: { object: intent },
       });
       const header = await signer.webhooks.generateTestHeaderStringAsync({ payload, secret: o.secret ?? opts.webhookSecret });
-      return fetch(target, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': header }, body: payload });
+      return { body: payload, headers: { 'content-type': 'application/json', 'stripe-signature': header } };
     },
     async close() {
       for (const t of timers) clearTimeout(t);

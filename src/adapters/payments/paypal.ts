@@ -128,14 +128,14 @@ export class PayPalGateway implements PaymentGateway {
    * PayPal cannot cancel an uncaptured order, so "not charged" is only certain once
    * the order has stayed uncaptured longer than a capture can take (`inFlightMs`).
    */
-  async lookup(req: ChargeRequest): Promise<Final | undefined> {
+  async lookup(req: ChargeRequest, now: Date = new Date()): Promise<Final | undefined> {
     const created = await this.create(req);
     const { result: order } = await this.orders.getOrder({ id: created.id! });
     const out = this.mapOrder(order);
     if (out) return out;
     if (order.purchaseUnits?.[0]?.payments?.captures?.length) throw new Error(`PayPal order ${order.id} has a capture that is not final yet`);
     if (order.status === 'VOIDED') return undefined;
-    const age = Date.now() - Date.parse(order.createTime ?? created.createTime ?? '');
+    const age = now.getTime() - Date.parse(order.createTime ?? created.createTime ?? '');
     const window = this.opts.inFlightMs ?? this.opts.timeoutMs * 3 + 5_000;
     if (Number.isFinite(age) && age > window) return undefined;
     throw new Error(`PayPal order ${order.id} is ${order.status}; a capture may still be in flight`);

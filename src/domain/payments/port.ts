@@ -40,8 +40,9 @@ export interface PaymentGateway {
    * reconciliation and failover. Returns a final outcome, or `undefined` when the
    * gateway has no charge for it AND none can land any more (the adapter fences a
    * pending charge, e.g. by cancelling it). Throws when it cannot tell (yet).
+   * `now`: the caller's clock, for gateways that can only rule a charge out by age.
    */
-  lookup?(req: ChargeRequest): Promise<Extract<ChargeOutcome, { status: 'succeeded' | 'declined' }> | undefined>;
+  lookup?(req: ChargeRequest, now?: Date): Promise<Extract<ChargeOutcome, { status: 'succeeded' | 'declined' }> | undefined>;
   /**
    * Verifies and decodes a webhook delivery (raw body and headers). Returns undefined
    * for an event that does not concern a charge; throws NotificationRejected when the

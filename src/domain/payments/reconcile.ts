@@ -43,7 +43,7 @@ export async function reconcilePayments(deps: Deps, opts: ReconcileOptions): Pro
     report.examined++;
     let rec;
     try {
-      rec = await gateway.lookup(chargeRequestOf(p));
+      rec = await gateway.lookup(chargeRequestOf(p), deps.now());
     } catch (err) {
       report.pending++;
       deps.log.warn({ err, paymentId: p.id, orderId: p.orderId }, 'reconciliation: the gateway cannot tell yet; will retry');

@@ -132,12 +132,12 @@ export class GatewayRouter implements PaymentGateway {
   }
 
   /** Asks every gateway (the attempt may have been charged by any of them). */
-  async lookup(req: ChargeRequest) {
+  async lookup(req: ChargeRequest, now?: Date) {
     let unknown: unknown;
     for (const g of this.members) {
       try {
-        const rec = g.lookup ? await g.lookup(req) : undefined;
         if (!g.lookup) throw new Error(`${g.name} cannot look up charges`);
+        const rec = await g.lookup(req, now);
         if (rec) return { ...rec, gateway: g.name };
       } catch (err) {
         unknown = err;
