@@ -39,6 +39,7 @@ function gatewayFor(stripe: FakeStripe, paypal: FakePayPal, extra: Record<string
 
 describe.each(BACKENDS)('payments through Stripe and PayPal on %s', (backend) => {
   let h: Harness;
+  const tag = backend.replace(/\W/g, '-');
   let stripe: FakeStripe;
   let paypal: FakePayPal;
   beforeAll(async () => {
@@ -63,7 +64,7 @@ describe.each(BACKENDS)('payments through Stripe and PayPal on %s', (backend) =>
       totalQuantity: 10,
       sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 5, reservationTtlSeconds: opts.ttl ?? 300 },
     });
-    const token = await h.token(`${sub}-${backend}`);
+    const token = await h.token(`${sub}-${tag}`);
     const r = await h.gql(RESERVE, { input: { productId: id, quantity: opts.quantity ?? 1 } }, token);
     expect(r.data.reserve.__typename).toBe('ReserveSuccess');
     const c = await h.gql(CHECKOUT, { input: { cartId: r.data.reserve.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, token);
@@ -183,7 +184,7 @@ describe.each(BACKENDS)('payments through Stripe and PayPal on %s', (backend) =>
     const before = counts();
     const o = await holdAndCheckout('crash');
     const deps = h.backend.runtime.deps;
-    const actor = { userId: `crash-${backend}`, roles: [] };
+    const actor = { userId: `crash-${tag}`, roles: [] };
     // What `pay` does up to the moment the process dies: the attempt is recorded and the gateway charges.
     const started = await startAttempt(deps, actor, { orderId: o.order.id, paymentMethod: 'pm_card_visa', amount: o.amount });
     if ('__typename' in started) throw new Error(started.__typename);
@@ -205,7 +206,7 @@ describe.each(BACKENDS)('payments through Stripe and PayPal on %s', (backend) =>
     const before = counts();
     const o = await holdAndCheckout('crash-early', { ttl: 1 });
     const deps = h.backend.runtime.deps;
-    const started = await startAttempt(deps, { userId: `crash-early-${backend}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_visa', amount: o.amount });
+    const started = await startAttempt(deps, { userId: `crash-early-${tag}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_visa', amount: o.amount });
     if ('__typename' in started) throw new Error(started.__typename);
     await new Promise((r) => setTimeout(r, 1100));
     await h.worker.tick();
@@ -229,7 +230,7 @@ describe.each(BACKENDS)('payments through Stripe and PayPal on %s', (backend) =>
     async function chargedButUnsettled(sub: string) {
       const o = await holdAndCheckout(sub);
       const deps = h.backend.runtime.deps;
-      const started = await startAttempt(deps, { userId: `${sub}-${backend}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_visa', amount: o.amount });
+      const started = await startAttempt(deps, { userId: `${sub}-${tag}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_visa', amount: o.amount });
       if ('__typename' in started) throw new Error(started.__typename);
       await deps.payments.charge(chargeRequestOf(started.attempt));
       const intent = [...stripe.intents.values()].find((i) => i.metadata.order_id === o.order.id)!;
@@ -258,7 +259,7 @@ describe.each(BACKENDS)('payments through Stripe and PayPal on %s', (backend) =>
     it('a genuine event settles the order; duplicates and a late contradicting event change nothing', async () => {
       const before = counts();
       const o = await chargedButUnsettled('webhook-dup');
-      const event = await stripe.signEvent('payment_intent.succeeded', o.intent, { id: `evt_dup_${backend}` });
+      const event = await stripe.signEvent('payment_intent.succeeded', o.intent, { id: `evt_dup_${tag}` });
       const first = await deliver(event.body, event.headers);
       expect(first.status).toBe(200);
       expect(await first.json()).toEqual({ received: true, result: 'settled' });
@@ -284,7 +285,7 @@ describe.each(BACKENDS)('payments through Stripe and PayPal on %s', (backend) =>
       const before = counts();
       const o = await holdAndCheckout('webhook-fail');
       const deps = h.backend.runtime.deps;
-      const started = await startAttempt(deps, { userId: `webhook-fail-${backend}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_chargeDeclined', amount: o.amount });
+      const started = await startAttempt(deps, { userId: `webhook-fail-${tag}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_chargeDeclined', amount: o.amount });
       if ('__typename' in started) throw new Error(started.__typename);
       // Only the Stripe adapter: the decline happens at Stripe, our commit is lost.
       const stripeGw = (deps.payments as GatewayRouter).members[0];
