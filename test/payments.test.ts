@@ -19,6 +19,7 @@ const STRIPE_KEY = 'sk_test_flashsale_0123456789';
 const WEBHOOK_SECRET = 'whsec_flashsale_test_secret';
 const PAYPAL = { clientId: 'flashsale-client', clientSecret: 'flashsale-secret' };
 const TIMEOUT_MS = 300;
+const PAYPAL_WEBHOOK_ID = 'WH-FLASHSALE-TEST-0001';
 
 function gatewayFor(stripe: FakeStripe, paypal: FakePayPal, extra: Record<string, string> = {}): PaymentGateway {
   const config = loadPaymentsConfig({
@@ -30,6 +31,7 @@ function gatewayFor(stripe: FakeStripe, paypal: FakePayPal, extra: Record<string
     PAYPAL_CLIENT_SECRET: PAYPAL.clientSecret,
     PAYPAL_ENVIRONMENT: 'sandbox',
     PAYPAL_API_BASE: paypal.url,
+    PAYPAL_WEBHOOK_ID,
     PAYMENT_TIMEOUT_MS: String(TIMEOUT_MS),
     PAYMENT_BREAKER_FAILURES: '5',
     ...extra,
@@ -296,6 +298,40 @@ describe.each(BACKENDS)('payments through Stripe and PayPal on %s', (backend) =>
       expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'FAILED' });
       expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 10, reserved: 0, sold: 0 });
       expect(counts()).toEqual(before);
+    });
+
+    it('PayPal: a forged notification is refused with 400; a genuine one settles once, duplicates change nothing', async () => {
+      const before = counts();
+      const o = await holdAndCheckout('paypal-webhook');
+      const deps = h.backend.runtime.deps;
+      const started = await startAttempt(deps, { userId: `paypal-webhook-${tag}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_visa', amount: o.amount });
+      if ('__typename' in started) throw new Error(started.__typename);
+      // Charged through PayPal (after a failover, say); our commit is lost.
+      const paypalGw = (deps.payments as GatewayRouter).members[1];
+      expect(await paypalGw.charge(chargeRequestOf(started.attempt))).toMatchObject({ status: 'succeeded' });
+      const capture = paypal.charges.at(-1)!;
+      const resource = { id: capture.captureId, status: 'COMPLETED', custom_id: started.attempt.gatewayKey, amount: { currency_code: 'USD', value: '19.99' } };
+      const send = (d: { body: string; headers: Record<string, string> }) => h.app.fetch('http://test/webhooks/paypal', { method: 'POST', headers: d.headers, body: d.body });
+
+      const wrongKey = paypal.signEvent('PAYMENT.CAPTURE.COMPLETED', resource, { webhookId: PAYPAL_WEBHOOK_ID, key: 'other' });
+      expect((await send(wrongKey)).status).toBe(400);
+      const wrongHook = paypal.signEvent('PAYMENT.CAPTURE.COMPLETED', resource, { webhookId: 'WH-SOMEONE-ELSE' });
+      expect((await send(wrongHook)).status).toBe(400);
+      const genuine = paypal.signEvent('PAYMENT.CAPTURE.COMPLETED', resource, { webhookId: PAYPAL_WEBHOOK_ID });
+      expect((await send({ ...genuine, body: genuine.body.replace('19.99', '0.01') })).status).toBe(400);
+      const foreignCert = { ...genuine, headers: { ...genuine.headers, 'paypal-cert-url': 'https://evil.example/cert.pem' } };
+      expect((await send(foreignCert)).status).toBe(400);
+      expect((await attemptsOf(o.order.id))[0].status).toBe('PROCESSING');
+      expect((await orderOf(o.order.id, o.token)).status).toBe('PENDING');
+
+      const ok = await send(genuine);
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ received: true, result: 'settled' });
+      expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'COMPLETED', transactionId: capture.captureId });
+      expect((await attemptsOf(o.order.id))[0]).toMatchObject({ gateway: 'paypal', status: 'SUCCEEDED' });
+      expect(await (await send(genuine)).json()).toEqual({ received: true, result: 'already-settled' });
+      expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 9, reserved: 0, sold: 1 });
+      expect(counts()).toEqual({ stripe: before.stripe, paypal: before.paypal + 1 });
     });
   });
 });

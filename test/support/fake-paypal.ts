@@ -2,7 +2,12 @@
 // Orders v2 create/capture/get), at the network boundary: the official
 // @paypal/paypal-server-sdk talks HTTP to it. PayPal-Request-Id is honoured like PayPal
 // does (the same id returns the first answer) and every capture is recorded.
-import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { randomBytes, sign } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -30,11 +35,31 @@ export interface FakePayPal {
   charges: { orderId: string; captureId: string; value: string; currency: string; requestId: string }[];
   requests: { endpoint: PayPalEndpoint; requestId?: string }[];
   tokensIssued: number;
+  /**
+   * A webhook delivery as PayPal sends it: SHA256withRSA over
+   * `<transmission id>|<time>|<webhook id>|<crc32(body)>`, with PAYPAL-CERT-URL pointing at
+   * this server's certificate. `key: 'other'` signs with a key that is not the certificate's.
+   */
+  signEvent(eventType: string, resource: Record<string, unknown>, opts: { webhookId: string; key?: 'other'; id?: string }): { body: string; headers: Record<string, string> };
   fault(endpoint: PayPalEndpoint | '*', fault: PayPalFault, times?: number): void;
   close(): Promise<void>;
 }
 
+/** A throwaway RSA key and self-signed certificate (the machine's openssl), like PayPal's signing certificate. */
+function makeSigningCert(): { key: string; cert: string; otherKey: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'fake-paypal-'));
+  try {
+    const args = (k: string, c: string) => ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, k), '-out', join(dir, c), '-days', '2', '-subj', '/CN=messageverificationcerts.paypal.com'];
+    execFileSync('openssl', args('key.pem', 'cert.pem'), { stdio: 'ignore' });
+    execFileSync('openssl', args('other.pem', 'other-cert.pem'), { stdio: 'ignore' });
+    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), otherKey: readFileSync(join(dir, 'other.pem'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function startFakePayPal(opts: { clientId: string; clientSecret: string }): Promise<FakePayPal> {
+  const signing = makeSigningCert();
   const orders = new Map<string, PayPalOrder>();
   const saved = new Map<string, { status: number; body: unknown }>();
   const faults: { endpoint: PayPalEndpoint | '*'; fault: PayPalFault }[] = [];
@@ -47,6 +72,32 @@ export async function startFakePayPal(opts: { clientId: string; clientSecret: st
     tokensIssued: 0,
     fault(endpoint, fault, times = 1) {
       for (let n = 0; n < times; n++) faults.push({ endpoint, fault });
+    },
+    signEvent(eventType, resource, o) {
+      const body = JSON.stringify({
+        id: o.id ?? `WH-${randomBytes(8).toString('hex').toUpperCase()}`,
+        event_version: '1.0',
+        create_time: new Date().toISOString(),
+        resource_type: 'capture',
+        event_type: eventType,
+        summary: eventType,
+        resource,
+      });
+      const transmissionId = randomBytes(16).toString('hex');
+      const time = new Date().toISOString();
+      const message = `${transmissionId}|${time}|${o.webhookId}|${crc32(Buffer.from(body)) >>> 0}`;
+      const sig = sign('sha256', Buffer.from(message), o.key === 'other' ? signing.otherKey : signing.key).toString('base64');
+      return {
+        body,
+        headers: {
+          'content-type': 'application/json',
+          'paypal-transmission-id': transmissionId,
+          'paypal-transmission-time': time,
+          'paypal-transmission-sig': sig,
+          'paypal-cert-url': `${state.url}/v1/notifications/certs/CERT-fake`,
+          'paypal-auth-algo': 'SHA256withRSA',
+        },
+      };
     },
     async close() {
       for (const t of timers) clearTimeout(t);
@@ -103,6 +154,10 @@ export async function startFakePayPal(opts: { clientId: string; clientSecret: st
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
     const url = new URL(req.url ?? '/', 'http://paypal.test');
+    if (req.method === 'GET' && url.pathname === '/v1/notifications/certs/CERT-fake') {
+      res.writeHead(200, { 'content-type': 'application/x-pem-file' });
+      return res.end(signing.cert);
+    }
     if (req.method === 'POST' && url.pathname === '/v1/oauth2/token') {
       const basic = `Basic ${Buffer.from(`${opts.clientId}:${opts.clientSecret}`).toString('base64')}`;
       if (req.headers.authorization !== basic) return send(res, 401, { error: 'invalid_client', error_description: 'Client Authentication failed' });

@@ -1,3 +1,4 @@
+import { verify, X509Certificate } from 'node:crypto';
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import {
@@ -9,7 +10,14 @@ import {
   OrdersController,
 } from '@paypal/paypal-server-sdk';
 import type { Logger } from 'pino';
-import type { ChargeOutcome, ChargeRequest, PaymentGateway } from '../../domain/payments/port.js';
+import { crc32 } from 'node:zlib';
+import {
+  type ChargeOutcome,
+  type ChargeRequest,
+  type GatewayNotification,
+  NotificationRejected,
+  type PaymentGateway,
+} from '../../domain/payments/port.js';
 
 export interface PayPalGatewayOptions {
   clientId: string;
@@ -22,6 +30,8 @@ export interface PayPalGatewayOptions {
    */
   apiBase?: string;
   timeoutMs: number;
+  /** PAYPAL_WEBHOOK_ID: verifies POST /webhooks/paypal. */
+  webhookId?: string;
   /** How long a capture may still land after we sent it (beyond our timeout). */
   inFlightMs?: number;
   log?: Logger;
@@ -69,6 +79,7 @@ const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNRE
 export class PayPalGateway implements PaymentGateway {
   readonly name = 'paypal';
   private readonly orders: OrdersController;
+  private readonly certs = new Map<string, Promise<X509Certificate>>();
 
   constructor(private readonly opts: PayPalGatewayOptions) {
     const base = opts.apiBase ? new URL(opts.apiBase) : undefined;
@@ -139,6 +150,79 @@ export class PayPalGateway implements PaymentGateway {
     const window = this.opts.inFlightMs ?? this.opts.timeoutMs * 3 + 5_000;
     if (Number.isFinite(age) && age > window) return undefined;
     throw new Error(`PayPal order ${order.id} is ${order.status}; a capture may still be in flight`);
+  }
+
+  /**
+   * Verifies a webhook delivery offline, as PayPal documents it: the signature in
+   * PAYPAL-TRANSMISSION-SIG is SHA256withRSA over
+   * `<transmission id>|<transmission time>|<webhook id>|<crc32 of the raw body>`, checked
+   * with the certificate at PAYPAL-CERT-URL — fetched only over https from paypal.com
+   * (or from the configured PAYPAL_API_BASE origin) and cached.
+   */
+  async parseNotification(rawBody: string, headers: Headers): Promise<GatewayNotification | undefined> {
+    const webhookId = this.opts.webhookId;
+    if (!webhookId) throw new NotificationRejected('PAYPAL_WEBHOOK_ID is not configured');
+    const id = headers.get('paypal-transmission-id');
+    const time = headers.get('paypal-transmission-time');
+    const sig = headers.get('paypal-transmission-sig');
+    const certUrl = headers.get('paypal-cert-url');
+    const algo = headers.get('paypal-auth-algo');
+    if (!id || !time || !sig || !certUrl) throw new NotificationRejected('missing PayPal transmission headers');
+    if (algo && algo !== 'SHA256withRSA') throw new NotificationRejected(`unsupported auth algorithm ${algo}`);
+    if (!this.trustedCertUrl(certUrl)) throw new NotificationRejected('PAYPAL-CERT-URL is not a PayPal address');
+    const cert = await this.cert(certUrl);
+    const now = new Date();
+    if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) throw new NotificationRejected('PayPal signing certificate is not valid now');
+    const message = `${id}|${time}|${webhookId}|${crc32(Buffer.from(rawBody, 'utf8')) >>> 0}`;
+    if (!verify('sha256', Buffer.from(message), cert.publicKey, Buffer.from(sig, 'base64'))) {
+      throw new NotificationRejected('PayPal webhook signature does not verify');
+    }
+    let event: { id?: string; event_type?: string; resource?: { id?: string; status?: string; custom_id?: string; processor_response?: { response_code?: string } } };
+    try {
+      event = JSON.parse(rawBody);
+    } catch {
+      throw new NotificationRejected('body is not JSON');
+    }
+    const r = event.resource;
+    const key = r?.custom_id;
+    if (!r?.id || !key) return undefined;
+    if (event.event_type === 'PAYMENT.CAPTURE.COMPLETED') {
+      return { eventId: event.id ?? id, idempotencyKey: key, outcome: { status: 'succeeded', transactionId: r.id } };
+    }
+    if (event.event_type === 'PAYMENT.CAPTURE.DECLINED' || event.event_type === 'PAYMENT.CAPTURE.DENIED') {
+      const code = r.processor_response?.response_code;
+      return {
+        eventId: event.id ?? id,
+        idempotencyKey: key,
+        outcome: { status: 'declined', declineCode: code ? `processor_${code}` : 'declined', message: 'The card was declined', transactionId: r.id },
+      };
+    }
+    return undefined;
+  }
+
+  private trustedCertUrl(raw: string): boolean {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      return false;
+    }
+    if (this.opts.apiBase && u.origin === new URL(this.opts.apiBase).origin) return true;
+    return u.protocol === 'https:' && (u.hostname === 'paypal.com' || u.hostname.endsWith('.paypal.com'));
+  }
+
+  private cert(url: string): Promise<X509Certificate> {
+    let hit = this.certs.get(url);
+    if (!hit) {
+      hit = (async () => {
+        const res = await fetch(url, { signal: AbortSignal.timeout(this.opts.timeoutMs) });
+        if (!res.ok) throw new Error(`PayPal certificate download failed: HTTP ${res.status}`);
+        return new X509Certificate(await res.text());
+      })();
+      hit.catch(() => this.certs.delete(url));
+      this.certs.set(url, hit);
+    }
+    return hit;
   }
 
   private async create(req: ChargeRequest): Promise<Order> {
