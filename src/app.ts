@@ -9,6 +9,7 @@ import { getProducts } from './domain/inventory/products.js';
 import type { ProductRow } from './adapters/db/schema/tables.js';
 import { attachGraphqlWs, type LiveWsStats } from './live/ws.js';
 import { handleRest } from './rest/routes.js';
+import { webhooksPlugin } from './rest/webhooks.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
 
@@ -137,7 +138,7 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     graphiql: opts.graphiql ?? false,
     landingPage: false,
     logging: false,
-    plugins: [requestIdPlugin, restPlugin],
+    plugins: [requestIdPlugin, webhooksPlugin(deps), restPlugin],
     context: async (init: YogaInitialContext & { connectionParams?: Record<string, unknown> }) => {
       const upgrade = (init as { req?: { headers?: Record<string, string | string[] | undefined> } }).req;
       const header =

@@ -25,6 +25,8 @@ export interface Config {
   wsMaxBufferedBytes: number;
   /** Live updates: a stock ticker pushes at most one update per product per this many ms (the latest count). */
   stockCoalesceMs: number;
+  /** Payment gateways, failover, webhooks and reconciliation (docs/payments.md). */
+  payments: PaymentsConfig;
 }
 
 export class ConfigError extends Error {}
@@ -95,5 +97,86 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisPrefix: redisPrefix(env.REDIS_PREFIX),
     wsMaxBufferedBytes: int(env, 'WS_MAX_BUFFERED_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
     stockCoalesceMs: int(env, 'STOCK_COALESCE_MS', 100, 0, 10_000),
+    payments: loadPaymentsConfig(env),
+  };
+}
+
+export type GatewayName = 'sandbox' | 'stripe' | 'paypal';
+
+export interface PaymentsConfig {
+  /** PAYMENT_GATEWAYS: tried in this order, failing over to the next (default `sandbox`). */
+  gateways: GatewayName[];
+  /** PAYMENT_TIMEOUT_MS: one gateway request; past it the outcome is unknown (default 10000). */
+  timeoutMs: number;
+  stripe?: {
+    /** STRIPE_SECRET_KEY (sk_live_… / sk_test_… / rk_…). */
+    secretKey: string;
+    /** STRIPE_WEBHOOK_SECRET (whsec_…): verifies POST /webhooks/stripe. */
+    webhookSecret?: string;
+    /** STRIPE_API_BASE: another API origin (tests, egress proxy). */
+    apiBase?: string;
+  };
+  paypal?: {
+    /** PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET (REST app credentials). */
+    clientId: string;
+    clientSecret: string;
+    /** PAYPAL_ENVIRONMENT: sandbox (default) or production. */
+    environment: 'sandbox' | 'production';
+    /** PAYPAL_API_BASE: another API origin (tests, egress proxy). */
+    apiBase?: string;
+    /** PAYPAL_WEBHOOK_ID: the webhook's id in the PayPal app (for notification verification). */
+    webhookId?: string;
+  };
+  /** PAYMENT_BREAKER_FAILURES: consecutive failures that open a gateway's circuit (default 5). */
+  breakerFailures: number;
+  /** PAYMENT_BREAKER_OPEN_MS: how long an open circuit waits before a probe (default 30000). */
+  breakerOpenMs: number;
+  /** PAYMENT_RECONCILE_INTERVAL_MS: how often the worker reconciles unknown payments (default 15000). */
+  reconcileIntervalMs: number;
+  /** PAYMENT_STALE_AFTER_MS: a PROCESSING attempt this old is taken for a crash (default 4 × timeout + 30 s). */
+  staleAfterMs: number;
+}
+
+export function loadPaymentsConfig(env: Record<string, string | undefined>): PaymentsConfig {
+  const names = (env.PAYMENT_GATEWAYS || 'sandbox').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const n of names) {
+    if (!['sandbox', 'stripe', 'paypal'].includes(n)) throw new ConfigError(`PAYMENT_GATEWAYS: unknown gateway "${n}" (use sandbox, stripe, paypal)`);
+  }
+  if (new Set(names).size !== names.length) throw new ConfigError('PAYMENT_GATEWAYS lists a gateway twice');
+  const gateways = names as GatewayName[];
+  const timeoutMs = int(env, 'PAYMENT_TIMEOUT_MS', 10_000, 100, 120_000);
+  let stripe: PaymentsConfig['stripe'];
+  if (gateways.includes('stripe')) {
+    const secretKey = env.STRIPE_SECRET_KEY;
+    if (!secretKey) throw new ConfigError('PAYMENT_GATEWAYS includes stripe: set STRIPE_SECRET_KEY');
+    if (!/^(sk|rk)_(test|live)_/.test(secretKey)) throw new ConfigError('STRIPE_SECRET_KEY must be a secret or restricted key (sk_… or rk_…), never a publishable key');
+    const webhookSecret = env.STRIPE_WEBHOOK_SECRET || undefined;
+    if (webhookSecret && !webhookSecret.startsWith('whsec_')) throw new ConfigError('STRIPE_WEBHOOK_SECRET must start with whsec_');
+    stripe = { secretKey, webhookSecret, apiBase: url(env, 'STRIPE_API_BASE', ['https:', 'http:']) };
+  }
+  let paypal: PaymentsConfig['paypal'];
+  if (gateways.includes('paypal')) {
+    const clientId = env.PAYPAL_CLIENT_ID;
+    const clientSecret = env.PAYPAL_CLIENT_SECRET;
+    if (!clientId || !clientSecret) throw new ConfigError('PAYMENT_GATEWAYS includes paypal: set PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET');
+    const environment = (env.PAYPAL_ENVIRONMENT || 'sandbox').toLowerCase();
+    if (environment !== 'sandbox' && environment !== 'production') throw new ConfigError('PAYPAL_ENVIRONMENT must be sandbox or production');
+    paypal = {
+      clientId,
+      clientSecret,
+      environment,
+      apiBase: url(env, 'PAYPAL_API_BASE', ['https:', 'http:']),
+      webhookId: env.PAYPAL_WEBHOOK_ID || undefined,
+    };
+  }
+  return {
+    gateways,
+    timeoutMs,
+    stripe,
+    paypal,
+    breakerFailures: int(env, 'PAYMENT_BREAKER_FAILURES', 5, 1, 1000),
+    breakerOpenMs: int(env, 'PAYMENT_BREAKER_OPEN_MS', 30_000, 100, 3_600_000),
+    reconcileIntervalMs: int(env, 'PAYMENT_RECONCILE_INTERVAL_MS', 15_000, 50, 3_600_000),
+    staleAfterMs: int(env, 'PAYMENT_STALE_AFTER_MS', 4 * timeoutMs + 30_000, 1_000, 86_400_000),
   };
 }

@@ -5,6 +5,7 @@ import { MemoryEventBus } from './adapters/pubsub/memory.js';
 import { RedisEventBus } from './adapters/pubsub/redis.js';
 import { RedisGate } from './adapters/redis/gate.js';
 import { SandboxGateway } from './adapters/payments/sandbox.js';
+import { createPaymentGateway } from './adapters/payments/index.js';
 import type { Config } from './config.js';
 import type { Deps } from './domain/context.js';
 import type { EventBus } from './domain/events.js';
@@ -32,7 +33,7 @@ export interface RuntimeOptions {
 
 /** Builds every client from the config. Nothing is created at import time. */
 export async function createRuntime(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> & Partial<Pick<Config, 'redisPrefix'>>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> & Partial<Pick<Config, 'redisPrefix' | 'payments'>>,
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = opts.log ?? pino({ level: config.logLevel });
@@ -70,7 +71,7 @@ export async function createRuntime(
     gate,
     events,
     inventory,
-    payments: opts.payments ?? new SandboxGateway(),
+    payments: opts.payments ?? (config.payments ? createPaymentGateway(config.payments, log) : new SandboxGateway()),
     log,
     now: opts.now ?? (() => new Date()),
   };

@@ -44,7 +44,10 @@ async function main() {
   const stops: (() => Promise<void>)[] = [];
 
   if (config.role !== 'api') {
-    const worker = startWorker(deps, { sweepIntervalMs: config.sweepIntervalMs });
+    const worker = startWorker(deps, {
+      sweepIntervalMs: config.sweepIntervalMs,
+      reconcile: { intervalMs: config.payments.reconcileIntervalMs, staleAfterMs: config.payments.staleAfterMs },
+    });
     stops.push(() => worker.stop());
   }
   if (config.role !== 'worker') {

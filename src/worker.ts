@@ -1,5 +1,6 @@
 import type { Deps } from './domain/context.js';
 import { sweepExpired } from './domain/inventory/expiry.js';
+import { reconcilePayments } from './domain/payments/reconcile.js';
 
 /**
  * One background job. Every job must be safe to run in any number of worker
@@ -19,8 +20,17 @@ export const expiryJob = (intervalMs: number): Job => ({
   run: async (deps) => (await sweepExpired(deps, 500)) >= 500,
 });
 
+/** Settles payments whose outcome is unknown (timeouts, crashes) from the gateway's record. */
+export const reconcileJob = (intervalMs: number, staleAfterMs: number): Job => ({
+  name: 'reconcile-payments',
+  intervalMs,
+  run: async (deps) => (await reconcilePayments(deps, { staleAfterMs, batch: 100 })).examined >= 100,
+});
+
 export interface WorkerOptions {
   sweepIntervalMs: number;
+  /** Payment reconciliation: how often, and when a PROCESSING attempt counts as crashed. */
+  reconcile?: { intervalMs: number; staleAfterMs: number };
   /** Extra jobs beside the built-in ones (tests, and modules that bring their own). */
   jobs?: Job[];
 }
@@ -33,7 +43,8 @@ export interface Worker {
 
 /** Runs every job on its own timer; a pass never overlaps the previous pass of the same job. */
 export function startWorker(deps: Deps, opts: WorkerOptions): Worker {
-  const jobs = [expiryJob(opts.sweepIntervalMs), ...(opts.jobs ?? [])];
+  const rec = opts.reconcile ?? { intervalMs: 15_000, staleAfterMs: 70_000 };
+  const jobs = [expiryJob(opts.sweepIntervalMs), reconcileJob(rec.intervalMs, rec.staleAfterMs), ...(opts.jobs ?? [])];
   let stopped = false;
   const running = new Map<string, Promise<void>>();
   const pass = (job: Job): Promise<void> => {

@@ -61,7 +61,8 @@ export class SandboxGateway implements PaymentGateway {
     return outcome;
   }
 
-  async lookup(idempotencyKey: string): Promise<ChargeOutcome | undefined> {
-    return this.byKey.get(idempotencyKey);
+  async lookup(req: ChargeRequest) {
+    const o = this.byKey.get(req.idempotencyKey);
+    return o && (o.status === 'succeeded' || o.status === 'declined') ? o : undefined;
   }
 }

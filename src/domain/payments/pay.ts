@@ -16,7 +16,7 @@ import {
   type ReservationExpired,
   reservationExpired,
 } from '../results.js';
-import type { ChargeOutcome } from './port.js';
+import type { ChargeOutcome, ChargeRequest } from './port.js';
 
 export interface PayInput {
   orderId: string;
@@ -56,6 +56,34 @@ function replay(order: OrderRow, p: PaymentRow): PayResult {
  * outbox together. A retried `pay` never charges twice.
  */
 export async function pay(deps: Deps, actor: Actor, input: PayInput): Promise<PayResult> {
+  const started = await startAttempt(deps, actor, input);
+  if ('__typename' in started) return started;
+
+  let outcome: ChargeOutcome;
+  try {
+    outcome = await deps.payments.charge(chargeRequestOf(started.attempt));
+  } catch (err) {
+    deps.log.warn({ err, orderId: started.order.id }, 'payment gateway call failed; outcome unknown');
+    outcome = { status: 'unknown', message: 'The payment gateway did not answer' };
+  }
+  const settled = await settlePayment(deps, started.attempt.id, outcome);
+  return settled;
+}
+
+/** The gateway request for an attempt: the same for the first call, retries, lookups and reconciliation. */
+export const chargeRequestOf = (attempt: PaymentRow): ChargeRequest => ({
+  orderId: attempt.orderId,
+  amount: attempt.amount,
+  currency: attempt.currency,
+  paymentMethod: attempt.paymentMethod,
+  idempotencyKey: attempt.gatewayKey,
+});
+
+/**
+ * Step 1 of `pay`, one transaction: validates the order and records a PROCESSING
+ * attempt (or returns the outcome a repeated request key stands for).
+ */
+export async function startAttempt(deps: Deps, actor: Actor, input: PayInput): Promise<PayResult | { attempt: PaymentRow; order: OrderRow }> {
   const bad =
     assertUuid('orderId', input.orderId) ||
     assertPaymentMethod(input.paymentMethod) ||
@@ -63,7 +91,7 @@ export async function pay(deps: Deps, actor: Actor, input: PayInput): Promise<Pa
     assertIdempotencyKey(input.idempotencyKey);
   if (bad) return bad;
   const now = deps.now();
-  const started = await deps.db.transaction(async (tx): Promise<PayResult | { attempt: PaymentRow; order: OrderRow }> => {
+  return deps.db.transaction(async (tx): Promise<PayResult | { attempt: PaymentRow; order: OrderRow }> => {
     const [order] = await tx
       .select()
       .from(orders)
@@ -114,23 +142,6 @@ export async function pay(deps: Deps, actor: Actor, input: PayInput): Promise<Pa
       .returning();
     return { attempt, order };
   });
-  if ('__typename' in started) return started;
-
-  let outcome: ChargeOutcome;
-  try {
-    outcome = await deps.payments.charge({
-      orderId: started.order.id,
-      amount: started.attempt.amount,
-      currency: started.attempt.currency,
-      paymentMethod: started.attempt.paymentMethod,
-      idempotencyKey: started.attempt.gatewayKey,
-    });
-  } catch (err) {
-    deps.log.warn({ err, orderId: started.order.id }, 'payment gateway call failed; outcome unknown');
-    outcome = { status: 'unknown', message: 'The payment gateway did not answer' };
-  }
-  const settled = await settlePayment(deps, started.attempt.id, outcome);
-  return settled;
 }
 
 /**
@@ -150,7 +161,9 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
       if (p.status !== 'PROCESSING' && p.status !== 'UNKNOWN') return replay(order, p);
       switch (outcome.status) {
         case 'succeeded': {
-          await tx.update(payments).set({ status: 'SUCCEEDED', transactionId: outcome.transactionId, updatedAt: now }).where(eq(payments.id, p.id));
+          await tx
+            .update(payments)
+            .set({ status: 'SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway ?? p.gateway, updatedAt: now }).where(eq(payments.id, p.id));
           const sold = await moveOrderStock(tx, order.id, 'PURCHASED', 'SELL', actorOf(order));
           const [done] = await tx
             .update(orders)
@@ -170,7 +183,14 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
         case 'declined': {
           await tx
             .update(payments)
-            .set({ status: 'DECLINED', declineCode: outcome.declineCode, message: outcome.message, transactionId: outcome.transactionId ?? null, updatedAt: now })
+            .set({
+              status: 'DECLINED',
+              declineCode: outcome.declineCode,
+              message: outcome.message,
+              transactionId: outcome.transactionId ?? null,
+              gateway: outcome.gateway ?? p.gateway,
+              updatedAt: now,
+            })
             .where(eq(payments.id, p.id));
           const released = await moveOrderStock(tx, order.id, 'RELEASED', 'FAIL', actorOf(order));
           const [failed] = await tx

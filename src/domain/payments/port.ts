@@ -1,6 +1,6 @@
 /**
  * The payment-gateway port. Card data never reaches this server: the client
- * tokenises with the gateway and sends a payment-method id.
+ * tokenises with the gateway and sends a payment-method id (PCI DSS SAQ A scope).
  */
 export interface ChargeRequest {
   orderId: string;
@@ -12,16 +12,48 @@ export interface ChargeRequest {
 }
 
 export type ChargeOutcome =
-  | { status: 'succeeded'; transactionId: string }
-  | { status: 'declined'; declineCode: string; message: string; transactionId?: string }
+  /** `gateway`: which gateway took the money (set by the router; recorded in payments.gateway). */
+  | { status: 'succeeded'; transactionId: string; gateway?: string }
+  | { status: 'declined'; declineCode: string; message: string; transactionId?: string; gateway?: string }
   /** The gateway did not charge (known), e.g. a 5xx before processing or an open circuit. */
   | { status: 'unavailable'; message: string; retryAfterSeconds?: number }
   /** We do not know whether it charged (timeout after sending): reconciliation settles it. */
   | { status: 'unknown'; message: string };
 
+/** A verified gateway notification about one charge, keyed like the charge request. */
+export interface GatewayNotification {
+  /** The gateway's own event id (for logs; duplicates are harmless anyway). */
+  eventId: string;
+  idempotencyKey: string;
+  /** Only final outcomes are reported: succeeded or declined. */
+  outcome: Extract<ChargeOutcome, { status: 'succeeded' | 'declined' }>;
+}
+
+/** Thrown by `parseNotification` when a notification fails verification. */
+export class NotificationRejected extends Error {}
+
 export interface PaymentGateway {
   readonly name: string;
   charge(req: ChargeRequest): Promise<ChargeOutcome>;
-  /** What the gateway recorded for an idempotency key, if anything (reconciliation, failover). */
-  lookup?(idempotencyKey: string): Promise<ChargeOutcome | undefined>;
+  /**
+   * What the gateway recorded for a charge request (same idempotency key), for
+   * reconciliation and failover. Returns a final outcome, or `undefined` when the
+   * gateway has no charge for it AND none can land any more (the adapter fences a
+   * pending charge, e.g. by cancelling it). Throws when it cannot tell (yet).
+   * `now`: the caller's clock, for gateways that can only rule a charge out by age.
+   */
+  lookup?(req: ChargeRequest, now?: Date): Promise<Extract<ChargeOutcome, { status: 'succeeded' | 'declined' }> | undefined>;
+  /**
+   * Verifies and decodes a webhook delivery (raw body and headers). Returns undefined
+   * for an event that does not concern a charge; throws NotificationRejected when the
+   * signature does not verify.
+   */
+  parseNotification?(rawBody: string, headers: Headers): Promise<GatewayNotification | undefined>;
+  /** The gateways behind this one (a router); a plain adapter has none. */
+  readonly members?: readonly PaymentGateway[];
+}
+
+/** Every gateway adapter reachable from `deps.payments` (itself and a router's members). */
+export function gatewaysOf(g: PaymentGateway): PaymentGateway[] {
+  return g.members ? [g, ...g.members.flatMap(gatewaysOf)] : [g];
 }

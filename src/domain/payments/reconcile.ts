@@ -1,0 +1,61 @@
+import { and, asc, eq, lt, or } from 'drizzle-orm';
+import { payments } from '../../adapters/db/schema/tables.js';
+import type { Deps } from '../context.js';
+import { chargeRequestOf, settlePayment } from './pay.js';
+
+export interface ReconcileOptions {
+  /** A PROCESSING attempt older than this is taken for a crash between charge and commit. */
+  staleAfterMs: number;
+  batch?: number;
+}
+
+export interface ReconcileReport {
+  examined: number;
+  succeeded: number;
+  declined: number;
+  /** Known not charged: the attempt is FAILED and the order can be paid again (or expire). */
+  notCharged: number;
+  /** The gateway could not tell yet: left for the next pass. */
+  pending: number;
+}
+
+/**
+ * Settles payment attempts whose outcome we do not know: UNKNOWN ones (timeouts) and
+ * PROCESSING ones older than `staleAfterMs` (the process died between the gateway call
+ * and our commit). Each is looked up at the gateway by its idempotency key and settled
+ * through `settlePayment`, which is idempotent, so several workers, a webhook and a
+ * late `pay` may race harmlessly. An attempt found not charged becomes FAILED: its
+ * order stays PENDING until paid again or its hold expires (the sweeper then puts the
+ * stock back; it skips orders with PROCESSING/UNKNOWN attempts only).
+ */
+export async function reconcilePayments(deps: Deps, opts: ReconcileOptions): Promise<ReconcileReport> {
+  const report: ReconcileReport = { examined: 0, succeeded: 0, declined: 0, notCharged: 0, pending: 0 };
+  const gateway = deps.payments;
+  if (!gateway.lookup) return report;
+  const staleBefore = new Date(deps.now().getTime() - opts.staleAfterMs);
+  const rows = await deps.db
+    .select()
+    .from(payments)
+    .where(or(eq(payments.status, 'UNKNOWN'), and(eq(payments.status, 'PROCESSING'), lt(payments.updatedAt, staleBefore))))
+    .orderBy(asc(payments.updatedAt))
+    .limit(opts.batch ?? 100);
+  for (const p of rows) {
+    report.examined++;
+    let rec;
+    try {
+      rec = await gateway.lookup(chargeRequestOf(p), deps.now());
+    } catch (err) {
+      report.pending++;
+      deps.log.warn({ err, paymentId: p.id, orderId: p.orderId }, 'reconciliation: the gateway cannot tell yet; will retry');
+      continue;
+    }
+    const outcome = rec ?? { status: 'unavailable' as const, message: 'Reconciliation: the gateway has no charge for this attempt; nothing was charged' };
+    const result = await settlePayment(deps, p.id, outcome);
+    if (outcome.status === 'succeeded') report.succeeded++;
+    else if (outcome.status === 'declined') report.declined++;
+    else report.notCharged++;
+    deps.log.info({ paymentId: p.id, orderId: p.orderId, outcome: outcome.status, result: result.__typename }, 'reconciliation settled a payment');
+  }
+  return report;
+}
+
