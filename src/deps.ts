@@ -5,7 +5,11 @@ import { MemoryEventBus } from './adapters/pubsub/memory.js';
 import { RedisEventBus } from './adapters/pubsub/redis.js';
 import { RedisGate } from './adapters/redis/gate.js';
 import { SandboxGateway } from './adapters/payments/sandbox.js';
-import type { Config } from './config.js';
+import { createNotifier } from './adapters/notify/index.js';
+import { type Config, defaultNotificationConfig, type NotificationConfig } from './config.js';
+import { dataKeySecret } from './adapters/keys.js';
+import { keyringFromSecret, parseKeyring } from './domain/privacy/crypto.js';
+import type { Notifier } from './domain/notifications/port.js';
 import type { Deps } from './domain/context.js';
 import type { EventBus } from './domain/events.js';
 import { MemoryGate } from './domain/gate/memory.js';
@@ -25,11 +29,15 @@ export interface RuntimeOptions {
   redisPrefix?: string;
   payments?: PaymentGateway;
   now?: () => Date;
+  /** Overrides of the notification settings (tests: fast retries, their own SMTP server). */
+  notifications?: Partial<NotificationConfig>;
+  /** Replaces senders per channel (tests). */
+  notifier?: Partial<Notifier>;
 }
 
 /** Builds every client from the config. Nothing is created at import time. */
 export async function createRuntime(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> & Partial<Pick<Config, 'dataEncryptionKey' | 'notifications'>>,
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = opts.log ?? pino({ level: config.logLevel });
@@ -62,6 +70,11 @@ export async function createRuntime(
     closers.push(() => events.close());
   }
   const inventory = new InventoryCache();
+  const notifySettings = { ...(config.notifications ?? defaultNotificationConfig()), ...opts.notifications };
+  const notifier = { ...createNotifier(notifySettings, config.dataDir, log), ...opts.notifier };
+  closers.push(async () => {
+    for (const s of new Set(Object.values(notifier))) await s.close?.();
+  });
   const deps: Deps = {
     db: database.db,
     gate,
@@ -70,6 +83,8 @@ export async function createRuntime(
     payments: opts.payments ?? new SandboxGateway(),
     log,
     now: opts.now ?? (() => new Date()),
+    keyring: config.dataEncryptionKey ? parseKeyring(config.dataEncryptionKey) : keyringFromSecret(dataKeySecret(config.dataDir)),
+    notifications: { notifier, settings: notifySettings },
   };
   // Every process keeps its stock copy and sold-out flags fresh from every process's changes.
   const stopListening = await events.listen('stock', (s) => {
