@@ -1,5 +1,6 @@
 import type { Deps } from './domain/context.js';
 import { sweepExpired } from './domain/inventory/expiry.js';
+import { notificationJobs } from './domain/notifications/jobs.js';
 
 /**
  * One background job. Every job must be safe to run in any number of worker
@@ -33,7 +34,7 @@ export interface Worker {
 
 /** Runs every job on its own timer; a pass never overlaps the previous pass of the same job. */
 export function startWorker(deps: Deps, opts: WorkerOptions): Worker {
-  const jobs = [expiryJob(opts.sweepIntervalMs), ...(opts.jobs ?? [])];
+  const jobs = [expiryJob(opts.sweepIntervalMs), ...notificationJobs(deps.notifications.settings), ...(opts.jobs ?? [])];
   let stopped = false;
   const running = new Map<string, Promise<void>>();
   const pass = (job: Job): Promise<void> => {
