@@ -55,7 +55,7 @@ export async function writeExpiryReminders(deps: Deps, withinSeconds: number, ba
 
 /**
  * One `product.sale_started` notice per product whose sale opened in the last hour and
- * that someone follows (the marker makes it once per product).
+ * that someone followed before it opened (the marker makes it once per product).
  */
 export async function writeSaleStartNotices(deps: Deps): Promise<number> {
   const now = deps.now();
@@ -67,7 +67,7 @@ export async function writeSaleStartNotices(deps: Deps): Promise<number> {
         insert into sale_start_notices (product_id)
         select p.id from products p
         where p.starts_at <= ${at} and p.starts_at > ${since} and (p.ends_at is null or p.ends_at > ${at})
-          and exists (select 1 from product_follows f where f.product_id = p.id)
+          and exists (select 1 from product_follows f where f.product_id = p.id and f.created_at <= p.starts_at)
           and not exists (select 1 from sale_start_notices n where n.product_id = p.id)
         on conflict do nothing
         returning product_id

@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, lte } from 'drizzle-orm';
 import { productFollows } from '../../adapters/db/schema/notifications.js';
 import type { ProductRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
@@ -44,7 +44,10 @@ export async function isFollowing(deps: Deps, actor: Actor, productId: string): 
 }
 
 /** Who follows a product (the relay's fan-out for sold-out and sale-start notices). */
-export async function followersOf(deps: Deps, productId: string): Promise<string[]> {
-  const rows = await deps.db.select({ userId: productFollows.userId }).from(productFollows).where(eq(productFollows.productId, productId));
+export async function followersOf(deps: Deps, productId: string, followedBefore?: Date): Promise<string[]> {
+  const rows = await deps.db
+    .select({ userId: productFollows.userId })
+    .from(productFollows)
+    .where(and(eq(productFollows.productId, productId), followedBefore ? lte(productFollows.createdAt, followedBefore) : undefined));
   return rows.map((r) => r.userId);
 }

@@ -196,7 +196,9 @@ export function messageKey(outboxId: string, channel: NotificationChannel, recip
 /** Who gets this event, on which channels, with what text. */
 async function plan(deps: Deps, ev: OutboxRow): Promise<Planned[]> {
   const fanOut = FOLLOWER_TOPICS.has(ev.topic);
-  const recipients = fanOut ? await followersOf(deps, ev.aggregateId) : ev.userId ? [ev.userId] : [];
+  // A sale-start notice goes to those who followed before the sale opened.
+  const before = ev.topic === 'product.sale_started' ? await saleStart(deps, ev.aggregateId) : undefined;
+  const recipients = fanOut ? await followersOf(deps, ev.aggregateId, before) : ev.userId ? [ev.userId] : [];
   if (recipients.length === 0) return [];
   const contacts = await contactsOf(deps, recipients);
   if (contacts.size === 0) return [];
@@ -223,6 +225,11 @@ async function plan(deps: Deps, ev: OutboxRow): Promise<Planned[]> {
     }
   }
   return out;
+}
+
+async function saleStart(deps: Deps, productId: string): Promise<Date | undefined> {
+  const [p] = await deps.db.select({ startsAt: products.startsAt }).from(products).where(eq(products.id, productId));
+  return p?.startsAt;
 }
 
 type Payload = Record<string, unknown>;
