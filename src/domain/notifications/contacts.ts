@@ -1,7 +1,7 @@
 import { eq, inArray } from 'drizzle-orm';
 import { contacts, notificationChannels, type NotificationChannel } from '../../adapters/db/schema/notifications.js';
 import type { Actor, Deps } from '../context.js';
-import { open, seal } from '../privacy/crypto.js';
+import { CryptoError, keyIdOf, open, seal } from '../privacy/crypto.js';
 import { type InvalidInput, invalid } from '../results.js';
 
 /**
@@ -89,10 +89,18 @@ export async function contactsOf(deps: Deps, userIds: readonly string[]): Promis
   const out = new Map<string, Contact>();
   if (userIds.length === 0) return out;
   const rows = await deps.db.select().from(contacts).where(inArray(contacts.userId, [...new Set(userIds)]));
+  const unseal = (userId: string, field: string, sealed: string | null) => {
+    if (!sealed) return null;
+    try {
+      return open(deps.keyring, sealed, aad(userId, field));
+    } catch (cause) {
+      throw new CryptoError(`The ${field} of a contact cannot be opened with this DATA_ENCRYPTION_KEY (key ${keyIdOf(sealed) ?? '?'})`, { cause });
+    }
+  };
   for (const r of rows) {
     out.set(r.userId, {
-      email: r.emailSealed ? open(deps.keyring, r.emailSealed, aad(r.userId, 'email')) : null,
-      phone: r.phoneSealed ? open(deps.keyring, r.phoneSealed, aad(r.userId, 'phone')) : null,
+      email: unseal(r.userId, 'email', r.emailSealed),
+      phone: unseal(r.userId, 'phone', r.phoneSealed),
       channels: r.channels.filter((c): c is NotificationChannel => (notificationChannels as readonly string[]).includes(c)),
     });
   }
