@@ -27,6 +27,32 @@ export interface Config {
   stockCoalesceMs: number;
   /** Payment gateways, failover, webhooks and reconciliation (docs/payments.md). */
   payments: PaymentsConfig;
+  /** DATA_ENCRYPTION_KEY: keyring for personal data at rest (`id:base64key,...`). */
+  dataEncryptionKey?: string;
+  /** Email / SMS delivery (docs/notifications.md). */
+  notifications: NotificationConfig;
+}
+
+export interface NotificationConfig {
+  /** SMTP_URL, e.g. smtp://user:pass@mail.example.com:587; unset: email goes to DATA_DIR/outbox.log. */
+  smtpUrl?: string;
+  /** SMTP_FROM: the From address of every email. */
+  smtpFrom: string;
+  /** TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN + TWILIO_FROM; unset: SMS goes to DATA_DIR/outbox.log. */
+  twilio?: { accountSid: string; authToken: string; from: string; apiUrl?: string };
+  /** NOTIFY_MAX_ATTEMPTS: attempts before an outbox event becomes a dead letter. */
+  maxAttempts: number;
+  /** NOTIFY_RETRY_BASE_MS / NOTIFY_RETRY_MAX_MS: exponential backoff (with jitter) between attempts. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** NOTIFY_INTERVAL_MS: how often the relay looks for due events. */
+  intervalMs: number;
+  /** NOTIFY_BATCH_SIZE: events claimed per pass. */
+  batchSize: number;
+  /** NOTIFY_LEASE_SECONDS: how long a claim lasts before another worker may take the event (a crashed worker). */
+  leaseSeconds: number;
+  /** NOTIFY_EXPIRY_REMINDER_SECONDS: remind a shopper this long before a hold expires (0 = never). */
+  expiryReminderSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -97,6 +123,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisPrefix: redisPrefix(env.REDIS_PREFIX),
     wsMaxBufferedBytes: int(env, 'WS_MAX_BUFFERED_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
     stockCoalesceMs: int(env, 'STOCK_COALESCE_MS', 100, 0, 10_000),
+    dataEncryptionKey: env.DATA_ENCRYPTION_KEY || undefined,
+    notifications: notificationConfig(env),
     payments: loadPaymentsConfig(env),
   };
 }
@@ -180,3 +208,31 @@ export function loadPaymentsConfig(env: Record<string, string | undefined>): Pay
     staleAfterMs: int(env, 'PAYMENT_STALE_AFTER_MS', 4 * timeoutMs + 30_000, 1_000, 86_400_000),
   };
 }
+
+function notificationConfig(env: Record<string, string | undefined>): NotificationConfig {
+  const sid = env.TWILIO_ACCOUNT_SID || undefined;
+  const token = env.TWILIO_AUTH_TOKEN || undefined;
+  const from = env.TWILIO_FROM || undefined;
+  if ((sid || token || from) && !(sid && token && from)) {
+    throw new ConfigError('SMS needs all of TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM');
+  }
+  if (from && !/^(\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32}|[A-Za-z0-9 ]{1,11})$/.test(from)) {
+    throw new ConfigError('TWILIO_FROM must be an E.164 number (+15005550006), a messaging service sid or an alphanumeric sender id');
+  }
+  const retryBaseMs = int(env, 'NOTIFY_RETRY_BASE_MS', 2000, 1, 3_600_000);
+  return {
+    smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:']),
+    smtpFrom: env.SMTP_FROM || 'flashsale <no-reply@flashsale.local>',
+    twilio: sid && token && from ? { accountSid: sid, authToken: token, from, apiUrl: url(env, 'TWILIO_API_URL', ['https:', 'http:']) } : undefined,
+    maxAttempts: int(env, 'NOTIFY_MAX_ATTEMPTS', 8, 1, 100),
+    retryBaseMs,
+    retryMaxMs: Math.max(retryBaseMs, int(env, 'NOTIFY_RETRY_MAX_MS', 600_000, 1, 86_400_000)),
+    intervalMs: int(env, 'NOTIFY_INTERVAL_MS', 1000, 10, 600_000),
+    batchSize: int(env, 'NOTIFY_BATCH_SIZE', 50, 1, 1000),
+    leaseSeconds: int(env, 'NOTIFY_LEASE_SECONDS', 120, 1, 86_400),
+    expiryReminderSeconds: int(env, 'NOTIFY_EXPIRY_REMINDER_SECONDS', 60, 0, 86_400),
+  };
+}
+
+/** The notification settings with every default (tests and embedded callers start from these). */
+export const defaultNotificationConfig = (): NotificationConfig => notificationConfig({});

@@ -6,7 +6,11 @@ import { RedisEventBus } from './adapters/pubsub/redis.js';
 import { RedisGate } from './adapters/redis/gate.js';
 import { SandboxGateway } from './adapters/payments/sandbox.js';
 import { createPaymentGateway } from './adapters/payments/index.js';
-import type { Config } from './config.js';
+import { createNotifier } from './adapters/notify/index.js';
+import { type Config, defaultNotificationConfig, type NotificationConfig } from './config.js';
+import { dataKeySecret } from './adapters/keys.js';
+import { keyringFromSecret, parseKeyring } from './domain/privacy/crypto.js';
+import type { Notifier } from './domain/notifications/port.js';
 import type { Deps } from './domain/context.js';
 import type { EventBus } from './domain/events.js';
 import { MemoryGate } from './domain/gate/memory.js';
@@ -29,11 +33,16 @@ export interface RuntimeOptions {
   now?: () => Date;
   /** Stock tickers push at most one update per product per this many ms (default 100). */
   stockCoalesceMs?: number;
+  /** Overrides of the notification settings (tests: fast retries, their own SMTP server). */
+  notifications?: Partial<NotificationConfig>;
+  /** Replaces senders per channel (tests). */
+  notifier?: Partial<Notifier>;
 }
 
 /** Builds every client from the config. Nothing is created at import time. */
 export async function createRuntime(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> & Partial<Pick<Config, 'redisPrefix' | 'payments'>>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> &
+    Partial<Pick<Config, 'redisPrefix' | 'payments' | 'dataEncryptionKey' | 'notifications'>>,
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = opts.log ?? pino({ level: config.logLevel });
@@ -66,6 +75,11 @@ export async function createRuntime(
     closers.push(() => events.close());
   }
   const inventory = new InventoryCache(opts.stockCoalesceMs ?? 100);
+  const notifySettings = { ...(config.notifications ?? defaultNotificationConfig()), ...opts.notifications };
+  const notifier = { ...createNotifier(notifySettings, config.dataDir, log), ...opts.notifier };
+  closers.push(async () => {
+    for (const s of new Set(Object.values(notifier))) await s.close?.();
+  });
   const deps: Deps = {
     db: database.db,
     gate,
@@ -74,6 +88,8 @@ export async function createRuntime(
     payments: opts.payments ?? (config.payments ? createPaymentGateway(config.payments, log) : new SandboxGateway()),
     log,
     now: opts.now ?? (() => new Date()),
+    keyring: config.dataEncryptionKey ? parseKeyring(config.dataEncryptionKey) : keyringFromSecret(dataKeySecret(config.dataDir)),
+    notifications: { notifier, settings: notifySettings },
   };
   // Every process keeps its stock copy and sold-out flags fresh from every process's changes.
   const stopListening = await events.listen('stock', (s) => {

@@ -70,6 +70,9 @@ async function main() {
       console.log(`\nDevelopment tokens (valid 30 days; mint more with \`npm run token -- --sub NAME [--admin]\`):\n  admin:     ${admin}\n  shopper-1: ${shopper}\n`);
     }
   } else {
+    // The worker's timers are unref'd and its database connections lazy: keep the process alive.
+    const alive = setInterval(() => {}, 1 << 30);
+    stops.push(async () => clearInterval(alive));
     log.info({ database: `${database.kind} ${database.where}`, gate: deps.gate.kind }, 'flashsale worker running');
   }
 

@@ -1,6 +1,7 @@
 import type { Deps } from './domain/context.js';
 import { sweepExpired } from './domain/inventory/expiry.js';
 import { reconcilePayments } from './domain/payments/reconcile.js';
+import { notificationJobs } from './domain/notifications/jobs.js';
 
 /**
  * One background job. Every job must be safe to run in any number of worker
@@ -44,7 +45,12 @@ export interface Worker {
 /** Runs every job on its own timer; a pass never overlaps the previous pass of the same job. */
 export function startWorker(deps: Deps, opts: WorkerOptions): Worker {
   const rec = opts.reconcile ?? { intervalMs: 15_000, staleAfterMs: 70_000 };
-  const jobs = [expiryJob(opts.sweepIntervalMs), reconcileJob(rec.intervalMs, rec.staleAfterMs), ...(opts.jobs ?? [])];
+  const jobs = [
+    expiryJob(opts.sweepIntervalMs),
+    reconcileJob(rec.intervalMs, rec.staleAfterMs),
+    ...notificationJobs(deps.notifications.settings),
+    ...(opts.jobs ?? []),
+  ];
   let stopped = false;
   const running = new Map<string, Promise<void>>();
   const pass = (job: Job): Promise<void> => {

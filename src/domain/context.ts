@@ -3,7 +3,9 @@ import type { Db } from '../adapters/db/client.js';
 import type { EventBus } from './events.js';
 import type { StockGate } from './gate/port.js';
 import type { InventoryCache } from './inventory/cache.js';
+import type { Notifications } from './notifications/port.js';
 import type { PaymentGateway } from './payments/port.js';
+import type { Keyring } from './privacy/crypto.js';
 
 /** Everything the domain needs, built once at start-up and passed first to every function. */
 export interface Deps {
@@ -14,6 +16,10 @@ export interface Deps {
   payments: PaymentGateway;
   log: Logger;
   now: () => Date;
+  /** Keys for personal data at rest (seal/open in domain/privacy/crypto.ts). */
+  keyring: Keyring;
+  /** Email / SMS senders and the relay's settings (domain/notifications). */
+  notifications: Notifications;
 }
 
 /** Who is acting: the token's subject and roles. */

@@ -12,6 +12,7 @@ import {
 import { type Actor, type Deps, RetryableError } from '../context.js';
 import type { GateDecision } from '../gate/port.js';
 import { announceStock, getProduct, loadGate, stockBump } from '../inventory/products.js';
+import { writeSoldOut } from '../notifications/events.js';
 import {
   assertIdempotencyKey,
   assertIntRange,
@@ -204,6 +205,7 @@ async function commitAdmitted(
         reservationId,
         actor: actor.userId,
       });
+      if (product.availableQuantity === 0) await writeSoldOut(tx, product);
       return { reservation, product };
     });
   } catch (err) {

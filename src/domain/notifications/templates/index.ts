@@ -1,0 +1,19 @@
+// The template of each outbox topic. Each template lives in its own file.
+import type { Template } from './layout.js';
+import { orderCompleted } from './order-completed.js';
+import { orderPlaced } from './order-placed.js';
+import { paymentFailed } from './payment-failed.js';
+import { productSoldOut } from './product-sold-out.js';
+import { reservationExpired } from './reservation-expired.js';
+import { reservationExpiring } from './reservation-expiring.js';
+import { saleStarted } from './sale-started.js';
+
+export const templates: Record<string, Template> = {
+  'order.placed': orderPlaced,
+  'order.completed': orderCompleted,
+  'payment.failed': paymentFailed,
+  'reservation.expiring': reservationExpiring,
+  'reservation.expired': reservationExpired,
+  'product.sold_out': productSoldOut,
+  'product.sale_started': saleStarted,
+};
