@@ -2,6 +2,8 @@
  * Every environment variable the server reads, in one typed, validated place.
  * `loadConfig(env)` never reads process.env itself, so tests pass their own.
  */
+import { loadSecurityConfig, type SecurityConfig, SecurityConfigError } from './security/config.js';
+
 export type Role = 'all' | 'api' | 'worker';
 
 export interface Config {
@@ -19,6 +21,10 @@ export interface Config {
   role: Role;
   /** How often the worker sweeps expired reservations, in ms. */
   sweepIntervalMs: number;
+  /** Keyring for personal data at rest (`id:base64key,...`, first is current); see docs/security.md. */
+  dataEncryptionKey?: string;
+  /** Rate limits, bot challenge, GraphQL limits, persisted operations, TLS (src/security/config.ts). */
+  security: SecurityConfig;
 }
 
 export class ConfigError extends Error {}
@@ -64,6 +70,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (production && !secret && !jwks) {
     throw new ConfigError('NODE_ENV=production requires AUTH_JWT_SECRET or AUTH_JWKS_URL');
   }
+  const dataEncryptionKey = env.DATA_ENCRYPTION_KEY || undefined;
+  if (production && !dataEncryptionKey) {
+    throw new ConfigError('NODE_ENV=production requires DATA_ENCRYPTION_KEY (personal data is encrypted at rest)');
+  }
+  let security: SecurityConfig;
+  try {
+    security = loadSecurityConfig(env, production);
+  } catch (err) {
+    throw err instanceof SecurityConfigError ? new ConfigError(err.message) : err;
+  }
   return {
     port: int(env, 'PORT', 4000, 0, 65535),
     host: env.HOST ?? '0.0.0.0',
@@ -78,5 +94,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     production,
     role,
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 1000, 50, 60_000),
+    dataEncryptionKey,
+    security,
   };
 }

@@ -12,6 +12,10 @@ import { MemoryGate } from './domain/gate/memory.js';
 import type { StockGate } from './domain/gate/port.js';
 import { InventoryCache } from './domain/inventory/cache.js';
 import type { PaymentGateway } from './domain/payments/port.js';
+import { keyringFromSecret, parseKeyring } from './domain/privacy/crypto.js';
+import { RedisRateLimitStore } from './adapters/redis/ratelimit.js';
+import { devDataSecret } from './security/devsecret.js';
+import { MemoryRateLimitStore, type RateLimitStore } from './security/ratelimit.js';
 
 export interface Runtime {
   deps: Deps;
@@ -29,7 +33,7 @@ export interface RuntimeOptions {
 
 /** Builds every client from the config. Nothing is created at import time. */
 export async function createRuntime(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> & Partial<Pick<Config, 'dataEncryptionKey'>>,
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = opts.log ?? pino({ level: config.logLevel });
@@ -37,6 +41,7 @@ export async function createRuntime(
   const closers: (() => Promise<unknown>)[] = [];
   let gate: StockGate;
   let events: EventBus;
+  let limiter: RateLimitStore;
   if (config.redisUrl) {
     const prefix = opts.redisPrefix ?? 'fs:';
     const client = () =>
@@ -53,11 +58,13 @@ export async function createRuntime(
     pub.on('error', () => {});
     sub.on('error', () => {});
     gate = new RedisGate(gateClient, prefix);
+    limiter = new RedisRateLimitStore(gateClient, prefix);
     const bus = new RedisEventBus(pub, sub, prefix);
     events = bus;
     closers.push(() => bus.close(), () => gateClient.quit().catch(() => gateClient.disconnect()));
   } else {
     gate = new MemoryGate();
+    limiter = new MemoryRateLimitStore();
     events = new MemoryEventBus();
     closers.push(() => events.close());
   }
@@ -70,6 +77,8 @@ export async function createRuntime(
     payments: opts.payments ?? new SandboxGateway(),
     log,
     now: opts.now ?? (() => new Date()),
+    keyring: config.dataEncryptionKey ? parseKeyring(config.dataEncryptionKey) : keyringFromSecret(devDataSecret(config.dataDir)),
+    limiter,
   };
   // Every process keeps its stock copy and sold-out flags fresh from every process's changes.
   const stopListening = await events.listen('stock', (s) => {

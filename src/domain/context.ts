@@ -4,6 +4,8 @@ import type { EventBus } from './events.js';
 import type { StockGate } from './gate/port.js';
 import type { InventoryCache } from './inventory/cache.js';
 import type { PaymentGateway } from './payments/port.js';
+import type { Keyring } from './privacy/crypto.js';
+import type { RateLimitStore } from '../security/ratelimit.js';
 
 /** Everything the domain needs, built once at start-up and passed first to every function. */
 export interface Deps {
@@ -14,12 +16,18 @@ export interface Deps {
   payments: PaymentGateway;
   log: Logger;
   now: () => Date;
+  /** Keys that seal personal data at rest (DATA_ENCRYPTION_KEY); see domain/privacy. */
+  keyring: Keyring;
+  /** Rate-limit buckets, one-time tokens and distinct counts (Redis, or in-process). */
+  limiter: RateLimitStore;
 }
 
 /** Who is acting: the token's subject and roles. */
 export interface Actor {
   userId: string;
   roles: readonly string[];
+  /** When the token was issued (epoch ms), if it says. */
+  issuedAtMs?: number;
 }
 
 export const isAdmin = (a: Actor | undefined) => a?.roles.includes('admin') ?? false;
