@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaInitialContext } from 'graphql-yoga';
@@ -12,11 +13,28 @@ import type { ProductRow } from './adapters/db/schema/tables.js';
 import { handleRest } from './rest/routes.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
+import { defaultSecurityConfig, type SecurityConfig } from './security/config.js';
+import { Security } from './security/guard.js';
+import { clientIp, nodeRequestOf } from './security/ip.js';
+import { auditPlugin } from './security/audit.js';
+import {
+  abuseLimitPlugins,
+  OperationManifest,
+  persistedOperationsPlugin,
+  readLimitPlugin,
+  resolvePersisted,
+  securityHeadersPlugin,
+} from './security/plugins.js';
 
 export interface AppOptions {
   verifier: Verifier;
   /** Show GraphiQL at /graphql (development). */
   graphiql?: boolean;
+  /** Rate limits, bot challenge, GraphQL limits (config.security); without it rate limits and the challenge are off. */
+  security?: SecurityConfig;
+  /** Serve HTTPS and WSS with this certificate and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  production?: boolean;
 }
 
 export interface App {
@@ -77,9 +95,15 @@ export function isRetryable(err: unknown): boolean {
 
 export function buildApp(deps: Deps, opts: AppOptions): App {
   const requestIds = new WeakMap<Request, string>();
+  const securityConfig = opts.security ?? defaultSecurityConfig();
+  const security = new Security(deps, securityConfig);
+  const ipOf = (headerXff: string | null | undefined, serverContext: unknown) =>
+    clientIp(headerXff, nodeRequestOf(serverContext)?.socket?.remoteAddress, securityConfig.trustProxy);
+  const gqlLimits = securityConfig.graphql;
+  const manifest = gqlLimits.persistedOperations !== 'off' ? OperationManifest.load(gqlLimits.persistedOperationsFile!) : undefined;
 
   const restPlugin: Plugin = {
-    async onRequest({ request, url, endResponse, fetchAPI }) {
+    async onRequest({ request, url, endResponse, fetchAPI, serverContext }) {
       if (url.pathname === '/graphql' || url.pathname === '/health') {
         if (url.pathname === '/health') endResponse(fetchAPI.Response.json({ status: 'ok' }));
         return;
@@ -92,6 +116,8 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
           path: url.pathname,
           body: () => request.json(),
           ...auth,
+          security,
+          ip: ipOf(request.headers.get('x-forwarded-for'), serverContext),
         });
         if (out) {
           endResponse(
@@ -131,7 +157,16 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     graphiql: opts.graphiql ?? false,
     landingPage: false,
     logging: false,
-    plugins: [requestIdPlugin, restPlugin],
+    batching: gqlLimits.maxBatch > 0 ? { limit: gqlLimits.maxBatch } : false,
+    plugins: [
+      requestIdPlugin,
+      securityHeadersPlugin(!!opts.tls),
+      restPlugin,
+      ...(manifest ? [persistedOperationsPlugin(gqlLimits.persistedOperations as 'allow' | 'only', manifest)] : []),
+      ...abuseLimitPlugins(gqlLimits, opts.production ?? false),
+      readLimitPlugin(),
+      auditPlugin(),
+    ],
     context: async (init: YogaInitialContext & { connectionParams?: Record<string, unknown> }) => {
       const upgrade = (init as { req?: { headers?: Record<string, string | string[] | undefined> } }).req;
       const header =
@@ -140,9 +175,12 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
         (typeof init.connectionParams?.authorization === 'string' ? init.connectionParams.authorization : undefined) ??
         (typeof init.connectionParams?.Authorization === 'string' ? init.connectionParams.Authorization : undefined);
       const auth = await authenticate(opts.verifier, header);
+      const xff = init.request?.headers.get('x-forwarded-for') ?? (upgrade?.headers?.['x-forwarded-for'] as string | undefined);
       return {
         deps,
         ...auth,
+        security,
+        ip: ipOf(xff, init),
         requestId: (init.request && requestIds.get(init.request)) || randomUUID(),
         loadProduct: productLoader(deps),
       };
@@ -173,7 +211,7 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     },
   });
 
-  const server = createServer(yoga);
+  const server: Server = opts.tls ? (createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, yoga) as unknown as Server) : createServer(yoga);
 
   // graphql-ws on the same path: every operation goes through yoga.getEnveloped, so
   // WebSocket, SSE and HTTP share one context, auth, validation and error masking.
@@ -190,10 +228,18 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
           params,
           connectionParams: ctx.connectionParams,
         });
+        let document;
+        try {
+          document = parse(manifest ? resolvePersisted(gqlLimits.persistedOperations as 'allow' | 'only', manifest, params as never) : params.query);
+        } catch (err) {
+          // Refused before execution (unknown persisted id, too many tokens, syntax): an error message, socket kept.
+          if (err instanceof GraphQLError) return [err];
+          throw err;
+        }
         const args = {
           schema: s,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
