@@ -103,7 +103,9 @@ export function persistedOperationsPlugin(mode: 'allow' | 'only', manifest: Oper
   return {
     onParams({ params, setParams }) {
       const query = resolvePersisted(mode, manifest, params as never);
-      setParams({ ...params, query });
+      // Yoga refuses parameters it does not know, so the id goes once it is resolved.
+      const { documentId: _id, ...rest } = params as typeof params & { documentId?: unknown };
+      setParams({ ...rest, query });
     },
   };
 }

@@ -12,7 +12,7 @@ export function testClock(start = Date.now()) {
 export interface SecuredApp {
   app: App;
   /** POSTs one operation; `ip` is sent as X-Forwarded-For (the app trusts one proxy). */
-  gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string, ip?: string): Promise<{ status: number; headers: Headers; body: { data?: T; errors?: any[] } }>;
+  gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string, ip?: string): Promise<{ status: number; headers: Headers; body: any }>;
   post(path: string, body: unknown, token?: string, ip?: string): Promise<{ status: number; headers: Headers; body: any }>;
 }
 
