@@ -2,6 +2,7 @@
  * Every environment variable the server reads, in one typed, validated place.
  * `loadConfig(env)` never reads process.env itself, so tests pass their own.
  */
+import { parseKeyring } from './domain/privacy/crypto.js';
 import { loadSecurityConfig, type SecurityConfig, SecurityConfigError } from './security/config.js';
 
 export type Role = 'all' | 'api' | 'worker';
@@ -73,6 +74,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const dataEncryptionKey = env.DATA_ENCRYPTION_KEY || undefined;
   if (production && !dataEncryptionKey) {
     throw new ConfigError('NODE_ENV=production requires DATA_ENCRYPTION_KEY (personal data is encrypted at rest)');
+  }
+  if (dataEncryptionKey) {
+    try {
+      parseKeyring(dataEncryptionKey);
+    } catch (err) {
+      throw new ConfigError(`DATA_ENCRYPTION_KEY: ${(err as Error).message}`);
+    }
   }
   let security: SecurityConfig;
   try {
