@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaInitialContext } from 'graphql-yoga';
@@ -12,6 +13,18 @@ import { handleRest } from './rest/routes.js';
 import { webhooksPlugin } from './rest/webhooks.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
+import { defaultSecurityConfig, type SecurityConfig } from './security/config.js';
+import { Security } from './security/guard.js';
+import { clientIp, nodeRequestOf } from './security/ip.js';
+import { auditPlugin } from './security/audit.js';
+import {
+  abuseLimitPlugins,
+  OperationManifest,
+  persistedOperationsPlugin,
+  readLimitPlugin,
+  resolvePersisted,
+  securityHeadersPlugin,
+} from './security/plugins.js';
 
 export interface AppOptions {
   verifier: Verifier;
@@ -19,6 +32,11 @@ export interface AppOptions {
   graphiql?: boolean;
   /** Drop a WebSocket whose unsent backlog passes this many bytes (default 1 MiB). */
   wsMaxBufferedBytes?: number;
+  /** Rate limits, bot challenge, GraphQL limits (config.security); without it rate limits and the challenge are off. */
+  security?: SecurityConfig;
+  /** Serve HTTPS and WSS with this certificate and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  production?: boolean;
 }
 
 export interface App {
@@ -84,9 +102,15 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
   const requestIds = new WeakMap<Request, string>();
   // Aborted on stop(): every open subscription completes.
   const closing = new AbortController();
+  const securityConfig = opts.security ?? defaultSecurityConfig();
+  const security = new Security(deps, securityConfig);
+  const ipOf = (headerXff: string | null | undefined, serverContext: unknown) =>
+    clientIp(headerXff, nodeRequestOf(serverContext)?.socket?.remoteAddress, securityConfig.trustProxy);
+  const gqlLimits = securityConfig.graphql;
+  const manifest = gqlLimits.persistedOperations !== 'off' ? OperationManifest.load(gqlLimits.persistedOperationsFile!) : undefined;
 
   const restPlugin: Plugin = {
-    async onRequest({ request, url, endResponse, fetchAPI }) {
+    async onRequest({ request, url, endResponse, fetchAPI, serverContext }) {
       if (url.pathname === '/graphql' || url.pathname === '/health') {
         if (url.pathname === '/health') endResponse(fetchAPI.Response.json({ status: 'ok' }));
         return;
@@ -99,6 +123,8 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
           path: url.pathname,
           body: () => request.json(),
           ...auth,
+          security,
+          ip: ipOf(request.headers.get('x-forwarded-for'), serverContext),
         });
         if (out) {
           endResponse(
@@ -138,7 +164,17 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     graphiql: opts.graphiql ?? false,
     landingPage: false,
     logging: false,
-    plugins: [requestIdPlugin, webhooksPlugin(deps), restPlugin],
+    batching: gqlLimits.maxBatch > 0 ? { limit: gqlLimits.maxBatch } : false,
+    plugins: [
+      requestIdPlugin,
+      securityHeadersPlugin(!!opts.tls),
+      webhooksPlugin(deps),
+      restPlugin,
+      ...(manifest ? [persistedOperationsPlugin(gqlLimits.persistedOperations as 'allow' | 'only', manifest)] : []),
+      ...abuseLimitPlugins(gqlLimits, opts.production ?? false),
+      readLimitPlugin(),
+      auditPlugin(),
+    ],
     context: async (init: YogaInitialContext & { connectionParams?: Record<string, unknown> }) => {
       const upgrade = (init as { req?: { headers?: Record<string, string | string[] | undefined> } }).req;
       const header =
@@ -147,9 +183,12 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
         (typeof init.connectionParams?.authorization === 'string' ? init.connectionParams.authorization : undefined) ??
         (typeof init.connectionParams?.Authorization === 'string' ? init.connectionParams.Authorization : undefined);
       const auth = await authenticate(opts.verifier, header);
+      const xff = init.request?.headers.get('x-forwarded-for') ?? (upgrade?.headers?.['x-forwarded-for'] as string | undefined);
       return {
         deps,
         ...auth,
+        security,
+        ip: ipOf(xff, init),
         requestId: (init.request && requestIds.get(init.request)) || randomUUID(),
         loadProduct: productLoader(deps),
         closing: closing.signal,
@@ -181,10 +220,19 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     },
   });
 
-  const server = createServer(yoga);
+  const server: Server = opts.tls ? (createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, yoga) as unknown as Server) : createServer(yoga);
 
   // graphql-ws on the same path (src/live/ws.ts): shared stock tickers, bounded per-socket buffers.
-  const live = attachGraphqlWs({ server, yoga, deps, maxBufferedBytes: opts.wsMaxBufferedBytes ?? 1024 * 1024 });
+  const live = attachGraphqlWs({
+    server,
+    yoga,
+    deps,
+    maxBufferedBytes: opts.wsMaxBufferedBytes ?? 1024 * 1024,
+    // Persisted operations apply to WebSocket operations as to HTTP ones.
+    resolveQuery: manifest
+      ? (params) => resolvePersisted(gqlLimits.persistedOperations as 'allow' | 'only', manifest, params as never)
+      : undefined,
+  });
   // Open HTTP requests (SSE streams among them), so shutdown can wait for them to end.
   let inFlight = 0;
   server.on('request', (_req, res) => {

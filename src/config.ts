@@ -2,6 +2,9 @@
  * Every environment variable the server reads, in one typed, validated place.
  * `loadConfig(env)` never reads process.env itself, so tests pass their own.
  */
+import { parseKeyring } from './domain/privacy/crypto.js';
+import { loadSecurityConfig, type SecurityConfig, SecurityConfigError } from './security/config.js';
+
 export type Role = 'all' | 'api' | 'worker';
 
 export interface Config {
@@ -27,10 +30,12 @@ export interface Config {
   stockCoalesceMs: number;
   /** Payment gateways, failover, webhooks and reconciliation (docs/payments.md). */
   payments: PaymentsConfig;
-  /** DATA_ENCRYPTION_KEY: keyring for personal data at rest (`id:base64key,...`). */
+  /** DATA_ENCRYPTION_KEY: keyring for personal data at rest (`id:base64key,...`, first is current); see docs/security.md. */
   dataEncryptionKey?: string;
   /** Email / SMS delivery (docs/notifications.md). */
   notifications: NotificationConfig;
+  /** Rate limits, bot challenge, GraphQL limits, persisted operations, TLS (src/security/config.ts). */
+  security: SecurityConfig;
 }
 
 export interface NotificationConfig {
@@ -106,6 +111,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (production && !secret && !jwks) {
     throw new ConfigError('NODE_ENV=production requires AUTH_JWT_SECRET or AUTH_JWKS_URL');
   }
+  const dataEncryptionKey = env.DATA_ENCRYPTION_KEY || undefined;
+  if (production && !dataEncryptionKey) {
+    throw new ConfigError('NODE_ENV=production requires DATA_ENCRYPTION_KEY (personal data is encrypted at rest)');
+  }
+  if (dataEncryptionKey) {
+    try {
+      parseKeyring(dataEncryptionKey);
+    } catch (err) {
+      throw new ConfigError(`DATA_ENCRYPTION_KEY: ${(err as Error).message}`);
+    }
+  }
+  let security: SecurityConfig;
+  try {
+    security = loadSecurityConfig(env, production);
+  } catch (err) {
+    throw err instanceof SecurityConfigError ? new ConfigError(err.message) : err;
+  }
   return {
     port: int(env, 'PORT', 4000, 0, 65535),
     host: env.HOST ?? '0.0.0.0',
@@ -123,9 +145,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisPrefix: redisPrefix(env.REDIS_PREFIX),
     wsMaxBufferedBytes: int(env, 'WS_MAX_BUFFERED_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
     stockCoalesceMs: int(env, 'STOCK_COALESCE_MS', 100, 0, 10_000),
-    dataEncryptionKey: env.DATA_ENCRYPTION_KEY || undefined,
     notifications: notificationConfig(env),
     payments: loadPaymentsConfig(env),
+    dataEncryptionKey,
+    security,
   };
 }
 

@@ -8,8 +8,6 @@ import { SandboxGateway } from './adapters/payments/sandbox.js';
 import { createPaymentGateway } from './adapters/payments/index.js';
 import { createNotifier } from './adapters/notify/index.js';
 import { type Config, defaultNotificationConfig, type NotificationConfig } from './config.js';
-import { dataKeySecret } from './adapters/keys.js';
-import { keyringFromSecret, parseKeyring } from './domain/privacy/crypto.js';
 import type { Notifier } from './domain/notifications/port.js';
 import type { Deps } from './domain/context.js';
 import type { EventBus } from './domain/events.js';
@@ -18,6 +16,10 @@ import type { StockGate } from './domain/gate/port.js';
 import { InventoryCache } from './domain/inventory/cache.js';
 import { refreshInventory } from './domain/inventory/products.js';
 import type { PaymentGateway } from './domain/payments/port.js';
+import { keyringFromSecret, parseKeyring } from './domain/privacy/crypto.js';
+import { RedisRateLimitStore } from './adapters/redis/ratelimit.js';
+import { devDataSecret } from './security/devsecret.js';
+import { MemoryRateLimitStore, type RateLimitStore } from './security/ratelimit.js';
 
 export interface Runtime {
   deps: Deps;
@@ -50,6 +52,7 @@ export async function createRuntime(
   const closers: (() => Promise<unknown>)[] = [];
   let gate: StockGate;
   let events: EventBus;
+  let limiter: RateLimitStore;
   if (config.redisUrl) {
     const prefix = opts.redisPrefix ?? config.redisPrefix ?? 'fs:';
     const client = () =>
@@ -66,11 +69,13 @@ export async function createRuntime(
     pub.on('error', () => {});
     sub.on('error', () => {});
     gate = new RedisGate(gateClient, prefix);
+    limiter = new RedisRateLimitStore(gateClient, prefix);
     const bus = new RedisEventBus(pub, sub, prefix);
     events = bus;
     closers.push(() => bus.close(), () => gateClient.quit().catch(() => gateClient.disconnect()));
   } else {
     gate = new MemoryGate();
+    limiter = new MemoryRateLimitStore();
     events = new MemoryEventBus();
     closers.push(() => events.close());
   }
@@ -88,8 +93,9 @@ export async function createRuntime(
     payments: opts.payments ?? (config.payments ? createPaymentGateway(config.payments, log) : new SandboxGateway()),
     log,
     now: opts.now ?? (() => new Date()),
-    keyring: config.dataEncryptionKey ? parseKeyring(config.dataEncryptionKey) : keyringFromSecret(dataKeySecret(config.dataDir)),
     notifications: { notifier, settings: notifySettings },
+    keyring: config.dataEncryptionKey ? parseKeyring(config.dataEncryptionKey) : keyringFromSecret(devDataSecret(config.dataDir)),
+    limiter,
   };
   // Every process keeps its stock copy and sold-out flags fresh from every process's changes.
   const stopListening = await events.listen('stock', (s) => {

@@ -57,11 +57,21 @@ async function main() {
       issuer: config.authIssuer,
       audience: config.authAudience,
     });
-    const app = buildApp(deps, { verifier, graphiql: !config.production, wsMaxBufferedBytes: config.wsMaxBufferedBytes });
+    const tls = config.security.tlsCertFile
+      ? { cert: readFileSync(config.security.tlsCertFile), key: readFileSync(config.security.tlsKeyFile!) }
+      : undefined;
+    const app = buildApp(deps, {
+      verifier,
+      graphiql: !config.production,
+      wsMaxBufferedBytes: config.wsMaxBufferedBytes,
+      security: config.security,
+      tls,
+      production: config.production,
+    });
     const port = await app.start(config.port, config.host);
     stops.unshift(() => app.stop());
     log.info(
-      { url: `http://localhost:${port}/graphql`, database: `${database.kind} ${database.where}`, gate: deps.gate.kind, role: config.role },
+      { url: `${tls ? 'https' : 'http'}://localhost:${port}/graphql`, rateLimit: config.security.rateLimit.enabled ? 'on' : 'off', captcha: config.security.captcha.mode, database: `${database.kind} ${database.where}`, gate: deps.gate.kind, role: config.role },
       'flashsale API listening',
     );
     if (!config.production && secret && !config.authJwtSecret) {

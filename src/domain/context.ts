@@ -6,6 +6,7 @@ import type { InventoryCache } from './inventory/cache.js';
 import type { Notifications } from './notifications/port.js';
 import type { PaymentGateway } from './payments/port.js';
 import type { Keyring } from './privacy/crypto.js';
+import type { RateLimitStore } from '../security/ratelimit.js';
 
 /** Everything the domain needs, built once at start-up and passed first to every function. */
 export interface Deps {
@@ -20,12 +21,16 @@ export interface Deps {
   keyring: Keyring;
   /** Email / SMS senders and the relay's settings (domain/notifications). */
   notifications: Notifications;
+  /** Rate-limit buckets, one-time tokens and distinct counts (Redis, or in-process). */
+  limiter: RateLimitStore;
 }
 
 /** Who is acting: the token's subject and roles. */
 export interface Actor {
   userId: string;
   roles: readonly string[];
+  /** When the token was issued (epoch ms), if it says. */
+  issuedAtMs?: number;
 }
 
 export const isAdmin = (a: Actor | undefined) => a?.roles.includes('admin') ?? false;

@@ -24,6 +24,8 @@ import type { Deps } from '../domain/context.js';
 import { inventoryOf } from '../domain/inventory/products.js';
 
 export interface LiveWsOptions {
+  /** Turns a subscribe message into query text (persisted operations); throws a GraphQLError to refuse it. */
+  resolveQuery?: (params: { query?: string; extensions?: Record<string, unknown> | null; operationName?: string | null }) => string;
   server: Server;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   yoga: YogaServerInstance<any, any>;
@@ -151,7 +153,7 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
       }) as Enveloped;
       let document: DocumentNode;
       try {
-        document = parse(params.query);
+        document = parse(opts.resolveQuery ? opts.resolveQuery(params) : params.query);
       } catch (err) {
         return [err as never];
       }

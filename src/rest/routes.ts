@@ -4,6 +4,7 @@ import { inventoryOf } from '../domain/inventory/products.js';
 import { checkout, getOrder } from '../domain/orders/checkout.js';
 import { pay } from '../domain/payments/pay.js';
 import { PRODUCT_ID_RE } from '../domain/results.js';
+import type { Security } from '../security/guard.js';
 
 /**
  * The seed's REST endpoints, mirrored with their exact paths and snake_case shapes.
@@ -16,6 +17,9 @@ export interface RestRequest {
   /** The verified shopper, or why the token was refused. */
   actor?: Actor;
   authError?: string;
+  /** Rate limits and the bot challenge; the client's IP when known. */
+  security?: Security;
+  ip?: string;
 }
 
 export interface RestResponse {
@@ -91,6 +95,8 @@ export async function handleRest(deps: Deps, req: RestRequest): Promise<RestResp
     if (req.method !== 'GET') return { status: 405, body: { error: { code: 'METHOD_NOT_ALLOWED', message: 'Use GET' } }, headers: { allow: 'GET' } };
     const id = decodeURIComponent(inv[1]);
     if (!PRODUCT_ID_RE.test(id)) return bad('product_id is not a valid product id', 'product_id');
+    const limited = await req.security?.read(req.actor, req.ip);
+    if (limited) return errorResponse(limited as never);
     const s = await inventoryOf(deps, id);
     if (!s) return { status: 404, body: { error: { code: 'NOT_FOUND', message: 'Product not found', type: 'NotFound' } } };
     return {
@@ -134,11 +140,17 @@ export async function handleRest(deps: Deps, req: RestRequest): Promise<RestResp
     return { status: 403, body: { error: { code: 'FORBIDDEN', message: "user_id must be the token's subject" } } };
   }
   const actor = req.actor;
+  if (route === 'checkout' || route === 'payment') {
+    const limited = await req.security?.checkout(actor, req.ip);
+    if (limited) return errorResponse(limited as never);
+  }
   switch (route) {
     case 'add':
     case 'reserve': {
       const quantity = body.quantity === undefined ? 1 : body.quantity;
       if (typeof quantity !== 'number') return bad('quantity must be a number', 'quantity');
+      const guarded = await req.security?.reserve(actor, req.ip, str(body, 'product_id') ?? '', str(body, 'captcha'));
+      if (guarded) return errorResponse(guarded as never);
       const out = await reserve(deps, actor, {
         productId: str(body, 'product_id') ?? '',
         quantity,

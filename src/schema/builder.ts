@@ -3,6 +3,7 @@ import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
 import type { ProductRow } from '../adapters/db/schema/tables.js';
 import { type Actor, type Deps, isAdmin } from '../domain/context.js';
+import type { Security } from '../security/guard.js';
 
 export interface Context {
   deps: Deps;
@@ -14,6 +15,10 @@ export interface Context {
   loadProduct(id: string): Promise<ProductRow | undefined>;
   /** Aborts when the server shuts down: open subscriptions complete. */
   closing?: AbortSignal;
+  /** The client's IP, when known (src/security/ip.ts). */
+  ip?: string;
+  /** Rate limits and the bot challenge (src/security/guard.ts). */
+  security: Security;
 }
 
 export const builder = new SchemaBuilder<{

@@ -7,5 +7,6 @@ import './reservation.js';
 import './cart.js';
 import './order.js';
 import './notification.js';
+import './privacy.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -129,14 +129,14 @@ builder.mutationFields((t) => ({
     description: "Turn the cart's active reservations into a pending order.",
     authScopes: { shopper: true },
     args: { input: t.arg({ type: CheckoutInput, required: true }) },
-    resolve: (_root, { input }, ctx) => checkout(ctx.deps, ctx.actor!, { ...input, cartId: String(input.cartId) }),
+    resolve: async (_root, { input }, ctx) => (await ctx.security.checkout(ctx.actor!, ctx.ip)) ?? checkout(ctx.deps, ctx.actor!, { ...input, cartId: String(input.cartId) }),
   }),
   pay: t.field({
     type: PayResult,
     description: 'Charge the order; on success the stock is sold for good.',
     authScopes: { shopper: true },
     args: { input: t.arg({ type: PayInput, required: true }) },
-    resolve: (_root, { input }, ctx) => pay(ctx.deps, ctx.actor!, { ...input, orderId: String(input.orderId) }),
+    resolve: async (_root, { input }, ctx) => (await ctx.security.checkout(ctx.actor!, ctx.ip)) ?? pay(ctx.deps, ctx.actor!, { ...input, orderId: String(input.orderId) }),
   }),
 }));
 

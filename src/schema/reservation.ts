@@ -85,7 +85,8 @@ builder.mutationFields((t) => ({
     description: "Hold stock for the signed-in shopper for the sale's reservation time and put it in their cart.",
     authScopes: { shopper: true },
     args: { input: t.arg({ type: ReserveInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
+    resolve: async (_root, { input }, ctx) =>
+      (await ctx.security.reserve(ctx.actor!, ctx.ip, String(input.productId), input.captcha)) ??
       reserve(ctx.deps, ctx.actor!, {
         productId: String(input.productId),
         quantity: input.quantity,

@@ -11,6 +11,7 @@ import {
   type OrderRow,
 } from '../../adapters/db/schema/tables.js';
 import { publishReservation } from '../cart/reserve.js';
+import { sealAddress } from '../privacy/address.js';
 import type { Actor, Deps } from '../context.js';
 import {
   assertIdempotencyKey,
@@ -145,7 +146,7 @@ export async function checkout(deps: Deps, actor: Actor, input: CheckoutInput): 
         totalAmount: total,
         currency: live[0].p.currency,
         paymentMethod: input.paymentMethod,
-        shippingAddress: plainAddress(input.shippingAddress),
+        ...sealAddress(deps, orderId, input.shippingAddress),
         idempotencyKey: input.idempotencyKey ?? null,
       })
       .returning();

@@ -114,7 +114,10 @@ export const orders = pgTable(
     totalAmount: integer('total_amount').notNull(),
     currency: text('currency').notNull(),
     paymentMethod: text('payment_method').notNull(),
-    shippingAddress: jsonb('shipping_address').notNull(),
+    /** Legacy plaintext column, always null now: the address lives sealed in `shipping_address_sealed`. */
+    shippingAddress: jsonb('shipping_address'),
+    /** The shipping address, AES-256-GCM sealed with its key id (domain/privacy/address.ts reads and writes it). */
+    shippingAddressSealed: text('shipping_address_sealed'),
     transactionId: text('transaction_id'),
     idempotencyKey: text('idempotency_key'),
     createdAt: ts('created_at').notNull().defaultNow(),

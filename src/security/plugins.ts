@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { EnvelopArmor } from '@escape.tech/graphql-armor';
+import { getOperationAST, GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { Context } from '../schema/builder.js';
+import type { GraphqlLimitsConfig } from './config.js';
+
+/**
+ * Abuse limits on every GraphQL operation, checked at parse and validation time, so
+ * a refused operation never executes: depth, cost, aliases, tokens, directives
+ * (GraphQL Armor), and introspection when it is off. The same plugins run for HTTP,
+ * SSE and graphql-ws, which all go through `yoga.getEnveloped`.
+ */
+export function abuseLimitPlugins(cfg: GraphqlLimitsConfig, production: boolean): Plugin[] {
+  const armor = new EnvelopArmor({
+    maxDepth: { n: cfg.maxDepth, ignoreIntrospection: true, flattenFragments: true },
+    costLimit: { maxCost: cfg.maxCost, ignoreIntrospection: true },
+    maxAliases: { n: cfg.maxAliases },
+    maxTokens: { n: cfg.maxTokens },
+    maxDirectives: { n: cfg.maxDirectives },
+    blockFieldSuggestion: { enabled: production },
+  });
+  const plugins = armor.protect().plugins as Plugin[];
+  if (!cfg.introspection) {
+    plugins.push({
+      onValidate({ addValidationRule }) {
+        addValidationRule(NoSchemaIntrospectionCustomRule);
+      },
+    });
+  }
+  return plugins;
+}
+
+/** The persisted-operations manifest: sha256 hex of the document text -> document text. */
+export class OperationManifest {
+  private readonly byId = new Map<string, string>();
+
+  constructor(entries: Record<string, string>) {
+    for (const [id, text] of Object.entries(entries)) {
+      if (typeof text !== 'string') throw new Error(`persisted operation "${id}" is not a string`);
+      this.byId.set(id.replace(/^sha256:/, ''), text);
+      // Also reachable by the hash of its exact text, so clients may send either.
+      this.byId.set(sha256(text), text);
+    }
+  }
+
+  static load(file: string): OperationManifest {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new Error(`PERSISTED_OPERATIONS_FILE ${file} is not a readable JSON manifest: ${(err as Error).message}`);
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new Error(`PERSISTED_OPERATIONS_FILE ${file} must be a JSON object of "<sha256>": "<operation text>"`);
+    }
+    return new OperationManifest(parsed as Record<string, string>);
+  }
+
+  get(id: string): string | undefined {
+    return this.byId.get(id.replace(/^sha256:/, ''));
+  }
+
+  hasText(text: string): boolean {
+    return this.byId.has(sha256(text));
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+}
+
+export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+const refused = (message: string, code: string) =>
+  new GraphQLError(message, { extensions: { code, http: { status: 400 } } });
+
+/**
+ * Resolves `documentId` (or Apollo's `extensions.persistedQuery.sha256Hash`) to the
+ * operation text; in `only` mode refuses any operation text that is not in the manifest.
+ */
+export function resolvePersisted(
+  mode: 'allow' | 'only',
+  manifest: OperationManifest,
+  params: { query?: string; documentId?: unknown; extensions?: Record<string, unknown> },
+): string {
+  const apq = (params.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined)?.sha256Hash;
+  const id = typeof params.documentId === 'string' ? params.documentId : typeof apq === 'string' ? apq : undefined;
+  if (id !== undefined) {
+    const text = manifest.get(id);
+    if (!text) throw refused(`No persisted operation with id "${id.slice(0, 80)}"`, 'PERSISTED_QUERY_NOT_FOUND');
+    return text;
+  }
+  if (!params.query) throw refused('Send a persisted operation id (documentId)', 'PERSISTED_QUERY_NOT_FOUND');
+  if (mode === 'only' && !manifest.hasText(params.query)) {
+    throw refused('This server accepts only the operations its clients ship (persisted operations)', 'PERSISTED_QUERY_ONLY');
+  }
+  return params.query;
+}
+
+export function persistedOperationsPlugin(mode: 'allow' | 'only', manifest: OperationManifest): Plugin {
+  return {
+    onParams({ params, setParams }) {
+      const query = resolvePersisted(mode, manifest, params as never);
+      // Yoga refuses parameters it does not know, so the id goes once it is resolved.
+      const { documentId: _id, ...rest } = params as typeof params & { documentId?: unknown };
+      setParams({ ...rest, query });
+    },
+  };
+}
+
+/** Read budget for queries and subscriptions; mutations are limited in their resolvers. */
+export function readLimitPlugin(): Plugin<Context> {
+  const refuse = (retryAfterSeconds: number) =>
+    new GraphQLError(`Too many requests; try again in ${retryAfterSeconds} s`, {
+      extensions: { code: 'RATE_LIMITED', retryAfterSeconds, http: { status: 429, headers: { 'retry-after': String(retryAfterSeconds) } } },
+    });
+  const check = async (args: { document: unknown; operationName?: string | null; contextValue: Context }, stop: (r: { errors: GraphQLError[] }) => void) => {
+    const op = getOperationAST(args.document as never, args.operationName ?? undefined);
+    if (op?.operation === 'mutation') return;
+    const ctx = args.contextValue;
+    const limited = await ctx.security.read(ctx.actor, ctx.ip);
+    if (limited) stop({ errors: [refuse(limited.retryAfterSeconds)] });
+  };
+  return {
+    async onExecute({ args, setResultAndStopExecution }) {
+      await check(args as never, setResultAndStopExecution as never);
+    },
+    async onSubscribe({ args, setResultAndStopExecution }) {
+      await check(args as never, setResultAndStopExecution as never);
+    },
+  };
+}
+
+/** Headers on every HTTP response (GraphQL, REST, health). HSTS only over TLS. */
+export function securityHeadersPlugin(tls: boolean): Plugin {
+  return {
+    onResponse({ response }) {
+      const h = response.headers;
+      h.set('x-content-type-options', 'nosniff');
+      h.set('x-frame-options', 'DENY');
+      h.set('content-security-policy', "frame-ancestors 'none'");
+      h.set('referrer-policy', 'no-referrer');
+      h.set('cross-origin-opener-policy', 'same-origin');
+      h.set('cross-origin-resource-policy', 'same-site');
+      h.set('permissions-policy', 'camera=(), microphone=(), geolocation=(), payment=()');
+      if (tls) h.set('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    },
+  };
+}

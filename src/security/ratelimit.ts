@@ -1,0 +1,104 @@
+/**
+ * Rate limits: GCRA (the generic cell rate algorithm, a token bucket stored as one
+ * number, the "theoretical arrival time"). Two stores share the decision rule
+ * `gcra()` below, mirrored line for line by `adapters/redis/lua/ratelimit-1.lua`,
+ * and one contract suite (test/ratelimit.contract.test.ts): the in-process store
+ * (embedded default) and the Redis store (atomic across every api process).
+ *
+ * The same port also remembers one-time tokens (a solved bot challenge is
+ * single-use) and counts distinct members in a window (shoppers per IP).
+ */
+import type { RateRule } from './config.js';
+
+export interface RateDecision {
+  allowed: boolean;
+  /** When refused: how long until one more request fits, in ms (always >= 1 when refused). */
+  retryAfterMs: number;
+}
+
+/**
+ * The decision rule. `tat` is the stored theoretical arrival time (µs, or undefined
+ * when the key is new). Each request of `cost` pushes it by `cost * interval`; a
+ * request is allowed while the pushed time stays within `period` of now, so a full
+ * burst of `count` passes at once and then one every `interval`.
+ */
+export function gcra(
+  tat: number | undefined,
+  nowMs: number,
+  rule: RateRule,
+  cost = 1,
+): { allowed: boolean; tat: number; retryAfterMs: number } {
+  // Whole microseconds throughout, so the Lua twin computes bit for bit the same.
+  const now = Math.floor(nowMs * 1000);
+  const period = rule.periodSeconds * 1_000_000;
+  const interval = Math.floor(period / rule.count);
+  const base = tat !== undefined && tat > now ? tat : now;
+  const next = base + cost * interval;
+  const allowAt = next - period;
+  if (allowAt > now) {
+    return { allowed: false, tat: tat ?? now, retryAfterMs: Math.max(1, Math.ceil((allowAt - now) / 1000)) };
+  }
+  return { allowed: true, tat: next, retryAfterMs: 0 };
+}
+
+export interface RateLimitStore {
+  readonly kind: 'memory' | 'redis';
+  /** Takes `cost` from the bucket `key` under `rule`, atomically. */
+  take(key: string, rule: RateRule, nowMs: number, cost?: number): Promise<RateDecision>;
+  /** True the first time `key` is seen within `ttlSeconds`, false on every replay. */
+  once(key: string, ttlSeconds: number): Promise<boolean>;
+  /** Adds `member` to the set `key` (kept `windowSeconds`) and returns how many distinct members it holds. */
+  distinct(key: string, member: string, windowSeconds: number, nowMs: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The in-process store: the embedded default (one api process). */
+export class MemoryRateLimitStore implements RateLimitStore {
+  readonly kind = 'memory' as const;
+  private tats = new Map<string, { tat: number; expires: number }>();
+  private seen = new Map<string, number>();
+  private sets = new Map<string, { members: Set<string>; expires: number }>();
+  private ops = 0;
+
+  constructor(private readonly clock: () => number = Date.now) {}
+
+  async take(key: string, rule: RateRule, nowMs: number, cost = 1): Promise<RateDecision> {
+    this.prune(nowMs);
+    const prev = this.tats.get(key);
+    const tat = prev && prev.expires > nowMs ? prev.tat : undefined;
+    const d = gcra(tat, nowMs, rule, cost);
+    if (d.allowed) this.tats.set(key, { tat: d.tat, expires: d.tat / 1000 });
+    return { allowed: d.allowed, retryAfterMs: d.retryAfterMs };
+  }
+
+  async once(key: string, ttlSeconds: number): Promise<boolean> {
+    const now = this.clock();
+    this.prune(now);
+    const until = this.seen.get(key);
+    if (until !== undefined && until > now) return false;
+    this.seen.set(key, now + ttlSeconds * 1000);
+    return true;
+  }
+
+  async distinct(key: string, member: string, windowSeconds: number, nowMs: number): Promise<number> {
+    this.prune(nowMs);
+    let s = this.sets.get(key);
+    if (!s || s.expires <= nowMs) {
+      s = { members: new Set(), expires: nowMs + windowSeconds * 1000 };
+      this.sets.set(key, s);
+    }
+    s.members.add(member);
+    return s.members.size;
+  }
+
+  /** Drops expired entries now and then, so memory stays bounded by live keys. */
+  private prune(nowMs: number) {
+    if (++this.ops % 10_000 !== 0) return;
+    for (const [k, v] of this.tats) if (v.expires <= nowMs) this.tats.delete(k);
+    const now = Math.max(nowMs, this.clock());
+    for (const [k, v] of this.seen) if (v <= now) this.seen.delete(k);
+    for (const [k, v] of this.sets) if (v.expires <= nowMs) this.sets.delete(k);
+  }
+
+  async close(): Promise<void> {}
+}
