@@ -12,11 +12,15 @@ import type { ProductRow } from './adapters/db/schema/tables.js';
 import { handleRest } from './rest/routes.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
+import { createOps, type RuntimeOps } from './ops/index.js';
+import type { OpsConfig } from './ops/config.js';
 
 export interface AppOptions {
   verifier: Verifier;
   /** Show GraphiQL at /graphql (development). */
   graphiql?: boolean;
+  /** Operations settings and handles (issue 7: /ready, /metrics, shedding, request logs). */
+  ops?: { config?: OpsConfig; runtime?: RuntimeOps };
 }
 
 export interface App {
@@ -77,6 +81,7 @@ export function isRetryable(err: unknown): boolean {
 
 export function buildApp(deps: Deps, opts: AppOptions): App {
   const requestIds = new WeakMap<Request, string>();
+  const ops = createOps(deps, opts.ops?.config, opts.ops?.runtime);
 
   const restPlugin: Plugin = {
     async onRequest({ request, url, endResponse, fetchAPI }) {
@@ -131,7 +136,7 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     graphiql: opts.graphiql ?? false,
     landingPage: false,
     logging: false,
-    plugins: [requestIdPlugin, restPlugin],
+    plugins: [requestIdPlugin, ...ops.plugins, restPlugin],
     context: async (init: YogaInitialContext & { connectionParams?: Record<string, unknown> }) => {
       const upgrade = (init as { req?: { headers?: Record<string, string | string[] | undefined> } }).req;
       const header =
@@ -205,6 +210,7 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     },
     wss,
   );
+  ops.countSubscribers(() => wss.clients.size);
 
   return {
     fetch: yoga.fetch as App['fetch'],
@@ -216,6 +222,7 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
       });
     },
     async stop() {
+      ops.stop();
       // Complete open subscriptions with a close frame (1001 going away), then stop listening.
       await wsServer.dispose();
       await new Promise<void>((resolve) => {

@@ -2,6 +2,8 @@
  * Every environment variable the server reads, in one typed, validated place.
  * `loadConfig(env)` never reads process.env itself, so tests pass their own.
  */
+import { loadOpsConfig, OpsConfigError, type OpsConfig } from './ops/config.js';
+
 export type Role = 'all' | 'api' | 'worker';
 
 export interface Config {
@@ -19,6 +21,8 @@ export interface Config {
   role: Role;
   /** How often the worker sweeps expired reservations, in ms. */
   sweepIntervalMs: number;
+  /** Resilience and operations (issue 7): see src/ops/config.ts and docs/operations.md. */
+  ops: OpsConfig;
 }
 
 export class ConfigError extends Error {}
@@ -46,6 +50,14 @@ function url(env: Record<string, string | undefined>, name: string, protocols: s
     throw new ConfigError(`${name} must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
   }
   return raw;
+}
+
+function opsConfig(env: Record<string, string | undefined>): OpsConfig {
+  try {
+    return loadOpsConfig(env, int);
+  } catch (err) {
+    throw err instanceof OpsConfigError ? new ConfigError(err.message) : err;
+  }
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -78,5 +90,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     production,
     role,
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 1000, 50, 60_000),
+    ops: opsConfig(env),
   };
 }

@@ -3,7 +3,8 @@ import pino, { type Logger } from 'pino';
 import { openDatabase, type Database } from './adapters/db/client.js';
 import { MemoryEventBus } from './adapters/pubsub/memory.js';
 import { RedisEventBus } from './adapters/pubsub/redis.js';
-import { RedisGate } from './adapters/redis/gate.js';
+import { DegradingEventBus } from './adapters/pubsub/degrading.js';
+import { createResilientRedisGate } from './adapters/redis/resilient.js';
 import { SandboxGateway } from './adapters/payments/sandbox.js';
 import type { Config } from './config.js';
 import type { Deps } from './domain/context.js';
@@ -12,10 +13,13 @@ import { MemoryGate } from './domain/gate/memory.js';
 import type { StockGate } from './domain/gate/port.js';
 import { InventoryCache } from './domain/inventory/cache.js';
 import type { PaymentGateway } from './domain/payments/port.js';
+import type { RuntimeOps } from './ops/index.js';
 
 export interface Runtime {
   deps: Deps;
   database: Database;
+  /** What the operations layer needs (issue 7): src/ops/index.ts. */
+  ops: RuntimeOps;
   close(): Promise<void>;
 }
 
@@ -29,12 +33,13 @@ export interface RuntimeOptions {
 
 /** Builds every client from the config. Nothing is created at import time. */
 export async function createRuntime(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> & { ops?: Pick<Config['ops'], 'gateFallback'> },
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = opts.log ?? pino({ level: config.logLevel });
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const closers: (() => Promise<unknown>)[] = [];
+  const ops: RuntimeOps = {};
   let gate: StockGate;
   let events: EventBus;
   if (config.redisUrl) {
@@ -52,9 +57,11 @@ export async function createRuntime(
     const sub = client();
     pub.on('error', () => {});
     sub.on('error', () => {});
-    gate = new RedisGate(gateClient, prefix);
+    gate = createResilientRedisGate({ redis: gateClient, prefix, db: database.db, log, fallback: config.ops?.gateFallback ?? 'postgres', now: opts.now });
     const bus = new RedisEventBus(pub, sub, prefix);
-    events = bus;
+    events = new DegradingEventBus(bus, pub);
+    ops.redis = { client: gateClient, prefix };
+    closers.push(() => gate.close());
     closers.push(() => bus.close(), () => gateClient.quit().catch(() => gateClient.disconnect()));
   } else {
     gate = new MemoryGate();
@@ -78,6 +85,7 @@ export async function createRuntime(
   return {
     deps,
     database,
+    ops,
     async close() {
       await stopListening();
       for (const c of closers) await c().catch(() => {});

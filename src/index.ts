@@ -8,6 +8,7 @@ import { createVerifier, signToken } from './auth.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createRuntime } from './deps.js';
 import { startWorker } from './worker.js';
+import { opsJobs, startGateNudges } from './ops/jobs.js';
 
 /** In development without AUTH_JWT_SECRET: a random secret kept in DATA_DIR, so tokens survive restarts. */
 function devSecret(dataDir: string): string {
@@ -44,7 +45,7 @@ async function main() {
   const stops: (() => Promise<void>)[] = [];
 
   if (config.role !== 'api') {
-    const worker = startWorker(deps, { sweepIntervalMs: config.sweepIntervalMs });
+    const worker = startWorker(deps, { sweepIntervalMs: config.sweepIntervalMs, jobs: opsJobs(config.ops) });
     stops.push(() => worker.stop());
   }
   if (config.role !== 'worker') {
@@ -54,7 +55,8 @@ async function main() {
       issuer: config.authIssuer,
       audience: config.authAudience,
     });
-    const app = buildApp(deps, { verifier, graphiql: !config.production });
+    const app = buildApp(deps, { verifier, graphiql: !config.production, ops: { config: config.ops, runtime: runtime.ops } });
+    stops.push(startGateNudges(deps, config.ops));
     const port = await app.start(config.port, config.host);
     stops.unshift(() => app.stop());
     log.info(
