@@ -6,5 +6,6 @@ import './inventory.js';
 import './reservation.js';
 import './cart.js';
 import './order.js';
+import './stats.js';
 
 export const schema = builder.toSchema({ sortSchema: false });
