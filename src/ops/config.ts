@@ -45,7 +45,7 @@ export function loadOpsConfig(env: Record<string, string | undefined>, int: IntR
   return {
     gateFallback,
     gateReconcileIntervalMs: int(env, 'GATE_RECONCILE_INTERVAL_MS', 5000, 100, 3_600_000),
-    gateReconcileSettleMs: int(env, 'GATE_RECONCILE_SETTLE_MS', 3000, 0, 600_000),
+    gateReconcileSettleMs: int(env, 'GATE_RECONCILE_SETTLE_MS', 10_000, 0, 600_000),
     shedding: flag(env, 'LOAD_SHEDDING', true),
     shedMaxInFlight: int(env, 'SHED_MAX_IN_FLIGHT', 1000, 1, 1_000_000),
     shedMaxLagMs: int(env, 'SHED_MAX_LAG_MS', 500, 1, 60_000),

@@ -6,6 +6,12 @@ import { Redis } from 'ioredis';
 import { signToken } from '../../src/auth.js';
 import { freePort, type OwnPostgres, type OwnRedis } from '../support/servers.js';
 
+// Never leave a server process behind, whatever happens to the test run.
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
 export const SECRET = 'fault-secret-fault-secret-fault-secret-0123';
 
 export interface Proc {
@@ -47,12 +53,14 @@ export async function cluster(pg: OwnPostgres, redis: OwnRedis, name: string, ex
     LOG_LEVEL: p.role === 'worker' ? 'info' : (process.env.FAULT_LOG_LEVEL ?? 'warn'),
     SWEEP_INTERVAL_MS: '200',
     GATE_RECONCILE_INTERVAL_MS: '1000',
-    GATE_RECONCILE_SETTLE_MS: '1500',
+    GATE_RECONCILE_SETTLE_MS: '5000',
     ...extraEnv,
   });
   const start = async (p: Proc) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], { cwd: ROOT, env: env(p), stdio: ['ignore', 'pipe', 'pipe'] });
     p.child = child;
+    children.add(child);
+    child.once('exit', () => children.delete(child));
     const keep = (b: Buffer) => {
       p.output.push(b.toString());
       if (p.output.length > 200) p.output.shift();

@@ -47,7 +47,7 @@ async function call(c: Cluster, stats: { requests: number; retries: number }, st
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${tok}` },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(20_000),
+        signal: AbortSignal.timeout(60_000),
       });
       const json = (await res.json()) as Record<string, any>;
       if (res.status === 503) {
@@ -77,7 +77,8 @@ export async function runShoppers(c: Cluster, o: SaleOptions): Promise<SaleResul
     const r = await call(c, stats, n, '/add-to-cart', tok, { product_id: o.productId, quantity: 1, idempotency_key: `r-${user}` });
     if (r.status === 409 && r.body.error?.type === 'SoldOut') return 'sold-out';
     if (r.status !== 200) throw new Error(`reserve ${r.status} ${JSON.stringify(r.body)}`);
-    o.onReserved?.(++reserved);
+    reserved++;
+    o.onReserved?.(reserved);
     if (o.abandon) return 'abandoned';
     const co = await call(c, stats, n, '/checkout', tok, {
       cart_id: r.body.cart_id,
