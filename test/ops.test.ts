@@ -78,7 +78,7 @@ describe('operations on postgres+redis', () => {
 describe('load shedding', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await harness('embedded');
+    h = await harness('postgres+redis');
   });
   afterAll(async () => {
     await h?.close();
