@@ -11,6 +11,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // The fault tests start their own servers and processes: `npm run test:faults`.
+    exclude: ['test/faults/**', 'node_modules/**'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Each file has its own database and Redis prefix, so files may run side by side.

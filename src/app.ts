@@ -25,6 +25,8 @@ import {
   resolvePersisted,
   securityHeadersPlugin,
 } from './security/plugins.js';
+import { createOps, type RuntimeOps } from './ops/index.js';
+import type { OpsConfig } from './ops/config.js';
 
 export interface AppOptions {
   verifier: Verifier;
@@ -37,6 +39,8 @@ export interface AppOptions {
   /** Serve HTTPS and WSS with this certificate and key (PEM). */
   tls?: { cert: string | Buffer; key: string | Buffer };
   production?: boolean;
+  /** Operations settings and handles (issue 7: /ready, /metrics, shedding, request logs). */
+  ops?: { config?: OpsConfig; runtime?: RuntimeOps };
 }
 
 export interface App {
@@ -108,6 +112,7 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     clientIp(headerXff, nodeRequestOf(serverContext)?.socket?.remoteAddress, securityConfig.trustProxy);
   const gqlLimits = securityConfig.graphql;
   const manifest = gqlLimits.persistedOperations !== 'off' ? OperationManifest.load(gqlLimits.persistedOperationsFile!) : undefined;
+  const ops = createOps(deps, opts.ops?.config, opts.ops?.runtime);
 
   const restPlugin: Plugin = {
     async onRequest({ request, url, endResponse, fetchAPI, serverContext }) {
@@ -167,6 +172,8 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     batching: gqlLimits.maxBatch > 0 ? { limit: gqlLimits.maxBatch } : false,
     plugins: [
       requestIdPlugin,
+      // Load shedding, request logs and metrics come first: a shed request costs nothing more.
+      ...ops.plugins,
       securityHeadersPlugin(!!opts.tls),
       webhooksPlugin(deps),
       restPlugin,
@@ -239,6 +246,7 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     inFlight++;
     res.once('close', () => inFlight--);
   });
+  ops.countSubscribers(() => live.stats().sockets);
 
   return {
     fetch: yoga.fetch as App['fetch'],
@@ -265,6 +273,7 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
       server.closeIdleConnections?.();
       server.closeAllConnections?.();
       await listening;
+      ops.stop();
     },
   };
 }

@@ -4,6 +4,7 @@
  */
 import { parseKeyring } from './domain/privacy/crypto.js';
 import { loadSecurityConfig, type SecurityConfig, SecurityConfigError } from './security/config.js';
+import { loadOpsConfig, OpsConfigError, type OpsConfig } from './ops/config.js';
 
 export type Role = 'all' | 'api' | 'worker';
 
@@ -36,6 +37,8 @@ export interface Config {
   notifications: NotificationConfig;
   /** Rate limits, bot challenge, GraphQL limits, persisted operations, TLS (src/security/config.ts). */
   security: SecurityConfig;
+  /** Resilience and operations: see src/ops/config.ts and docs/operations.md. */
+  ops: OpsConfig;
 }
 
 export interface NotificationConfig {
@@ -95,6 +98,14 @@ function redisPrefix(raw: string | undefined): string {
   return raw;
 }
 
+function opsConfig(env: Record<string, string | undefined>): OpsConfig {
+  try {
+    return loadOpsConfig(env, int);
+  } catch (err) {
+    throw err instanceof OpsConfigError ? new ConfigError(err.message) : err;
+  }
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const production = env.NODE_ENV === 'production';
   const role = (env.ROLE ?? 'all') as Role;
@@ -149,6 +160,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     payments: loadPaymentsConfig(env),
     dataEncryptionKey,
     security,
+    ops: opsConfig(env),
   };
 }
 

@@ -3,7 +3,8 @@ import pino, { type Logger } from 'pino';
 import { openDatabase, type Database } from './adapters/db/client.js';
 import { MemoryEventBus } from './adapters/pubsub/memory.js';
 import { RedisEventBus } from './adapters/pubsub/redis.js';
-import { RedisGate } from './adapters/redis/gate.js';
+import { DegradingEventBus } from './adapters/pubsub/degrading.js';
+import { createResilientRedisGate } from './adapters/redis/resilient.js';
 import { SandboxGateway } from './adapters/payments/sandbox.js';
 import { createPaymentGateway } from './adapters/payments/index.js';
 import { createNotifier } from './adapters/notify/index.js';
@@ -20,10 +21,13 @@ import { keyringFromSecret, parseKeyring } from './domain/privacy/crypto.js';
 import { RedisRateLimitStore } from './adapters/redis/ratelimit.js';
 import { devDataSecret } from './security/devsecret.js';
 import { MemoryRateLimitStore, type RateLimitStore } from './security/ratelimit.js';
+import type { RuntimeOps } from './ops/index.js';
 
 export interface Runtime {
   deps: Deps;
   database: Database;
+  /** What the operations layer needs (issue 7): src/ops/index.ts. */
+  ops: RuntimeOps;
   close(): Promise<void>;
 }
 
@@ -44,12 +48,15 @@ export interface RuntimeOptions {
 /** Builds every client from the config. Nothing is created at import time. */
 export async function createRuntime(
   config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> &
-    Partial<Pick<Config, 'redisPrefix' | 'payments' | 'dataEncryptionKey' | 'notifications'>>,
+    Partial<Pick<Config, 'redisPrefix' | 'payments' | 'dataEncryptionKey' | 'notifications'>> & {
+      ops?: Pick<Config['ops'], 'gateFallback'>;
+    },
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = opts.log ?? pino({ level: config.logLevel });
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const closers: (() => Promise<unknown>)[] = [];
+  const ops: RuntimeOps = {};
   let gate: StockGate;
   let events: EventBus;
   let limiter: RateLimitStore;
@@ -68,10 +75,12 @@ export async function createRuntime(
     const sub = client();
     pub.on('error', () => {});
     sub.on('error', () => {});
-    gate = new RedisGate(gateClient, prefix);
     limiter = new RedisRateLimitStore(gateClient, prefix);
+    gate = createResilientRedisGate({ redis: gateClient, prefix, db: database.db, log, fallback: config.ops?.gateFallback ?? 'postgres', now: opts.now });
     const bus = new RedisEventBus(pub, sub, prefix);
-    events = bus;
+    events = new DegradingEventBus(bus, pub);
+    ops.redis = { client: gateClient, prefix };
+    closers.push(() => gate.close());
     closers.push(() => bus.close(), () => gateClient.quit().catch(() => gateClient.disconnect()));
   } else {
     gate = new MemoryGate();
@@ -109,6 +118,7 @@ export async function createRuntime(
   return {
     deps,
     database,
+    ops,
     async close() {
       stopResync?.();
       await stopListening();

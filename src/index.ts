@@ -8,6 +8,7 @@ import { createVerifier, signToken } from './auth.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createRuntime } from './deps.js';
 import { startWorker } from './worker.js';
+import { opsJobs, startGateNudges } from './ops/jobs.js';
 
 /** In development without AUTH_JWT_SECRET: a random secret kept in DATA_DIR, so tokens survive restarts. */
 function devSecret(dataDir: string): string {
@@ -47,6 +48,7 @@ async function main() {
     const worker = startWorker(deps, {
       sweepIntervalMs: config.sweepIntervalMs,
       reconcile: { intervalMs: config.payments.reconcileIntervalMs, staleAfterMs: config.payments.staleAfterMs },
+      jobs: opsJobs(config.ops),
     });
     stops.push(() => worker.stop());
   }
@@ -67,7 +69,9 @@ async function main() {
       security: config.security,
       tls,
       production: config.production,
+      ops: { config: config.ops, runtime: runtime.ops },
     });
+    stops.push(startGateNudges(deps, config.ops));
     const port = await app.start(config.port, config.host);
     stops.unshift(() => app.stop());
     log.info(

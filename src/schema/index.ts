@@ -8,5 +8,6 @@ import './cart.js';
 import './order.js';
 import './notification.js';
 import './privacy.js';
+import './stats.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -56,6 +56,11 @@ export class RedisEventBus implements EventBus {
     await this.pubsub.publish(this.channel(topic), { id, payload } satisfies Envelope);
   }
 
+  /** Delivers to this process's subscribers only (Redis unreachable: see pubsub/degrading.ts). */
+  deliverLocally<T extends Topic>(topic: T, id: string, payload: TopicMap[T]): void {
+    this.d.deliver(topic, id, payload);
+  }
+
   subscribe<T extends Topic>(topic: T, id: string, signal?: AbortSignal): AsyncIterable<TopicMap[T]> {
     void this.ensure(topic);
     return this.d.iterate(topic, id, signal);

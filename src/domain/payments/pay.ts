@@ -119,6 +119,11 @@ export async function startAttempt(deps: Deps, actor: Actor, input: PayInput): P
     if (attempts.some((a) => a.status === 'PROCESSING' || a.status === 'UNKNOWN')) {
       return unavailable('A payment for this order is already in progress; try again shortly', 2);
     }
+    // The expiry sweeper claims holds FOR UPDATE SKIP LOCKED: hold this order's rows while the
+    // attempt starts, so it cannot expire them under a payment (found by the issue-7 fault tests).
+    const [{ holds }] = await tx.select({ holds: sql<number>`count(*)::int` }).from(reservations).where(eq(reservations.orderId, order.id));
+    const locked = await tx.select({ id: reservations.id }).from(reservations).where(eq(reservations.orderId, order.id)).for('update', { skipLocked: true });
+    if (locked.length < Number(holds)) return unavailable('This order is being updated; try again', 1);
     const [{ expired }] = await tx
       .select({ expired: sql<number>`count(*)::int` })
       .from(reservations)

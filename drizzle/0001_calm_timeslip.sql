@@ -1,0 +1,4 @@
+CREATE TABLE "gate_sequences" (
+	"product_id" text PRIMARY KEY NOT NULL,
+	"last" bigint NOT NULL
+);

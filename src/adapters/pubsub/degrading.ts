@@ -1,0 +1,47 @@
+import type { Redis } from 'ioredis';
+import type { EventBus, Topic, TopicMap } from '../../domain/events.js';
+import type { RedisEventBus } from './redis.js';
+
+/**
+ * The Redis event bus that degrades to in-process delivery while Redis is unreachable:
+ * this process's subscribers still see this process's changes at once (instead of every
+ * publish waiting on a dead connection), and cross-process delivery resumes when the
+ * connection does (ioredis resubscribes by itself). Counts what it delivered locally.
+ */
+export class DegradingEventBus implements EventBus {
+  localOnly = 0;
+
+  constructor(
+    private readonly bus: RedisEventBus,
+    private readonly publisher: Redis,
+  ) {}
+
+  get degraded(): boolean {
+    return this.publisher.status !== 'ready';
+  }
+
+  async publish<T extends Topic>(topic: T, id: string, payload: TopicMap[T]): Promise<void> {
+    if (!this.degraded) {
+      try {
+        await this.bus.publish(topic, id, payload);
+        return;
+      } catch {
+        // fall through: deliver in this process at least
+      }
+    }
+    this.localOnly++;
+    this.bus.deliverLocally(topic, id, payload);
+  }
+
+  subscribe<T extends Topic>(topic: T, id: string, signal?: AbortSignal): AsyncIterable<TopicMap[T]> {
+    return this.bus.subscribe(topic, id, signal);
+  }
+
+  listen<T extends Topic>(topic: T, handler: (payload: TopicMap[T]) => void): Promise<() => Promise<void>> {
+    return this.bus.listen(topic, handler);
+  }
+
+  close(): Promise<void> {
+    return this.bus.close();
+  }
+}

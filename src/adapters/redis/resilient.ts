@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import type { Redis, Result } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Db } from '../db/client.js';
+import type { GateSnapshot } from '../../domain/gate/port.js';
+import { fallbackSequence, PostgresAdmission } from '../../domain/gate/postgres.js';
+import { rebuildGate } from '../../domain/gate/reconcile.js';
+import { type GateInspector, ResilientGate } from '../../domain/gate/resilient.js';
+import { gateKeys, RedisGate } from './gate.js';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    fsReconcileV1(gate: string, users: string, ...args: (string | number)[]): Result<number, Context>;
+  }
+}
+
+const RECONCILE = { numberOfKeys: 2, lua: readFileSync(new URL('./lua/reconcile-2.lua', import.meta.url), 'utf8') };
+
+/** Looks at and corrects one product's Redis gate (compare-and-set, see reconcile-2.lua). */
+export class RedisGateInspector implements GateInspector {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {
+    const name: string = 'fsReconcileV1';
+    if (!(name in redis)) redis.defineCommand(name, RECONCILE);
+  }
+
+  async peek(productId: string) {
+    const [stock, seq] = await this.redis.hmget(gateKeys(this.prefix, productId).gate, 'stock', 'seq');
+    if (stock === null || seq === null) return undefined;
+    return { stock: Number(stock), sequence: Number(seq) };
+  }
+
+  async correct(productId: string, expect: { stock: number; sequence: number }, stock: number, held?: Record<string, number>) {
+    const k = gateKeys(this.prefix, productId);
+    const pairs = held ? Object.entries(held).flatMap(([u, n]) => [u, n]) : [];
+    const r = await this.redis.fsReconcileV1(k.gate, k.users, expect.sequence, expect.stock, stock, held ? '1' : '0', ...pairs);
+    return r === 1 ? 'DONE' : r === 0 ? 'MOVED' : 'MISSING';
+  }
+}
+
+export interface ResilientRedisGateOptions {
+  redis: Redis;
+  prefix: string;
+  db: Db;
+  log: Logger;
+  fallback: 'postgres' | 'error';
+  now?: () => Date;
+}
+
+/** The Redis Lua gate wrapped with its Postgres fallback, probe and rebuild (see domain/gate/resilient.ts). */
+export function createResilientRedisGate(o: ResilientRedisGateOptions): ResilientGate {
+  const primary = new RedisGate(o.redis, o.prefix);
+  const floor = (productId: string) => fallbackSequence(o.db, productId);
+  const loadAboveFloor = async (s: GateSnapshot, force: boolean) =>
+    primary.load({ ...s, sequence: Math.max(s.sequence, await floor(s.productId)) }, force);
+  return new ResilientGate({
+    primary,
+    inspector: new RedisGateInspector(o.redis, o.prefix),
+    fallback: o.fallback,
+    postgres: new PostgresAdmission(o.db),
+    connected: () => o.redis.status === 'ready',
+    probe: async () => {
+      if (o.redis.status !== 'ready') return false;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 500)));
+      try {
+        return await Promise.race([o.redis.ping().then((r) => r === 'PONG'), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    sequenceFloor: floor,
+    rebuild: async () => {
+      await rebuildGate({ db: o.db, now: o.now ?? (() => new Date()) }, { load: loadAboveFloor });
+    },
+    log: o.log,
+  });
+}

@@ -1,0 +1,183 @@
+import type { Logger } from 'pino';
+import { RetryableError } from '../context.js';
+import type { AdmitAttempt, GateDecision, GateSnapshot, StockGate } from './port.js';
+import type { PostgresAdmission } from './postgres.js';
+
+/** What the reconciler needs from a shared gate: look at a product, and correct it if unchanged. */
+export interface GateInspector {
+  peek(productId: string): Promise<{ stock: number; sequence: number } | undefined>;
+  /** Sets the stock (and, when given, every shopper's count) only if stock and sequence are still `expect`. */
+  correct(
+    productId: string,
+    expect: { stock: number; sequence: number },
+    stock: number,
+    held?: Record<string, number>,
+  ): Promise<'DONE' | 'MOVED' | 'MISSING'>;
+}
+
+export type GateMode = 'up' | 'down' | 'recovering';
+
+export interface ResilientGateOptions {
+  primary: StockGate;
+  inspector: GateInspector;
+  /** 'postgres': admit through Postgres alone while the primary is down; 'error': answer UNAVAILABLE. */
+  fallback: 'postgres' | 'error';
+  postgres: PostgresAdmission;
+  /** Cheap, no round trip: is the primary's connection ready right now? */
+  connected(): boolean;
+  /** One round trip with a short timeout: does the primary answer? */
+  probe(): Promise<boolean>;
+  /** The lowest sequence the primary may hand out next for a product (above the fallback's). */
+  sequenceFloor(productId: string): Promise<number>;
+  /** Rebuilds the primary from Postgres (every product on sale); runs before the primary is used again. */
+  rebuild(): Promise<void>;
+  log: Logger;
+  probeIntervalMs?: number;
+}
+
+/**
+ * The Redis gate with a way down and a way back. While Redis answers, every call goes
+ * to it. When a call fails (or the connection is known to be gone) the gate goes
+ * `down`: admissions go through Postgres alone or are refused as retryable, and
+ * releases are dropped (the rebuild restores them). A probe runs until Redis answers
+ * again; then, once this process's fallback admissions have drained, the gate is
+ * rebuilt from Postgres and goes back `up`. The gate may admit less than Postgres
+ * has, never knowingly more; Postgres's conditional update refuses anything else.
+ */
+export class ResilientGate implements StockGate {
+  readonly kind = 'redis' as const;
+  private state: GateMode = 'up';
+  private inFlight = 0;
+  private closed = false;
+  private probing?: Promise<void>;
+  private listeners = new Set<(mode: GateMode) => void>();
+  /** Counts for metrics: admissions answered by the fallback, outages, rebuilds. */
+  readonly counts = { fallbackAdmits: 0, outages: 0, rebuilds: 0 };
+  /** Called when the gate and Postgres visibly disagree (Postgres refused an admission for lack of stock). */
+  onDisagree?: (productId: string) => void;
+
+  constructor(private readonly o: ResilientGateOptions) {}
+
+  get mode(): GateMode {
+    return this.state;
+  }
+
+  get inspector(): GateInspector {
+    return this.o.inspector;
+  }
+
+  onModeChange(fn: (mode: GateMode) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private setMode(mode: GateMode) {
+    if (this.state === mode) return;
+    this.state = mode;
+    for (const fn of this.listeners) fn(mode);
+  }
+
+  /** Marks the primary down (idempotent) and starts probing for its return. */
+  markDown(err?: unknown): void {
+    if (this.state === 'down') return;
+    const wasUp = this.state === 'up';
+    this.setMode('down');
+    if (wasUp) {
+      this.counts.outages++;
+      this.o.postgres.resync();
+      this.o.log.warn(
+        { err: err instanceof Error ? err.message : err, fallback: this.o.fallback },
+        this.o.fallback === 'postgres' ? 'stock gate unreachable: admitting through Postgres alone' : 'stock gate unreachable: refusing reserves as retryable',
+      );
+    }
+    this.probing ??= this.probeLoop().finally(() => (this.probing = undefined));
+  }
+
+  private async probeLoop(): Promise<void> {
+    const every = this.o.probeIntervalMs ?? 500;
+    while (this.state === 'down' && !this.closed) {
+      await new Promise((r) => setTimeout(r, every).unref?.());
+      if (!(await this.o.probe().catch(() => false))) continue;
+      this.setMode('recovering');
+      try {
+        // Let this process's fallback admissions finish storing first, so the rebuild counts them.
+        for (let i = 0; i < 100 && this.inFlight > 0; i++) await new Promise((r) => setTimeout(r, 50));
+        await this.o.rebuild();
+        this.counts.rebuilds++;
+        this.setMode('up');
+        this.o.log.info('stock gate is back: rebuilt from Postgres');
+      } catch (err) {
+        this.setMode('down');
+        this.o.log.warn({ err: (err as Error).message }, 'stock gate rebuild failed; will retry');
+      }
+    }
+  }
+
+  private usable(): boolean {
+    if (this.state === 'up' && !this.o.connected()) this.markDown('connection lost');
+    return this.state === 'up';
+  }
+
+  async admit(a: AdmitAttempt): Promise<GateDecision> {
+    if (this.usable()) {
+      try {
+        return await this.o.primary.admit(a);
+      } catch (err) {
+        this.markDown(err);
+      }
+    }
+    if (this.o.fallback === 'error') {
+      throw new RetryableError('The stock gate is unavailable; nothing was reserved, try again', { retryAfterSeconds: 1 });
+    }
+    this.inFlight++;
+    try {
+      this.counts.fallbackAdmits++;
+      return await this.o.postgres.admit(a);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  async release(productId: string, userId: string, quantity: number, restoreStock: boolean): Promise<void> {
+    if (!restoreStock) this.onDisagree?.(productId);
+    if (!this.usable()) return;
+    try {
+      await this.o.primary.release(productId, userId, quantity, restoreStock);
+    } catch (err) {
+      this.markDown(err);
+    }
+  }
+
+  async forget(productId: string, userId: string, idempotencyKey: string): Promise<void> {
+    if (!this.usable()) return;
+    try {
+      await this.o.primary.forget(productId, userId, idempotencyKey);
+    } catch (err) {
+      this.markDown(err);
+    }
+  }
+
+  async load(snapshot: GateSnapshot, force: boolean): Promise<boolean> {
+    if (!this.usable()) return false;
+    try {
+      const floor = await this.o.sequenceFloor(snapshot.productId);
+      return await this.o.primary.load({ ...snapshot, sequence: Math.max(snapshot.sequence, floor) }, force);
+    } catch (err) {
+      this.markDown(err);
+      return false;
+    }
+  }
+
+  knownSoldOut(productId: string): boolean {
+    return this.o.primary.knownSoldOut(productId);
+  }
+
+  noteStock(productId: string, available: number): void {
+    this.o.primary.noteStock(productId, available);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.o.primary.close();
+  }
+}

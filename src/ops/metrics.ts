@@ -1,0 +1,187 @@
+import { sql } from 'drizzle-orm';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { rowsOf } from '../adapters/db/client.js';
+import type { Deps } from '../domain/context.js';
+import { ResilientGate } from '../domain/gate/resilient.js';
+import { DegradingEventBus } from '../adapters/pubsub/degrading.js';
+import type { LoadShedder } from './shedding.js';
+
+/**
+ * Every Prometheus metric flashsale exports (`GET /metrics`), in its own registry.
+ * Request, latency, outcome and shed counts are this process's; stock, reservations,
+ * payments and outbox figures are read from Postgres at scrape time (the whole fleet),
+ * at most once a second, and left out (not failed) when Postgres does not answer.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'operation' | 'outcome'>;
+  readonly latency: Histogram<'operation'>;
+  readonly reserveOutcomes: Counter<'outcome'>;
+  readonly payOutcomes: Counter<'outcome'>;
+  private dbCache?: { at: number; data: Promise<DbFigures | undefined> };
+
+  constructor(
+    private readonly deps: Deps,
+    shedder: LoadShedder,
+    subscribers: () => number,
+  ) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'flashsale_process_' });
+    this.requests = new Counter({
+      name: 'flashsale_requests_total',
+      help: 'HTTP requests by operation (GraphQL root field or REST route) and outcome (ok, error, unavailable, shed)',
+      labelNames: ['operation', 'outcome'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: 'flashsale_request_duration_seconds',
+      help: 'HTTP request latency by operation',
+      labelNames: ['operation'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.reserveOutcomes = new Counter({
+      name: 'flashsale_reserve_outcomes_total',
+      help: 'Reserve attempts answered by this process, by outcome (ReserveSuccess, SoldOut, LimitExceeded, ..., UNAVAILABLE)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.payOutcomes = new Counter({
+      name: 'flashsale_pay_outcomes_total',
+      help: 'pay calls answered by this process, by outcome (PaySuccess, PaymentDeclined, PaymentUnavailable, ...)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    new Gauge({
+      name: 'flashsale_shed_requests_total',
+      help: 'Requests refused by load shedding, by priority (read, reserve, critical)',
+      labelNames: ['priority'],
+      registers,
+      collect() {
+        for (const [p, n] of Object.entries(shedder.shed)) this.set({ priority: p }, n);
+      },
+    });
+    new Gauge({ name: 'flashsale_in_flight_requests', help: 'HTTP requests being served now', registers, collect() { this.set(shedder.inFlight); } });
+    new Gauge({ name: 'flashsale_event_loop_lag_seconds', help: 'p99 event-loop delay over the last second', registers, collect() { this.set(shedder.lagMs / 1000); } });
+    new Gauge({ name: 'flashsale_subscribers', help: 'Open GraphQL WebSocket connections on this process', registers, collect() { this.set(subscribers()); } });
+    const gate = deps.gate;
+    new Gauge({
+      name: 'flashsale_gate_up',
+      help: '1 when the shared stock gate (Redis) is in use, 0 while admitting through the fallback',
+      registers,
+      collect() {
+        this.set(gate instanceof ResilientGate ? (gate.mode === 'up' ? 1 : 0) : 1);
+      },
+    });
+    new Gauge({
+      name: 'flashsale_gate_fallback_admissions_total',
+      help: 'Reserve attempts admitted through Postgres alone while Redis was unreachable',
+      registers,
+      collect() {
+        this.set(gate instanceof ResilientGate ? gate.counts.fallbackAdmits : 0);
+      },
+    });
+    new Gauge({
+      name: 'flashsale_gate_outages_total',
+      help: 'Times this process lost the shared stock gate (and rebuilt it when it returned)',
+      labelNames: ['event'],
+      registers,
+      collect() {
+        if (!(gate instanceof ResilientGate)) return;
+        this.set({ event: 'lost' }, gate.counts.outages);
+        this.set({ event: 'rebuilt' }, gate.counts.rebuilds);
+      },
+    });
+    const events = deps.events;
+    new Gauge({
+      name: 'flashsale_events_local_only_total',
+      help: 'Events delivered in this process only because Redis pub/sub was unreachable',
+      registers,
+      collect() {
+        this.set(events instanceof DegradingEventBus ? events.localOnly : 0);
+      },
+    });
+    const figures = () => this.dbFigures();
+    new Gauge({
+      name: 'flashsale_stock',
+      help: 'Units per product and state (total, available, reserved, sold), from Postgres',
+      labelNames: ['product_id', 'state'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const p of (await figures())?.stock ?? []) {
+          for (const state of ['total', 'available', 'reserved', 'sold'] as const) this.set({ product_id: p.id, state }, Number(p[state]));
+        }
+      },
+    });
+    new Gauge({
+      name: 'flashsale_reservations',
+      help: 'Reservations by status (EXPIRED counts every reservation the sweeper expired), from Postgres',
+      labelNames: ['status'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const r of (await figures())?.reservations ?? []) this.set({ status: r.status }, Number(r.n));
+      },
+    });
+    new Gauge({
+      name: 'flashsale_payments',
+      help: 'Payment attempts by status (SUCCEEDED, DECLINED, FAILED, UNKNOWN, PROCESSING), from Postgres',
+      labelNames: ['status'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const r of (await figures())?.payments ?? []) this.set({ status: r.status }, Number(r.n));
+      },
+    });
+    new Gauge({
+      name: 'flashsale_outbox_depth',
+      help: 'Outbox rows waiting to be delivered (PENDING), from Postgres',
+      registers,
+      async collect() {
+        const f = await figures();
+        if (f) this.set(f.outbox.PENDING ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'flashsale_outbox_dead_letters',
+      help: 'Outbox rows that gave up (DEAD), from Postgres',
+      registers,
+      async collect() {
+        const f = await figures();
+        if (f) this.set(f.outbox.DEAD ?? 0);
+      },
+    });
+  }
+
+  private dbFigures(): Promise<DbFigures | undefined> {
+    if (this.dbCache && Date.now() - this.dbCache.at < 1000) return this.dbCache.data;
+    const data = readFigures(this.deps).catch((err) => {
+      this.deps.log.warn({ err: (err as Error).message }, 'metrics: Postgres figures unavailable');
+      return undefined;
+    });
+    this.dbCache = { at: Date.now(), data };
+    return data;
+  }
+}
+
+interface DbFigures {
+  stock: { id: string; total: number; available: number; reserved: number; sold: number }[];
+  reservations: { status: string; n: number }[];
+  payments: { status: string; n: number }[];
+  outbox: Record<string, number>;
+}
+
+async function readFigures(deps: Deps): Promise<DbFigures> {
+  const db = deps.db;
+  const stock = rowsOf<DbFigures['stock'][number]>(
+    await db.execute(sql`select id, total_quantity as total, available_quantity as available, reserved_quantity as reserved, sold_quantity as sold
+      from products where ends_at is null or ends_at > now() - interval '1 day' order by id limit 1000`),
+  );
+  const reservations = rowsOf<{ status: string; n: number }>(await db.execute(sql`select status, count(*)::int as n from reservations group by status`));
+  const payments = rowsOf<{ status: string; n: number }>(await db.execute(sql`select status, count(*)::int as n from payments group by status`));
+  const outbox = rowsOf<{ status: string; n: number }>(
+    await db.execute(sql`select status, count(*)::int as n from outbox where status in ('PENDING', 'DEAD') group by status`),
+  );
+  return { stock, reservations, payments, outbox: Object.fromEntries(outbox.map((r) => [r.status, Number(r.n)])) };
+}

@@ -1,0 +1,130 @@
+// The Redis gate's way down and back, on our own redis-server (killed and restarted
+// here) and a scratch database on the shared Postgres.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reconcileGate, type ReconcileMemo } from '../src/domain/gate/reconcile.js';
+import { ResilientGate } from '../src/domain/gate/resilient.js';
+import { quietLog, scratchDatabase, uniqueName } from './support/backends.js';
+import { createRuntime, type Runtime } from '../src/deps.js';
+import { buildApp } from '../src/app.js';
+import { createVerifier, signToken } from '../src/auth.js';
+import { type OwnRedis, ownRedis } from './support/servers.js';
+import { RESERVE, TEST_SECRET } from './support/harness.js';
+
+const until = async (check: () => Promise<boolean> | boolean, ms = 15_000) => {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+describe('Redis gate fallback and reconciliation', () => {
+  let redis: OwnRedis;
+  let db: { url: string; drop(): Promise<void> };
+  const runtimes: Runtime[] = [];
+  let spy: Redis;
+  const prefix = `${uniqueName('fsg')}:`;
+
+  const open = async (fallback: 'postgres' | 'error') => {
+    const runtime = await createRuntime(
+      { databaseUrl: db.url, redisUrl: redis.url, dataDir: '', logLevel: 'silent', ops: { gateFallback: fallback } },
+      { log: quietLog, redisPrefix: prefix },
+    );
+    runtimes.push(runtime);
+    const app = buildApp(runtime.deps, { verifier: createVerifier({ secret: TEST_SECRET }) });
+    const gql = async (query: string, variables: unknown, sub: string, roles: string[] = []) => {
+      const tok = await signToken(TEST_SECRET, { sub, roles });
+      const res = await app.fetch('http://test/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${tok}` },
+        body: JSON.stringify({ query, variables }),
+      });
+      return res.json() as Promise<any>;
+    };
+    return { runtime, app, gql, gate: runtime.deps.gate as ResilientGate };
+  };
+
+  beforeAll(async () => {
+    redis = await ownRedis();
+    db = await scratchDatabase();
+    spy = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    spy.on('error', () => {});
+  });
+  afterAll(async () => {
+    spy?.disconnect();
+    for (const r of runtimes) await r.close().catch(() => {});
+    await redis?.kill();
+    await db?.drop();
+  });
+
+  it('admits through Postgres while Redis is down, refuses as retryable when so configured, and rebuilds when Redis returns', async () => {
+    const a = await open('postgres');
+    const b = await open('error');
+    const productId = 'fallback-1';
+    const created = await a.gql(
+      `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
+      { input: { id: productId, name: 'x', priceAmount: 100, currency: 'USD', totalQuantity: 10, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 1, reservationTtlSeconds: 300 } } },
+      'op',
+      ['admin'],
+    );
+    expect(created.errors).toBeUndefined();
+    const reserve = (g: typeof a, who: string) => g.gql(RESERVE, { input: { productId } }, who);
+    const before = await Promise.all([1, 2, 3].map((i) => reserve(a, `early-${i}`)));
+    expect(before.map((r) => r.data.reserve.__typename)).toEqual(['ReserveSuccess', 'ReserveSuccess', 'ReserveSuccess']);
+
+    await redis.kill();
+    const during = [];
+    for (let i = 0; i < 9; i++) during.push(await reserve(a, `during-${i}`));
+    const kinds = during.map((r) => r.data?.reserve.__typename ?? r.errors?.[0].extensions.code);
+    // 7 units left: 7 admitted through Postgres alone, then a clean SoldOut; never more.
+    expect(kinds.filter((k) => k === 'ReserveSuccess')).toHaveLength(7);
+    expect(kinds.slice(7)).toEqual(['SoldOut', 'SoldOut']);
+    expect(a.gate.mode).not.toBe('up');
+    const seqs = [...before, ...during].filter((r) => r.data?.reserve.__typename === 'ReserveSuccess').map((r) => Number(r.data.reserve.reservation.sequence));
+    expect(new Set(seqs).size).toBe(10);
+    // The fallback's sequences start above every one the Redis gate handed out, and keep increasing.
+    expect(seqs.slice(3).every((s) => s > Math.max(...seqs.slice(0, 3)))).toBe(true);
+    expect(seqs.slice(3)).toEqual([...seqs.slice(3)].sort((x, y) => x - y));
+    const refused = await reserve(b, 'error-mode');
+    expect(refused.errors?.[0].extensions).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
+
+    await redis.start();
+    await until(() => a.gate.mode === 'up');
+    // Rebuilt from Postgres: nothing left to admit, shoppers' counts known again.
+    expect(await spy.hget(`${prefix}{${productId}}:gate`, 'stock')).toBe('0');
+    expect(await spy.hget(`${prefix}{${productId}}:users`, 'during-0')).toBe('1');
+    expect(Number(await spy.hget(`${prefix}{${productId}}:gate`, 'seq'))).toBeGreaterThanOrEqual(Math.max(...seqs));
+    expect((await reserve(a, 'after')).data.reserve.__typename).toBe('SoldOut');
+  });
+
+  it('reconciles: gives back what a dead request took, lowers what Postgres lacks, never while the gate moves', async () => {
+    const a = await open('postgres');
+    await until(() => a.gate.mode === 'up');
+    const productId = 'reconcile-1';
+    await a.gql(
+      `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
+      { input: { id: productId, name: 'x', priceAmount: 100, currency: 'USD', totalQuantity: 5, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 1, reservationTtlSeconds: 300 } } },
+      'op',
+      ['admin'],
+    );
+    const deps = a.runtime.deps;
+    // A request admitted by the gate that died before Postgres stored anything.
+    const d = await deps.gate.admit({ productId, userId: 'ghost', quantity: 1, nowMs: Date.now(), reservationId: crypto.randomUUID() });
+    expect(d.outcome).toBe('ADMITTED');
+    const key = `${prefix}{${productId}}:gate`;
+    expect(await spy.hget(key, 'stock')).toBe('4');
+    const memo: ReconcileMemo = new Map();
+    // First look only remembers; nothing is raised while an admission might be in flight.
+    expect(await reconcileGate(deps, { settleMs: 300 }, memo)).toMatchObject({ raised: 0 });
+    expect(await spy.hget(key, 'stock')).toBe('4');
+    await new Promise((r) => setTimeout(r, 350));
+    expect(await reconcileGate(deps, { settleMs: 300, productIds: [productId] }, memo)).toMatchObject({ raised: 1 });
+    expect(await spy.hget(key, 'stock')).toBe('5');
+    expect(await spy.hget(`${prefix}{${productId}}:users`, 'ghost')).toBeNull();
+    // A gate holding more than Postgres is lowered at once.
+    await spy.hset(key, 'stock', '9');
+    expect(await reconcileGate(deps, { settleMs: 60_000, productIds: [productId] }, memo)).toMatchObject({ lowered: 1 });
+    expect(await spy.hget(key, 'stock')).toBe('5');
+  });
+});

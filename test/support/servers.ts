@@ -1,0 +1,110 @@
+// Our own Redis and Postgres servers on random loopback ports, for tests that kill
+// or restart them (never the shared ones).
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 30_000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await Promise.resolve(check()).catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export interface OwnRedis {
+  url: string;
+  port: number;
+  start(): Promise<void>;
+  /** SIGKILL: the server vanishes with every key (it saves nothing). */
+  kill(): Promise<void>;
+}
+
+export async function ownRedis(): Promise<OwnRedis> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const ping = () => {
+    try {
+      return execFileSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() === 'PONG';
+    } catch {
+      return false;
+    }
+  };
+  const r: OwnRedis = {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    async start() {
+      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
+        stdio: 'ignore',
+      });
+      await waitFor(ping, `redis on ${port}`);
+    },
+    async kill() {
+      if (!child) return;
+      const c = child;
+      child = undefined;
+      const gone = new Promise((res) => c.once('exit', res));
+      c.kill('SIGKILL');
+      await gone;
+    },
+  };
+  await r.start();
+  return r;
+}
+
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+export interface OwnPostgres {
+  url: string;
+  port: number;
+  start(): Promise<void>;
+  /** Fast shutdown: every connection is cut, in-flight transactions roll back. */
+  stop(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** A fresh cluster in a scratch folder, run as the postgres user (we are root). */
+export async function ownPostgres(): Promise<OwnPostgres> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'fs-pg-'));
+  chmodSync(dir, 0o777);
+  const data = join(dir, 'data');
+  const asPg = (cmd: string, args: string[]) =>
+    execFileSync('runuser', ['-u', 'postgres', '--', join(PG_BIN, cmd), ...args], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  asPg('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+  const pg: OwnPostgres = {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    async start() {
+      asPg('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', opts, '-w', 'start']);
+    },
+    async stop() {
+      asPg('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+    },
+    async destroy() {
+      try {
+        asPg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      } catch {
+        // already stopped
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await pg.start();
+  return pg;
+}
