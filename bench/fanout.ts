@@ -56,6 +56,18 @@ function rssKB(pid: number): number {
   return Number(m[1]);
 }
 
+/** RSS once it stops moving (two samples 500 ms apart within 1%, at most ~15 s). */
+async function settledRssKB(pid: number): Promise<number> {
+  let prev = rssKB(pid);
+  for (let i = 0; i < 30; i++) {
+    await sleep(500);
+    const cur = rssKB(pid);
+    if (Math.abs(cur - prev) <= prev * 0.01) return cur;
+    prev = cur;
+  }
+  return prev;
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -142,8 +154,7 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     const wsUrl = `ws://127.0.0.1:${port}/graphql`;
     children[0].send({ type: 'start', wsUrl, productId, count: 1, total });
     await once(children[0], 'connected', 60_000);
-    await sleep(1000);
-    const baseRss = rssKB(serverPid);
+    const baseRss = await settledRssKB(serverPid);
 
     const shares = children.map((_, i) => Math.floor(opts.subscribers / procs) + (i < opts.subscribers % procs ? 1 : 0));
     shares[0] -= 1; // the warm-up subscriber counts
@@ -156,8 +167,7 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     );
     // The warm-up subscriber was reported in the first `connected` message already consumed.
     const connected = 1 + connectedReports.reduce((a, r) => a + r.connected, 0);
-    await sleep(2000);
-    const fullRss = rssKB(serverPid);
+    const fullRss = await settledRssKB(serverPid);
 
     // 3. Publish stock changes at the given rate, as another process's reserves would.
     const publishTimes: number[] = [];
