@@ -4,8 +4,8 @@ import { reserve, releaseReservation } from '../src/domain/cart/reserve.js';
 import { createProduct } from '../src/domain/inventory/products.js';
 import { createRuntime, type Runtime } from '../src/deps.js';
 import { quietLog, scratchDatabase, uniqueName } from './support/backends.js';
-import { type Harness, harness, RESERVE } from './support/harness.js';
-import { collect, COUNTDOWN, startRedis, STOCK, wsClient } from './support/live.js';
+import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE } from './support/harness.js';
+import { collect, COUNTDOWN, ORDER, startRedis, STOCK, wsClient } from './support/live.js';
 
 const admin = { userId: 'operator', roles: ['admin'] };
 const shopper = (userId: string) => ({ userId, roles: [] });
@@ -150,6 +150,21 @@ describe('reads and countdowns from memory (embedded)', () => {
     expect(await countdown.done).toBe('complete');
     expect(countdown.values.at(-1)!.reservationCountdown.reservation.status).toBe('EXPIRED');
     await stock.until((v) => v.stockChanged.availableQuantity === 1 && !v.stockChanged.soldOut);
+    await client.dispose();
+  });
+
+  it('pushes order status: PENDING now, then COMPLETED after payment, then completes', async () => {
+    const { id } = await h.product({ totalQuantity: 2, priceAmount: 2500 });
+    const tok = await h.token('payer-1');
+    const r = (await h.gql(RESERVE, { input: { productId: id } }, tok)).data.reserve.reservation;
+    const order = (await h.gql(CHECKOUT, { input: { cartId: r.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, tok)).data.checkout.order;
+    const client = wsClient(port, tok);
+    const sub = collect<{ orderStatusChanged: { id: string; status: string } }>(client, ORDER, { id: order.id });
+    expect((await sub.until(() => true)).orderStatusChanged.status).toBe('PENDING');
+    const paid = await h.gql(PAY, { input: { orderId: order.id, paymentMethod: 'pm_card_visa', amount: 2500 } }, tok);
+    expect(paid.data.pay.__typename).toBe('PaySuccess');
+    expect(await sub.done).toBe('complete');
+    expect(sub.values.map((v) => v.orderStatusChanged.status)).toEqual(['PENDING', 'COMPLETED']);
     await client.dispose();
   });
 
