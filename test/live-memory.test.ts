@@ -28,7 +28,7 @@ describe('two runtimes on a private Redis', () => {
     const redisPrefix = `${uniqueName('fsmem')}:`;
     a = await createRuntime(config, { log: quietLog, redisPrefix });
     b = await createRuntime(config, { log: quietLog, redisPrefix });
-  });
+  }, 180_000);
   afterAll(async () => {
     await redis?.start().catch(() => {});
     await a?.close();
@@ -83,7 +83,7 @@ describe('reads and countdowns from memory (embedded)', () => {
   beforeAll(async () => {
     h = await harness('embedded');
     port = await h.app.start(0, '127.0.0.1');
-  });
+  }, 180_000);
   afterAll(async () => {
     await h?.close();
   });

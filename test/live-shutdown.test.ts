@@ -9,7 +9,7 @@ describe('shutdown', () => {
   let s: ServerProcess;
   beforeAll(async () => {
     s = await startServer({ DATA_DIR: 'memory://', ROLE: 'all' });
-  });
+  }, 180_000);
   afterAll(() => s?.kill());
 
   it('on SIGTERM stops accepting, completes open subscriptions with a close frame and exits within a few seconds', async () => {
