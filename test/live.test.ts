@@ -11,7 +11,7 @@ describe('live updates (embedded)', () => {
   beforeAll(async () => {
     h = await harness('embedded');
     port = await h.app.start(0, '127.0.0.1');
-  });
+  }, 180_000);
   afterAll(async () => {
     for (const c of clients) await c.dispose();
     await h?.close();
