@@ -51,7 +51,10 @@ describe('live updates (embedded)', () => {
       expect((await h.gql(RESERVE, { input: { productId: id } }, t)).data.reserve.__typename).toBe('ReserveSuccess');
     }
     await done;
-    expect(seen).toEqual([3, 2, 1, 0]);
+    // Bursts are coalesced (at most one push per ~100 ms), so steps may be skipped, never reordered.
+    expect(seen[0]).toBe(3);
+    expect(seen.at(-1)).toBe(0);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeLessThan(seen[i - 1]);
   });
 
   it('refuses a subscription to another shopper\u2019s order with a clear error', async () => {
