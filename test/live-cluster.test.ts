@@ -38,7 +38,7 @@ describe('live updates across processes (postgres+redis)', () => {
     await (await openDatabase({ databaseUrl: db.url })).close();
     // A serves the API; B serves the API and runs the worker (the expiry sweeper).
     [a, b] = await Promise.all([startServer({ ...env, ROLE: 'api' }), startServer({ ...env, ROLE: 'all' })]);
-  });
+  }, 180_000);
   afterAll(async () => {
     for (const p of [a, b]) p?.kill();
     await db?.drop();

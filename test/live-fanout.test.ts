@@ -15,7 +15,7 @@ describe('fan-out and bad input (embedded)', () => {
     // A small backlog bound, so a slow consumer is easy to produce.
     app = buildApp(h.backend.runtime.deps, { verifier: createVerifier({ secret: TEST_SECRET }), wsMaxBufferedBytes: 64 * 1024 });
     port = await app.start(0, '127.0.0.1');
-  });
+  }, 180_000);
   afterAll(async () => {
     await app?.stop();
     await h?.close();

@@ -12,7 +12,7 @@ describe('2,000 idle WebSocket subscribers (embedded)', () => {
   beforeAll(async () => {
     h = await harness('embedded');
     port = await h.app.start(0, '127.0.0.1');
-  });
+  }, 180_000);
   afterAll(async () => {
     for (const s of sockets) s.terminate();
     await h?.close();

@@ -11,7 +11,7 @@ describe('live updates (embedded)', () => {
   beforeAll(async () => {
     h = await harness('embedded');
     port = await h.app.start(0, '127.0.0.1');
-  });
+  }, 180_000);
   afterAll(async () => {
     for (const c of clients) await c.dispose();
     await h?.close();
@@ -51,7 +51,10 @@ describe('live updates (embedded)', () => {
       expect((await h.gql(RESERVE, { input: { productId: id } }, t)).data.reserve.__typename).toBe('ReserveSuccess');
     }
     await done;
-    expect(seen).toEqual([3, 2, 1, 0]);
+    // Bursts are coalesced (at most one push per ~100 ms), so steps may be skipped, never reordered.
+    expect(seen[0]).toBe(3);
+    expect(seen.at(-1)).toBe(0);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeLessThan(seen[i - 1]);
   });
 
   it('refuses a subscription to another shopper\u2019s order with a clear error', async () => {

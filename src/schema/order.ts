@@ -1,8 +1,7 @@
 import type { OrderRow } from '../adapters/db/schema/tables.js';
-import type { OrderEvent } from '../domain/events.js';
 import { checkout, getOrder, itemsOf, listOrders } from '../domain/orders/checkout.js';
+import { watchOrder } from '../domain/orders/live.js';
 import { pay } from '../domain/payments/pay.js';
-import { assertUuid } from '../domain/results.js';
 import { badInput, builder, Money } from './builder.js';
 import {
   AlreadyPaid,
@@ -140,8 +139,6 @@ builder.mutationFields((t) => ({
   }),
 }));
 
-const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
-
 builder.subscriptionFields((t) => ({
   orderStatusChanged: t.field({
     type: Order,
@@ -150,21 +147,13 @@ builder.subscriptionFields((t) => ({
     args: { orderId: t.arg.id({ required: true }) },
     subscribe: async function* (_root, { orderId }, ctx) {
       const id = String(orderId);
-      if (assertUuid('orderId', id)) throw badInput('orderId is not a valid id');
       const abort = streamSignal(ctx);
-      const events = ctx.deps.events.subscribe('order', id, abort.signal)[Symbol.asyncIterator]();
       try {
-        let order = await getOrder(ctx.deps, ctx.actor!, id);
-        if (!order) throw badInput(`No order with id "${id}" for this shopper`);
-        yield order;
-        while (!FINAL.has(order.status)) {
-          const next: IteratorResult<OrderEvent> = await events.next();
-          if (next.done) return;
-          const fresh = await getOrder(ctx.deps, ctx.actor!, id);
-          if (!fresh || (fresh.status === order.status && fresh.paymentStatus === order.paymentStatus)) continue;
-          order = fresh;
-          yield order;
+        const out = await watchOrder(ctx.deps, ctx.actor!, id, abort.signal);
+        if ('__typename' in out) {
+          throw badInput(out.__typename === 'NotFound' ? `No order with id "${id}" for this shopper` : 'orderId is not a valid id');
         }
+        yield* out;
       } finally {
         abort.abort();
       }

@@ -49,7 +49,7 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
   proc.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   const port = await new Promise<number>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`server did not start in 45 s:\n${out}`)), 45_000);
+    const t = setTimeout(() => reject(new Error(`server did not start in 150 s:\n${out}`)), 150_000);
     const check = () => {
       const m = /"url":"http:\/\/localhost:(\d+)\/graphql"/.exec(out) ?? (env.ROLE === 'worker' && /flashsale worker running/.test(out) ? ['', '0'] : null);
       if (m) {

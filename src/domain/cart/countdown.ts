@@ -55,11 +55,17 @@ export async function watchCountdown(
     }
   })().catch(() => {});
   const stopTicks = everySecond(() => wake.put(true));
+  // After a pub/sub outage the EXPIRED/PURCHASED event may be lost: look again.
+  const stopResync = deps.events.onResync?.(() => {
+    eventPending = true;
+    wake.put(true);
+  });
   local.signal.addEventListener(
     'abort',
     () => {
       wake.close();
       stopTicks();
+      stopResync?.();
     },
     { once: true },
   );

@@ -1,0 +1,248 @@
+// Fan-out benchmark: N graphql-ws subscribers of one product's stockChanged on a server in
+// its own process, stock changes published on Redis at a fixed rate.
+//
+//   npx tsx bench/fanout.ts --subscribers 1000 [--rate 10] [--duration 10] [--database-url postgres://…] [--redis-url redis://…]
+//
+// What it measures
+// - connected: subscribers that received the current inventory (the first message).
+// - delivered / expected: for every (subscriber, event) pair, whether the subscriber saw that
+//   event's count or a later one (the ticker coalesces bursts to the latest count, at most
+//   every ~100 ms, so a later count stands for the steps it skipped). expected = subscribers × events.
+// - p50Ms / p99Ms: from the moment an event is published on Redis to the moment a subscriber
+//   first shows that count or a later one (so it includes the coalescing delay).
+// - serverRssPerSubscriberKB: the server process's resident memory growth from idle to
+//   holding every subscriber, divided by the subscribers connected.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
+import { RedisEventBus } from '../src/adapters/pubsub/redis.js';
+import { signToken } from '../src/auth.js';
+
+export interface FanoutOptions {
+  subscribers: number;
+  eventsPerSecond: number;
+  durationSeconds: number;
+  databaseUrl?: string;
+  redisUrl?: string;
+}
+
+export interface FanoutResult {
+  subscribers: number;
+  connected: number;
+  delivered: number;
+  expected: number;
+  p50Ms: number;
+  p99Ms: number;
+  serverRssPerSubscriberKB: number;
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PER_CLIENT_PROCESS = 2500;
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Node with tsx, with the open-files limit raised to the hard limit (sockets are files). */
+function node(args: string[], env: NodeJS.ProcessEnv, ipc = false): ChildProcess {
+  const cmd = `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "${process.execPath}" --import tsx ${args.map((a) => `'${a}'`).join(' ')}`;
+  return spawn('sh', ['-c', cmd], { cwd: ROOT, env, stdio: ipc ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
+}
+
+function rssKB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error('cannot read the server RSS (Linux /proc needed)');
+  return Number(m[1]);
+}
+
+/** RSS once it stops moving (two samples 500 ms apart within 1%, at most ~15 s). */
+async function settledRssKB(pid: number): Promise<number> {
+  let prev = rssKB(pid);
+  for (let i = 0; i < 30; i++) {
+    await sleep(500);
+    const cur = rssKB(pid);
+    if (Math.abs(cur - prev) <= prev * 0.01) return cur;
+    prev = cur;
+  }
+  return prev;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function once<T>(child: ChildProcess, type: string, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`client process did not report "${type}" in ${timeoutMs} ms`)), timeoutMs);
+    const on = (m: { type: string }) => {
+      if (m.type === type) {
+        clearTimeout(t);
+        child.off('message', on);
+        resolve(m as T);
+      }
+    };
+    child.on('message', on);
+  });
+}
+
+export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
+  const redisUrl = opts.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = `fsbench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}:`;
+  const secret = randomBytes(32).toString('hex');
+  const events = Math.max(1, Math.round(opts.eventsPerSecond * opts.durationSeconds));
+  const total = 1_000_000;
+
+  // 1. The server, alone in its process.
+  const server = node(['src/index.ts'], {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ROLE: 'api',
+    LOG_LEVEL: 'info',
+    NODE_ENV: 'production',
+    AUTH_JWT_SECRET: secret,
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : { DATA_DIR: 'memory://' }),
+  });
+  let out = '';
+  server.stdout!.on('data', (d) => (out += d));
+  server.stderr!.on('data', (d) => (out += d));
+  const children: ChildProcess[] = [];
+  const pub = new Redis(redisUrl);
+  const sub = new Redis(redisUrl);
+  const bus = new RedisEventBus(pub, sub, prefix);
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 120_000);
+      server.stdout!.on('data', () => {
+        const m = /"url":"http:\/\/localhost:(\d+)\/graphql"/.exec(out);
+        if (m) {
+          clearTimeout(t);
+          resolve(Number(m[1]));
+        }
+      });
+      server.once('exit', (code) => reject(new Error(`server exited (${code}):\n${out}`)));
+    });
+    // `sh -c exec` keeps the pid: the server's own.
+    const serverPid = server.pid!;
+    const url = `http://127.0.0.1:${port}/graphql`;
+    const productId = `bench-${randomBytes(4).toString('hex')}`;
+    const admin = await signToken(secret, { sub: 'bench-admin', roles: ['admin'] });
+    const created = (await (
+      await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+        body: JSON.stringify({
+          query: `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
+          variables: { input: { id: productId, name: 'Bench', priceAmount: 100, currency: 'USD', totalQuantity: total, sale: { startsAt: new Date(Date.now() - 1000).toISOString() } } },
+        }),
+      })
+    ).json()) as { errors?: unknown };
+    if (created.errors) throw new Error(`createProduct failed: ${JSON.stringify(created.errors)}`);
+
+    // 2. Client processes; the first warms the server's code paths with one subscriber.
+    const procs = Math.max(1, Math.ceil(opts.subscribers / PER_CLIENT_PROCESS));
+    for (let i = 0; i < procs; i++) {
+      const c = node(['bench/fanout-client.ts'], { PATH: process.env.PATH, HOME: process.env.HOME }, true);
+      children.push(c);
+      await once(c, 'ready', 60_000);
+    }
+    const wsUrl = `ws://127.0.0.1:${port}/graphql`;
+    children[0].send({ type: 'start', wsUrl, productId, count: 1, total });
+    await once(children[0], 'connected', 60_000);
+    const baseRss = await settledRssKB(serverPid);
+
+    const shares = children.map((_, i) => Math.floor(opts.subscribers / procs) + (i < opts.subscribers % procs ? 1 : 0));
+    shares[0] -= 1; // the warm-up subscriber counts
+    const connectedReports = await Promise.all(
+      children.map((c, i) => {
+        const p = once<{ connected: number }>(c, 'connected', 600_000);
+        c.send({ type: 'start', wsUrl, productId, count: shares[i], total });
+        return p;
+      }),
+    );
+    // The warm-up subscriber was reported in the first `connected` message already consumed.
+    const connected = 1 + connectedReports.reduce((a, r) => a + r.connected, 0);
+    const fullRss = await settledRssKB(serverPid);
+
+    // 3. Publish stock changes at the given rate, as another process's reserves would.
+    const publishTimes: number[] = [];
+    const start = now();
+    for (let k = 0; k < events; k++) {
+      const due = start + (k * 1000) / opts.eventsPerSecond;
+      const wait = due - now();
+      if (wait > 0) await sleep(wait);
+      publishTimes[k] = now();
+      await bus.publish('stock', productId, {
+        productId,
+        totalQuantity: total,
+        availableQuantity: total - 1 - k,
+        reservedQuantity: k + 1,
+        soldQuantity: 0,
+        version: 1_000_000_000 + k,
+        updatedAt: new Date().toISOString(),
+      });
+    }
+    await sleep(5000);
+
+    // 4. Collect.
+    const results = await Promise.all(
+      children.map((c) => {
+        const p = once<{ delivered: number; expected: number; latencies: number[] }>(c, 'result', 120_000);
+        c.send({ type: 'finish', publishTimes, maxSamples: 200_000 });
+        return p;
+      }),
+    );
+    const latencies = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
+    return {
+      subscribers: opts.subscribers,
+      connected,
+      delivered: results.reduce((a, r) => a + r.delivered, 0),
+      expected: opts.subscribers * events,
+      p50Ms: Math.round(percentile(latencies, 50) * 10) / 10,
+      p99Ms: Math.round(percentile(latencies, 99) * 10) / 10,
+      serverRssPerSubscriberKB: Math.round(((fullRss - baseRss) / Math.max(1, connected - 1)) * 10) / 10,
+    };
+  } finally {
+    for (const c of children) {
+      if (c.connected) c.send({ type: 'exit' });
+    }
+    await sleep(500);
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    if (server.exitCode === null) server.kill('SIGTERM');
+    await Promise.race([new Promise((r) => server.once('exit', r)), sleep(8000)]);
+    if (server.exitCode === null) server.kill('SIGKILL');
+    await bus.close().catch(() => {});
+    pub.disconnect();
+    sub.disconnect();
+  }
+}
+
+function arg(name: string, fallback?: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const opts: FanoutOptions = {
+    subscribers: Number(arg('subscribers', '1000')),
+    eventsPerSecond: Number(arg('rate', arg('events-per-second', '10'))),
+    durationSeconds: Number(arg('duration', '10')),
+    databaseUrl: arg('database-url', process.env.DATABASE_URL),
+    redisUrl: arg('redis-url', process.env.REDIS_URL),
+  };
+  runFanout(opts).then(
+    (r) => {
+      console.log(JSON.stringify(r, null, 2));
+      process.exit(0);
+    },
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,67 @@
+import type { OrderRow } from '../../adapters/db/schema/tables.js';
+import type { Actor, Deps } from '../context.js';
+import { assertUuid, type InvalidInput, type NotFound, notFound } from '../results.js';
+import { Latest } from '../streams.js';
+import { getOrder } from './checkout.js';
+
+export const FINAL_ORDER_STATES = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+/**
+ * A shopper's order, now and after every change of status or payment status, until a
+ * final state. Postgres is read once, then once per order event for it (and after a
+ * pub/sub outage, when its event may have been lost).
+ */
+export async function watchOrder(
+  deps: Deps,
+  actor: Actor,
+  orderId: string,
+  signal: AbortSignal,
+): Promise<InvalidInput | NotFound | AsyncGenerator<OrderRow>> {
+  const bad = assertUuid('orderId', orderId);
+  if (bad) return bad;
+  const local = new AbortController();
+  const stopLocal = () => local.abort();
+  signal.addEventListener('abort', stopLocal, { once: true });
+  const events = deps.events.subscribe('order', orderId, local.signal);
+  let first: OrderRow | undefined;
+  try {
+    first = await getOrder(deps, actor, orderId);
+  } catch (err) {
+    local.abort();
+    throw err;
+  }
+  if (!first) {
+    local.abort();
+    signal.removeEventListener('abort', stopLocal);
+    return notFound('Order');
+  }
+  const wake = new Latest<true>();
+  void (async () => {
+    for await (const _e of events) wake.put(true);
+  })().catch(() => {});
+  const stopResync = deps.events.onResync?.(() => wake.put(true));
+  local.signal.addEventListener(
+    'abort',
+    () => {
+      wake.close();
+      stopResync?.();
+    },
+    { once: true },
+  );
+  let order = first;
+  return (async function* () {
+    try {
+      yield order;
+      while (!FINAL_ORDER_STATES.has(order.status)) {
+        if ((await wake.take()) === undefined) return;
+        const fresh = await getOrder(deps, actor, orderId);
+        if (!fresh || (fresh.status === order.status && fresh.paymentStatus === order.paymentStatus)) continue;
+        order = fresh;
+        yield order;
+      }
+    } finally {
+      local.abort();
+      signal.removeEventListener('abort', stopLocal);
+    }
+  })();
+}
