@@ -368,6 +368,16 @@ describe('gateway router circuit breaker (real SDKs, local gateways)', () => {
     expect({ stripe: stripe.charges.length, paypal: paypal.charges.length }).toEqual({ stripe: 1, paypal: 3 });
   });
 
+  it('a timeout, then a 5xx on the retry: the first request may have charged, so no failover before the lookup', async () => {
+    const router = gatewayFor(stripe, paypal) as GatewayRouter;
+    const before = { stripe: stripe.charges.length, paypal: paypal.charges.length };
+    // Stripe charges but answers too late; then the retry's create (the first one passes) fails with a 500.
+    stripe.fault('confirm', { kind: 'slow', ms: TIMEOUT_MS * 4 });
+    stripe.fault('create', { kind: '500' }, 1, 1);
+    expect(await router.charge(req(30))).toMatchObject({ status: 'succeeded', gateway: 'stripe' });
+    expect({ stripe: stripe.charges.length, paypal: paypal.charges.length }).toEqual({ stripe: before.stripe + 1, paypal: before.paypal });
+  });
+
   it('with every gateway down, nothing is charged and the shopper gets a retry hint', async () => {
     const router = gatewayFor(stripe, paypal, { PAYMENT_BREAKER_FAILURES: '1', PAYMENT_BREAKER_OPEN_MS: '5000' }) as GatewayRouter;
     const before = { stripe: stripe.charges.length, paypal: paypal.charges.length };
