@@ -196,7 +196,11 @@ export interface PaymentsConfig {
   breakerOpenMs: number;
   /** PAYMENT_RECONCILE_INTERVAL_MS: how often the worker reconciles unknown payments (default 15000). */
   reconcileIntervalMs: number;
-  /** PAYMENT_STALE_AFTER_MS: a PROCESSING attempt this old is taken for a crash (default 4 × timeout + 30 s). */
+  /**
+   * PAYMENT_STALE_AFTER_MS: a PROCESSING attempt this old is taken for a crash. It must exceed the
+   * longest `pay` (up to 12 requests per gateway), else a live payment could be fenced under it
+   * (default 12 × timeout × gateways + 30 s).
+   */
   staleAfterMs: number;
 }
 
@@ -240,7 +244,7 @@ export function loadPaymentsConfig(env: Record<string, string | undefined>): Pay
     breakerFailures: int(env, 'PAYMENT_BREAKER_FAILURES', 5, 1, 1000),
     breakerOpenMs: int(env, 'PAYMENT_BREAKER_OPEN_MS', 30_000, 100, 3_600_000),
     reconcileIntervalMs: int(env, 'PAYMENT_RECONCILE_INTERVAL_MS', 15_000, 50, 3_600_000),
-    staleAfterMs: int(env, 'PAYMENT_STALE_AFTER_MS', 4 * timeoutMs + 30_000, 1_000, 86_400_000),
+    staleAfterMs: int(env, 'PAYMENT_STALE_AFTER_MS', 12 * timeoutMs * gateways.length + 30_000, 1_000, 86_400_000),
   };
 }
 

@@ -1,43 +1,17 @@
 // Payments through the real Stripe and PayPal SDKs, each pointed at a small local
 // server that speaks the endpoints we use and records every charge it takes. Every
-// test asserts how many charges each gateway took.
+// test asserts how many charges each gateway took. (Webhooks: payments-webhooks.test.ts;
+// router and breaker: payments-router.test.ts.)
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { payments } from '../src/adapters/db/schema/tables.js';
-import { createPaymentGateway } from '../src/adapters/payments/index.js';
-import { ConfigError, loadPaymentsConfig } from '../src/config.js';
 import { chargeRequestOf, startAttempt } from '../src/domain/payments/pay.js';
-import type { PaymentGateway } from '../src/domain/payments/port.js';
 import { reconcilePayments } from '../src/domain/payments/reconcile.js';
-import { GatewayRouter } from '../src/domain/payments/router.js';
-import { BACKENDS, quietLog } from './support/backends.js';
+import { BACKENDS } from './support/backends.js';
 import { type FakePayPal, startFakePayPal } from './support/fake-paypal.js';
 import { type FakeStripe, startFakeStripe } from './support/fake-stripe.js';
 import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE } from './support/harness.js';
-
-const STRIPE_KEY = 'sk_test_flashsale_0123456789';
-const WEBHOOK_SECRET = 'whsec_flashsale_test_secret';
-const PAYPAL = { clientId: 'flashsale-client', clientSecret: 'flashsale-secret' };
-const TIMEOUT_MS = 300;
-const PAYPAL_WEBHOOK_ID = 'WH-FLASHSALE-TEST-0001';
-
-function gatewayFor(stripe: FakeStripe, paypal: FakePayPal, extra: Record<string, string> = {}): PaymentGateway {
-  const config = loadPaymentsConfig({
-    PAYMENT_GATEWAYS: 'stripe,paypal',
-    STRIPE_SECRET_KEY: STRIPE_KEY,
-    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-    STRIPE_API_BASE: stripe.url,
-    PAYPAL_CLIENT_ID: PAYPAL.clientId,
-    PAYPAL_CLIENT_SECRET: PAYPAL.clientSecret,
-    PAYPAL_ENVIRONMENT: 'sandbox',
-    PAYPAL_API_BASE: paypal.url,
-    PAYPAL_WEBHOOK_ID,
-    PAYMENT_TIMEOUT_MS: String(TIMEOUT_MS),
-    PAYMENT_BREAKER_FAILURES: '5',
-    ...extra,
-  });
-  return createPaymentGateway(config, quietLog);
-}
+import { gatewayFor, PAYPAL, STRIPE_KEY, TIMEOUT_MS, WEBHOOK_SECRET } from './support/payments.js';
 
 describe.each(BACKENDS)('payments through Stripe and PayPal on %s', (backend) => {
   let h: Harness;
@@ -223,185 +197,5 @@ describe.each(BACKENDS)('payments through Stripe and PayPal on %s', (backend) =>
     expect((await orderOf(o.order.id, o.token)).status).toBe('CANCELLED');
     expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 10, reserved: 0, sold: 0 });
     expect(counts()).toEqual(before);
-  });
-
-  describe('webhooks', () => {
-    const deliver = (body: string, headers: Record<string, string>) => h.app.fetch('http://test/webhooks/stripe', { method: 'POST', headers, body });
-
-    /** An order whose attempt Stripe charged while our commit never happened. */
-    async function chargedButUnsettled(sub: string) {
-      const o = await holdAndCheckout(sub);
-      const deps = h.backend.runtime.deps;
-      const started = await startAttempt(deps, { userId: `${sub}-${tag}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_visa', amount: o.amount });
-      if ('__typename' in started) throw new Error(started.__typename);
-      await deps.payments.charge(chargeRequestOf(started.attempt));
-      const intent = [...stripe.intents.values()].find((i) => i.metadata.order_id === o.order.id)!;
-      return { ...o, intent };
-    }
-
-    it('a bad signature is refused with 400 and changes nothing', async () => {
-      const before = counts();
-      const o = await chargedButUnsettled('webhook-forged');
-      const forged = await stripe.signEvent('payment_intent.succeeded', o.intent, { secret: 'whsec_not_the_right_one' });
-      const res = await deliver(forged.body, forged.headers);
-      expect(res.status).toBe(400);
-      expect((await res.json()).error.code).toBe('INVALID_SIGNATURE');
-      // A tampered body under a genuine signature is refused too.
-      const genuine = await stripe.signEvent('payment_intent.succeeded', o.intent);
-      const tampered = await deliver(genuine.body.replace('"livemode":false', '"livemode":true'), genuine.headers);
-      expect(tampered.status).toBe(400);
-      const missing = await deliver(genuine.body, { 'content-type': 'application/json' });
-      expect(missing.status).toBe(400);
-      expect((await attemptsOf(o.order.id))[0].status).toBe('PROCESSING');
-      expect((await orderOf(o.order.id, o.token)).status).toBe('PENDING');
-      expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 9, reserved: 1, sold: 0 });
-      expect(counts()).toEqual({ stripe: before.stripe + 1, paypal: before.paypal });
-    });
-
-    it('a genuine event settles the order; duplicates and a late contradicting event change nothing', async () => {
-      const before = counts();
-      const o = await chargedButUnsettled('webhook-dup');
-      const event = await stripe.signEvent('payment_intent.succeeded', o.intent, { id: `evt_dup_${tag}` });
-      const first = await deliver(event.body, event.headers);
-      expect(first.status).toBe(200);
-      expect(await first.json()).toEqual({ received: true, result: 'settled' });
-      expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'COMPLETED', transactionId: o.intent.id });
-      for (let n = 0; n < 3; n++) {
-        const dup = await deliver(event.body, event.headers);
-        expect(dup.status).toBe(200);
-        expect(await dup.json()).toEqual({ received: true, result: 'already-settled' });
-      }
-      // Out of order: a stale failure event for the same intent arrives after the success.
-      const stale = { ...o.intent, status: 'requires_payment_method' as const, last_payment_error: { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.' } };
-      const late = await stripe.signEvent('payment_intent.payment_failed', stale);
-      expect((await deliver(late.body, late.headers)).status).toBe(200);
-      expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'COMPLETED' });
-      expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 9, reserved: 0, sold: 1 });
-      // Events about other things are acknowledged and ignored.
-      const other = await stripe.signEvent('payment_intent.created', o.intent);
-      expect(await (await deliver(other.body, other.headers)).json()).toEqual({ received: true, ignored: true });
-      expect(counts()).toEqual({ stripe: before.stripe + 1, paypal: before.paypal });
-    });
-
-    it('a failure event declines the order and puts the stock back', async () => {
-      const before = counts();
-      const o = await holdAndCheckout('webhook-fail');
-      const deps = h.backend.runtime.deps;
-      const started = await startAttempt(deps, { userId: `webhook-fail-${tag}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_chargeDeclined', amount: o.amount });
-      if ('__typename' in started) throw new Error(started.__typename);
-      // Only the Stripe adapter: the decline happens at Stripe, our commit is lost.
-      const stripeGw = (deps.payments as GatewayRouter).members[0];
-      expect(await stripeGw.charge(chargeRequestOf(started.attempt))).toMatchObject({ status: 'declined' });
-      const intent = [...stripe.intents.values()].find((i) => i.metadata.order_id === o.order.id)!;
-      const ev = await stripe.signEvent('payment_intent.payment_failed', intent);
-      expect(await (await deliver(ev.body, ev.headers)).json()).toEqual({ received: true, result: 'settled' });
-      expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'FAILED' });
-      expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 10, reserved: 0, sold: 0 });
-      expect(counts()).toEqual(before);
-    });
-
-    it('PayPal: a forged notification is refused with 400; a genuine one settles once, duplicates change nothing', async () => {
-      const before = counts();
-      const o = await holdAndCheckout('paypal-webhook');
-      const deps = h.backend.runtime.deps;
-      const started = await startAttempt(deps, { userId: `paypal-webhook-${tag}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_visa', amount: o.amount });
-      if ('__typename' in started) throw new Error(started.__typename);
-      // Charged through PayPal (after a failover, say); our commit is lost.
-      const paypalGw = (deps.payments as GatewayRouter).members[1];
-      expect(await paypalGw.charge(chargeRequestOf(started.attempt))).toMatchObject({ status: 'succeeded' });
-      const capture = paypal.charges.at(-1)!;
-      const resource = { id: capture.captureId, status: 'COMPLETED', custom_id: started.attempt.gatewayKey, amount: { currency_code: 'USD', value: '19.99' } };
-      const send = (d: { body: string; headers: Record<string, string> }) => h.app.fetch('http://test/webhooks/paypal', { method: 'POST', headers: d.headers, body: d.body });
-
-      const wrongKey = paypal.signEvent('PAYMENT.CAPTURE.COMPLETED', resource, { webhookId: PAYPAL_WEBHOOK_ID, key: 'other' });
-      expect((await send(wrongKey)).status).toBe(400);
-      const wrongHook = paypal.signEvent('PAYMENT.CAPTURE.COMPLETED', resource, { webhookId: 'WH-SOMEONE-ELSE' });
-      expect((await send(wrongHook)).status).toBe(400);
-      const genuine = paypal.signEvent('PAYMENT.CAPTURE.COMPLETED', resource, { webhookId: PAYPAL_WEBHOOK_ID });
-      expect((await send({ ...genuine, body: genuine.body.replace('19.99', '0.01') })).status).toBe(400);
-      const foreignCert = { ...genuine, headers: { ...genuine.headers, 'paypal-cert-url': 'https://evil.example/cert.pem' } };
-      expect((await send(foreignCert)).status).toBe(400);
-      expect((await attemptsOf(o.order.id))[0].status).toBe('PROCESSING');
-      expect((await orderOf(o.order.id, o.token)).status).toBe('PENDING');
-
-      const ok = await send(genuine);
-      expect(ok.status).toBe(200);
-      expect(await ok.json()).toEqual({ received: true, result: 'settled' });
-      expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'COMPLETED', transactionId: capture.captureId });
-      expect((await attemptsOf(o.order.id))[0]).toMatchObject({ gateway: 'paypal', status: 'SUCCEEDED' });
-      expect(await (await send(genuine)).json()).toEqual({ received: true, result: 'already-settled' });
-      expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 9, reserved: 0, sold: 1 });
-      expect(counts()).toEqual({ stripe: before.stripe, paypal: before.paypal + 1 });
-    });
-  });
-});
-
-describe('gateway router circuit breaker (real SDKs, local gateways)', () => {
-  let stripe: FakeStripe;
-  let paypal: FakePayPal;
-  beforeAll(async () => {
-    stripe = await startFakeStripe({ secretKey: STRIPE_KEY, webhookSecret: WEBHOOK_SECRET });
-    paypal = await startFakePayPal(PAYPAL);
-  });
-  afterAll(async () => {
-    await stripe?.close();
-    await paypal?.close();
-  });
-  const req = (n: number) => ({ orderId: `breaker-${n}`, amount: 500, currency: 'EUR', paymentMethod: 'pm_card_visa', idempotencyKey: `breaker_${n}` });
-
-  it('opens after N failures (traffic goes straight to PayPal), probes Stripe again later and closes', async () => {
-    const router = gatewayFor(stripe, paypal, { PAYMENT_BREAKER_FAILURES: '2', PAYMENT_BREAKER_OPEN_MS: '400' }) as GatewayRouter;
-    stripe.fault('create', { kind: '500' }, 2);
-    expect(await router.charge(req(1))).toMatchObject({ status: 'succeeded', gateway: 'paypal' });
-    expect(router.breaker('stripe')!.state).toBe('CLOSED');
-    expect(await router.charge(req(2))).toMatchObject({ status: 'succeeded', gateway: 'paypal' });
-    expect(router.breaker('stripe')!.state).toBe('OPEN');
-    const stripeRequests = stripe.requests.length;
-    expect(await router.charge(req(3))).toMatchObject({ status: 'succeeded', gateway: 'paypal' });
-    expect(stripe.requests.length).toBe(stripeRequests);
-    expect({ stripe: stripe.charges.length, paypal: paypal.charges.length }).toEqual({ stripe: 0, paypal: 3 });
-    expect(paypal.charges.map((c) => c.value)).toEqual(['5.00', '5.00', '5.00']);
-    await new Promise((r) => setTimeout(r, 450));
-    expect(router.breaker('stripe')!.state).toBe('HALF_OPEN');
-    expect(await router.charge(req(4))).toMatchObject({ status: 'succeeded', gateway: 'stripe' });
-    expect(router.breaker('stripe')!.state).toBe('CLOSED');
-    expect({ stripe: stripe.charges.length, paypal: paypal.charges.length }).toEqual({ stripe: 1, paypal: 3 });
-  });
-
-  it('with every gateway down, nothing is charged and the shopper gets a retry hint', async () => {
-    const router = gatewayFor(stripe, paypal, { PAYMENT_BREAKER_FAILURES: '1', PAYMENT_BREAKER_OPEN_MS: '5000' }) as GatewayRouter;
-    const before = { stripe: stripe.charges.length, paypal: paypal.charges.length };
-    stripe.fault('create', { kind: '500' });
-    paypal.fault('create', { kind: '500' });
-    const out = await router.charge(req(10));
-    expect(out).toMatchObject({ status: 'unavailable' });
-    expect(out.status === 'unavailable' && out.retryAfterSeconds).toBeGreaterThan(0);
-    // Both circuits are open now: refused without a request.
-    const requests = stripe.requests.length + paypal.requests.length;
-    expect(await router.charge(req(11))).toMatchObject({ status: 'unavailable', retryAfterSeconds: 5 });
-    expect(stripe.requests.length + paypal.requests.length).toBe(requests);
-    expect({ stripe: stripe.charges.length, paypal: paypal.charges.length }).toEqual(before);
-  });
-
-  it('a PayPal decline is a decline, and PayPal-Request-Id makes a repeat charge once', async () => {
-    const router = gatewayFor(stripe, paypal, { PAYMENT_GATEWAYS: 'paypal' });
-    const before = paypal.charges.length;
-    expect(await router.charge({ ...req(20), paymentMethod: 'pm_card_chargeDeclined' })).toMatchObject({ status: 'declined', declineCode: 'instrument_declined', gateway: 'paypal' });
-    const a = await router.charge(req(21));
-    const b = await router.charge(req(21));
-    expect(a).toMatchObject({ status: 'succeeded' });
-    expect(b).toEqual(a);
-    expect(paypal.charges.length).toBe(before + 1);
-  });
-});
-
-describe('payments configuration', () => {
-  it('defaults to the sandbox and refuses incomplete gateway settings', () => {
-    expect(loadPaymentsConfig({})).toMatchObject({ gateways: ['sandbox'], timeoutMs: 10_000, breakerFailures: 5 });
-    expect(() => loadPaymentsConfig({ PAYMENT_GATEWAYS: 'stripe' })).toThrow(ConfigError);
-    expect(() => loadPaymentsConfig({ PAYMENT_GATEWAYS: 'stripe', STRIPE_SECRET_KEY: 'pk_test_abc' })).toThrow(/publishable/);
-    expect(() => loadPaymentsConfig({ PAYMENT_GATEWAYS: 'paypal', PAYPAL_CLIENT_ID: 'x' })).toThrow(/PAYPAL_CLIENT_SECRET/);
-    expect(() => loadPaymentsConfig({ PAYMENT_GATEWAYS: 'stripe,adyen' })).toThrow(/adyen/);
-    expect(() => loadPaymentsConfig({ PAYMENT_GATEWAYS: 'sandbox', PAYMENT_TIMEOUT_MS: '5' })).toThrow(/PAYMENT_TIMEOUT_MS/);
   });
 });

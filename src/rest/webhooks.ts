@@ -3,6 +3,8 @@ import { type Deps, RetryableError } from '../domain/context.js';
 import { applyNotification } from '../domain/payments/notify.js';
 import { gatewaysOf, NotificationRejected } from '../domain/payments/port.js';
 
+const MAX_BODY_BYTES = 512 * 1024;
+
 /**
  * `POST /webhooks/<gateway>` (stripe, paypal): verifies the delivery on its raw body,
  * then settles the payment idempotently. 400 when the signature does not verify
@@ -17,8 +19,13 @@ export function webhooksPlugin(deps: Deps): Plugin {
       if (request.method !== 'POST') return json({ error: { code: 'METHOD_NOT_ALLOWED', message: 'POST only' } }, 405);
       const gateway = gatewaysOf(deps.payments).find((g) => g.name === m[1] && g.parseNotification);
       if (!gateway) return json({ error: { code: 'NOT_FOUND', message: `No webhook endpoint for ${m[1]}` } }, 404);
+      // Gateway events are a few KB; refuse anything huge before reading it.
+      if (Number(request.headers.get('content-length') ?? 0) > MAX_BODY_BYTES) {
+        return json({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'Webhook body too large' } }, 413);
+      }
       // The signature covers the exact bytes sent: read the raw body, never re-serialise.
       const raw = await request.text();
+      if (Buffer.byteLength(raw) > MAX_BODY_BYTES) return json({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'Webhook body too large' } }, 413);
       let notification;
       try {
         notification = await gateway.parseNotification!(raw, request.headers);

@@ -41,7 +41,7 @@ export interface FakeStripe {
   requests: { endpoint: StripeEndpoint; idempotencyKey?: string }[];
   intents: Map<string, Intent>;
   /** The next request to `endpoint` meets `fault` (queued, each used once). */
-  fault(endpoint: StripeEndpoint | '*', fault: Fault, times?: number): void;
+  fault(endpoint: StripeEndpoint | '*', fault: Fault, times?: number, skip?: number): void;
   /** A webhook delivery as Stripe sends it: the event JSON and its Stripe-Signature header. */
   signEvent(type: string, intent: Intent, opts?: { secret?: string; id?: string }): Promise<{ body: string; headers: Record<string, string> }>;
   close(): Promise<void>;
@@ -57,7 +57,7 @@ export async function startFakeStripe(opts: { secretKey: string; webhookSecret: 
   const intents = new Map<string, Intent>();
   const charges: FakeStripe['charges'] = [];
   const requests: FakeStripe['requests'] = [];
-  const faults: { endpoint: StripeEndpoint | '*'; fault: Fault }[] = [];
+  const faults: { endpoint: StripeEndpoint | '*'; fault: Fault; skip: number }[] = [];
   const saved = new Map<string, { params: string; status: number; body: unknown }>();
   const inFlight = new Set<string>();
   const timers = new Set<NodeJS.Timeout>();
@@ -146,7 +146,9 @@ export async function startFakeStripe(opts: { secretKey: string; webhookSecret: 
     requests.push({ endpoint, idempotencyKey: key });
 
     const i = faults.findIndex((f) => f.endpoint === endpoint || f.endpoint === '*');
-    const fault = i >= 0 ? faults.splice(i, 1)[0].fault : undefined;
+    let fault: Fault | undefined;
+    if (i >= 0 && faults[i].skip > 0) faults[i].skip--;
+    else if (i >= 0) fault = faults.splice(i, 1)[0].fault;
     if (fault?.kind === '500') return send(res, 500, error(500, 'api_error', 'Something went wrong on our end.'));
     if (fault?.kind === 'drop') return later(fault.ms, () => req.socket.destroy());
 
@@ -188,8 +190,8 @@ export async function startFakeStripe(opts: { secretKey: string; webhookSecret: 
     charges,
     requests,
     intents,
-    fault(endpoint, fault, times = 1) {
-      for (let n = 0; n < times; n++) faults.push({ endpoint, fault });
+    fault(endpoint, fault, times = 1, skip = 0) {
+      for (let n = 0; n < times; n++) faults.push({ endpoint, fault, skip });
     },
     async signEvent(type, intent, o = {}) {
       const payload = JSON.stringify({

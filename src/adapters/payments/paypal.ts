@@ -215,7 +215,8 @@ export class PayPalGateway implements PaymentGateway {
     let hit = this.certs.get(url);
     if (!hit) {
       hit = (async () => {
-        const res = await fetch(url, { signal: AbortSignal.timeout(this.opts.timeoutMs) });
+        // Fetched once per certificate and cached: a generous limit, apart from the payment timeout.
+        const res = await fetch(url, { signal: AbortSignal.timeout(Math.max(this.opts.timeoutMs, 10_000)) });
         if (!res.ok) throw new Error(`PayPal certificate download failed: HTTP ${res.status}`);
         return new X509Certificate(await res.text());
       })();

@@ -163,7 +163,16 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
       const [p] = await tx.select().from(payments).where(eq(payments.id, paymentId)).for('update');
       if (!p) return notFound('Payment');
       const [order] = await tx.select().from(orders).where(eq(orders.id, p.orderId)).for('update');
-      if (p.status !== 'PROCESSING' && p.status !== 'UNKNOWN') return replay(order, p);
+      if (p.status !== 'PROCESSING' && p.status !== 'UNKNOWN') {
+        if (outcome.status === 'succeeded' && p.status !== 'SUCCEEDED') {
+          // Settled as not charged (e.g. by reconciliation) but a charge did land: money without an order.
+          deps.log.error(
+            { paymentId: p.id, orderId: p.orderId, status: p.status, transactionId: outcome.transactionId, gateway: outcome.gateway },
+            'a charge landed on a payment attempt already settled as not charged: refund it',
+          );
+        }
+        return replay(order, p);
+      }
       switch (outcome.status) {
         case 'succeeded': {
           await tx

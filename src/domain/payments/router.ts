@@ -104,6 +104,9 @@ export class GatewayRouter implements PaymentGateway {
         // Same idempotency key once more: the gateway replays the first answer or,
         // if the first request never got through, processes this one. Never two charges.
         o = await this.call(g, req);
+        // "Unavailable" now says nothing about the first request, which may have charged:
+        // only the lookup below can clear the way to the next gateway.
+        if (o.status === 'unavailable') o = { status: 'unknown', message: o.message };
       }
       if (o.status === 'unknown') {
         const rec = await this.ask(g, req);

@@ -1,0 +1,159 @@
+// Gateway webhooks (Stripe, PayPal) through the real app: signatures verified on the
+// raw body, settling idempotent; every test asserts how many charges each gateway took.
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { payments } from '../src/adapters/db/schema/tables.js';
+import { chargeRequestOf, startAttempt } from '../src/domain/payments/pay.js';
+import type { GatewayRouter } from '../src/domain/payments/router.js';
+import { BACKENDS } from './support/backends.js';
+import { type FakePayPal, startFakePayPal } from './support/fake-paypal.js';
+import { type FakeStripe, startFakeStripe } from './support/fake-stripe.js';
+import { ADDRESS, CHECKOUT, type Harness, harness, RESERVE } from './support/harness.js';
+import { gatewayFor, PAYPAL, PAYPAL_WEBHOOK_ID, STRIPE_KEY, WEBHOOK_SECRET } from './support/payments.js';
+
+describe.each(BACKENDS)('payments webhooks on %s', (backend) => {
+  let h: Harness;
+  const tag = backend.replace(/\W/g, '-');
+  let stripe: FakeStripe;
+  let paypal: FakePayPal;
+  beforeAll(async () => {
+    stripe = await startFakeStripe({ secretKey: STRIPE_KEY, webhookSecret: WEBHOOK_SECRET });
+    paypal = await startFakePayPal(PAYPAL);
+    h = await harness(backend, { payments: gatewayFor(stripe, paypal) });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await stripe?.close();
+    await paypal?.close();
+  });
+
+  const counts = () => ({ stripe: stripe.charges.length, paypal: paypal.charges.length });
+  const attemptsOf = (orderId: string) => h.backend.runtime.deps.db.select().from(payments).where(eq(payments.orderId, orderId));
+  const orderOf = async (id: string, token: string) =>
+    (await h.gql(`query($id: ID!) { order(id: $id) { status paymentStatus inventoryStatus transactionId } }`, { id }, token)).data.order;
+
+  async function holdAndCheckout(sub: string, opts: { quantity?: number; ttl?: number } = {}) {
+    const { id } = await h.product({
+      priceAmount: 1999,
+      totalQuantity: 10,
+      sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 5, reservationTtlSeconds: opts.ttl ?? 300 },
+    });
+    const token = await h.token(`${sub}-${tag}`);
+    const r = await h.gql(RESERVE, { input: { productId: id, quantity: opts.quantity ?? 1 } }, token);
+    expect(r.data.reserve.__typename).toBe('ReserveSuccess');
+    const c = await h.gql(CHECKOUT, { input: { cartId: r.data.reserve.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, token);
+    expect(c.data.checkout.__typename).toBe('CheckoutSuccess');
+    const order = c.data.checkout.order;
+    return { productId: id, token, order, amount: order.total.amount as number };
+  }
+
+  describe('webhooks', () => {
+    const deliver = (body: string, headers: Record<string, string>) => h.app.fetch('http://test/webhooks/stripe', { method: 'POST', headers, body });
+
+    /** An order whose attempt Stripe charged while our commit never happened. */
+    async function chargedButUnsettled(sub: string) {
+      const o = await holdAndCheckout(sub);
+      const deps = h.backend.runtime.deps;
+      const started = await startAttempt(deps, { userId: `${sub}-${tag}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_visa', amount: o.amount });
+      if ('__typename' in started) throw new Error(started.__typename);
+      await deps.payments.charge(chargeRequestOf(started.attempt));
+      const intent = [...stripe.intents.values()].find((i) => i.metadata.order_id === o.order.id)!;
+      return { ...o, intent };
+    }
+
+    it('a bad signature is refused with 400 and changes nothing', async () => {
+      const before = counts();
+      const o = await chargedButUnsettled('webhook-forged');
+      const forged = await stripe.signEvent('payment_intent.succeeded', o.intent, { secret: 'whsec_not_the_right_one' });
+      const res = await deliver(forged.body, forged.headers);
+      expect(res.status).toBe(400);
+      expect((await res.json()).error.code).toBe('INVALID_SIGNATURE');
+      // A tampered body under a genuine signature is refused too.
+      const genuine = await stripe.signEvent('payment_intent.succeeded', o.intent);
+      const tampered = await deliver(genuine.body.replace('"livemode":false', '"livemode":true'), genuine.headers);
+      expect(tampered.status).toBe(400);
+      const missing = await deliver(genuine.body, { 'content-type': 'application/json' });
+      expect(missing.status).toBe(400);
+      expect((await attemptsOf(o.order.id))[0].status).toBe('PROCESSING');
+      expect((await orderOf(o.order.id, o.token)).status).toBe('PENDING');
+      expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 9, reserved: 1, sold: 0 });
+      expect(counts()).toEqual({ stripe: before.stripe + 1, paypal: before.paypal });
+    });
+
+    it('a genuine event settles the order; duplicates and a late contradicting event change nothing', async () => {
+      const before = counts();
+      const o = await chargedButUnsettled('webhook-dup');
+      const event = await stripe.signEvent('payment_intent.succeeded', o.intent, { id: `evt_dup_${tag}` });
+      const first = await deliver(event.body, event.headers);
+      expect(first.status).toBe(200);
+      expect(await first.json()).toEqual({ received: true, result: 'settled' });
+      expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'COMPLETED', transactionId: o.intent.id });
+      for (let n = 0; n < 3; n++) {
+        const dup = await deliver(event.body, event.headers);
+        expect(dup.status).toBe(200);
+        expect(await dup.json()).toEqual({ received: true, result: 'already-settled' });
+      }
+      // Out of order: a stale failure event for the same intent arrives after the success.
+      const stale = { ...o.intent, status: 'requires_payment_method' as const, last_payment_error: { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.' } };
+      const late = await stripe.signEvent('payment_intent.payment_failed', stale);
+      expect((await deliver(late.body, late.headers)).status).toBe(200);
+      expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'COMPLETED' });
+      expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 9, reserved: 0, sold: 1 });
+      // Events about other things are acknowledged and ignored.
+      const other = await stripe.signEvent('payment_intent.created', o.intent);
+      expect(await (await deliver(other.body, other.headers)).json()).toEqual({ received: true, ignored: true });
+      expect(counts()).toEqual({ stripe: before.stripe + 1, paypal: before.paypal });
+    });
+
+    it('a failure event declines the order and puts the stock back', async () => {
+      const before = counts();
+      const o = await holdAndCheckout('webhook-fail');
+      const deps = h.backend.runtime.deps;
+      const started = await startAttempt(deps, { userId: `webhook-fail-${tag}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_chargeDeclined', amount: o.amount });
+      if ('__typename' in started) throw new Error(started.__typename);
+      // Only the Stripe adapter: the decline happens at Stripe, our commit is lost.
+      const stripeGw = (deps.payments as GatewayRouter).members[0];
+      expect(await stripeGw.charge(chargeRequestOf(started.attempt))).toMatchObject({ status: 'declined' });
+      const intent = [...stripe.intents.values()].find((i) => i.metadata.order_id === o.order.id)!;
+      const ev = await stripe.signEvent('payment_intent.payment_failed', intent);
+      expect(await (await deliver(ev.body, ev.headers)).json()).toEqual({ received: true, result: 'settled' });
+      expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'FAILED' });
+      expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 10, reserved: 0, sold: 0 });
+      expect(counts()).toEqual(before);
+    });
+
+    it('PayPal: a forged notification is refused with 400; a genuine one settles once, duplicates change nothing', async () => {
+      const before = counts();
+      const o = await holdAndCheckout('paypal-webhook');
+      const deps = h.backend.runtime.deps;
+      const started = await startAttempt(deps, { userId: `paypal-webhook-${tag}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_visa', amount: o.amount });
+      if ('__typename' in started) throw new Error(started.__typename);
+      // Charged through PayPal (after a failover, say); our commit is lost.
+      const paypalGw = (deps.payments as GatewayRouter).members[1];
+      expect(await paypalGw.charge(chargeRequestOf(started.attempt))).toMatchObject({ status: 'succeeded' });
+      const capture = paypal.charges.at(-1)!;
+      const resource = { id: capture.captureId, status: 'COMPLETED', custom_id: started.attempt.gatewayKey, amount: { currency_code: 'USD', value: '19.99' } };
+      const send = (d: { body: string; headers: Record<string, string> }) => h.app.fetch('http://test/webhooks/paypal', { method: 'POST', headers: d.headers, body: d.body });
+
+      const wrongKey = paypal.signEvent('PAYMENT.CAPTURE.COMPLETED', resource, { webhookId: PAYPAL_WEBHOOK_ID, key: 'other' });
+      expect((await send(wrongKey)).status).toBe(400);
+      const wrongHook = paypal.signEvent('PAYMENT.CAPTURE.COMPLETED', resource, { webhookId: 'WH-SOMEONE-ELSE' });
+      expect((await send(wrongHook)).status).toBe(400);
+      const genuine = paypal.signEvent('PAYMENT.CAPTURE.COMPLETED', resource, { webhookId: PAYPAL_WEBHOOK_ID });
+      expect((await send({ ...genuine, body: genuine.body.replace('19.99', '0.01') })).status).toBe(400);
+      const foreignCert = { ...genuine, headers: { ...genuine.headers, 'paypal-cert-url': 'https://evil.example/cert.pem' } };
+      expect((await send(foreignCert)).status).toBe(400);
+      expect((await attemptsOf(o.order.id))[0].status).toBe('PROCESSING');
+      expect((await orderOf(o.order.id, o.token)).status).toBe('PENDING');
+
+      const ok = await send(genuine);
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ received: true, result: 'settled' });
+      expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'COMPLETED', transactionId: capture.captureId });
+      expect((await attemptsOf(o.order.id))[0]).toMatchObject({ gateway: 'paypal', status: 'SUCCEEDED' });
+      expect(await (await send(genuine)).json()).toEqual({ received: true, result: 'already-settled' });
+      expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 9, reserved: 0, sold: 1 });
+      expect(counts()).toEqual({ stripe: before.stripe, paypal: before.paypal + 1 });
+    });
+  });
+});
