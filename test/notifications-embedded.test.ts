@@ -9,6 +9,7 @@ import { createNotifier } from '../src/adapters/notify/index.js';
 import { notificationDeliveries } from '../src/adapters/db/schema/notifications.js';
 import { outbox } from '../src/adapters/db/schema/tables.js';
 import { defaultNotificationConfig, loadConfig } from '../src/config.js';
+import { backoffMs } from '../src/domain/notifications/relay.js';
 import { quietLog } from './support/backends.js';
 import { ADDRESS, CHECKOUT, type Harness, harness, RESERVE } from './support/harness.js';
 
@@ -68,5 +69,15 @@ describe('notifications on the embedded default', () => {
     expect(() => loadConfig({ TWILIO_ACCOUNT_SID: 'AC123' })).toThrow(/TWILIO_AUTH_TOKEN/);
     expect(() => loadConfig({ SMTP_URL: 'http://mail' })).toThrow(/SMTP_URL/);
     expect(() => loadConfig({ NOTIFY_MAX_ATTEMPTS: '0' })).toThrow(/NOTIFY_MAX_ATTEMPTS/);
+  });
+
+  it('backs off exponentially with jitter, up to the maximum', () => {
+    // Between half and all of min(max, base * 2^(attempt-1)).
+    expect([backoffMs(1, 1000, 60_000, () => 0), backoffMs(1, 1000, 60_000, () => 1)]).toEqual([500, 1000]);
+    expect([backoffMs(4, 1000, 60_000, () => 0), backoffMs(4, 1000, 60_000, () => 1)]).toEqual([4000, 8000]);
+    expect([backoffMs(30, 1000, 60_000, () => 0), backoffMs(30, 1000, 60_000, () => 1)]).toEqual([30_000, 60_000]);
+    const spread = new Set(Array.from({ length: 50 }, () => backoffMs(3, 1000, 60_000)));
+    expect(spread.size).toBeGreaterThan(10);
+    for (const d of spread) expect(d >= 2000 && d <= 4000).toBe(true);
   });
 });
