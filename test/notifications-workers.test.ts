@@ -97,7 +97,8 @@ describe('outbox relay with several workers on postgres', () => {
     const ring = h.backend.runtime.deps.keyring;
     const dataKey = `${ring.currentId}:${ring.keys.get(ring.currentId)!.toString('base64')}`;
     try {
-      child = spawn(join(process.cwd(), 'node_modules/.bin/tsx'), ['src/index.ts'], {
+      // `node --import tsx` is one process (the tsx CLI would fork a second), so SIGKILL kills the worker itself.
+      child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
         cwd: process.cwd(),
         env: {
           ...process.env,

@@ -134,6 +134,23 @@ describe.each(BACKENDS)('notifications on %s', (backend) => {
     expect(ev.status).toBe('DELIVERED');
   });
 
+  it('after a crash mid-send, an SMS Twilio already accepted is found by its reference, not sent again', async () => {
+    const phone = backend === 'embedded' ? '+14155550161' : '+14155550162';
+    const t = await shopper(`crashy-sms-${tag}`, { phone, channels: ['SMS'] });
+    const { checkout } = await order(t, { quantity: 1 });
+    await drain();
+    expect(twilio.sms.filter((s) => s.to === phone)).toHaveLength(1);
+    const [ev] = await db().select().from(outbox).where(eq(outbox.aggregateId, checkout.data.checkout.order.id));
+    // The state a worker leaves when it dies after Twilio accepted the message but before it
+    // recorded SENT: the delivery SENDING, the event still pending.
+    await db().update(notificationDeliveries).set({ status: 'SENDING', providerId: null }).where(eq(notificationDeliveries.outboxId, ev.id));
+    await db().update(outbox).set({ status: 'PENDING', nextAttemptAt: new Date(0) }).where(eq(outbox.id, ev.id));
+    await drain();
+    expect(twilio.sms.filter((s) => s.to === phone)).toHaveLength(1);
+    const [d] = await db().select().from(notificationDeliveries).where(eq(notificationDeliveries.outboxId, ev.id));
+    expect(d).toMatchObject({ status: 'SENT', providerId: twilio.sms.find((s) => s.to === phone)!.sid });
+  });
+
   it('updateContact refuses a bad email or phone with a typed error, changes nothing, and stores details encrypted', async () => {
     const email = `private-${tag}@example.com`;
     const t = await shopper(`private-${tag}`, { email, phone: '+447700900123', channels: ['EMAIL', 'SMS'] });

@@ -35,7 +35,8 @@ export interface ProductSpec {
 let counter = 0;
 
 export async function harness(name: BackendName, opts: RuntimeOptions = {}): Promise<Harness> {
-  const backend = await openBackend(name, opts);
+  // The notification jobs too run only when a test asks (worker.tick).
+  const backend = await openBackend(name, { ...opts, notifications: { intervalMs: 60_000, ...opts.notifications } });
   const deps = backend.runtime.deps;
   const app = buildApp(deps, { verifier: createVerifier({ secret: TEST_SECRET }) });
   // The sweeper runs only when a test asks (worker.tick), so tests stay deterministic.
