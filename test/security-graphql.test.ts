@@ -9,6 +9,7 @@ import { getNamedType, isObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/adapters/db/client.js';
 import { schema } from '../src/schema/index.js';
+import { buildManifest } from '../src/security/manifest.js';
 import { sha256 } from '../src/security/plugins.js';
 import { type Harness, harness, RESERVE } from './support/harness.js';
 import { securedApp } from './support/security.js';
@@ -125,6 +126,26 @@ describe('persisted operations', () => {
       body: JSON.stringify({ documentId: 'f'.repeat(64) }),
     });
     expect((await unknown.json()).errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+  });
+
+  it('builds the manifest from client .graphql files (operations with their fragments) and serves only those', async () => {
+    const ops = `fragment Inv on Inventory { availableQuantity soldOut }
+      query ProductPage($id: ID!) { product(id: $id) { id name inventory { ...Inv } } }`;
+    const built = buildManifest([{ file: 'web/product.graphql', text: ops }]);
+    const [[hash, text]] = Object.entries(built);
+    expect(text).toMatch(/query ProductPage[\s\S]*fragment Inv on Inventory/);
+    expect(hash).toBe(sha256(text));
+    expect(() => buildManifest([{ file: 'bad.graphql', text: 'query Bad { nope }' }])).toThrow(/bad.graphql Bad/);
+    const builtFile = join(dir, 'built.json');
+    writeFileSync(builtFile, JSON.stringify(built));
+    const s = securedApp(h, { PERSISTED_OPERATIONS: 'only', PERSISTED_OPERATIONS_FILE: builtFile });
+    const { id } = await h.product({ totalQuantity: 4 });
+    const res = await s.app.fetch('http://test/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ documentId: hash, variables: { id } }),
+    });
+    expect((await res.json()).data.product.inventory).toEqual({ availableQuantity: 4, soldOut: false });
   });
 
   it('PERSISTED_OPERATIONS=allow resolves ids and still accepts free text', async () => {
