@@ -19,7 +19,7 @@ import { securedApp } from './support/security.js';
 let h: Harness;
 beforeAll(async () => {
   h = await harness('embedded');
-});
+}, 180_000); // PGlite start-up is slow on a loaded machine
 afterAll(async () => {
   await h?.close();
 });
