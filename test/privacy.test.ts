@@ -25,7 +25,7 @@ describe.each(BACKENDS)('personal data on %s', (backend) => {
   beforeAll(async () => {
     h = await harness(backend);
     deps = h.backend.runtime.deps;
-  });
+  }, 180_000); // PGlite start-up is slow on a loaded machine
   afterAll(async () => {
     await h?.close();
   });

@@ -34,7 +34,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
   jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`;
-});
+}, 180_000); // PGlite start-up is slow on a loaded machine
 afterAll(async () => {
   await h?.close();
   await new Promise((r) => jwks?.close(r));

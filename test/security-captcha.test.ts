@@ -40,7 +40,7 @@ describe.each(BACKENDS)('reserve challenge on %s', (backend) => {
   const clock = testClock();
   beforeAll(async () => {
     h = await harness(backend, { now: clock.now });
-  });
+  }, 180_000); // PGlite start-up is slow on a loaded machine
   afterAll(async () => {
     await h?.close();
   });

@@ -6,9 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { getNamedType, isObjectType } from 'graphql';
+import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { rowsOf } from '../src/adapters/db/client.js';
 import { schema } from '../src/schema/index.js';
+import { buildManifest } from '../src/security/manifest.js';
 import { sha256 } from '../src/security/plugins.js';
 import { type Harness, harness, RESERVE } from './support/harness.js';
 import { securedApp } from './support/security.js';
@@ -16,7 +19,7 @@ import { securedApp } from './support/security.js';
 let h: Harness;
 beforeAll(async () => {
   h = await harness('embedded');
-});
+}, 180_000); // PGlite start-up is slow on a loaded machine
 afterAll(async () => {
   await h?.close();
 });
@@ -125,6 +128,53 @@ describe('persisted operations', () => {
       body: JSON.stringify({ documentId: 'f'.repeat(64) }),
     });
     expect((await unknown.json()).errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+  });
+
+  it('builds the manifest from client .graphql files (operations with their fragments) and serves only those', async () => {
+    const ops = `fragment Inv on Inventory { availableQuantity soldOut }
+      query ProductPage($id: ID!) { product(id: $id) { id name inventory { ...Inv } } }`;
+    const built = buildManifest([{ file: 'web/product.graphql', text: ops }]);
+    const [[hash, text]] = Object.entries(built);
+    expect(text).toMatch(/query ProductPage[\s\S]*fragment Inv on Inventory/);
+    expect(hash).toBe(sha256(text));
+    expect(() => buildManifest([{ file: 'bad.graphql', text: 'query Bad { nope }' }])).toThrow(/bad.graphql Bad/);
+    const builtFile = join(dir, 'built.json');
+    writeFileSync(builtFile, JSON.stringify(built));
+    const s = securedApp(h, { PERSISTED_OPERATIONS: 'only', PERSISTED_OPERATIONS_FILE: builtFile });
+    const { id } = await h.product({ totalQuantity: 4 });
+    const res = await s.app.fetch('http://test/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ documentId: hash, variables: { id } }),
+    });
+    expect((await res.json()).data.product.inventory).toEqual({ availableQuantity: 4, soldOut: false });
+  });
+
+  it('holds over graphql-ws too: free text refused, a manifest operation streams', async () => {
+    const STOCK = 'subscription Stock($id: ID!) { stockChanged(productId: $id) { availableQuantity } }';
+    const wsFile = join(dir, 'ws.json');
+    writeFileSync(wsFile, JSON.stringify({ [sha256(STOCK)]: STOCK }));
+    const s = securedApp(h, { PERSISTED_OPERATIONS: 'only', PERSISTED_OPERATIONS_FILE: wsFile });
+    const port = await s.app.start(0, '127.0.0.1');
+    const client = createClient({ url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+    const first = (query: string, variables: Record<string, unknown>) =>
+      new Promise<any>((resolve) => {
+        const stop = client.subscribe({ query, variables }, {
+          next: (v) => { stop(); resolve(v); },
+          error: (e) => resolve({ errors: Array.isArray(e) ? e : [e] }),
+          complete: () => {},
+        });
+      });
+    try {
+      const { id } = await h.product({ totalQuantity: 6 });
+      const free = await first('subscription { stockChanged(productId: "x") { soldOut } }', {});
+      expect(JSON.stringify(free.errors)).toMatch(/persisted/i);
+      const ok = await first(STOCK, { id });
+      expect(ok.data.stockChanged.availableQuantity).toBe(6);
+    } finally {
+      await client.dispose();
+      await s.app.stop();
+    }
   });
 
   it('PERSISTED_OPERATIONS=allow resolves ids and still accepts free text', async () => {

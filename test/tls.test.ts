@@ -37,7 +37,7 @@ beforeAll(async () => {
     tls: { cert: readFileSync(config.security.tlsCertFile!), key: readFileSync(config.security.tlsKeyFile!) },
   });
   port = await app.start(0, '127.0.0.1');
-});
+}, 180_000); // PGlite start-up is slow on a loaded machine
 afterAll(async () => {
   await app?.stop();
   await h?.close();
