@@ -7,10 +7,10 @@ import { type Cluster, cluster } from './cluster.js';
 import { audit, createProduct, ledger, runShoppers, type SaleResult, waitGateAgrees, waitSettled } from './sale.js';
 
 // The issue's figures are 5,000 shoppers for 1,000 units; on the shared 2-core CI box
-// that does not fit in ~5 minutes for four scenarios, so the default is a fifth of it.
+// that does not fit in ~5 minutes for four scenarios, so the default is a tenth of it.
 // FAULT_SHOPPERS=5000 FAULT_UNITS=1000 runs the full size.
-const SHOPPERS = Number(process.env.FAULT_SHOPPERS ?? 1000);
-const UNITS = Number(process.env.FAULT_UNITS ?? 200);
+const SHOPPERS = Number(process.env.FAULT_SHOPPERS ?? 500);
+const UNITS = Number(process.env.FAULT_UNITS ?? 100);
 const CONCURRENCY = Number(process.env.FAULT_CONCURRENCY ?? 32);
 const TTL_SECONDS = Number(process.env.FAULT_TTL_SECONDS ?? 15);
 
@@ -42,7 +42,7 @@ interface Run {
  */
 async function saleWithFault(name: string, fault: (c: Cluster) => Promise<void>): Promise<Run> {
   const t0 = Date.now();
-  const c = await cluster(pg, redis, `fault_${name}_${Date.now().toString(36)}`);
+  const c = await cluster(pg, redis, `fault_${name.replace(/\W/g, "_")}_${Date.now().toString(36)}`);
   const productId = `fault-${name}`;
   await createProduct(c, productId, UNITS, TTL_SECONDS);
   const faultAt = randomBetween(Math.floor(UNITS * 0.1), Math.floor(UNITS * 0.6));

@@ -14,6 +14,8 @@ declare module 'ioredis' {
   }
 }
 
+const REDIS_ABOVE_FALLBACK = 1_000_000;
+
 const RECONCILE = { numberOfKeys: 2, lua: readFileSync(new URL('./lua/reconcile-2.lua', import.meta.url), 'utf8') };
 
 /** Looks at and corrects one product's Redis gate (compare-and-set, see reconcile-2.lua). */
@@ -52,7 +54,13 @@ export interface ResilientRedisGateOptions {
 /** The Redis Lua gate wrapped with its Postgres fallback, probe and rebuild (see domain/gate/resilient.ts). */
 export function createResilientRedisGate(o: ResilientRedisGateOptions): ResilientGate {
   const primary = new RedisGate(o.redis, o.prefix);
-  const floor = (productId: string) => fallbackSequence(o.db, productId);
+  // Once the fallback has handed out sequences, the Redis gate starts far above them, so a
+  // process still admitting through Postgres (it has not noticed Redis is back yet) can never
+  // hand out a number the Redis gate also hands out. Sequences are unique and increasing, not dense.
+  const floor = async (productId: string) => {
+    const last = await fallbackSequence(o.db, productId);
+    return last > 0 ? last + REDIS_ABOVE_FALLBACK : 0;
+  };
   const loadAboveFloor = async (s: GateSnapshot, force: boolean) =>
     primary.load({ ...s, sequence: Math.max(s.sequence, await floor(s.productId)) }, force);
   return new ResilientGate({
