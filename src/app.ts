@@ -12,11 +12,14 @@ import type { ProductRow } from './adapters/db/schema/tables.js';
 import { handleRest } from './rest/routes.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
+import { webPlugin, type WebOptions } from './web/static.js';
 
 export interface AppOptions {
   verifier: Verifier;
   /** Show GraphiQL at /graphql (development). */
   graphiql?: boolean;
+  /** Serve the storefront at `/` (and the dev sign-in) from this built folder. */
+  web?: WebOptions;
 }
 
 export interface App {
@@ -131,7 +134,7 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     graphiql: opts.graphiql ?? false,
     landingPage: false,
     logging: false,
-    plugins: [requestIdPlugin, restPlugin],
+    plugins: [requestIdPlugin, ...(opts.web ? [webPlugin(opts.web)] : []), restPlugin],
     context: async (init: YogaInitialContext & { connectionParams?: Record<string, unknown> }) => {
       const upgrade = (init as { req?: { headers?: Record<string, string | string[] | undefined> } }).req;
       const header =

@@ -1,7 +1,7 @@
 // Start-up only: read config -> build deps -> start.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { buildApp } from './app.js';
 import { createVerifier, signToken } from './auth.js';
@@ -54,7 +54,16 @@ async function main() {
       issuer: config.authIssuer,
       audience: config.authAudience,
     });
-    const app = buildApp(deps, { verifier, graphiql: !config.production });
+    const demoSecret = !config.production ? secret : undefined;
+    const app = buildApp(deps, {
+      verifier,
+      graphiql: !config.production,
+      web: {
+        root: resolve(import.meta.dirname, '../clients/web/dist'),
+        // Development only: the storefront's "demo shopper" sign-in.
+        devToken: demoSecret ? (sub) => signToken(demoSecret, { sub, expiresIn: '2h', issuer: config.authIssuer, audience: config.authAudience }) : undefined,
+      },
+    });
     const port = await app.start(config.port, config.host);
     stops.unshift(() => app.stop());
     log.info(
