@@ -388,6 +388,7 @@ $('checkout-form').addEventListener('submit', async (e) => {
   } finally {
     busy = false;
     ($('pay-button') as HTMLButtonElement).disabled = false;
+    for (const p of products.values()) renderCard(p);
   }
 });
 

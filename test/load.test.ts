@@ -1,0 +1,52 @@
+// The load generator played small against an in-process server on a real port:
+// the sale must end with nothing oversold, nobody charged twice, first come first served.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fcfsViolations, formatSummary, runFlashSale } from '../clients/load/flash-sale.js';
+import { type Harness, harness, TEST_SECRET } from './support/harness.js';
+
+describe('clients/load flash sale (embedded)', () => {
+  let h: Harness;
+  let url: string;
+  beforeAll(async () => {
+    h = await harness('embedded');
+    url = `http://127.0.0.1:${await h.app.start(0, '127.0.0.1')}`;
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('300 shoppers for 50 units: 0 oversold, 0 duplicate charges, 0 fairness violations', async () => {
+    const lines: string[] = [];
+    const s = await runFlashSale({ url, shoppers: 300, stock: 50, secret: TEST_SECRET, concurrency: 32, rampMs: 300, subscribers: 3, onProgress: (l) => lines.push(l) });
+    const report = formatSummary(s);
+    expect(s.failures, report).toEqual([]);
+    expect(s.oversold).toBe(0);
+    expect(s.duplicateCharges).toBe(0);
+    expect(s.fairnessViolations).toBe(0);
+    expect(s.inventory.balanced).toBe(true);
+    // Every unit was held at least once, the rest were turned away cleanly.
+    expect(s.reserveOutcomes.ReserveSuccess).toBeGreaterThanOrEqual(50);
+    expect(s.reserveOutcomes.SoldOut).toBeGreaterThan(0);
+    expect(Object.keys(s.reserveOutcomes).filter((k) => k.startsWith('error:'))).toEqual([]);
+    // What the shoppers saw paid is what the server sold; double clicks never charged again.
+    expect(s.inventory.sold).toBe(s.paidUnits);
+    expect(s.paidUnits).toBeGreaterThan(0);
+    expect(s.payOutcomes.PaymentDeclined ?? 0).toBeGreaterThan(0);
+    for (const k of Object.keys(s.repayOutcomes)) expect(['AlreadyPaid', 'PaySuccess']).toContain(k);
+    expect(s.latencyMs.reserve.count).toBe(s.attempts);
+    expect(s.subscribers?.lastSeenMatches).toBe(3);
+    expect(report).toMatch(/OK: nothing oversold/);
+    const ledger = await h.ledger(s.productId);
+    expect(ledger.sold).toBe(s.paidUnits);
+  });
+
+  it('counts a later arrival served while an earlier one was refused with no stock back as unfair', () => {
+    const early = { sentAt: 0, doneAt: 10, typename: 'SoldOut' };
+    const late = { sentAt: 20, doneAt: 30, typename: 'ReserveSuccess', sequence: 7 };
+    expect(fcfsViolations([early, late], [])).toBe(1);
+    // A release between the refusal and the later hold explains it.
+    expect(fcfsViolations([early, late], [25])).toBe(0);
+    // Overlapping requests cannot be ordered from outside: not counted.
+    expect(fcfsViolations([early, { ...late, sentAt: 5 }], [])).toBe(0);
+  });
+});
