@@ -69,7 +69,11 @@ function b64url(value) {
 function token(sub, roles) {
   const now = Math.floor(Date.now() / 1000);
   const head = b64url({ alg: 'HS256' });
-  const body = b64url({ roles, sub, iat: now, exp: now + 7200 });
+  /** @type {Record<string, unknown>} */
+  const claims = { roles, sub, iat: now, exp: now + 7200 };
+  if (__ENV.AUTH_ISSUER) claims.iss = __ENV.AUTH_ISSUER;
+  if (__ENV.AUTH_AUDIENCE) claims.aud = __ENV.AUTH_AUDIENCE;
+  const body = b64url(claims);
   const sig = crypto.hmac('sha256', SECRET, `${head}.${body}`, 'base64rawurl');
   return `${head}.${body}.${sig}`;
 }
