@@ -4,11 +4,22 @@ import { createChallenge, verifySolution } from 'altcha-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createFlashSaleClient, type FlashSaleClient, FlashSaleError, solveChallenge } from '../clients/sdk/src/index.js';
-import { ADDRESS, type Harness, harness } from './support/harness.js';
+import { type App, buildApp } from '../src/app.js';
+import { createVerifier } from '../src/auth.js';
+import { ADDRESS, type Harness, harness, RESERVE, TEST_SECRET } from './support/harness.js';
+
+const until = async (cond: () => boolean, what: string, ms = 15_000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
 
 describe('clients/sdk', () => {
   let h: Harness;
   let url: string;
+  let restarted: App | undefined;
   const clients: FlashSaleClient[] = [];
   beforeAll(async () => {
     h = await harness('embedded');
@@ -17,6 +28,7 @@ describe('clients/sdk', () => {
   });
   afterAll(async () => {
     for (const c of clients) await c.close();
+    await restarted?.stop();
     await h?.close();
   });
   const client = (getToken: Parameters<typeof createFlashSaleClient>[0]['getToken']) => {
@@ -75,6 +87,51 @@ describe('clients/sdk', () => {
     const err = await nobody.cart().catch((e) => e);
     expect(err).toBeInstanceOf(FlashSaleError);
     expect(err.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('reconnects after the server goes away and keeps the subscription live', async () => {
+    const { id } = await h.product({ totalQuantity: 4 });
+    const states: string[] = [];
+    const seen: number[] = [];
+    const c = createFlashSaleClient({ url, webSocketImpl: WebSocket, onConnectionChange: (s) => states.push(s) });
+    clients.push(c);
+    c.onStockChanged(id, (inv) => seen.push(inv.availableQuantity));
+    await until(() => seen.length > 0, 'the first stock event');
+    // The server restarts on the same port (a deploy): the socket closes, the SDK reconnects.
+    const port = Number(new URL(url).port);
+    await h.app.stop();
+    const again = buildApp(h.backend.runtime.deps, { verifier: createVerifier({ secret: TEST_SECRET }) });
+    await again.start(port, '127.0.0.1');
+    restarted = again; // serves the remaining tests on the same port
+    {
+      await until(() => states.filter((s) => s === 'connected').length >= 2, 'a second connection');
+      const res = await again.fetch('http://test/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await h.token('sdk-reconnect')}` },
+        body: JSON.stringify({ query: RESERVE, variables: { input: { productId: id } } }),
+      });
+      expect((await res.json()).data.reserve.__typename).toBe('ReserveSuccess');
+      await until(() => seen.at(-1) === 3, 'the count after the restart');
+      expect(states).toContain('closed');
+    }
+  });
+
+  it('refreshes the token when a live subscription is refused as unauthenticated', async () => {
+    const { id } = await h.product({ totalQuantity: 2 });
+    const token = await h.token('sdk-carol');
+    const carol = client(() => token);
+    const r = await carol.reserve({ productId: id });
+    if (r.__typename !== 'ReserveSuccess') throw new Error(r.__typename);
+    const asked: boolean[] = [];
+    const live = client(({ forceRefresh }) => {
+      asked.push(forceRefresh);
+      return forceRefresh ? token : 'stale.token.value';
+    });
+    const left: number[] = [];
+    live.onReservationCountdown(r.reservation.id, (cd) => left.push(cd.secondsLeft));
+    await until(() => left.length > 0, 'a countdown tick');
+    expect(left[0]).toBeGreaterThan(200);
+    expect(asked).toContain(true);
   });
 
   it('solves an ALTCHA challenge that altcha-lib verifies (JSON or base64 JSON)', async () => {
