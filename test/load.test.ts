@@ -44,8 +44,15 @@ describe('clients/load flash sale (embedded)', () => {
     const early = { sentAt: 0, doneAt: 10, typename: 'SoldOut' };
     const late = { sentAt: 20, doneAt: 30, typename: 'ReserveSuccess', sequence: 7 };
     expect(fcfsViolations([early, late], [])).toBe(1);
-    // A release between the refusal and the later hold explains it.
-    expect(fcfsViolations([early, late], [25])).toBe(0);
+    // A release in flight between the refusal and the later hold explains it.
+    expect(fcfsViolations([early, late], [{ sentAt: 25, doneAt: 40 }])).toBe(0);
+    expect(fcfsViolations([early, late], [{ sentAt: 1, doneAt: 12 }])).toBe(0);
+    // A release that was over before the refusal was even sent does not.
+    expect(fcfsViolations([{ ...early, sentAt: 5 }, late], [{ sentAt: 1, doneAt: 3 }])).toBe(1);
+    // Nor one sent after the later hold was answered.
+    expect(fcfsViolations([early, late], [{ sentAt: 31, doneAt: 35 }])).toBe(1);
+    // Once a hold may have expired, order can no longer be judged from outside.
+    expect(fcfsViolations([early, late], [], 25)).toBe(0);
     // Overlapping requests cannot be ordered from outside: not counted.
     expect(fcfsViolations([early, { ...late, sentAt: 5 }], [])).toBe(0);
   });

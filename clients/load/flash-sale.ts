@@ -121,6 +121,11 @@ function limiter(n: number) {
   };
 }
 
+export interface StockReturn {
+  sentAt: number;
+  doneAt: number;
+}
+
 export interface ReserveRecord {
   sentAt: number;
   doneAt: number;
@@ -152,6 +157,7 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
   const admin = createFlashSaleClient({ url: gqlUrl, getToken: () => adminToken });
   let productId = opts.productId;
   let priceAmount = opts.priceAmount ?? 4999;
+  let ttlSeconds = opts.ttlSeconds ?? 120;
   if (!productId) {
     const p = await admin.createProduct({
       id: `load-${runId}`,
@@ -159,13 +165,14 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
       priceAmount,
       currency: opts.currency ?? 'USD',
       totalQuantity: opts.stock,
-      sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: opts.perUserLimit ?? 1, reservationTtlSeconds: opts.ttlSeconds ?? 120 },
+      sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: opts.perUserLimit ?? 1, reservationTtlSeconds: ttlSeconds },
     });
     productId = p.id;
   } else {
     const p = await admin.product(productId);
     if (!p) throw new Error(`No product ${productId}`);
     priceAmount = p.price.amount;
+    ttlSeconds = p.sale.reservationTtlSeconds;
   }
 
   // --- tokens, up front so minting is not measured ---
@@ -191,8 +198,11 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
   const repayOutcomes: Record<string, number> = {};
   const releaseOutcomes: Record<string, number> = {};
   const reserves: ReserveRecord[] = [];
-  const returns: number[] = []; // times stock certainly went back (release, decline)
-  let earliestExpiry = Number.POSITIVE_INFINITY; // walk-aways return stock when they expire (performance.now() time)
+  // Stock that went back (a release, a decline) somewhere between the request's send and its answer.
+  const returns: StockReturn[] = [];
+  // Any hold may expire (and return its unit) from its creation + TTL on: after the first hold's
+  // earliest expiry, outside observers can no longer judge arrival order.
+  let earliestExpiry = Number.POSITIVE_INFINITY;
   const txByOrder = new Map<string, Set<string>>();
   let duplicateCharges = 0;
   let requests = 0;
@@ -245,6 +255,7 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
         rec.typename = r.__typename;
         if (r.__typename === 'ReserveSuccess') {
           rec.sequence = r.reservation.sequence;
+          earliestExpiry = Math.min(earliestExpiry, rec.sentAt + ttlSeconds * 1000);
           reservation = r.reservation;
         }
         reserves.push(rec);
@@ -269,15 +280,15 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
       if (willRelease) {
         abandoned.released++;
         try {
+          const sentAt = performance.now();
           const r = await timed('release', () => client.releaseReservation(reservation!.id));
           inc(releaseOutcomes, r.__typename);
-          if (r.__typename === 'ReleaseSuccess') returns.push(performance.now());
+          if (r.__typename === 'ReleaseSuccess') returns.push({ sentAt, doneAt: performance.now() });
         } catch (err) {
           inc(releaseOutcomes, faultName(err));
         }
       } else {
         abandoned.walkedAway++;
-        earliestExpiry = Math.min(earliestExpiry, performance.now() + (Date.parse(reservation.expiresAt) - Date.now()));
       }
       return;
     }
@@ -305,13 +316,14 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
       txByOrder.set(orderId, set);
     };
     try {
+      const paySentAt = performance.now();
       const p = await timed('pay', () => client.pay({ orderId: order!.id, paymentMethod: method, amount: order!.total.amount, idempotencyKey: newIdempotencyKey() }));
       inc(payOutcomes, p.__typename);
       if (p.__typename === 'PaySuccess') {
         paidUnits++;
         record(order.id, p.transactionId);
       } else if (p.__typename === 'PaymentDeclined') {
-        returns.push(performance.now());
+        returns.push({ sentAt: paySentAt, doneAt: performance.now() });
       }
       if (willRepay && p.__typename === 'PaySuccess') {
         // A second click with a new key: must answer AlreadyPaid, never charge again.
@@ -415,38 +427,41 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
 }
 
 /**
- * A shopper refused SOLD_OUT before another shopper even asked, yet that later shopper got a
- * hold while no stock came back in between (no release, decline or possible expiry): the later
- * arrival was served first. Counted once per such later success.
+ * A shopper was refused SOLD_OUT before another shopper even asked, yet that later shopper got a
+ * hold although no stock could have come back in between (no release or decline in flight, no
+ * hold old enough to expire): the later arrival was served first. Counted once per such hold.
+ * Requests that overlap in time cannot be ordered from outside and are never counted.
  */
-export function fcfsViolations(reserves: ReserveRecord[], returns: number[], earliestExpiry = Number.POSITIVE_INFINITY): number {
+export function fcfsViolations(reserves: ReserveRecord[], returns: StockReturn[], earliestExpiry = Number.POSITIVE_INFINITY): number {
   const refusals = reserves.filter((r) => r.typename === 'SoldOut').sort((x, y) => x.doneAt - y.doneAt);
-  const prefixMaxSent: number[] = [];
-  for (const r of refusals) prefixMaxSent.push(Math.max(prefixMaxSent.at(-1) ?? Number.NEGATIVE_INFINITY, r.sentAt));
-  const back = [...returns].sort((x, y) => x - y);
+  const refusedSentMax: number[] = [];
+  for (const r of refusals) refusedSentMax.push(Math.max(refusedSentMax.at(-1) ?? Number.NEGATIVE_INFINITY, r.sentAt));
+  const back = [...returns].sort((x, y) => x.sentAt - y.sentAt);
+  const backDoneMax: number[] = [];
+  for (const b of back) backDoneMax.push(Math.max(backDoneMax.at(-1) ?? Number.NEGATIVE_INFINITY, b.doneAt));
+  /** How many of `xs` (sorted by key) have key < limit. */
+  const countBelow = <T>(xs: T[], key: (x: T) => number, limit: number) => {
+    let lo = 0;
+    let hi = xs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (key(xs[mid]) < limit) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
   let violations = 0;
   for (const s of reserves) {
     if (s.typename !== 'ReserveSuccess') continue;
-    // The latest-sent refusal that was answered before this success was sent.
-    let lo = 0;
-    let hi = refusals.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (refusals[mid].doneAt < s.sentAt) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo === 0) continue;
-    const refusedSentAt = prefixMaxSent[lo - 1];
-    if (earliestExpiry < s.doneAt) continue;
-    // Any stock back in (refusedSentAt, s.doneAt)?
-    let i = 0;
-    let j = back.length;
-    while (i < j) {
-      const mid = (i + j) >> 1;
-      if (back[mid] <= refusedSentAt) i = mid + 1;
-      else j = mid;
-    }
-    if (i < back.length && back[i] < s.doneAt) continue;
+    if (s.doneAt > earliestExpiry) continue;
+    // Refusals answered before this request was sent; the latest-sent of them is the strictest.
+    const n = countBelow(refusals, (r) => r.doneAt, s.sentAt);
+    if (n === 0) continue;
+    const refusedSentAt = refusedSentMax[n - 1];
+    // A return that could have happened after that refusal was decided and before this hold: one
+    // sent before this hold was answered and answered after the refusal was sent.
+    const m = countBelow(back, (b) => b.sentAt, s.doneAt);
+    if (m > 0 && backDoneMax[m - 1] > refusedSentAt) continue;
     violations++;
   }
   return violations;
