@@ -403,3 +403,5 @@ $('shop-again').addEventListener('click', () => {
 // ---------- start ----------
 setToken(token);
 void loadProducts();
+// New products appear without a reload; stock itself is pushed live.
+setInterval(() => void loadProducts(), 30_000);
