@@ -32,8 +32,7 @@ const HELP = `flash-sale load generator
   Exit status: 0 when nothing was oversold, nobody was charged twice and first come was
                first served; 1 otherwise; 2 on bad usage.`;
 
-const { values } = parseArgs({
-  options: {
+const OPTIONS = {
     url: { type: 'string', default: 'http://localhost:4000' },
     shoppers: { type: 'string', default: '1000' },
     stock: { type: 'string', default: '100' },
@@ -51,8 +50,14 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '42' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
-  },
-});
+} as const;
+let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+try {
+  values = parseArgs({ options: OPTIONS }).values;
+} catch (err) {
+  console.error(`load: ${(err as Error).message}\n\n${HELP}`);
+  process.exit(2);
+}
 if (values.help) {
   console.log(HELP);
   process.exit(0);
@@ -77,15 +82,7 @@ try {
   usage('--url must be a URL like http://localhost:4000');
 }
 
-let secret = process.env.AUTH_JWT_SECRET;
-if (!secret) {
-  const file = join(process.env.DATA_DIR || './.data', 'dev-jwt-secret');
-  if (existsSync(file)) secret = readFileSync(file, 'utf8').trim();
-}
-if (!secret) usage('set AUTH_JWT_SECRET to the server\u2019s secret (or run from the folder holding the dev server\u2019s DATA_DIR) so each shopper gets a token');
-
-const tty = process.stderr.isTTY;
-const summary = await runFlashSale({
+const settings = {
   url: values.url!,
   shoppers: int('shoppers', 1, 10_000_000),
   stock: int('stock', 1, 100_000_000),
@@ -101,6 +98,17 @@ const summary = await runFlashSale({
   subscribers: int('subscribers', 0, 100_000),
   productId: values.product,
   seed: int('seed', 0, 2 ** 31),
+};
+let secret = process.env.AUTH_JWT_SECRET;
+if (!secret) {
+  const file = join(process.env.DATA_DIR || './.data', 'dev-jwt-secret');
+  if (existsSync(file)) secret = readFileSync(file, 'utf8').trim();
+}
+if (!secret) usage('set AUTH_JWT_SECRET to the server\u2019s secret (or run from the folder holding the dev server\u2019s DATA_DIR) so each shopper gets a token');
+
+const tty = process.stderr.isTTY;
+const summary = await runFlashSale({
+  ...settings,
   secret,
   adminToken: process.env.FLASHSALE_ADMIN_TOKEN || undefined,
   onProgress: (line) => process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`),
