@@ -35,8 +35,11 @@ describe.skipIf(!HAS_CHROMIUM)('storefront in a real browser', () => {
     dirs = [webRoot, profile];
     mkdirSync(SHOTS, { recursive: true });
     // Build the page exactly as `npm run build:web` does, into a scratch folder.
-    await build({ configFile: join(ROOT, 'clients/web/vite.config.ts'), logLevel: 'warn', build: { outDir: webRoot, emptyOutDir: true } });
-    h = await harness('embedded');
+    // (side by side with opening the database).
+    [, h] = await Promise.all([
+      build({ configFile: join(ROOT, 'clients/web/vite.config.ts'), logLevel: 'warn', build: { outDir: webRoot, emptyOutDir: true } }),
+      harness('embedded'),
+    ]);
     const deps = h.backend.runtime.deps;
     app = buildApp(deps, {
       verifier: createVerifier({ secret: TEST_SECRET }),
@@ -52,7 +55,7 @@ describe.skipIf(!HAS_CHROMIUM)('storefront in a real browser', () => {
       deviceScaleFactor: 1,
       isMobile: false,
     });
-  });
+  }, 150_000); // a Vite build, a database and a browser on a busy 2-core machine
 
   afterAll(async () => {
     await context?.close().catch(() => {});
@@ -99,9 +102,19 @@ describe.skipIf(!HAS_CHROMIUM)('storefront in a real browser', () => {
     const { token, sub } = await (await fetch(`${base}/dev/token`, { method: 'POST', body: JSON.stringify({ name: 'probe' }) })).json();
     expect(sub).toBe('demo-probe');
     expect((await h.gql('{ orders { id } }', {}, token)).data).toEqual({ orders: [] });
+    expect(res.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
+
+    // Production: no dev sign-in at all; an unbuilt page says how to build it.
+    const verifier = createVerifier({ secret: TEST_SECRET });
+    const prod = buildApp(h.backend.runtime.deps, { verifier, web: { root: dirs[0] } });
+    expect((await prod.fetch('http://x/dev/token', { method: 'POST', body: '{}' })).status).toBe(404);
+    expect((await prod.fetch('http://x/')).status).toBe(200);
+    const unbuilt = buildApp(h.backend.runtime.deps, { verifier, web: { root: join(dirs[0], 'missing') } });
+    expect(await (await unbuilt.fetch('http://x/')).text()).toMatch(/npm run build:web/);
+    await Promise.all([prod.stop(), unbuilt.stop()]).catch(() => {});
   });
 
-  it('two shoppers: live stock, pay, declined card, sold out, and a hold that expires', async () => {
+  it('two shoppers: live stock, pay, declined card, sold out, and a hold that expires', { timeout: 120_000 }, async () => {
     const sneaker = await h.product({ name: 'Sneaker', totalQuantity: 5, priceAmount: 12900 });
     const lastOne = await h.product({ name: 'Last one', totalQuantity: 1 });
     const quick = await h.product({ name: 'Quick hold', totalQuantity: 3, sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), reservationTtlSeconds: 3 } });

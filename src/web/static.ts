@@ -33,7 +33,7 @@ const SECURITY_HEADERS = {
 };
 
 const NOT_BUILT = `<!doctype html><html lang="en"><meta charset="utf-8"><title>flashsale</title>
-<body style="font-family:system-ui;max-width:40rem;margin:2rem auto;padding:0 1rem">
+<body>
 <h1>flashsale</h1><p>The storefront has not been built. Run <code>npm run build:web</code> (or <code>npm run build</code>) and reload.</p>
 <p>The API is at <a href="/graphql">/graphql</a>.</p></body></html>`;
 
