@@ -69,6 +69,10 @@ function subjectOf(jwt: string): string | undefined {
   }
 }
 function setToken(t: string | undefined) {
+  // A hold or an order on screen belongs to the previous shopper.
+  if (hold) endHold();
+  orderSub?.unsubscribe();
+  $('order').hidden = true;
   token = t;
   if (t) sessionStorage.setItem(TOKEN_KEY, t);
   else sessionStorage.removeItem(TOKEN_KEY);
@@ -113,6 +117,7 @@ const products = new Map<string, Product>();
 const stockSubs = new Map<string, Subscription>();
 const cooldownUntil = new Map<string, number>();
 let hold: { reservation: Reservation; sub?: Subscription } | undefined;
+let orderSub: Subscription | undefined;
 let busy = false;
 
 function saleSecondsToStart(p: Product): number {
@@ -134,7 +139,7 @@ function card(p: Product): HTMLLIElement {
     <h3 class="name"></h3>
     <p class="price"></p>
     <p class="sale" data-testid="sale"></p>
-    <p class="stock" data-testid="stock" aria-live="polite"></p>
+    <p class="stock" data-testid="stock"></p>
     <progress class="meter" max="1" value="1"></progress>
     <button type="button" class="primary reserve">Reserve</button>`;
   (li.querySelector('.name') as HTMLElement).id = titleId;
@@ -294,7 +299,6 @@ $('release-button').addEventListener('click', async () => {
 });
 
 // ---------- checkout & pay ----------
-let orderSub: Subscription | undefined;
 function showOrder(o: Order) {
   $('order-id').textContent = o.id;
   const status = $('order-status');
