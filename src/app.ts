@@ -27,6 +27,7 @@ import {
 } from './security/plugins.js';
 import { createOps, type RuntimeOps } from './ops/index.js';
 import type { OpsConfig } from './ops/config.js';
+import { webPlugin, type WebOptions } from './web/static.js';
 
 export interface AppOptions {
   verifier: Verifier;
@@ -41,6 +42,8 @@ export interface AppOptions {
   production?: boolean;
   /** Operations settings and handles (issue 7: /ready, /metrics, shedding, request logs). */
   ops?: { config?: OpsConfig; runtime?: RuntimeOps };
+  /** Serve the storefront at `/` (and the dev sign-in) from this built folder. */
+  web?: WebOptions;
 }
 
 export interface App {
@@ -176,6 +179,7 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
       ...ops.plugins,
       securityHeadersPlugin(!!opts.tls),
       webhooksPlugin(deps),
+      ...(opts.web ? [webPlugin(opts.web)] : []),
       restPlugin,
       ...(manifest ? [persistedOperationsPlugin(gqlLimits.persistedOperations as 'allow' | 'only', manifest)] : []),
       ...abuseLimitPlugins(gqlLimits, opts.production ?? false),

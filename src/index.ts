@@ -1,7 +1,7 @@
 // Start-up only: read config -> build deps -> start.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { buildApp } from './app.js';
 import { createVerifier, signToken } from './auth.js';
@@ -59,6 +59,7 @@ async function main() {
       issuer: config.authIssuer,
       audience: config.authAudience,
     });
+    const demoSecret = !config.production ? secret : undefined;
     const tls = config.security.tlsCertFile
       ? { cert: readFileSync(config.security.tlsCertFile), key: readFileSync(config.security.tlsKeyFile!) }
       : undefined;
@@ -70,6 +71,11 @@ async function main() {
       tls,
       production: config.production,
       ops: { config: config.ops, runtime: runtime.ops },
+      web: {
+        root: resolve(import.meta.dirname, '../clients/web/dist'),
+        // Development only: the storefront's "demo shopper" sign-in.
+        devToken: demoSecret ? (sub) => signToken(demoSecret, { sub, expiresIn: '2h', issuer: config.authIssuer, audience: config.authAudience }) : undefined,
+      },
     });
     stops.push(startGateNudges(deps, config.ops));
     const port = await app.start(config.port, config.host);

@@ -1,0 +1,1105 @@
+/* eslint-disable */
+import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+export type Maybe<T> = T | null;
+export type InputMaybe<T> = Maybe<T>;
+export type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
+export type MakeOptional<T, K extends keyof T> = Omit<T, K> & { [SubKey in K]?: Maybe<T[SubKey]> };
+export type MakeMaybe<T, K extends keyof T> = Omit<T, K> & { [SubKey in K]: Maybe<T[SubKey]> };
+export type MakeEmpty<T extends { [key: string]: unknown }, K extends keyof T> = { [_ in K]?: never };
+export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
+/** All built-in and custom scalars, mapped to their actual values */
+export type Scalars = {
+  ID: { input: string; output: string; }
+  String: { input: string; output: string; }
+  Boolean: { input: boolean; output: boolean; }
+  Int: { input: number; output: number; }
+  Float: { input: number; output: number; }
+  /** An ISO 8601 date-time in UTC, e.g. 2026-11-25T12:00:00.000Z */
+  DateTime: { input: string; output: string; }
+};
+
+export type AddressInput = {
+  addressLine1: Scalars['String']['input'];
+  addressLine2?: InputMaybe<Scalars['String']['input']>;
+  city: Scalars['String']['input'];
+  country: Scalars['String']['input'];
+  postalCode: Scalars['String']['input'];
+};
+
+export type AlreadyPaid = Error & {
+  __typename?: 'AlreadyPaid';
+  code: ErrorCode;
+  message: Scalars['String']['output'];
+  order: Order;
+};
+
+export type AmountMismatch = Error & {
+  __typename?: 'AmountMismatch';
+  code: ErrorCode;
+  expected: Money;
+  message: Scalars['String']['output'];
+};
+
+export type CaptchaRequired = Error & {
+  __typename?: 'CaptchaRequired';
+  /** A fresh challenge the client must solve and send back. */
+  challenge: Scalars['String']['output'];
+  code: ErrorCode;
+  message: Scalars['String']['output'];
+};
+
+export type Cart = {
+  __typename?: 'Cart';
+  expiresAt?: Maybe<Scalars['DateTime']['output']>;
+  id: Scalars['ID']['output'];
+  reservations: Array<Reservation>;
+};
+
+export type CartEmpty = Error & {
+  __typename?: 'CartEmpty';
+  code: ErrorCode;
+  message: Scalars['String']['output'];
+};
+
+export type CheckoutInput = {
+  cartId: Scalars['ID']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  paymentMethod: Scalars['String']['input'];
+  shippingAddress: AddressInput;
+};
+
+export type CheckoutResult = CartEmpty | CheckoutSuccess | InvalidInput | NotFound | RateLimited | ReservationExpired;
+
+export type CheckoutSuccess = {
+  __typename?: 'CheckoutSuccess';
+  order: Order;
+};
+
+export type CreateProductInput = {
+  currency?: Scalars['String']['input'];
+  id?: InputMaybe<Scalars['ID']['input']>;
+  name: Scalars['String']['input'];
+  priceAmount: Scalars['Int']['input'];
+  sale: SaleInput;
+  totalQuantity: Scalars['Int']['input'];
+};
+
+/** An expected business outcome. Switch on __typename. */
+export type Error = {
+  code: ErrorCode;
+  message: Scalars['String']['output'];
+};
+
+export type ErrorCode =
+  | 'ALREADY_PAID'
+  | 'AMOUNT_MISMATCH'
+  | 'CAPTCHA_REQUIRED'
+  | 'CART_EMPTY'
+  | 'FORBIDDEN'
+  | 'INVALID_INPUT'
+  | 'LIMIT_EXCEEDED'
+  | 'NOT_FOUND'
+  | 'PAYMENT_DECLINED'
+  | 'PAYMENT_UNAVAILABLE'
+  | 'RATE_LIMITED'
+  | 'RESERVATION_EXPIRED'
+  | 'SALE_ENDED'
+  | 'SALE_NOT_STARTED'
+  | 'SOLD_OUT'
+  | 'UNAUTHENTICATED';
+
+export type InvalidInput = Error & {
+  __typename?: 'InvalidInput';
+  code: ErrorCode;
+  field?: Maybe<Scalars['String']['output']>;
+  message: Scalars['String']['output'];
+};
+
+export type Inventory = {
+  __typename?: 'Inventory';
+  availableQuantity: Scalars['Int']['output'];
+  productId: Scalars['ID']['output'];
+  reservedQuantity: Scalars['Int']['output'];
+  soldOut: Scalars['Boolean']['output'];
+  soldQuantity: Scalars['Int']['output'];
+  totalQuantity: Scalars['Int']['output'];
+  updatedAt: Scalars['DateTime']['output'];
+};
+
+export type InventoryStatus =
+  | 'CONFIRMED'
+  | 'FAILED';
+
+export type LimitExceeded = Error & {
+  __typename?: 'LimitExceeded';
+  code: ErrorCode;
+  limit: Scalars['Int']['output'];
+  message: Scalars['String']['output'];
+};
+
+export type Money = {
+  __typename?: 'Money';
+  /** In minor units (cents). */
+  amount: Scalars['Int']['output'];
+  currency: Scalars['String']['output'];
+};
+
+export type Mutation = {
+  __typename?: 'Mutation';
+  /** Turn the cart's active reservations into a pending order. */
+  checkout: CheckoutResult;
+  /** Admin only: create a product with its stock and sale window. */
+  createProduct: Product;
+  /** Charge the order; on success the stock is sold for good. */
+  pay: PayResult;
+  /** Give a held reservation back to the pool before it expires. */
+  releaseReservation: ReleaseResult;
+  /** Hold stock for the signed-in shopper for the sale's reservation time and put it in their cart. */
+  reserve: ReserveResult;
+};
+
+
+export type MutationCheckoutArgs = {
+  input: CheckoutInput;
+};
+
+
+export type MutationCreateProductArgs = {
+  input: CreateProductInput;
+};
+
+
+export type MutationPayArgs = {
+  input: PayInput;
+};
+
+
+export type MutationReleaseReservationArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationReserveArgs = {
+  input: ReserveInput;
+};
+
+export type NotFound = Error & {
+  __typename?: 'NotFound';
+  code: ErrorCode;
+  message: Scalars['String']['output'];
+};
+
+export type Order = {
+  __typename?: 'Order';
+  cartId: Scalars['ID']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  id: Scalars['ID']['output'];
+  inventoryStatus: InventoryStatus;
+  items: Array<OrderItem>;
+  paymentStatus: PaymentStatus;
+  status: OrderStatus;
+  total: Money;
+  transactionId?: Maybe<Scalars['String']['output']>;
+  updatedAt: Scalars['DateTime']['output'];
+};
+
+export type OrderItem = {
+  __typename?: 'OrderItem';
+  product: Product;
+  quantity: Scalars['Int']['output'];
+  unitPrice: Money;
+};
+
+export type OrderStatus =
+  | 'CANCELLED'
+  | 'COMPLETED'
+  | 'FAILED'
+  | 'PENDING';
+
+export type PayInput = {
+  /** In minor units; must equal the order total. */
+  amount: Scalars['Int']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  orderId: Scalars['ID']['input'];
+  paymentMethod: Scalars['String']['input'];
+};
+
+export type PayResult = AlreadyPaid | AmountMismatch | InvalidInput | NotFound | PaySuccess | PaymentDeclined | PaymentUnavailable | RateLimited | ReservationExpired;
+
+export type PaySuccess = {
+  __typename?: 'PaySuccess';
+  order: Order;
+  paymentStatus: PaymentStatus;
+  transactionId: Scalars['String']['output'];
+};
+
+export type PaymentDeclined = Error & {
+  __typename?: 'PaymentDeclined';
+  code: ErrorCode;
+  declineCode?: Maybe<Scalars['String']['output']>;
+  message: Scalars['String']['output'];
+};
+
+export type PaymentStatus =
+  | 'COMPLETED'
+  | 'FAILED'
+  | 'PENDING';
+
+export type PaymentUnavailable = Error & {
+  __typename?: 'PaymentUnavailable';
+  code: ErrorCode;
+  message: Scalars['String']['output'];
+  retryAfterSeconds?: Maybe<Scalars['Int']['output']>;
+};
+
+export type Product = {
+  __typename?: 'Product';
+  id: Scalars['ID']['output'];
+  inventory: Inventory;
+  name: Scalars['String']['output'];
+  price: Money;
+  sale: Sale;
+};
+
+export type Query = {
+  __typename?: 'Query';
+  /** The signed-in shopper's active cart, if any. */
+  cart?: Maybe<Cart>;
+  inventory?: Maybe<Inventory>;
+  order?: Maybe<Order>;
+  /** The signed-in shopper's orders, newest first. */
+  orders: Array<Order>;
+  product?: Maybe<Product>;
+  products: Array<Product>;
+  reservation?: Maybe<Reservation>;
+};
+
+
+export type QueryInventoryArgs = {
+  productId: Scalars['ID']['input'];
+};
+
+
+export type QueryOrderArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryProductArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryReservationArgs = {
+  id: Scalars['ID']['input'];
+};
+
+export type RateLimited = Error & {
+  __typename?: 'RateLimited';
+  code: ErrorCode;
+  message: Scalars['String']['output'];
+  retryAfterSeconds: Scalars['Int']['output'];
+};
+
+export type ReleaseResult = InvalidInput | NotFound | ReleaseSuccess | ReservationExpired;
+
+export type ReleaseSuccess = {
+  __typename?: 'ReleaseSuccess';
+  reservation: Reservation;
+};
+
+export type Reservation = {
+  __typename?: 'Reservation';
+  cartId: Scalars['ID']['output'];
+  expiresAt: Scalars['DateTime']['output'];
+  id: Scalars['ID']['output'];
+  product: Product;
+  quantity: Scalars['Int']['output'];
+  /** Position of this reservation in arrival order for its product (1 = first). */
+  sequence: Scalars['Int']['output'];
+  status: ReservationStatus;
+};
+
+export type ReservationCountdown = {
+  __typename?: 'ReservationCountdown';
+  reservation: Reservation;
+  secondsLeft: Scalars['Int']['output'];
+};
+
+export type ReservationExpired = Error & {
+  __typename?: 'ReservationExpired';
+  code: ErrorCode;
+  message: Scalars['String']['output'];
+};
+
+export type ReservationStatus =
+  | 'ACTIVE'
+  | 'CHECKED_OUT'
+  | 'EXPIRED'
+  | 'PURCHASED'
+  | 'RELEASED';
+
+export type ReserveInput = {
+  /** A solved bot challenge, when the server asks for one. */
+  captcha?: InputMaybe<Scalars['String']['input']>;
+  /** Same key, same shopper: the first outcome is returned again; nothing is reserved twice. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  productId: Scalars['ID']['input'];
+  quantity?: Scalars['Int']['input'];
+};
+
+export type ReserveResult = CaptchaRequired | InvalidInput | LimitExceeded | NotFound | RateLimited | ReserveSuccess | SaleNotOpen | SoldOut;
+
+export type ReserveSuccess = {
+  __typename?: 'ReserveSuccess';
+  reservation: Reservation;
+};
+
+export type Sale = {
+  __typename?: 'Sale';
+  endsAt?: Maybe<Scalars['DateTime']['output']>;
+  perUserLimit: Scalars['Int']['output'];
+  reservationTtlSeconds: Scalars['Int']['output'];
+  startsAt: Scalars['DateTime']['output'];
+  state: SaleState;
+};
+
+export type SaleInput = {
+  endsAt?: InputMaybe<Scalars['DateTime']['input']>;
+  perUserLimit?: Scalars['Int']['input'];
+  reservationTtlSeconds?: Scalars['Int']['input'];
+  startsAt: Scalars['DateTime']['input'];
+};
+
+export type SaleNotOpen = Error & {
+  __typename?: 'SaleNotOpen';
+  code: ErrorCode;
+  endsAt?: Maybe<Scalars['DateTime']['output']>;
+  message: Scalars['String']['output'];
+  startsAt?: Maybe<Scalars['DateTime']['output']>;
+};
+
+export type SaleState =
+  | 'ENDED'
+  | 'LIVE'
+  | 'SCHEDULED'
+  | 'SOLD_OUT';
+
+export type SoldOut = Error & {
+  __typename?: 'SoldOut';
+  code: ErrorCode;
+  message: Scalars['String']['output'];
+  productId: Scalars['ID']['output'];
+};
+
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** The order, now and after every change of status. */
+  orderStatusChanged: Order;
+  /** The reservation, now and every second until it ends, then its final state. */
+  reservationCountdown: ReservationCountdown;
+  /** The product's inventory, now and after every change. */
+  stockChanged: Inventory;
+};
+
+
+export type SubscriptionOrderStatusChangedArgs = {
+  orderId: Scalars['ID']['input'];
+};
+
+
+export type SubscriptionReservationCountdownArgs = {
+  reservationId: Scalars['ID']['input'];
+};
+
+
+export type SubscriptionStockChangedArgs = {
+  productId: Scalars['ID']['input'];
+};
+
+export type InventoryFieldsFragment = { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string };
+
+export type ProductFieldsFragment = { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } };
+
+export type ReservationFieldsFragment = { __typename?: 'Reservation', id: string, cartId: string, quantity: number, expiresAt: string, status: ReservationStatus, sequence: number, product: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string } } };
+
+export type OrderFieldsFragment = { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> };
+
+export type ProductsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ProductsQuery = { __typename?: 'Query', products: Array<{ __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } }> };
+
+export type ProductQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type ProductQuery = { __typename?: 'Query', product?: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } } | null };
+
+export type InventoryQueryVariables = Exact<{
+  productId: Scalars['ID']['input'];
+}>;
+
+
+export type InventoryQuery = { __typename?: 'Query', inventory?: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } | null };
+
+export type CartQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type CartQuery = { __typename?: 'Query', cart?: { __typename?: 'Cart', id: string, expiresAt?: string | null, reservations: Array<{ __typename?: 'Reservation', id: string, cartId: string, quantity: number, expiresAt: string, status: ReservationStatus, sequence: number, product: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string } } }> } | null };
+
+export type ReservationQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type ReservationQuery = { __typename?: 'Query', reservation?: { __typename?: 'Reservation', id: string, cartId: string, quantity: number, expiresAt: string, status: ReservationStatus, sequence: number, product: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string } } } | null };
+
+export type OrderQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type OrderQuery = { __typename?: 'Query', order?: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> } | null };
+
+export type OrdersQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type OrdersQuery = { __typename?: 'Query', orders: Array<{ __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> }> };
+
+export type CreateProductMutationVariables = Exact<{
+  input: CreateProductInput;
+}>;
+
+
+export type CreateProductMutation = { __typename?: 'Mutation', createProduct: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } } };
+
+export type ReserveMutationVariables = Exact<{
+  input: ReserveInput;
+}>;
+
+
+export type ReserveMutation = { __typename?: 'Mutation', reserve: { __typename: 'CaptchaRequired', code: ErrorCode, message: string, challenge: string } | { __typename: 'InvalidInput', code: ErrorCode, message: string, field?: string | null } | { __typename: 'LimitExceeded', code: ErrorCode, message: string, limit: number } | { __typename: 'NotFound', code: ErrorCode, message: string } | { __typename: 'RateLimited', code: ErrorCode, message: string, retryAfterSeconds: number } | { __typename: 'ReserveSuccess', reservation: { __typename?: 'Reservation', id: string, cartId: string, quantity: number, expiresAt: string, status: ReservationStatus, sequence: number, product: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string } } } } | { __typename: 'SaleNotOpen', code: ErrorCode, message: string, startsAt?: string | null, endsAt?: string | null } | { __typename: 'SoldOut', code: ErrorCode, message: string, productId: string } };
+
+export type ReleaseReservationMutationVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type ReleaseReservationMutation = { __typename?: 'Mutation', releaseReservation: { __typename: 'InvalidInput', code: ErrorCode, message: string, field?: string | null } | { __typename: 'NotFound', code: ErrorCode, message: string } | { __typename: 'ReleaseSuccess', reservation: { __typename?: 'Reservation', id: string, cartId: string, quantity: number, expiresAt: string, status: ReservationStatus, sequence: number, product: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string } } } } | { __typename: 'ReservationExpired', code: ErrorCode, message: string } };
+
+export type CheckoutMutationVariables = Exact<{
+  input: CheckoutInput;
+}>;
+
+
+export type CheckoutMutation = { __typename?: 'Mutation', checkout: { __typename: 'CartEmpty', code: ErrorCode, message: string } | { __typename: 'CheckoutSuccess', order: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> } } | { __typename: 'InvalidInput', code: ErrorCode, message: string, field?: string | null } | { __typename: 'NotFound', code: ErrorCode, message: string } | { __typename: 'RateLimited', code: ErrorCode, message: string, retryAfterSeconds: number } | { __typename: 'ReservationExpired', code: ErrorCode, message: string } };
+
+export type PayMutationVariables = Exact<{
+  input: PayInput;
+}>;
+
+
+export type PayMutation = { __typename?: 'Mutation', pay: { __typename: 'AlreadyPaid', code: ErrorCode, message: string, order: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> } } | { __typename: 'AmountMismatch', code: ErrorCode, message: string, expected: { __typename?: 'Money', amount: number, currency: string } } | { __typename: 'InvalidInput', code: ErrorCode, message: string, field?: string | null } | { __typename: 'NotFound', code: ErrorCode, message: string } | { __typename: 'PaySuccess', transactionId: string, paymentStatus: PaymentStatus, order: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> } } | { __typename: 'PaymentDeclined', code: ErrorCode, message: string, declineCode?: string | null } | { __typename: 'PaymentUnavailable', code: ErrorCode, message: string, retryAfter?: number | null } | { __typename: 'RateLimited', code: ErrorCode, message: string, retryAfterSeconds: number } | { __typename: 'ReservationExpired', code: ErrorCode, message: string } };
+
+export type StockChangedSubscriptionVariables = Exact<{
+  productId: Scalars['ID']['input'];
+}>;
+
+
+export type StockChangedSubscription = { __typename?: 'Subscription', stockChanged: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } };
+
+export type ReservationCountdownSubscriptionVariables = Exact<{
+  reservationId: Scalars['ID']['input'];
+}>;
+
+
+export type ReservationCountdownSubscription = { __typename?: 'Subscription', reservationCountdown: { __typename?: 'ReservationCountdown', secondsLeft: number, reservation: { __typename?: 'Reservation', id: string, status: ReservationStatus, expiresAt: string } } };
+
+export type OrderStatusChangedSubscriptionVariables = Exact<{
+  orderId: Scalars['ID']['input'];
+}>;
+
+
+export type OrderStatusChangedSubscription = { __typename?: 'Subscription', orderStatusChanged: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> } };
+
+export class TypedDocumentString<TResult, TVariables>
+  extends String
+  implements DocumentTypeDecoration<TResult, TVariables>
+{
+  __apiType?: NonNullable<DocumentTypeDecoration<TResult, TVariables>['__apiType']>;
+  private value: string;
+  public __meta__?: Record<string, any> | undefined;
+
+  constructor(value: string, __meta__?: Record<string, any> | undefined) {
+    super(value);
+    this.value = value;
+    this.__meta__ = __meta__;
+  }
+
+  override toString(): string & DocumentTypeDecoration<TResult, TVariables> {
+    return this.value;
+  }
+}
+export const InventoryFieldsFragmentDoc = new TypedDocumentString(`
+    fragment InventoryFields on Inventory {
+  productId
+  totalQuantity
+  availableQuantity
+  reservedQuantity
+  soldQuantity
+  soldOut
+  updatedAt
+}
+    `, {"fragmentName":"InventoryFields"}) as unknown as TypedDocumentString<InventoryFieldsFragment, unknown>;
+export const ProductFieldsFragmentDoc = new TypedDocumentString(`
+    fragment ProductFields on Product {
+  id
+  name
+  price {
+    amount
+    currency
+  }
+  sale {
+    startsAt
+    endsAt
+    perUserLimit
+    reservationTtlSeconds
+    state
+  }
+  inventory {
+    ...InventoryFields
+  }
+}
+    fragment InventoryFields on Inventory {
+  productId
+  totalQuantity
+  availableQuantity
+  reservedQuantity
+  soldQuantity
+  soldOut
+  updatedAt
+}`, {"fragmentName":"ProductFields"}) as unknown as TypedDocumentString<ProductFieldsFragment, unknown>;
+export const ReservationFieldsFragmentDoc = new TypedDocumentString(`
+    fragment ReservationFields on Reservation {
+  id
+  cartId
+  quantity
+  expiresAt
+  status
+  sequence
+  product {
+    id
+    name
+    price {
+      amount
+      currency
+    }
+  }
+}
+    `, {"fragmentName":"ReservationFields"}) as unknown as TypedDocumentString<ReservationFieldsFragment, unknown>;
+export const OrderFieldsFragmentDoc = new TypedDocumentString(`
+    fragment OrderFields on Order {
+  id
+  cartId
+  status
+  paymentStatus
+  inventoryStatus
+  transactionId
+  total {
+    amount
+    currency
+  }
+  items {
+    quantity
+    unitPrice {
+      amount
+      currency
+    }
+    product {
+      id
+      name
+    }
+  }
+  createdAt
+  updatedAt
+}
+    `, {"fragmentName":"OrderFields"}) as unknown as TypedDocumentString<OrderFieldsFragment, unknown>;
+export const ProductsDocument = new TypedDocumentString(`
+    query Products {
+  products {
+    ...ProductFields
+  }
+}
+    fragment InventoryFields on Inventory {
+  productId
+  totalQuantity
+  availableQuantity
+  reservedQuantity
+  soldQuantity
+  soldOut
+  updatedAt
+}
+fragment ProductFields on Product {
+  id
+  name
+  price {
+    amount
+    currency
+  }
+  sale {
+    startsAt
+    endsAt
+    perUserLimit
+    reservationTtlSeconds
+    state
+  }
+  inventory {
+    ...InventoryFields
+  }
+}`) as unknown as TypedDocumentString<ProductsQuery, ProductsQueryVariables>;
+export const ProductDocument = new TypedDocumentString(`
+    query Product($id: ID!) {
+  product(id: $id) {
+    ...ProductFields
+  }
+}
+    fragment InventoryFields on Inventory {
+  productId
+  totalQuantity
+  availableQuantity
+  reservedQuantity
+  soldQuantity
+  soldOut
+  updatedAt
+}
+fragment ProductFields on Product {
+  id
+  name
+  price {
+    amount
+    currency
+  }
+  sale {
+    startsAt
+    endsAt
+    perUserLimit
+    reservationTtlSeconds
+    state
+  }
+  inventory {
+    ...InventoryFields
+  }
+}`) as unknown as TypedDocumentString<ProductQuery, ProductQueryVariables>;
+export const InventoryDocument = new TypedDocumentString(`
+    query Inventory($productId: ID!) {
+  inventory(productId: $productId) {
+    ...InventoryFields
+  }
+}
+    fragment InventoryFields on Inventory {
+  productId
+  totalQuantity
+  availableQuantity
+  reservedQuantity
+  soldQuantity
+  soldOut
+  updatedAt
+}`) as unknown as TypedDocumentString<InventoryQuery, InventoryQueryVariables>;
+export const CartDocument = new TypedDocumentString(`
+    query Cart {
+  cart {
+    id
+    expiresAt
+    reservations {
+      ...ReservationFields
+    }
+  }
+}
+    fragment ReservationFields on Reservation {
+  id
+  cartId
+  quantity
+  expiresAt
+  status
+  sequence
+  product {
+    id
+    name
+    price {
+      amount
+      currency
+    }
+  }
+}`) as unknown as TypedDocumentString<CartQuery, CartQueryVariables>;
+export const ReservationDocument = new TypedDocumentString(`
+    query Reservation($id: ID!) {
+  reservation(id: $id) {
+    ...ReservationFields
+  }
+}
+    fragment ReservationFields on Reservation {
+  id
+  cartId
+  quantity
+  expiresAt
+  status
+  sequence
+  product {
+    id
+    name
+    price {
+      amount
+      currency
+    }
+  }
+}`) as unknown as TypedDocumentString<ReservationQuery, ReservationQueryVariables>;
+export const OrderDocument = new TypedDocumentString(`
+    query Order($id: ID!) {
+  order(id: $id) {
+    ...OrderFields
+  }
+}
+    fragment OrderFields on Order {
+  id
+  cartId
+  status
+  paymentStatus
+  inventoryStatus
+  transactionId
+  total {
+    amount
+    currency
+  }
+  items {
+    quantity
+    unitPrice {
+      amount
+      currency
+    }
+    product {
+      id
+      name
+    }
+  }
+  createdAt
+  updatedAt
+}`) as unknown as TypedDocumentString<OrderQuery, OrderQueryVariables>;
+export const OrdersDocument = new TypedDocumentString(`
+    query Orders {
+  orders {
+    ...OrderFields
+  }
+}
+    fragment OrderFields on Order {
+  id
+  cartId
+  status
+  paymentStatus
+  inventoryStatus
+  transactionId
+  total {
+    amount
+    currency
+  }
+  items {
+    quantity
+    unitPrice {
+      amount
+      currency
+    }
+    product {
+      id
+      name
+    }
+  }
+  createdAt
+  updatedAt
+}`) as unknown as TypedDocumentString<OrdersQuery, OrdersQueryVariables>;
+export const CreateProductDocument = new TypedDocumentString(`
+    mutation CreateProduct($input: CreateProductInput!) {
+  createProduct(input: $input) {
+    ...ProductFields
+  }
+}
+    fragment InventoryFields on Inventory {
+  productId
+  totalQuantity
+  availableQuantity
+  reservedQuantity
+  soldQuantity
+  soldOut
+  updatedAt
+}
+fragment ProductFields on Product {
+  id
+  name
+  price {
+    amount
+    currency
+  }
+  sale {
+    startsAt
+    endsAt
+    perUserLimit
+    reservationTtlSeconds
+    state
+  }
+  inventory {
+    ...InventoryFields
+  }
+}`) as unknown as TypedDocumentString<CreateProductMutation, CreateProductMutationVariables>;
+export const ReserveDocument = new TypedDocumentString(`
+    mutation Reserve($input: ReserveInput!) {
+  reserve(input: $input) {
+    __typename
+    ... on ReserveSuccess {
+      reservation {
+        ...ReservationFields
+      }
+    }
+    ... on Error {
+      code
+      message
+    }
+    ... on SoldOut {
+      productId
+    }
+    ... on LimitExceeded {
+      limit
+    }
+    ... on SaleNotOpen {
+      startsAt
+      endsAt
+    }
+    ... on InvalidInput {
+      field
+    }
+    ... on RateLimited {
+      retryAfterSeconds
+    }
+    ... on CaptchaRequired {
+      challenge
+    }
+  }
+}
+    fragment ReservationFields on Reservation {
+  id
+  cartId
+  quantity
+  expiresAt
+  status
+  sequence
+  product {
+    id
+    name
+    price {
+      amount
+      currency
+    }
+  }
+}`) as unknown as TypedDocumentString<ReserveMutation, ReserveMutationVariables>;
+export const ReleaseReservationDocument = new TypedDocumentString(`
+    mutation ReleaseReservation($id: ID!) {
+  releaseReservation(id: $id) {
+    __typename
+    ... on ReleaseSuccess {
+      reservation {
+        ...ReservationFields
+      }
+    }
+    ... on Error {
+      code
+      message
+    }
+    ... on InvalidInput {
+      field
+    }
+  }
+}
+    fragment ReservationFields on Reservation {
+  id
+  cartId
+  quantity
+  expiresAt
+  status
+  sequence
+  product {
+    id
+    name
+    price {
+      amount
+      currency
+    }
+  }
+}`) as unknown as TypedDocumentString<ReleaseReservationMutation, ReleaseReservationMutationVariables>;
+export const CheckoutDocument = new TypedDocumentString(`
+    mutation Checkout($input: CheckoutInput!) {
+  checkout(input: $input) {
+    __typename
+    ... on CheckoutSuccess {
+      order {
+        ...OrderFields
+      }
+    }
+    ... on Error {
+      code
+      message
+    }
+    ... on InvalidInput {
+      field
+    }
+    ... on RateLimited {
+      retryAfterSeconds
+    }
+  }
+}
+    fragment OrderFields on Order {
+  id
+  cartId
+  status
+  paymentStatus
+  inventoryStatus
+  transactionId
+  total {
+    amount
+    currency
+  }
+  items {
+    quantity
+    unitPrice {
+      amount
+      currency
+    }
+    product {
+      id
+      name
+    }
+  }
+  createdAt
+  updatedAt
+}`) as unknown as TypedDocumentString<CheckoutMutation, CheckoutMutationVariables>;
+export const PayDocument = new TypedDocumentString(`
+    mutation Pay($input: PayInput!) {
+  pay(input: $input) {
+    __typename
+    ... on PaySuccess {
+      transactionId
+      paymentStatus
+      order {
+        ...OrderFields
+      }
+    }
+    ... on Error {
+      code
+      message
+    }
+    ... on PaymentDeclined {
+      declineCode
+    }
+    ... on PaymentUnavailable {
+      retryAfter: retryAfterSeconds
+    }
+    ... on AmountMismatch {
+      expected {
+        amount
+        currency
+      }
+    }
+    ... on AlreadyPaid {
+      order {
+        ...OrderFields
+      }
+    }
+    ... on InvalidInput {
+      field
+    }
+    ... on RateLimited {
+      retryAfterSeconds
+    }
+  }
+}
+    fragment OrderFields on Order {
+  id
+  cartId
+  status
+  paymentStatus
+  inventoryStatus
+  transactionId
+  total {
+    amount
+    currency
+  }
+  items {
+    quantity
+    unitPrice {
+      amount
+      currency
+    }
+    product {
+      id
+      name
+    }
+  }
+  createdAt
+  updatedAt
+}`) as unknown as TypedDocumentString<PayMutation, PayMutationVariables>;
+export const StockChangedDocument = new TypedDocumentString(`
+    subscription StockChanged($productId: ID!) {
+  stockChanged(productId: $productId) {
+    ...InventoryFields
+  }
+}
+    fragment InventoryFields on Inventory {
+  productId
+  totalQuantity
+  availableQuantity
+  reservedQuantity
+  soldQuantity
+  soldOut
+  updatedAt
+}`) as unknown as TypedDocumentString<StockChangedSubscription, StockChangedSubscriptionVariables>;
+export const ReservationCountdownDocument = new TypedDocumentString(`
+    subscription ReservationCountdown($reservationId: ID!) {
+  reservationCountdown(reservationId: $reservationId) {
+    secondsLeft
+    reservation {
+      id
+      status
+      expiresAt
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ReservationCountdownSubscription, ReservationCountdownSubscriptionVariables>;
+export const OrderStatusChangedDocument = new TypedDocumentString(`
+    subscription OrderStatusChanged($orderId: ID!) {
+  orderStatusChanged(orderId: $orderId) {
+    ...OrderFields
+  }
+}
+    fragment OrderFields on Order {
+  id
+  cartId
+  status
+  paymentStatus
+  inventoryStatus
+  transactionId
+  total {
+    amount
+    currency
+  }
+  items {
+    quantity
+    unitPrice {
+      amount
+      currency
+    }
+    product {
+      id
+      name
+    }
+  }
+  createdAt
+  updatedAt
+}`) as unknown as TypedDocumentString<OrderStatusChangedSubscription, OrderStatusChangedSubscriptionVariables>;

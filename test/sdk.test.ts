@@ -1,0 +1,149 @@
+// The typed SDK against a real server on a real port: HTTP operations, graphql-ws
+// subscriptions, token refresh, and the ALTCHA solver checked by altcha-lib itself.
+import { createChallenge, verifySolution } from 'altcha-lib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createFlashSaleClient, type FlashSaleClient, FlashSaleError, solveChallenge } from '../clients/sdk/src/index.js';
+import { type App, buildApp } from '../src/app.js';
+import { createVerifier } from '../src/auth.js';
+import { ADDRESS, type Harness, harness, RESERVE, TEST_SECRET } from './support/harness.js';
+
+const until = async (cond: () => boolean, what: string, ms = 15_000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe('clients/sdk', () => {
+  let h: Harness;
+  let url: string;
+  let restarted: App | undefined;
+  const clients: FlashSaleClient[] = [];
+  beforeAll(async () => {
+    h = await harness('embedded');
+    const port = await h.app.start(0, '127.0.0.1');
+    url = `http://127.0.0.1:${port}/graphql`;
+  });
+  afterAll(async () => {
+    for (const c of clients) await c.close();
+    await restarted?.stop();
+    await h?.close();
+  });
+  const client = (getToken: Parameters<typeof createFlashSaleClient>[0]['getToken']) => {
+    const c = createFlashSaleClient({ url, getToken, webSocketImpl: WebSocket });
+    clients.push(c);
+    return c;
+  };
+
+  it('reserves, checks out and pays with typed results, and watches stock and the order live', async () => {
+    const { id } = await h.product({ totalQuantity: 5, priceAmount: 2500 });
+    const token = await h.token('sdk-alice');
+    const alice = client(() => token);
+    const watcher = client(() => undefined);
+    const stock: number[] = [];
+    const sub = watcher.onStockChanged(id, (inv) => stock.push(inv.availableQuantity));
+    while (stock.length === 0) await new Promise((r) => setTimeout(r, 20));
+
+    const products = await alice.products();
+    expect(products.find((p) => p.id === id)?.price.amount).toBe(2500);
+    const r = await alice.reserve({ productId: id });
+    if (r.__typename !== 'ReserveSuccess') throw new Error(`reserve: ${r.__typename}`);
+    expect(r.reservation.product.id).toBe(id);
+    while (!stock.includes(4)) await new Promise((res) => setTimeout(res, 20));
+
+    const again = await alice.reserve({ productId: id });
+    expect(again.__typename).toBe('LimitExceeded');
+    if (again.__typename === 'LimitExceeded') expect(again.limit).toBe(1);
+
+    const c = await alice.checkout({ cartId: r.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS });
+    if (c.__typename !== 'CheckoutSuccess') throw new Error(`checkout: ${c.__typename}`);
+    const statuses: string[] = [];
+    const orderSub = alice.onOrderStatusChanged(c.order.id, (o) => statuses.push(o.status));
+    while (statuses.length === 0) await new Promise((res) => setTimeout(res, 20));
+    const p = await alice.pay({ orderId: c.order.id, paymentMethod: 'pm_card_visa', amount: c.order.total.amount });
+    expect(p.__typename).toBe('PaySuccess');
+    while (!statuses.includes('COMPLETED')) await new Promise((res) => setTimeout(res, 20));
+    expect(statuses[0]).toBe('PENDING');
+    expect((await alice.order(c.order.id))?.status).toBe('COMPLETED');
+    sub.unsubscribe();
+    orderSub.unsubscribe();
+  });
+
+  it('asks getToken for a fresh token when the server refuses the one it has', async () => {
+    const good = await h.token('sdk-bob');
+    const asked: boolean[] = [];
+    const bob = client(({ forceRefresh }) => {
+      asked.push(forceRefresh);
+      return forceRefresh ? good : 'expired.token.value';
+    });
+    expect(await bob.orders()).toEqual([]);
+    expect(asked).toEqual([false, true]);
+  });
+
+  it('throws a typed FlashSaleError for a fault that is not a business outcome', async () => {
+    const nobody = client(() => undefined);
+    const err = await nobody.cart().catch((e) => e);
+    expect(err).toBeInstanceOf(FlashSaleError);
+    expect(err.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('reconnects after the server goes away and keeps the subscription live', async () => {
+    const { id } = await h.product({ totalQuantity: 4 });
+    const states: string[] = [];
+    const seen: number[] = [];
+    const c = createFlashSaleClient({ url, webSocketImpl: WebSocket, onConnectionChange: (s) => states.push(s) });
+    clients.push(c);
+    c.onStockChanged(id, (inv) => seen.push(inv.availableQuantity));
+    await until(() => seen.length > 0, 'the first stock event');
+    // The server restarts on the same port (a deploy): the socket closes, the SDK reconnects.
+    const port = Number(new URL(url).port);
+    await h.app.stop();
+    const again = buildApp(h.backend.runtime.deps, { verifier: createVerifier({ secret: TEST_SECRET }) });
+    await again.start(port, '127.0.0.1');
+    restarted = again; // serves the remaining tests on the same port
+    {
+      await until(() => states.filter((s) => s === 'connected').length >= 2, 'a second connection');
+      const res = await again.fetch('http://test/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await h.token('sdk-reconnect')}` },
+        body: JSON.stringify({ query: RESERVE, variables: { input: { productId: id } } }),
+      });
+      expect((await res.json()).data.reserve.__typename).toBe('ReserveSuccess');
+      await until(() => seen.at(-1) === 3, 'the count after the restart');
+      expect(states).toContain('closed');
+    }
+  });
+
+  it('refreshes the token when a live subscription is refused as unauthenticated', async () => {
+    const { id } = await h.product({ totalQuantity: 2 });
+    const token = await h.token('sdk-carol');
+    const carol = client(() => token);
+    const r = await carol.reserve({ productId: id });
+    if (r.__typename !== 'ReserveSuccess') throw new Error(r.__typename);
+    const asked: boolean[] = [];
+    const live = client(({ forceRefresh }) => {
+      asked.push(forceRefresh);
+      return forceRefresh ? token : 'stale.token.value';
+    });
+    const left: number[] = [];
+    live.onReservationCountdown(r.reservation.id, (cd) => left.push(cd.secondsLeft));
+    await until(() => left.length > 0, 'a countdown tick');
+    expect(left[0]).toBeGreaterThan(200);
+    expect(asked).toContain(true);
+  });
+
+  it('solves an ALTCHA challenge that altcha-lib verifies (JSON or base64 JSON)', async () => {
+    const hmacKey = 'sdk-test-hmac-key';
+    const challenge = await createChallenge({ hmacKey, maxnumber: 20_000 });
+    const payload = await solveChallenge(JSON.stringify(challenge));
+    expect(await verifySolution(payload, hmacKey)).toBe(true);
+    const b64 = Buffer.from(JSON.stringify(challenge)).toString('base64');
+    expect(await verifySolution(await solveChallenge(b64), hmacKey)).toBe(true);
+    // A tampered answer is refused by the server-side check.
+    const forged = JSON.parse(Buffer.from(payload, 'base64').toString());
+    forged.number += 1;
+    expect(await verifySolution(Buffer.from(JSON.stringify(forged)).toString('base64'), hmacKey)).toBe(false);
+  });
+});
