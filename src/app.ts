@@ -10,6 +10,8 @@ import { type Actor, type Deps, RetryableError } from './domain/context.js';
 import { getProducts } from './domain/inventory/products.js';
 import type { ProductRow } from './adapters/db/schema/tables.js';
 import { handleRest } from './rest/routes.js';
+import { createFastPath, type FastPathMode } from './http/fast-path.js';
+import { cachedVerifier } from './http/token-cache.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
 
@@ -17,6 +19,10 @@ export interface AppOptions {
   verifier: Verifier;
   /** Show GraphiQL at /graphql (development). */
   graphiql?: boolean;
+  /** The node:http fast path in front of Yoga (docs/performance.md); default 'jit'. */
+  fastPath?: FastPathMode;
+  /** How long a verified bearer token is trusted without verifying again, in ms; default 30000, 0 = off. */
+  tokenCacheMs?: number;
 }
 
 export interface App {
@@ -75,8 +81,9 @@ export function isRetryable(err: unknown): boolean {
   return false;
 }
 
-export function buildApp(deps: Deps, opts: AppOptions): App {
+export function buildApp(deps: Deps, appOpts: AppOptions): App {
   const requestIds = new WeakMap<Request, string>();
+  const opts = { ...appOpts, verifier: cachedVerifier(appOpts.verifier, { ttlMs: appOpts.tokenCacheMs ?? 30_000 }) };
 
   const restPlugin: Plugin = {
     async onRequest({ request, url, endResponse, fetchAPI }) {
@@ -173,7 +180,17 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     },
   });
 
-  const server = createServer(yoga);
+  const server = createServer(
+    createFastPath({
+      mode: opts.fastPath ?? 'jit',
+      deps,
+      verifier: opts.verifier,
+      schema,
+      yoga: yoga as never,
+      authenticate,
+      context: (auth, requestId) => ({ deps, ...auth, requestId, loadProduct: productLoader(deps) }),
+    }),
+  );
 
   // graphql-ws on the same path: every operation goes through yoga.getEnveloped, so
   // WebSocket, SSE and HTTP share one context, auth, validation and error masking.
