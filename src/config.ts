@@ -19,6 +19,14 @@ export interface Config {
   role: Role;
   /** How often the worker sweeps expired reservations, in ms. */
   sweepIntervalMs: number;
+  /** api processes on this machine (node:cluster, one port); 1 = this process serves. */
+  workers: number;
+  /** The node:http fast path in front of Yoga: jit (default), graphql-js or off. */
+  fastPath: 'off' | 'graphql-js' | 'jit';
+  /** How long a verified bearer token is trusted without verifying again, in ms (0 = off). */
+  tokenCacheMs: number;
+  /** Prefix of every Redis key and channel (several deployments or benchmarks on one Redis). */
+  redisPrefix?: string;
 }
 
 export class ConfigError extends Error {}
@@ -78,5 +86,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     production,
     role,
     sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', 1000, 50, 60_000),
+    ...performanceConfig(env, role),
   };
+}
+
+function performanceConfig(env: Record<string, string | undefined>, role: Role) {
+  const fastPath = (env.FAST_PATH || 'jit') as Config['fastPath'];
+  if (!['off', 'graphql-js', 'jit'].includes(fastPath)) throw new ConfigError(`FAST_PATH must be jit, graphql-js or off, got "${fastPath}"`);
+  const workers = env.WORKERS === 'auto' ? 0 : int(env, 'WORKERS', 1, 0, 256);
+  if (workers !== 1 && role !== 'worker' && (!env.DATABASE_URL || !env.REDIS_URL)) {
+    throw new ConfigError('WORKERS other than 1 needs DATABASE_URL and REDIS_URL (the embedded database and gate live in one process)');
+  }
+  const redisPrefix = env.REDIS_PREFIX || undefined;
+  if (redisPrefix !== undefined && !/^[A-Za-z0-9_:.-]{1,64}$/.test(redisPrefix)) {
+    throw new ConfigError('REDIS_PREFIX must be 1-64 letters, digits, "_", ":", "." or "-"');
+  }
+  return { workers, fastPath, tokenCacheMs: int(env, 'TOKEN_CACHE_MS', 30_000, 0, 3_600_000), redisPrefix };
 }

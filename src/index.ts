@@ -8,6 +8,7 @@ import { createVerifier, signToken } from './auth.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createRuntime } from './deps.js';
 import { startWorker } from './worker.js';
+import { startCluster } from './cluster.js';
 
 /** In development without AUTH_JWT_SECRET: a random secret kept in DATA_DIR, so tokens survive restarts. */
 function devSecret(dataDir: string): string {
@@ -39,7 +40,10 @@ async function main() {
       'AUTH_JWT_SECRET is not set: using a generated development secret. Never do this in production.',
     );
   }
-  const runtime = await createRuntime(config, { log });
+  const forThisProcess = startCluster(config, log, secret && !config.authJwtSecret ? { AUTH_JWT_SECRET: secret } : {});
+  if (!forThisProcess) return;
+  config = forThisProcess;
+  const runtime = await createRuntime(config, { log, redisPrefix: config.redisPrefix });
   const { deps, database } = runtime;
   const stops: (() => Promise<void>)[] = [];
 
@@ -54,7 +58,7 @@ async function main() {
       issuer: config.authIssuer,
       audience: config.authAudience,
     });
-    const app = buildApp(deps, { verifier, graphiql: !config.production });
+    const app = buildApp(deps, { verifier, graphiql: !config.production, fastPath: config.fastPath, tokenCacheMs: config.tokenCacheMs });
     const port = await app.start(config.port, config.host);
     stops.unshift(() => app.stop());
     log.info(
