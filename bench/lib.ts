@@ -46,6 +46,8 @@ export async function scratchDatabase(): Promise<{ url: string; drop(): Promise<
 
 export interface Proc {
   port: number;
+  /** The last few KB the process printed. */
+  output(): string;
   child: ChildProcess;
   stop(): Promise<void>;
 }
@@ -83,6 +85,7 @@ export async function startProcess(
   return {
     port,
     child,
+    output: () => log,
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
