@@ -190,3 +190,21 @@ describe('token cache', () => {
     expect(calls).toBe(3);
   });
 });
+
+describe('performance settings', () => {
+  it('reads FAST_PATH, TOKEN_CACHE_MS, WORKERS and REDIS_PREFIX, and refuses what cannot work', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    const real = { DATABASE_URL: 'postgres://localhost/x', REDIS_URL: 'redis://localhost:6379' };
+    expect(loadConfig({})).toMatchObject({ fastPath: 'jit', tokenCacheMs: 30_000, workers: 1, redisPrefix: undefined });
+    expect(loadConfig({ ...real, FAST_PATH: 'off', TOKEN_CACHE_MS: '0', WORKERS: 'auto', REDIS_PREFIX: 'sale-7:' })).toMatchObject({
+      fastPath: 'off',
+      tokenCacheMs: 0,
+      workers: 0,
+      redisPrefix: 'sale-7:',
+    });
+    expect(() => loadConfig({ FAST_PATH: 'turbo' })).toThrow(/FAST_PATH/);
+    expect(() => loadConfig({ WORKERS: '4' })).toThrow(/DATABASE_URL and REDIS_URL/);
+    expect(() => loadConfig({ ...real, WORKERS: '-1' })).toThrow(/WORKERS/);
+    expect(() => loadConfig({ REDIS_PREFIX: 'has space' })).toThrow(/REDIS_PREFIX/);
+  });
+});
