@@ -4,7 +4,11 @@ import {
   type DocumentNode,
   type ExecutionResult,
   execute as executeJs,
+  getNamedType,
   getOperationAST,
+  type GraphQLInputType,
+  isInputObjectType,
+  typeFromAST,
   getVariableValues,
   GraphQLError,
   type GraphQLSchema,
@@ -13,6 +17,14 @@ import {
   validate,
 } from 'graphql';
 import { compileQuery, isCompiledQuery } from 'graphql-jit';
+
+/** Whether an input type (through lists and nested input objects) has a field with a default value. */
+function hasInputFieldDefaults(type: GraphQLInputType, seen: Set<unknown>): boolean {
+  const named = getNamedType(type);
+  if (!isInputObjectType(named) || seen.has(named)) return false;
+  seen.add(named);
+  return Object.values(named.getFields()).some((f) => f.defaultValue !== undefined || hasInputFieldDefaults(f.type, seen));
+}
 
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown })?.then === 'function';
 import type { Verifier } from '../auth.js';
@@ -106,12 +118,17 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
             | ExecutionResult
             | Promise<ExecutionResult>;
         const compiled = opts.mode === 'jit' ? compileQuery(opts.schema, document, operationName, { disablingCapturingStackErrors: true }) : undefined;
+        // graphql-jit 0.8 does not fill input-object field defaults (ReserveInput.quantity = 1):
+        // documents whose variables reach such a field are coerced by graphql-js first.
+        const coerceFirst = definitions.some((d) => {
+          const t = typeFromAST(opts.schema, d.type as never);
+          return !t || d.defaultValue !== undefined || hasInputFieldDefaults(t as GraphQLInputType, new Set());
+        });
         if (compiled && isCompiledQuery(compiled)) {
           out = (ctx, variables) => {
-            // graphql-js coerces (it fills input-field defaults, which graphql-jit 0.8 does not);
-            // values it refuses are a request error: Yoga words it.
-            let coerced: Record<string, unknown> = {};
-            if (definitions.length) {
+            // Values graphql-js refuses are a request error: the caller hands them to Yoga.
+            let coerced: Record<string, unknown> = variables ?? {};
+            if (coerceFirst) {
               const v = getVariableValues(opts.schema, definitions, variables ?? {});
               if (v.errors) return { errors: v.errors };
               coerced = v.coerced;
