@@ -258,6 +258,8 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
       const chunks: Buffer[] = [];
       let size = 0;
       let tooBig = false;
+      // A client that goes away mid-body: nothing to answer, and nothing to crash on.
+      req.on('error', () => {});
       req.on('data', (c: Buffer) => {
         size += c.length;
         if (size > maxBody) tooBig = true;
