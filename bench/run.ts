@@ -253,6 +253,7 @@ async function main() {
 
     // --- report ----------------------------------------------------------------------------
     const rawRps = (raw1.rps + raw2.rps) / 2;
+    const overloaded = Math.max(Number(machine.loadBefore.split(' ')[0]), loadavg()[0]) > machine.cores * 1.5;
     const rawCpu = ((raw1.cpuUsPerReq ?? 0) + (raw2.cpuUsPerReq ?? 0)) / 2;
     /** Throughput ratio to the raw baseline of the same rounds (or of the run's two case-1 runs). */
     const ratio = (r: LoadResult) => (r.rps / (r.raw?.rps ?? rawRps)).toFixed(2);
@@ -267,15 +268,27 @@ async function main() {
     const md = `# Benchmarks
 
 Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString()} in ${Math.round((Date.now() - started) / 1000)} s.
-Ratios are to the raw \`node:http\` server **measured in the same run** (mean of case 1 at the start and at the end);
-absolute numbers drift on a shared machine, ratios hold. How to read and reproduce: docs/performance.md.
-
+Ratios are to the raw \`node:http\` server **measured in the same run**: cases 2-5 in rounds alternating with it
+(BENCH_ROUNDS=${ROUNDS}), cases 1 and 6 against the mean of case 1 at the start and at the end. Two ratios: requests/s,
+and server CPU time per request (raw's / the case's), which holds up better when other work shares the cores.
+How to read and reproduce: docs/performance.md.
+${
+  overloaded
+    ? `
+> **Warning: this run is not representative.** The load average was ${machine.loadBefore} before and ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} after, on ${machine.cores} cores: other work held most of the CPU, so every number here is
+> mostly a measure of that contention (the raw server alone managed ${fmt(rawRps)} requests/s). Re-run \`npm run bench\` on a quiet machine.
+`
+    : ''
+}
 ## Machine
 
 - ${machine.cores} cores, ${machine.model}, ${machine.memGiB.toFixed(1)} GiB, Node ${machine.node}
 - load average before the run: ${machine.loadBefore} (other work was sharing the cores)
 - load generator: autocannon ${autocannonVersion()} in the bench process (one thread, keep-alive, no pipelining),
-  ${CONNECTIONS} connections for cases 1-5, ${DURATION} s per case after 1 s of warm-up; servers are separate processes on 127.0.0.1
+  ${CONNECTIONS} connections for cases 1-5, ${DURATION} s per case (cases 3-5: ${STEP_DURATION} s per optimisation step; the main
+  table's cases 3-5 are step D, the default configuration), after warm-up; servers are separate processes on 127.0.0.1
 - Postgres ${PG_VERSION ?? ''} and Redis on 127.0.0.1 (a scratch database and a unique Redis key prefix per run)
 
 ## Results
