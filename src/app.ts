@@ -11,6 +11,8 @@ import type { ProductRow } from './adapters/db/schema/tables.js';
 import { attachGraphqlWs, type LiveWsStats } from './live/ws.js';
 import { handleRest } from './rest/routes.js';
 import { webhooksPlugin } from './rest/webhooks.js';
+import { createFastPath, type FastPathMode } from './http/fast-path.js';
+import { cachedVerifier } from './http/token-cache.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
 import { defaultSecurityConfig, type SecurityConfig } from './security/config.js';
@@ -44,6 +46,10 @@ export interface AppOptions {
   ops?: { config?: OpsConfig; runtime?: RuntimeOps };
   /** Serve the storefront at `/` (and the dev sign-in) from this built folder. */
   web?: WebOptions;
+  /** The node:http fast path in front of Yoga (docs/performance.md); default 'jit'. */
+  fastPath?: FastPathMode;
+  /** How long a verified bearer token is trusted without verifying again, in ms; default 30000, 0 = off. */
+  tokenCacheMs?: number;
 }
 
 export interface App {
@@ -105,8 +111,9 @@ export function isRetryable(err: unknown): boolean {
   return false;
 }
 
-export function buildApp(deps: Deps, opts: AppOptions): App {
+export function buildApp(deps: Deps, appOpts: AppOptions): App {
   const requestIds = new WeakMap<Request, string>();
+  const opts = { ...appOpts, verifier: cachedVerifier(appOpts.verifier, { ttlMs: appOpts.tokenCacheMs ?? 30_000 }) };
   // Aborted on stop(): every open subscription completes.
   const closing = new AbortController();
   const securityConfig = opts.security ?? defaultSecurityConfig();
@@ -231,7 +238,24 @@ export function buildApp(deps: Deps, opts: AppOptions): App {
     },
   });
 
-  const server: Server = opts.tls ? (createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, yoga) as unknown as Server) : createServer(yoga);
+  // FAST_PATH (off by default): a node:http listener in front of Yoga for known operations.
+  // It skips Yoga's plugins (abuse limits, read rate limits, persisted-operation
+  // enforcement, load shedding, metrics, audit): see docs/performance.md before enabling it.
+  const handler =
+    (opts.fastPath ?? 'off') === 'off'
+      ? yoga
+      : createFastPath({
+          mode: opts.fastPath!,
+          deps,
+          verifier: opts.verifier,
+          schema,
+          yoga: yoga as never,
+          authenticate,
+          context: (auth, requestId) => ({ deps, ...auth, security, requestId, loadProduct: productLoader(deps), closing: closing.signal }),
+        });
+  const server: Server = opts.tls
+    ? (createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) as unknown as Server)
+    : createServer(handler);
 
   // graphql-ws on the same path (src/live/ws.ts): shared stock tickers, bounded per-socket buffers.
   const live = attachGraphqlWs({

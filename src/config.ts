@@ -39,6 +39,12 @@ export interface Config {
   security: SecurityConfig;
   /** Resilience and operations: see src/ops/config.ts and docs/operations.md. */
   ops: OpsConfig;
+  /** api processes on this machine (node:cluster, one port); 1 = this process serves. */
+  workers: number;
+  /** The node:http fast path in front of Yoga: off (default), jit or graphql-js (docs/performance.md). */
+  fastPath: 'off' | 'graphql-js' | 'jit';
+  /** How long a verified bearer token is trusted without verifying again, in ms (0 = off). */
+  tokenCacheMs: number;
 }
 
 export interface NotificationConfig {
@@ -161,6 +167,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataEncryptionKey,
     security,
     ops: opsConfig(env),
+    ...performanceConfig(env, role),
   };
 }
 
@@ -275,3 +282,13 @@ function notificationConfig(env: Record<string, string | undefined>): Notificati
 
 /** The notification settings with every default (tests and embedded callers start from these). */
 export const defaultNotificationConfig = (): NotificationConfig => notificationConfig({});
+
+function performanceConfig(env: Record<string, string | undefined>, role: Role) {
+  const fastPath = (env.FAST_PATH || 'off') as Config['fastPath'];
+  if (!['off', 'graphql-js', 'jit'].includes(fastPath)) throw new ConfigError(`FAST_PATH must be jit, graphql-js or off, got "${fastPath}"`);
+  const workers = env.WORKERS === 'auto' ? 0 : int(env, 'WORKERS', 1, 0, 256);
+  if (workers !== 1 && role !== 'worker' && (!env.DATABASE_URL || !env.REDIS_URL)) {
+    throw new ConfigError('WORKERS other than 1 needs DATABASE_URL and REDIS_URL (the embedded database and gate live in one process)');
+  }
+  return { workers, fastPath, tokenCacheMs: int(env, 'TOKEN_CACHE_MS', 30_000, 0, 3_600_000) };
+}

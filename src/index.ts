@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { createRuntime } from './deps.js';
 import { startWorker } from './worker.js';
 import { opsJobs, startGateNudges } from './ops/jobs.js';
+import { startCluster } from './cluster.js';
 
 /** In development without AUTH_JWT_SECRET: a random secret kept in DATA_DIR, so tokens survive restarts. */
 function devSecret(dataDir: string): string {
@@ -40,6 +41,9 @@ async function main() {
       'AUTH_JWT_SECRET is not set: using a generated development secret. Never do this in production.',
     );
   }
+  const forThisProcess = startCluster(config, log, secret && !config.authJwtSecret ? { AUTH_JWT_SECRET: secret } : {});
+  if (!forThisProcess) return;
+  config = forThisProcess;
   const runtime = await createRuntime(config, { log, redisPrefix: config.redisPrefix, stockCoalesceMs: config.stockCoalesceMs });
   const { deps, database } = runtime;
   const stops: (() => Promise<void>)[] = [];
@@ -71,6 +75,8 @@ async function main() {
       tls,
       production: config.production,
       ops: { config: config.ops, runtime: runtime.ops },
+      fastPath: config.fastPath,
+      tokenCacheMs: config.tokenCacheMs,
       web: {
         root: resolve(import.meta.dirname, '../clients/web/dist'),
         // Development only: the storefront's "demo shopper" sign-in.

@@ -1,0 +1,266 @@
+// Shared pieces of the benchmark: processes, a scratch database, the load generator, a keep-alive client.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import postgres from 'postgres';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const SECRET = `bench-secret-${randomBytes(16).toString('hex')}`;
+
+export const unique = (stem: string) => `${stem}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A fresh database on the local Postgres; dropped by `drop()`. */
+export async function scratchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = unique('fs_bench');
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const a = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
+      await a.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+      await a.end();
+    },
+  };
+}
+
+export interface Proc {
+  port: number;
+  /** The last few KB the process printed. */
+  output(): string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts a TypeScript entry point under tsx with `env`, waits until `ready` answers 2xx. */
+export async function startProcess(
+  file: string,
+  env: Record<string, string>,
+  opts: { ready?: string; nodeArgs?: string[]; timeoutMs?: number } = {},
+): Promise<Proc> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', file], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const keep = (b: Buffer) => {
+    log = (log + b.toString()).slice(-4000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${file} exited early:\n${log}`);
+    const ok = await get(`http://127.0.0.1:${port}${opts.ready ?? '/'}`).then((r) => r.status < 500, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${file} did not start:\n${log}`);
+    }
+    await sleep(200);
+  }
+  return {
+    port,
+    child,
+    output: () => log,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+export interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+/** One request over a shared keep-alive pool (the scenario runner and set-up use it). */
+export function http(url: string, method: string, body?: string, headers: Record<string, string> = {}, pool: Agent = agent): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, agent: pool, headers: body ? { 'content-type': 'application/json', ...headers } : headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export const get = (url: string) => http(url, 'GET');
+
+export async function gql<T = any>(base: string, query: string, variables?: Record<string, unknown>, token?: string): Promise<{ data?: T; errors?: any[] }> {
+  const r = await http(`${base}/graphql`, 'POST', JSON.stringify({ query, variables }), token ? { authorization: `Bearer ${token}` } : {});
+  return JSON.parse(r.body);
+}
+
+export interface LoadResult {
+  rps: number;
+  /** Server CPU time (user + system, all its processes) per request, in microseconds. */
+  cpuUsPerReq?: number;
+  /** The raw node:http baseline measured interleaved with this case (paired rounds). */
+  raw?: { rps: number; cpuUsPerReq?: number };
+  p50: number;
+  p99: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+  /** Responses whose body matched `expect` (when given). */
+  matched?: number;
+}
+
+export interface LoadSpec {
+  url: string;
+  method?: 'GET' | 'POST';
+  body?: string;
+  headers?: Record<string, string>;
+  /** Rotated over requests, one bearer token per request. */
+  tokens?: string[];
+  connections: number;
+  durationSeconds: number;
+  /** Counts responses whose body contains this string. */
+  expect?: string;
+  warmupSeconds?: number;
+  /** The server's process id: its CPU time (and its children's) is measured. */
+  pid?: number;
+}
+
+/** CPU seconds (user + system) used so far by a process and all its descendants (Linux /proc). */
+export function cpuSeconds(rootPid: number): number {
+  const parent = new Map<number, number>();
+  const used = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parent.set(Number(entry), Number(f[1]));
+      used.set(Number(entry), Number(f[11]) + Number(f[12]));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  let ticks = 0;
+  for (const [pid, t] of used) {
+    for (let p: number | undefined = pid; p; p = parent.get(p)) {
+      if (p === rootPid) {
+        ticks += t;
+        break;
+      }
+    }
+  }
+  return ticks / 100; // USER_HZ is 100 on Linux
+}
+
+/** Runs autocannon (one connection pool, keep-alive, no pipelining) and reports rps and latency. */
+export async function load(spec: LoadSpec): Promise<LoadResult> {
+  const headers = { 'content-type': 'application/json', ...spec.headers };
+  let next = 0;
+  let matched = 0;
+  const tokens = spec.tokens;
+  const requestSpec: Record<string, unknown> = { method: spec.method ?? 'GET', headers };
+  if (spec.body) requestSpec.body = spec.body;
+  if (tokens) {
+    requestSpec.setupRequest = (req: any) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` } });
+  }
+  if (spec.expect) {
+    requestSpec.onResponse = (_status: number, body: string) => {
+      if (body.includes(spec.expect!)) matched++;
+    };
+  }
+  const run = (duration: number) =>
+    autocannon({
+      url: spec.url,
+      connections: spec.connections,
+      duration,
+      pipelining: 1,
+      requests: [requestSpec as any],
+    }) as unknown as Promise<autocannon.Result>;
+  if ((spec.warmupSeconds ?? 1) > 0) await run(spec.warmupSeconds ?? 1);
+  matched = 0;
+  const cpu0 = spec.pid ? cpuSeconds(spec.pid) : 0;
+  const r = await run(spec.durationSeconds);
+  const cpu = spec.pid ? cpuSeconds(spec.pid) - cpu0 : undefined;
+  return {
+    rps: r.requests.average,
+    cpuUsPerReq: cpu !== undefined && r.requests.total > 0 ? (cpu * 1e6) / r.requests.total : undefined,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    requests: r.requests.total,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    matched: spec.expect ? matched : undefined,
+  };
+}
+
+/**
+ * Measures `spec` and the raw baseline in alternating rounds, so slow drift on a shared
+ * machine hits both alike: rps and CPU per request are means over the rounds.
+ */
+export async function paired(spec: LoadSpec, raw: { url: string; pid: number }, rounds: number): Promise<LoadResult> {
+  const per = Math.max(1, Math.round(spec.durationSeconds / rounds));
+  const mine: LoadResult[] = [];
+  const base: LoadResult[] = [];
+  for (let i = 0; i < rounds; i++) {
+    base.push(await load({ url: raw.url, connections: spec.connections, durationSeconds: per, pid: raw.pid, warmupSeconds: i === 0 ? 1 : 0 }));
+    mine.push(await load({ ...spec, durationSeconds: per, warmupSeconds: i === 0 ? spec.warmupSeconds : 0 }));
+  }
+  const mean = (xs: (number | undefined)[]) => (xs.some((x) => x === undefined) ? undefined : xs.reduce((a: number, b) => a + b!, 0) / xs.length);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return {
+    rps: mean(mine.map((r) => r.rps))!,
+    cpuUsPerReq: mean(mine.map((r) => r.cpuUsPerReq)),
+    p50: mean(mine.map((r) => r.p50))!,
+    p99: Math.max(...mine.map((r) => r.p99)),
+    requests: sum(mine.map((r) => r.requests)),
+    non2xx: sum(mine.map((r) => r.non2xx)),
+    errors: sum(mine.map((r) => r.errors)),
+    matched: spec.expect ? sum(mine.map((r) => r.matched ?? 0)) : undefined,
+    raw: { rps: mean(base.map((r) => r.rps))!, cpuUsPerReq: mean(base.map((r) => r.cpuUsPerReq)) },
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** An HS256 token like src/auth.ts signToken makes, signed synchronously (tens of thousands in well under a second). */
+export function hs256(secret: string, claims: { sub: string; roles?: string[]; ttlSeconds?: number }): string {
+  const now = Math.floor(Date.now() / 1000);
+  const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const head = `${enc({ alg: 'HS256' })}.${enc({ roles: claims.roles ?? [], sub: claims.sub, iat: now, exp: now + (claims.ttlSeconds ?? 7200) })}`;
+  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
+}

@@ -1,0 +1,392 @@
+// `npm run bench`: the whole benchmark suite in one command; writes BENCHMARKS.md.
+//
+// Starts what it needs on loopback (the api server against a scratch database on the
+// local Postgres and a unique key prefix on the local Redis), runs every case for a
+// fixed duration with autocannon, and reports requests/s, p50/p99 and the ratio to a
+// raw node:http server measured in the same run. See docs/performance.md.
+//
+// BENCH_DURATION (s, default 8) per case; BENCH_STEP_DURATION (s, default 5) per
+// optimisation step; BENCH_CONNECTIONS (default 50) for cases 1-5; BENCH_SKIP_FANOUT=1.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import postgres from 'postgres';
+import { signToken } from '../src/auth.js';
+import { gql, hs256, type LoadResult, load, paired, type Proc, REDIS_URL, ROOT, SECRET, scratchDatabase, startProcess, unique } from './lib.js';
+import { INVENTORY_QUERY, RESERVE_MUTATION, runScenario } from './scenario.js';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const STEP_DURATION = Number(process.env.BENCH_STEP_DURATION ?? 6);
+/** Rounds of raw / case alternation per measurement. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const SHOPPERS = Number(process.env.BENCH_SHOPPERS ?? 20_000);
+const UNITS = Number(process.env.BENCH_UNITS ?? 1_000);
+
+const INVENTORY_BODY = (productId: string) => JSON.stringify({ query: INVENTORY_QUERY, variables: { productId } });
+const RESERVE_BODY = (productId: string) => JSON.stringify({ query: RESERVE_MUTATION, variables: { input: { productId } } });
+
+interface Row {
+  case: string;
+  result?: LoadResult;
+  note?: string;
+}
+
+const log = (...a: unknown[]) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
+const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+async function main() {
+  const started = Date.now();
+  const machine = {
+    cores: cpus().length,
+    model: cpus()[0]?.model ?? 'unknown',
+    memGiB: totalmem() / 2 ** 30,
+    node: process.version,
+    loadBefore: loadavg().map((l) => l.toFixed(2)).join(' '),
+  };
+  log('machine', machine);
+  const db = await scratchDatabase();
+  const prefix = `${unique('fsb')}:`;
+  const serverEnv = (extra: Record<string, string> = {}) => ({
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    REDIS_PREFIX: prefix,
+    AUTH_JWT_SECRET: SECRET,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    ROLE: 'all',
+    ...extra,
+  });
+  const api = (extra: Record<string, string> = {}) => startProcess('src/index.ts', serverEnv(extra), { ready: '/health' });
+  const procs: Proc[] = [];
+  const stopAll = async () => {
+    for (const p of procs.splice(0)) await p.stop();
+  };
+  process.on('SIGINT', () => void stopAll().then(() => db.drop()).then(() => process.exit(130)));
+
+  try {
+    // --- set-up: products and tokens --------------------------------------------------
+    const admin = await signToken(SECRET, { sub: 'bench-admin', roles: ['admin'], expiresIn: '2h' });
+    const tokens = Array.from({ length: SHOPPERS }, (_, i) => hs256(SECRET, { sub: `shopper-${i}` }));
+    const crowd = Array.from({ length: SHOPPERS }, (_, i) => hs256(SECRET, { sub: `crowd-${i}` }));
+    let server = await api();
+    procs.push(server);
+    let base = `http://127.0.0.1:${server.port}`;
+    const create = async (id: string, totalQuantity: number, perUserLimit: number) => {
+      const r = await gql(
+        base,
+        `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
+        {
+          input: {
+            id,
+            name: `Bench ${id}`,
+            priceAmount: 1999,
+            currency: 'USD',
+            totalQuantity,
+            sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit, reservationTtlSeconds: 3600 },
+          },
+        },
+        admin,
+      );
+      if (r.errors) throw new Error(`createProduct ${id}: ${JSON.stringify(r.errors)}`);
+      return id;
+    };
+    const readId = await create('bench-read', 1000, 1);
+    const soldId = await create('bench-sold', 1, 1);
+    const stockId = await create('bench-stock', 50_000_000, 1000);
+    const saleId = await create('bench-sale', UNITS, 1);
+    const first = await gql(base, RESERVE_MUTATION, { input: { productId: soldId } }, admin);
+    if (first.data?.reserve.__typename !== 'ReserveSuccess') throw new Error(`could not sell out ${soldId}: ${JSON.stringify(first)}`);
+    await stopAll();
+
+    // --- cases 1 and 2 ------------------------------------------------------------------
+    // The raw server stays up all run: every case is measured in rounds alternating with it.
+    const rawProc = await startProcess('bench/raw-server.ts', {});
+    const rawTarget = { url: `http://127.0.0.1:${rawProc.port}/`, pid: rawProc.child.pid! };
+    const rows: Row[] = [];
+    const rawAlone = () => load({ url: rawTarget.url, pid: rawTarget.pid, connections: CONNECTIONS, durationSeconds: DURATION });
+    try {
+    log('case 1: raw node:http');
+    const raw1 = await rawAlone();
+    log('case 2: bare graphql-yoga');
+    {
+      const p = await startProcess('bench/yoga-hello.ts', {});
+      procs.push(p);
+      const r = await paired(
+        {
+          url: `http://127.0.0.1:${p.port}/graphql`,
+          method: 'POST',
+          body: JSON.stringify({ query: '{ hello }' }),
+          connections: CONNECTIONS,
+          durationSeconds: DURATION,
+          expect: '"hello":"world"',
+          pid: p.child.pid,
+        },
+        rawTarget,
+        ROUNDS,
+      );
+      rows.push({ case: '2. bare graphql-yoga `{hello}`', result: r });
+      await stopAll();
+    }
+
+    // --- cases 3, 4, 5 on each optimisation step -----------------------------------------
+    const hot = async (label: string, env: Record<string, string>, seconds: number) => {
+      const p = await api(env);
+      procs.push(p);
+      const b = `http://127.0.0.1:${p.port}`;
+      const pid = p.child.pid;
+      // Warm the server's code paths for all three cases before any is measured.
+      for (const w of [{ body: INVENTORY_BODY(readId), url: `${b}/graphql` }, { body: RESERVE_BODY(soldId), url: `${b}/graphql`, tokens: crowd.slice(0, 1000) }, { url: `${b}/inventory/${readId}` }]) {
+        await load({ ...w, method: w.body ? 'POST' : 'GET', connections: CONNECTIONS, durationSeconds: 1, warmupSeconds: 0 });
+      }
+      const out = {
+        inventory: await paired({ url: `${b}/graphql`, method: 'POST', body: INVENTORY_BODY(readId), connections: CONNECTIONS, durationSeconds: seconds, expect: '"availableQuantity":1000', pid }, rawTarget, ROUNDS),
+        soldOut: await paired({ url: `${b}/graphql`, method: 'POST', body: RESERVE_BODY(soldId), tokens: crowd.slice(0, 1000), connections: CONNECTIONS, durationSeconds: seconds, expect: '"SoldOut"', pid }, rawTarget, ROUNDS),
+        rest: await paired({ url: `${b}/inventory/${readId}`, connections: CONNECTIONS, durationSeconds: seconds, expect: '"available_quantity":1000', pid }, rawTarget, ROUNDS),
+      };
+      await stopAll();
+      log(label, Object.fromEntries(Object.entries(out).map(([k, v]) => [k, `${Math.round(v.rps)} rps (${(v.rps / v.raw!.rps).toFixed(2)}x), ${Math.round(v.cpuUsPerReq ?? 0)} us cpu/req (raw ${Math.round(v.raw!.cpuUsPerReq ?? 0)})`])));
+      return out;
+    };
+    const steps: { label: string; env: Record<string, string>; what: string }[] = [
+      { label: 'A. Yoga default (before)', env: { FAST_PATH: 'off', TOKEN_CACHE_MS: '0' }, what: 'every request through Yoga; jose verifies every token' },
+      { label: 'B. + token cache', env: { FAST_PATH: 'off', TOKEN_CACHE_MS: '30000' }, what: 'verified tokens remembered 30 s (never past exp)' },
+      { label: 'C. + node:http fast path, cached parse/validate, graphql-js execute', env: { FAST_PATH: 'graphql-js' }, what: "Yoga's Request/Response adapters and plugin hooks skipped for known JSON POSTs and GET /inventory" },
+      { label: 'D. + graphql-jit compiled execution (the default)', env: { FAST_PATH: 'jit' }, what: 'compiled documents instead of graphql-js execute' },
+      { label: 'E. D with WORKERS=2 (node:cluster)', env: { FAST_PATH: 'jit', WORKERS: '2' }, what: 'two api processes on one port (the load generator shares the same 2 cores)' },
+    ];
+    const stepResults: { label: string; what: string; r: Awaited<ReturnType<typeof hot>> }[] = [];
+    for (const st of steps) {
+      log('step', st.label);
+      stepResults.push({ label: st.label, what: st.what, r: await hot(st.label, st.env, STEP_DURATION) });
+    }
+    // The main table's cases 3-5: the default configuration (step D).
+    const main = stepResults[3].r;
+    rows.push({ case: '3. `inventory(productId)` query', result: main.inventory });
+    rows.push({ case: '4. `reserve` on a sold-out product', result: main.soldOut });
+    rows.push({ case: '5. REST `GET /inventory/{id}`', result: main.rest });
+
+    // --- case 6: reserve with stock left, 200 connections, many shoppers ------------------
+    log('case 6: reserve with stock left at 200 connections');
+    server = await api();
+    procs.push(server);
+    base = `http://127.0.0.1:${server.port}`;
+    const c6 = await load({
+      url: `${base}/graphql`,
+      method: 'POST',
+      body: RESERVE_BODY(stockId),
+      tokens,
+      connections: 200,
+      durationSeconds: DURATION,
+      warmupSeconds: 0,
+      expect: '"ReserveSuccess"',
+      pid: server.child.pid,
+    });
+    rows.push({ case: '6. `reserve` with stock left (gate + Postgres), 200 connections', result: c6 });
+
+    // --- case 7: the flash-sale scenario --------------------------------------------------
+    log(`case 7: ${SHOPPERS} shoppers, ${UNITS} units`);
+    let scenario: unknown;
+    let scenarioSource = 'bench/scenario.ts (minimal runner)';
+    // HOOK(lead, after merging clients/load): case 7 uses the load generator's
+    // `runFlashSale(opts): Promise<Summary>` when it is present; set FLASH_SALE_MODULE to
+    // point at it if it lives elsewhere. The oversold check below reads Postgres either way.
+    const loadModule = [process.env.FLASH_SALE_MODULE, 'clients/load/index.ts', 'clients/load/flash-sale.ts', 'clients/load/run.ts']
+      .filter((f): f is string => !!f)
+      .map((f) => join(ROOT, f))
+      .find((f) => existsSync(f));
+    const runner = loadModule ? ((await import(pathToFileURL(loadModule).href)) as { runFlashSale?: (o: unknown) => Promise<unknown> }).runFlashSale : undefined;
+    if (runner) {
+      scenarioSource = `${loadModule!.slice(ROOT.length)} runFlashSale`;
+      scenario = await runner({
+        url: `${base}/graphql`,
+        baseUrl: base,
+        productId: saleId,
+        shoppers: SHOPPERS,
+        units: UNITS,
+        tokens: crowd,
+        concurrency: 200,
+        secret: SECRET,
+        databaseUrl: db.url,
+        redisUrl: REDIS_URL,
+      });
+    } else {
+      scenario = await runScenario({ base, productId: saleId, tokens: crowd, concurrency: 200 });
+    }
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    const [ledger] = await sql<{ total_quantity: number; available_quantity: number; reserved_quantity: number; sold_quantity: number }[]>`
+      select total_quantity, available_quantity, reserved_quantity, sold_quantity from products where id = ${saleId}`;
+    const [held] = await sql<{ n: number }[]>`
+      select coalesce(sum(quantity), 0)::int as n from reservations where product_id = ${saleId} and status in ('ACTIVE','CHECKED_OUT','PURCHASED')`;
+    PG_VERSION = (await sql<{ v: string }[]>`select current_setting('server_version') as v`)[0]?.v;
+    await sql.end();
+    const oversold = Math.max(0, Number(held.n) - UNITS, Number(ledger.reserved_quantity) + Number(ledger.sold_quantity) - UNITS);
+    const balanced =
+      Number(ledger.available_quantity) + Number(ledger.reserved_quantity) + Number(ledger.sold_quantity) === Number(ledger.total_quantity) &&
+      Number(ledger.available_quantity) >= 0;
+    await stopAll();
+
+    log('case 1 again (drift check)');
+    const raw2 = await rawAlone();
+
+    // --- case 8: subscription fan-out -----------------------------------------------------
+    const fanout: { subscribers: number; result?: Record<string, number>; note?: string }[] = [];
+    const fanoutFile = join(ROOT, 'bench', 'fanout.ts');
+    if (process.env.BENCH_SKIP_FANOUT === '1') {
+      fanout.push({ subscribers: 0, note: 'skipped (BENCH_SKIP_FANOUT=1)' });
+    } else if (!existsSync(fanoutFile)) {
+      fanout.push({ subscribers: 0, note: 'skipped: bench/fanout.ts is not in this tree yet (another branch adds it)' });
+    } else {
+      const { runFanout } = (await import(pathToFileURL(fanoutFile).href)) as {
+        runFanout: (o: { subscribers: number; eventsPerSecond: number; durationSeconds: number; databaseUrl?: string; redisUrl?: string }) => Promise<Record<string, number>>;
+      };
+      for (const subscribers of [1_000, 5_000, 10_000]) {
+        log(`case 8: fan-out to ${subscribers}`);
+        try {
+          fanout.push({ subscribers, result: await runFanout({ subscribers, eventsPerSecond: 10, durationSeconds: 10, databaseUrl: db.url, redisUrl: REDIS_URL }) });
+        } catch (err) {
+          fanout.push({ subscribers, note: `failed: ${(err as Error).message}` });
+        }
+      }
+    }
+
+    // --- report ----------------------------------------------------------------------------
+    const rawRps = (raw1.rps + raw2.rps) / 2;
+    const overloaded = Math.max(Number(machine.loadBefore.split(' ')[0]), loadavg()[0]) > machine.cores * 1.5;
+    const rawCpu = ((raw1.cpuUsPerReq ?? 0) + (raw2.cpuUsPerReq ?? 0)) / 2;
+    /** Throughput ratio to the raw baseline of the same rounds (or of the run's two case-1 runs). */
+    const ratio = (r: LoadResult) => (r.rps / (r.raw?.rps ?? rawRps)).toFixed(2);
+    /** Raw CPU per request / this case's: the share of raw throughput one core would reach with the machine to itself. */
+    const cpuRatio = (r: LoadResult) => {
+      const base = r.raw?.cpuUsPerReq ?? rawCpu;
+      return r.cpuUsPerReq ? (base / r.cpuUsPerReq).toFixed(2) : 'n/a';
+    };
+    const line = (name: string, r: LoadResult, extra = '') =>
+      `| ${name} | ${fmt(r.rps)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${ratio(r)}× | ${r.cpuUsPerReq ? fmt(r.cpuUsPerReq) : 'n/a'} | ${cpuRatio(r)}× | ${r.non2xx + r.errors}${r.matched !== undefined ? ` / ${fmt(r.matched)} expected bodies` : ''}${extra} |`;
+    const s = scenario as Record<string, any>;
+    const md = `# Benchmarks
+
+Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString()} in ${Math.round((Date.now() - started) / 1000)} s.
+Ratios are to the raw \`node:http\` server **measured in the same run**: cases 2-5 in rounds alternating with it
+(BENCH_ROUNDS=${ROUNDS}), cases 1 and 6 against the mean of case 1 at the start and at the end. Two ratios: requests/s,
+and server CPU time per request (raw's / the case's), which holds up better when other work shares the cores.
+How to read and reproduce: docs/performance.md.
+${
+  overloaded
+    ? `
+> **Warning: this run is not representative.** The load average was ${machine.loadBefore} before and ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} after, on ${machine.cores} cores: other work held most of the CPU, so every number here is
+> mostly a measure of that contention (the raw server alone managed ${fmt(rawRps)} requests/s). Re-run \`npm run bench\` on a quiet machine.
+`
+    : ''
+}
+## Machine
+
+- ${machine.cores} cores, ${machine.model}, ${machine.memGiB.toFixed(1)} GiB, Node ${machine.node}
+- load average before the run: ${machine.loadBefore} (other work was sharing the cores)
+- load generator: autocannon ${autocannonVersion()} in the bench process (one thread, keep-alive, no pipelining),
+  ${CONNECTIONS} connections for cases 1-5, ${DURATION} s per case (cases 3-5: ${STEP_DURATION} s per optimisation step; the main
+  table's cases 3-5 are step D, the default configuration), after warm-up; servers are separate processes on 127.0.0.1
+- Postgres ${PG_VERSION ?? ''} and Redis on 127.0.0.1 (a scratch database and a unique Redis key prefix per run)
+
+## Results
+
+| case | requests/s | p50 ms | p99 ms | ratio to raw (requests/s) | server CPU µs per request | ratio to raw (CPU per request) | non-2xx + errors / bodies checked |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+${line('1. raw `node:http` fixed JSON', raw1, ' (start)')}
+${line('1. raw `node:http` fixed JSON', raw2, ' (end)')}
+${rows.map((r) => line(r.case, r.result!)).join('\n')}
+
+Case 6: ${fmt(c6.matched ?? 0)} reservations committed in ${DURATION} s by ${fmt(tokens.length)} distinct shoppers (tokens rotated per request), p99 ${fmt(c6.p99, 1)} ms at 200 connections (target: under 50 ms).
+
+### 7. Flash sale: ${fmt(SHOPPERS)} shoppers, ${fmt(UNITS)} units, Redis gate + Postgres
+
+Runner: ${scenarioSource}; 200 concurrent shoppers at a time, each: read stock, reserve, and if it won: check out and pay.
+
+${
+  runner
+    ? `\`\`\`json\n${JSON.stringify(scenario, null, 2)}\n\`\`\``
+    : `| operation | count | p50 ms | p99 ms |
+| --- | ---: | ---: | ---: |
+${Object.entries(s.ops as Record<string, { count: number; p50Ms: number; p99Ms: number }>)
+  .map(([op, v]) => `| ${op} | ${fmt(v.count)} | ${fmt(v.p50Ms, 1)} | ${fmt(v.p99Ms, 1)} |`)
+  .join('\n')}
+
+${fmt(s.requests)} requests in ${fmt(s.seconds, 1)} s = **${fmt(s.rps)} requests/s**; reserved ${fmt(s.reserved)}, sold out ${fmt(s.soldOut)}, paid ${fmt(s.paid)}, unexpected errors ${fmt(s.failures)}.`
+}
+
+**Oversold: ${oversold}** (Postgres: total ${ledger.total_quantity}, available ${ledger.available_quantity}, reserved ${ledger.reserved_quantity}, sold ${ledger.sold_quantity}; ledger ${balanced ? 'balanced' : 'OUT OF BALANCE'}).
+
+### 8. Subscription fan-out (one product, 10 stock events/s)
+
+${
+  fanout[0]?.result
+    ? `| subscribers | connected | delivered / expected | p50 ms | p99 ms | server KB per subscriber |
+| ---: | ---: | ---: | ---: | ---: | ---: |
+${fanout
+  .map((f) =>
+    f.result
+      ? `| ${fmt(f.subscribers)} | ${fmt(f.result.connected)} | ${fmt(f.result.delivered)} / ${fmt(f.result.expected)} | ${fmt(f.result.p50Ms, 1)} | ${fmt(f.result.p99Ms, 1)} | ${fmt(f.result.serverRssPerSubscriberKB, 1)} |`
+      : `| ${fmt(f.subscribers)} | ${f.note} | | | | |`,
+  )
+  .join('\n')}`
+    : fanout.map((f) => `- ${f.note}`).join('\n')
+}
+
+## What each optimisation bought (cases 3, 4, 5; ${STEP_DURATION} s each)
+
+Each step is a server configuration (env variables in docs/performance.md), measured in this run, cumulative from the top.
+The profile behind step C is in bench/profiles/ (\`npm run bench:profile\`).
+
+Each cell: requests/s (ratio to raw requests/s in the same rounds; ratio to raw CPU per request).
+
+| step | what changed | 3. inventory | 4. sold-out reserve | 5. REST inventory |
+| --- | --- | ---: | ---: | ---: |
+${stepResults
+  .map((st) => {
+    const cell = (r: LoadResult) => `${fmt(r.rps)} (${ratio(r)}×; ${cpuRatio(r)}×)`;
+    return `| ${st.label} | ${st.what} | ${cell(st.r.inventory)} | ${cell(st.r.soldOut)} | ${cell(st.r.rest)} |`;
+  })
+  .join('\n')}
+
+## Commands
+
+\`\`\`sh
+npm ci
+# Postgres on 127.0.0.1:5432 (user postgres, trust) and Redis on 127.0.0.1:6379
+npm run bench            # all cases, ~${Math.max(1, Math.round((Date.now() - started) / 60000))} min; writes BENCHMARKS.md
+npm run bench:profile    # CPU profiles of case 3 before/after the fast path, summarised in bench/profiles/
+\`\`\`
+
+Environment: BENCH_DURATION=${DURATION} BENCH_STEP_DURATION=${STEP_DURATION} BENCH_CONNECTIONS=${CONNECTIONS} BENCH_SHOPPERS=${SHOPPERS} BENCH_UNITS=${UNITS}
+(BENCH_PG_URL / BENCH_REDIS_URL point elsewhere; BENCH_SKIP_FANOUT=1 skips case 8).
+`;
+    writeFileSync(join(ROOT, 'BENCHMARKS.md'), md);
+    log('wrote BENCHMARKS.md');
+    } finally {
+      await rawProc.stop();
+    }
+  } finally {
+    await stopAll();
+    await db.drop();
+  }
+}
+
+let PG_VERSION: string | undefined;
+function autocannonVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(ROOT, 'node_modules/autocannon/package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '';
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
