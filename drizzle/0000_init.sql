@@ -1,3 +1,60 @@
+CREATE TABLE "audit_log" (
+	"id" bigserial PRIMARY KEY NOT NULL,
+	"at" timestamp with time zone DEFAULT now() NOT NULL,
+	"actor" text NOT NULL,
+	"action" text NOT NULL,
+	"target" text,
+	"outcome" text NOT NULL,
+	"details" jsonb,
+	"request_id" text
+);
+--> statement-breakpoint
+CREATE TABLE "contacts" (
+	"user_id" text PRIMARY KEY NOT NULL,
+	"email_sealed" text,
+	"phone_sealed" text,
+	"channels" text[] DEFAULT '{}'::text[] NOT NULL,
+	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
+CREATE TABLE "notification_deliveries" (
+	"id" uuid PRIMARY KEY NOT NULL,
+	"outbox_id" uuid NOT NULL,
+	"user_id" text NOT NULL,
+	"channel" text NOT NULL,
+	"message_key" text NOT NULL,
+	"transport" text,
+	"status" text NOT NULL,
+	"attempts" integer DEFAULT 0 NOT NULL,
+	"provider_id" text,
+	"last_error" text,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"sent_at" timestamp with time zone
+);
+--> statement-breakpoint
+CREATE TABLE "product_follows" (
+	"user_id" text NOT NULL,
+	"product_id" text NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "product_follows_user_id_product_id_pk" PRIMARY KEY("user_id","product_id")
+);
+--> statement-breakpoint
+CREATE TABLE "reservation_reminders" (
+	"reservation_id" uuid PRIMARY KEY NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
+CREATE TABLE "sale_start_notices" (
+	"product_id" text PRIMARY KEY NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
+CREATE TABLE "gate_sequences" (
+	"product_id" text PRIMARY KEY NOT NULL,
+	"last" bigint NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE "carts" (
 	"id" uuid PRIMARY KEY NOT NULL,
 	"user_id" text NOT NULL,
@@ -25,7 +82,8 @@ CREATE TABLE "orders" (
 	"total_amount" integer NOT NULL,
 	"currency" text NOT NULL,
 	"payment_method" text NOT NULL,
-	"shipping_address" jsonb NOT NULL,
+	"shipping_address" jsonb,
+	"shipping_address_sealed" text,
 	"transaction_id" text,
 	"idempotency_key" text,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
@@ -121,6 +179,11 @@ ALTER TABLE "payments" ADD CONSTRAINT "payments_order_id_orders_id_fk" FOREIGN K
 ALTER TABLE "reservations" ADD CONSTRAINT "reservations_cart_id_carts_id_fk" FOREIGN KEY ("cart_id") REFERENCES "public"."carts"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "reservations" ADD CONSTRAINT "reservations_product_id_products_id_fk" FOREIGN KEY ("product_id") REFERENCES "public"."products"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "stock_movements" ADD CONSTRAINT "stock_movements_product_id_products_id_fk" FOREIGN KEY ("product_id") REFERENCES "public"."products"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+CREATE INDEX "audit_log_actor_at" ON "audit_log" USING btree ("actor","at");--> statement-breakpoint
+CREATE INDEX "audit_log_action_at" ON "audit_log" USING btree ("action","at");--> statement-breakpoint
+CREATE UNIQUE INDEX "notification_deliveries_key" ON "notification_deliveries" USING btree ("message_key");--> statement-breakpoint
+CREATE INDEX "notification_deliveries_outbox" ON "notification_deliveries" USING btree ("outbox_id");--> statement-breakpoint
+CREATE INDEX "product_follows_product" ON "product_follows" USING btree ("product_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "carts_one_active_per_user" ON "carts" USING btree ("user_id") WHERE "carts"."status" = 'ACTIVE';--> statement-breakpoint
 CREATE UNIQUE INDEX "order_items_reservation" ON "order_items" USING btree ("reservation_id");--> statement-breakpoint
 CREATE INDEX "order_items_order" ON "order_items" USING btree ("order_id");--> statement-breakpoint

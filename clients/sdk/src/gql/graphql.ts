@@ -75,6 +75,20 @@ export type CheckoutSuccess = {
   order: Order;
 };
 
+/** The signed-in shopper's contact details (stored encrypted) and accepted channels. */
+export type Contact = {
+  __typename?: 'Contact';
+  channels: Array<NotificationChannel>;
+  email?: Maybe<Scalars['String']['output']>;
+  /** E.164, e.g. +14155550123. */
+  phone?: Maybe<Scalars['String']['output']>;
+};
+
+export type ContactSuccess = {
+  __typename?: 'ContactSuccess';
+  contact: Contact;
+};
+
 export type CreateProductInput = {
   currency?: Scalars['String']['input'];
   id?: InputMaybe<Scalars['ID']['input']>;
@@ -82,6 +96,20 @@ export type CreateProductInput = {
   priceAmount: Scalars['Int']['input'];
   sale: SaleInput;
   totalQuantity: Scalars['Int']['input'];
+};
+
+export type DeliveryStatus =
+  | 'FAILED'
+  | 'SENDING'
+  | 'SENT';
+
+/** Personal data removed; orders kept for accounting under the pseudonym. */
+export type EraseSuccess = {
+  __typename?: 'EraseSuccess';
+  erasedAt: Scalars['DateTime']['output'];
+  /** The id your kept records carry now; it cannot be traced back to you. */
+  pseudonym: Scalars['String']['output'];
+  recordsPseudonymised: Scalars['Int']['output'];
 };
 
 /** An expected business outcome. Switch on __typename. */
@@ -107,6 +135,15 @@ export type ErrorCode =
   | 'SALE_NOT_STARTED'
   | 'SOLD_OUT'
   | 'UNAUTHENTICATED';
+
+export type FollowResult = FollowSuccess | InvalidInput | NotFound;
+
+export type FollowSuccess = {
+  __typename?: 'FollowSuccess';
+  /** Whether you are now told when its sale starts and when it sells out. */
+  following: Scalars['Boolean']['output'];
+  product: Product;
+};
 
 export type InvalidInput = Error & {
   __typename?: 'InvalidInput';
@@ -150,12 +187,21 @@ export type Mutation = {
   checkout: CheckoutResult;
   /** Admin only: create a product with its stock and sale window. */
   createProduct: Product;
+  /** GDPR: erase the signed-in shopper's personal data. Orders are kept for accounting, pseudonymised. */
+  eraseMyData: EraseSuccess;
+  /** Notify me when the sale of this product starts and when it sells out. */
+  followProduct: FollowResult;
   /** Charge the order; on success the stock is sold for good. */
   pay: PayResult;
   /** Give a held reservation back to the pool before it expires. */
   releaseReservation: ReleaseResult;
+  /** Admin only: put a dead letter back in the queue with a fresh budget of attempts. */
+  replayDeadLetter: ReplayResult;
   /** Hold stock for the signed-in shopper for the sale's reservation time and put it in their cart. */
   reserve: ReserveResult;
+  unfollowProduct: FollowResult;
+  /** Set your email, phone (E.164) and the channels you accept for order, hold and sale notices. */
+  updateContact: UpdateContactResult;
 };
 
 
@@ -169,6 +215,11 @@ export type MutationCreateProductArgs = {
 };
 
 
+export type MutationFollowProductArgs = {
+  productId: Scalars['ID']['input'];
+};
+
+
 export type MutationPayArgs = {
   input: PayInput;
 };
@@ -179,14 +230,48 @@ export type MutationReleaseReservationArgs = {
 };
 
 
+export type MutationReplayDeadLetterArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
 export type MutationReserveArgs = {
   input: ReserveInput;
+};
+
+
+export type MutationUnfollowProductArgs = {
+  productId: Scalars['ID']['input'];
+};
+
+
+export type MutationUpdateContactArgs = {
+  input: UpdateContactInput;
 };
 
 export type NotFound = Error & {
   __typename?: 'NotFound';
   code: ErrorCode;
   message: Scalars['String']['output'];
+};
+
+/** How a shopper accepts to be told about their orders, holds and followed sales. */
+export type NotificationChannel =
+  | 'EMAIL'
+  | 'SMS';
+
+/** One message of an outbox event on one channel to one shopper. */
+export type NotificationDelivery = {
+  __typename?: 'NotificationDelivery';
+  attempts: Scalars['Int']['output'];
+  channel: NotificationChannel;
+  lastError?: Maybe<Scalars['String']['output']>;
+  /** Stable across retries: the email Message-ID, the SMS reference. */
+  messageKey: Scalars['String']['output'];
+  providerId?: Maybe<Scalars['String']['output']>;
+  status: DeliveryStatus;
+  transport?: Maybe<Scalars['String']['output']>;
+  userId: Scalars['String']['output'];
 };
 
 export type Order = {
@@ -214,6 +299,28 @@ export type OrderStatus =
   | 'CANCELLED'
   | 'COMPLETED'
   | 'FAILED'
+  | 'PENDING';
+
+/** An event of the transactional outbox (admin). */
+export type OutboxEvent = {
+  __typename?: 'OutboxEvent';
+  aggregateId: Scalars['String']['output'];
+  attempts: Scalars['Int']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  deliveries: Array<NotificationDelivery>;
+  id: Scalars['ID']['output'];
+  lastError?: Maybe<Scalars['String']['output']>;
+  nextAttemptAt: Scalars['DateTime']['output'];
+  /** The event payload as JSON. */
+  payload: Scalars['String']['output'];
+  status: OutboxStatus;
+  topic: Scalars['String']['output'];
+  userId?: Maybe<Scalars['String']['output']>;
+};
+
+export type OutboxStatus =
+  | 'DEAD'
+  | 'DELIVERED'
   | 'PENDING';
 
 export type PayInput = {
@@ -265,13 +372,26 @@ export type Query = {
   __typename?: 'Query';
   /** The signed-in shopper's active cart, if any. */
   cart?: Maybe<Cart>;
+  /** Admin only: outbox events that ran out of delivery attempts, newest first. */
+  deadLetters: Array<OutboxEvent>;
+  /** GDPR: everything held about the signed-in shopper, as a JSON document. */
+  exportMyData: Scalars['String']['output'];
   inventory?: Maybe<Inventory>;
+  /** The signed-in shopper's contact details and channels; null until updateContact. */
+  myContact?: Maybe<Contact>;
   order?: Maybe<Order>;
   /** The signed-in shopper's orders, newest first. */
   orders: Array<Order>;
   product?: Maybe<Product>;
   products: Array<Product>;
   reservation?: Maybe<Reservation>;
+  /** A sale's live figures (admin only). Null when there is no such product. */
+  saleStats?: Maybe<SaleStats>;
+};
+
+
+export type QueryDeadLettersArgs = {
+  limit?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -294,6 +414,11 @@ export type QueryReservationArgs = {
   id: Scalars['ID']['input'];
 };
 
+
+export type QuerySaleStatsArgs = {
+  productId: Scalars['ID']['input'];
+};
+
 export type RateLimited = Error & {
   __typename?: 'RateLimited';
   code: ErrorCode;
@@ -306,6 +431,13 @@ export type ReleaseResult = InvalidInput | NotFound | ReleaseSuccess | Reservati
 export type ReleaseSuccess = {
   __typename?: 'ReleaseSuccess';
   reservation: Reservation;
+};
+
+export type ReplayResult = InvalidInput | NotFound | ReplaySuccess;
+
+export type ReplaySuccess = {
+  __typename?: 'ReplaySuccess';
+  event: OutboxEvent;
 };
 
 export type Reservation = {
@@ -385,6 +517,21 @@ export type SaleState =
   | 'SCHEDULED'
   | 'SOLD_OUT';
 
+/** An operator's view of one sale: the stock ledger, revenue and demand, from Postgres at the moment asked. */
+export type SaleStats = {
+  __typename?: 'SaleStats';
+  at: Scalars['DateTime']['output'];
+  availableQuantity: Scalars['Int']['output'];
+  productId: Scalars['ID']['output'];
+  /** Reserve attempts per second over the last 5 seconds (every api process when Redis is configured). */
+  reserveAttemptsPerSecond: Scalars['Float']['output'];
+  reservedQuantity: Scalars['Int']['output'];
+  /** Paid orders for this product, in minor units. */
+  revenue: Money;
+  soldQuantity: Scalars['Int']['output'];
+  totalQuantity: Scalars['Int']['output'];
+};
+
 export type SoldOut = Error & {
   __typename?: 'SoldOut';
   code: ErrorCode;
@@ -398,6 +545,8 @@ export type Subscription = {
   orderStatusChanged: Order;
   /** The reservation, now and every second until it ends, then its final state. */
   reservationCountdown: ReservationCountdown;
+  /** A sale's live figures now and then every SALE_STATS_INTERVAL_MS (admin only). */
+  saleStats: SaleStats;
   /** The product's inventory, now and after every change. */
   stockChanged: Inventory;
 };
@@ -413,9 +562,24 @@ export type SubscriptionReservationCountdownArgs = {
 };
 
 
+export type SubscriptionSaleStatsArgs = {
+  productId: Scalars['ID']['input'];
+};
+
+
 export type SubscriptionStockChangedArgs = {
   productId: Scalars['ID']['input'];
 };
+
+export type UpdateContactInput = {
+  /** The channels you accept; empty for none. */
+  channels: Array<NotificationChannel>;
+  email?: InputMaybe<Scalars['String']['input']>;
+  /** E.164: + then country code and number, e.g. +14155550123. */
+  phone?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type UpdateContactResult = ContactSuccess | InvalidInput;
 
 export type InventoryFieldsFragment = { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string };
 
