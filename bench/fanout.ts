@@ -216,6 +216,17 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     if (server.exitCode === null) server.kill('SIGTERM');
     await Promise.race([new Promise((r) => server.once('exit', r)), sleep(8000)]);
     if (server.exitCode === null) server.kill('SIGKILL');
+    // Leave the shared Redis as it was: remove this run's keys.
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await pub.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length) await pub.del(...keys);
+      } while (cursor !== '0');
+    } catch {
+      // best effort
+    }
     await bus.close().catch(() => {});
     pub.disconnect();
     sub.disconnect();

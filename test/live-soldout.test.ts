@@ -29,7 +29,6 @@ describe('two runtimes on a private Redis', () => {
     b = await createRuntime(config, { log: quietLog, redisPrefix });
   }, 180_000);
   afterAll(async () => {
-    await redis?.start().catch(() => {});
     await a?.close();
     await b?.close();
     await redis?.stop();

@@ -49,7 +49,10 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
   proc.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   const port = await new Promise<number>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`server did not start in 150 s:\n${out}`)), 150_000);
+    const t = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`server did not start in 150 s:\n${out}`));
+    }, 150_000);
     const check = () => {
       const m = /"url":"http:\/\/localhost:(\d+)\/graphql"/.exec(out) ?? (env.ROLE === 'worker' && /flashsale worker running/.test(out) ? ['', '0'] : null);
       if (m) {
@@ -85,12 +88,16 @@ export async function startRedis(): Promise<{ url: string; port: number; stop():
   const port = await freePort();
   let proc: ChildProcess | undefined;
   const start = async () => {
+    if (proc && proc.exitCode === null && proc.signalCode === null) return;
     proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
+      const t = setTimeout(() => {
+        proc!.kill('SIGKILL');
+        reject(new Error(`redis-server did not start: ${out}`));
+      }, 10_000);
       proc!.stdout!.on('data', (d) => {
         out += d;
         if (/Ready to accept connections/.test(out)) {
