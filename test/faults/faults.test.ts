@@ -30,6 +30,7 @@ afterAll(async () => {
 
 interface Run {
   c: Cluster;
+  shoppers: number;
   productId: string;
   sale: SaleResult;
   faultAt: number;
@@ -58,7 +59,7 @@ async function saleWithFault(name: string, fault: (c: Cluster) => Promise<void>)
   });
   fire();
   await faultDone;
-  return { c, productId, sale, faultAt, t0 };
+  return { c, productId, sale, faultAt, t0, shoppers: SHOPPERS };
 }
 
 /** The checks every fault must pass, then a final wave proving every unsold unit can be sold again. */
@@ -85,7 +86,7 @@ async function check(name: string, run: Run) {
   const after = await audit(c, productId);
   const figures = {
     scenario: name,
-    shoppers: SHOPPERS,
+    shoppers: run.shoppers,
     units: UNITS,
     faultAfterReserved: run.faultAt,
     outcomes: sale.outcomes,
@@ -95,7 +96,7 @@ async function check(name: string, run: Run) {
     ledgerAfterFault: before,
     gateAfterFault: gate,
     paidOrders: settled.paidOrders,
-    paymentsLeftInFlightByDeadProcess: settled.paymentsInFlight,
+    paymentsAwaitingReconciliation: settled.paymentsInFlight,
     unitsHeldByThem: settled.heldByPaymentsInFlight,
     finalWave: { reserved: finalWave.reserved, soldOut: finalWave.outcomes['sold-out'], other: finalWave.outcomes.other },
     ledgerAtEnd: after.ledger,
@@ -119,7 +120,7 @@ async function check(name: string, run: Run) {
   expect(after.duplicateSequences).toBe(0);
   // every shopper got a definite answer or a retryable error
   expect(sale.outcomes.other).toBe(0);
-  expect(Object.values(sale.outcomes).reduce((a, b) => a + b, 0)).toBe(SHOPPERS);
+  expect(Object.values(sale.outcomes).reduce((a, b) => a + b, 0)).toBe(run.shoppers);
   // after the fault: every unsold unit (but those a dead process's payment still holds) is on sale again
   expect(before.reserved).toBe(settled.heldByPaymentsInFlight);
   // (holds of the final wave itself may expire and be taken again while it runs, hence ≥)
@@ -174,8 +175,9 @@ describe('fault tests', () => {
     const sweptByDeadWorker = await ledger(c, productId);
     await sleep(1000);
     await c.start(c.worker);
-    const sale = await runShoppers(c, { productId, shoppers: Math.max(SHOPPERS - UNITS, UNITS), concurrency: CONCURRENCY, prefix: 'sweep-shopper' });
+    const shoppers = Math.max(SHOPPERS - UNITS, UNITS);
+    const sale = await runShoppers(c, { productId, shoppers, concurrency: CONCURRENCY, prefix: 'sweep-shopper' });
     console.log(`\n[fault: worker] killed after ${expiredWhenKilled} holds expired; ledger then ${JSON.stringify(sweptByDeadWorker)}`);
-    await verify('worker', { c, productId, sale: { ...sale, outcomes: { ...sale.outcomes } }, faultAt: expiredWhenKilled, t0 });
+    await verify('worker', { c, productId, sale: { ...sale, outcomes: { ...sale.outcomes } }, faultAt: expiredWhenKilled, t0, shoppers });
   });
 });

@@ -188,7 +188,15 @@ export async function waitSettled(c: Cluster, productId: string, ms = 60_000) {
   for (;;) {
     const a = await audit(c, productId).catch(() => undefined);
     if (a && a.ledger.reserved === a.heldByPaymentsInFlight) return a;
-    if (Date.now() > until) throw new Error(`stock never settled: ${JSON.stringify(a)}`);
+    if (Date.now() > until) {
+      const holds = await c.sql`
+        select r.status, r.expires_at < now() as past_expiry, o.status as order_status,
+          (select string_agg(p.status, ',') from payments p where p.order_id = r.order_id) as payments, count(*)::int as n
+        from reservations r left join orders o on o.id = r.order_id
+        where r.product_id = ${productId} and r.status in ('ACTIVE', 'CHECKED_OUT')
+        group by 1, 2, 3, 4`.catch(() => []);
+      throw new Error(`stock never settled: ${JSON.stringify(a)}; live holds: ${JSON.stringify(holds)}`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
 }
