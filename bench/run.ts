@@ -363,8 +363,9 @@ npm run bench:profile    # CPU profiles of case 3 before/after the fast path, su
 Environment: BENCH_DURATION=${DURATION} BENCH_STEP_DURATION=${STEP_DURATION} BENCH_CONNECTIONS=${CONNECTIONS} BENCH_SHOPPERS=${SHOPPERS} BENCH_UNITS=${UNITS}
 (BENCH_PG_URL / BENCH_REDIS_URL point elsewhere; BENCH_SKIP_FANOUT=1 skips case 8).
 `;
-    writeFileSync(join(ROOT, 'BENCHMARKS.md'), md);
-    log('wrote BENCHMARKS.md');
+    const outFile = process.env.BENCH_OUT ?? join(ROOT, 'BENCHMARKS.md');
+    writeFileSync(outFile, md);
+    log(`wrote ${outFile}`);
     } finally {
       await rawProc.stop();
     }
