@@ -1,4 +1,11 @@
 # The flashsale API and worker. Build: docker build -t flashsale .
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build:web
+
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
@@ -8,6 +15,8 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY drizzle ./drizzle
 COPY scripts ./scripts
+COPY --from=build /app/clients/web/dist ./clients/web/dist
 EXPOSE 4000
-# ROLE=all (api + worker in one process), api, or worker.
+# ROLE=all (api + worker in one process), api, or worker. Production needs
+# AUTH_JWT_SECRET (or AUTH_JWKS_URL) and DATA_ENCRYPTION_KEY.
 CMD ["node", "--import", "tsx", "src/index.ts"]

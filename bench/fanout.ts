@@ -103,6 +103,8 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     ROLE: 'api',
     LOG_LEVEL: 'info',
     NODE_ENV: 'production',
+    DATA_ENCRYPTION_KEY: `bench:${Buffer.alloc(32, 7).toString('base64')}`,
+    RATE_LIMIT: 'off',
     AUTH_JWT_SECRET: secret,
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,

@@ -80,7 +80,7 @@ async function profileOnce(name: string, env: Record<string, string>, dbUrl: str
   mkdirSync(dir, { recursive: true });
   const server = await startProcess(
     'src/index.ts',
-    { DATABASE_URL: dbUrl, REDIS_URL, REDIS_PREFIX: prefix, AUTH_JWT_SECRET: SECRET, NODE_ENV: 'production', LOG_LEVEL: 'warn', ROLE: 'api', ...env },
+    { DATABASE_URL: dbUrl, REDIS_URL, REDIS_PREFIX: prefix, AUTH_JWT_SECRET: SECRET, NODE_ENV: 'production', DATA_ENCRYPTION_KEY: `bench:${Buffer.alloc(32, 7).toString('base64')}`, RATE_LIMIT: 'off', LOG_LEVEL: 'warn', ROLE: 'api', ...env },
     { ready: '/health', nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] },
   );
   const base = `http://127.0.0.1:${server.port}`;

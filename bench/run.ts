@@ -54,8 +54,12 @@ async function main() {
     REDIS_PREFIX: prefix,
     AUTH_JWT_SECRET: SECRET,
     NODE_ENV: 'production',
+    DATA_ENCRYPTION_KEY: `bench:${Buffer.alloc(32, 7).toString('base64')}`,
     LOG_LEVEL: 'warn',
     ROLE: 'all',
+    // The benchmark is one machine playing thousands of shoppers from one IP: the
+    // per-IP and per-shopper rate limits would measure themselves, not the server.
+    RATE_LIMIT: 'off',
     ...extra,
   });
   const api = (extra: Record<string, string> = {}) => startProcess('src/index.ts', serverEnv(extra), { ready: '/health' });

@@ -77,6 +77,8 @@ describe('WORKERS=2 (node:cluster)', () => {
         REDIS_PREFIX: `${uniqueName('fsc')}:`,
         AUTH_JWT_SECRET: TEST_SECRET,
         NODE_ENV: 'production',
+        DATA_ENCRYPTION_KEY: `test:${Buffer.alloc(32, 3).toString('base64')}`,
+        RATE_LIMIT: 'off',
         LOG_LEVEL: 'error',
       },
       stdio: 'ignore',

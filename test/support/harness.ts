@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { buildApp, type App } from '../../src/app.js';
+import { buildApp, type App, type AppOptions } from '../../src/app.js';
 import { createVerifier, signToken } from '../../src/auth.js';
 import { rowsOf } from '../../src/adapters/db/client.js';
 import type { RuntimeOptions } from '../../src/deps.js';
@@ -34,11 +34,11 @@ export interface ProductSpec {
 
 let counter = 0;
 
-export async function harness(name: BackendName, opts: RuntimeOptions = {}): Promise<Harness> {
+export async function harness(name: BackendName, opts: RuntimeOptions = {}, appOpts: Partial<AppOptions> = {}): Promise<Harness> {
   // The notification jobs too run only when a test asks (worker.tick).
   const backend = await openBackend(name, { ...opts, notifications: { intervalMs: 60_000, ...opts.notifications } });
   const deps = backend.runtime.deps;
-  const app = buildApp(deps, { verifier: createVerifier({ secret: TEST_SECRET }) });
+  const app = buildApp(deps, { verifier: createVerifier({ secret: TEST_SECRET }), ...appOpts });
   // The sweeper runs only when a test asks (worker.tick), so tests stay deterministic.
   const worker = startWorker(deps, { sweepIntervalMs: 60_000 });
   const token = (sub: string, roles: string[] = []) => signToken(TEST_SECRET, { sub, roles });

@@ -37,6 +37,8 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
       HOME: process.env.HOME,
       PORT: '0',
       HOST: '127.0.0.1',
+      // One test process plays every shopper from one IP: rate limits have their own tests.
+      RATE_LIMIT: 'off',
       AUTH_JWT_SECRET: TEST_SECRET,
       LOG_LEVEL: 'info',
       ROLE: 'api',

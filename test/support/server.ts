@@ -16,7 +16,8 @@ export interface ServerProcess {
 export function startServer(env: Record<string, string | undefined>, opts: { waitFor?: RegExp } = {}): Promise<ServerProcess> {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
     cwd: root,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'development', ...env },
+    // RATE_LIMIT off: one test process plays every shopper from one IP (rate limits have their own tests).
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'development', RATE_LIMIT: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
