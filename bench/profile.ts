@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { signToken } from '../src/auth.js';
-import { gql, load, REDIS_URL, ROOT, SECRET, scratchDatabase, startProcess, unique } from './lib.js';
-import { INVENTORY_QUERY } from './scenario.js';
+import { gql, hs256, load, REDIS_URL, ROOT, SECRET, scratchDatabase, startProcess, unique } from './lib.js';
+import { INVENTORY_QUERY, RESERVE_MUTATION } from './scenario.js';
 
 const DIR = join(ROOT, 'bench', 'profiles');
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
@@ -74,7 +74,7 @@ ${top(byFn, 15)}
 `;
 }
 
-async function profileOnce(name: string, env: Record<string, string>, dbUrl: string, prefix: string): Promise<string> {
+async function profileOnce(name: string, env: Record<string, string>, dbUrl: string, prefix: string, soldOut = false): Promise<string> {
   const dir = join(DIR, `tmp-${name}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -89,13 +89,20 @@ async function profileOnce(name: string, env: Record<string, string>, dbUrl: str
   await gql(
     base,
     `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
-    { input: { id, name: id, priceAmount: 100, currency: 'USD', totalQuantity: 1000, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 1, reservationTtlSeconds: 60 } } },
+    { input: { id, name: id, priceAmount: 100, currency: 'USD', totalQuantity: soldOut ? 1 : 1000, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 1, reservationTtlSeconds: 60 } } },
     admin,
   );
+  let tokens: string[] | undefined;
+  if (soldOut) {
+    // Case 4: the product's only unit goes first, then 1,000 shoppers keep tapping reserve.
+    tokens = Array.from({ length: 1000 }, (_, i) => hs256(SECRET, { sub: `p-${i}` }));
+    await gql(base, RESERVE_MUTATION, { input: { productId: id } }, tokens[0]);
+  }
   const r = await load({
     url: `${base}/graphql`,
     method: 'POST',
-    body: JSON.stringify({ query: INVENTORY_QUERY, variables: { productId: id } }),
+    body: JSON.stringify(soldOut ? { query: RESERVE_MUTATION, variables: { input: { productId: id } } } : { query: INVENTORY_QUERY, variables: { productId: id } }),
+    tokens,
     connections: 50,
     durationSeconds: SECONDS,
   });
@@ -117,6 +124,7 @@ async function main() {
   try {
     const before = await profileOnce('yoga-inventory', { FAST_PATH: 'off', TOKEN_CACHE_MS: '0' }, db.url, prefix);
     const after = await profileOnce('fastpath-inventory', { FAST_PATH: 'jit' }, db.url, prefix);
+    const soldOut = await profileOnce('fastpath-reserve-sold-out', { FAST_PATH: 'jit' }, db.url, prefix, true);
     writeFileSync(
       join(DIR, 'README.md'),
       `# CPU profiles behind the fast path
@@ -128,7 +136,11 @@ The raw profiles are the \`.cpuprofile.gz\` files here: \`gunzip -k\` and open t
 (Performance → Load profile) or speedscope for the flame graph.
 
 ${before}
-${after}`,
+${after}
+The same for case 4, \`reserve\` on a sold-out product through the fast path (1,000 shopper tokens, each
+verified once, then from the token cache):
+
+${soldOut}`,
     );
   } finally {
     await db.drop();

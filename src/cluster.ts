@@ -24,7 +24,18 @@ export function startCluster(config: Config, log: Logger, env: Record<string, st
   });
   const stop = (signal: NodeJS.Signals) => {
     stopping = true;
+    // Registered with `once`, so this handler is already gone: any listener left is the
+    // start-up's own graceful shutdown, which exits in its own time. Without one (the
+    // signal came before it was set up, or ROLE=api), leave when the api processes have.
+    const graceful = process.listenerCount(signal) > 0;
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+    if (!graceful) {
+      const leaveWhenAlone = () => {
+        if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      };
+      cluster.on('exit', leaveWhenAlone);
+      leaveWhenAlone();
+    }
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
