@@ -291,10 +291,10 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
       const listening = server.listening
         ? new Promise<void>((resolve) => server.close(() => resolve()))
         : Promise.resolve();
-      // 2. Complete every open subscription: SSE streams end, graphql-ws sends `complete`.
-      closing.abort();
-      // 3. Close every WebSocket with a 1001 close frame.
+      // 2. Close every WebSocket with a 1001 close frame (clients reconnect elsewhere and resubscribe).
       await live.dispose(2000);
+      // 3. Complete what is left: SSE streams end.
+      closing.abort();
       // 4. Give SSE responses a moment to finish, then close what is left.
       const deadline = Date.now() + 1000;
       while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

@@ -193,12 +193,12 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
     for (const id of [...conn.shared.keys()]) leave(conn, id);
   }
 
-  const endGroup = (g: Group, frame: (m: Member) => string) => {
+  const endGroup = (g: Group, frame: ((m: Member) => string) | undefined) => {
     g.ended = true;
     if (groups.get(g.key) === g) groups.delete(g.key);
     for (const m of g.members) {
       m.conn.shared.delete(m.id);
-      write(m.conn, frame(m));
+      if (frame) write(m.conn, frame(m));
     }
     g.members.clear();
   };
@@ -367,13 +367,13 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
     async dispose(graceMs = 2000) {
       disposing = true;
       if (keepAlive) clearInterval(keepAlive);
-      // Shared streams complete with a `complete` frame (their source also ends on the closing signal).
+      // Sockets close with 1001 (going away) and no `complete`: a graphql-ws client takes
+      // that as "reconnect", so a rolling deploy moves live screens to another process
+      // instead of ending them. (A `complete` would tell the client the stream is over.)
       for (const g of [...groups.values()]) {
         g.stop?.();
-        endGroup(g, (m) => `{"id":${JSON.stringify(m.id)},"type":"complete"}`);
+        endGroup(g, undefined);
       }
-      // Let per-socket streams that ended on the closing signal flush their `complete` frames.
-      await new Promise((r) => setTimeout(r, 100));
       for (const c of conns) c.socket.close(1001, 'Server shutting down');
       const deadline = Date.now() + graceMs;
       while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));

@@ -140,7 +140,8 @@ export function securityHeadersPlugin(tls: boolean): Plugin {
       const h = response.headers;
       h.set('x-content-type-options', 'nosniff');
       h.set('x-frame-options', 'DENY');
-      h.set('content-security-policy', "frame-ancestors 'none'");
+      // A response that brings its own policy (the storefront's pages) keeps it.
+      if (!h.has('content-security-policy')) h.set('content-security-policy', "frame-ancestors 'none'");
       h.set('referrer-policy', 'no-referrer');
       h.set('cross-origin-opener-policy', 'same-origin');
       h.set('cross-origin-resource-policy', 'same-site');

@@ -41,6 +41,11 @@ export class DegradingEventBus implements EventBus {
     return this.bus.listen(topic, handler);
   }
 
+  /** Missed events while Redis was away: the wrapped bus tells when it has resubscribed. */
+  onResync(handler: () => void): () => void {
+    return this.bus.onResync?.(handler) ?? (() => {});
+  }
+
   close(): Promise<void> {
     return this.bus.close();
   }
