@@ -10,6 +10,7 @@ import { createRuntime } from './deps.js';
 import { startWorker } from './worker.js';
 import { opsJobs, startGateNudges } from './ops/jobs.js';
 import { startCluster } from './cluster.js';
+import { installProcessGuard } from './ops/process-guard.js';
 
 /** In development without AUTH_JWT_SECRET: a random secret kept in DATA_DIR, so tokens survive restarts. */
 function devSecret(dataDir: string): string {
@@ -33,6 +34,7 @@ async function main() {
     throw err;
   }
   const log = pino({ level: config.logLevel });
+  installProcessGuard(log);
   let secret = config.authJwtSecret;
   if (!secret && !config.authJwksUrl) {
     secret = devSecret(config.dataDir);
