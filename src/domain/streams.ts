@@ -75,3 +75,44 @@ export function aborted(signal: AbortSignal | undefined): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise((r) => signal.addEventListener('abort', () => r(), { once: true }));
 }
+
+export interface Watch<R, E> {
+  /** The state read after the subscription was in place. */
+  first: R;
+  events: AsyncIterable<E>;
+  /** Aborted when the watch ends or the caller's signal aborts. */
+  local: AbortController;
+  /** Ends the watch: stops the subscription and lets go of the caller's signal. */
+  end(): void;
+}
+
+/**
+ * Subscribes to one id's events, then reads its current state, so no event can fall
+ * between the two. Undefined (and nothing left open) when there is nothing to watch.
+ */
+export async function subscribeThenRead<R, E>(
+  subscribe: (signal: AbortSignal) => AsyncIterable<E>,
+  read: () => Promise<R | undefined>,
+  signal: AbortSignal,
+): Promise<Watch<R, E> | undefined> {
+  const local = new AbortController();
+  const stopLocal = () => local.abort();
+  signal.addEventListener('abort', stopLocal, { once: true });
+  const end = () => {
+    local.abort();
+    signal.removeEventListener('abort', stopLocal);
+  };
+  const events = subscribe(local.signal);
+  let first: R | undefined;
+  try {
+    first = await read();
+  } catch (err) {
+    end();
+    throw err;
+  }
+  if (!first) {
+    end();
+    return undefined;
+  }
+  return { first, events, local, end };
+}

@@ -1,7 +1,7 @@
 import type { ReservationRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
 import { assertUuid, type InvalidInput, type NotFound, notFound } from '../results.js';
-import { everySecond, Latest } from '../streams.js';
+import { everySecond, Latest, subscribeThenRead } from '../streams.js';
 import { getReservation } from './reserve.js';
 
 export interface Countdown {
@@ -29,23 +29,13 @@ export async function watchCountdown(
 ): Promise<InvalidInput | NotFound | AsyncGenerator<Countdown>> {
   const bad = assertUuid('reservationId', reservationId);
   if (bad) return bad;
-  const local = new AbortController();
-  const stopLocal = () => local.abort();
-  signal.addEventListener('abort', stopLocal, { once: true });
-  // Listen before reading, so an event that lands in between is not lost.
-  const events = deps.events.subscribe('reservation', reservationId, local.signal);
-  let first: ReservationRow | undefined;
-  try {
-    first = await getReservation(deps, actor, reservationId);
-  } catch (err) {
-    local.abort();
-    throw err;
-  }
-  if (!first) {
-    local.abort();
-    signal.removeEventListener('abort', stopLocal);
-    return notFound('Reservation');
-  }
+  const watch = await subscribeThenRead(
+    (s) => deps.events.subscribe('reservation', reservationId, s),
+    () => getReservation(deps, actor, reservationId),
+    signal,
+  );
+  if (!watch) return notFound('Reservation');
+  const { first, events, local } = watch;
   const wake = new Latest<true>();
   let eventPending = false;
   void (async () => {
@@ -88,8 +78,7 @@ export async function watchCountdown(
       }
     } finally {
       stopTicks();
-      local.abort();
-      signal.removeEventListener('abort', stopLocal);
+      watch.end();
     }
   })();
 }

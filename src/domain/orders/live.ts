@@ -1,7 +1,7 @@
 import type { OrderRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
 import { assertUuid, type InvalidInput, type NotFound, notFound } from '../results.js';
-import { Latest } from '../streams.js';
+import { Latest, subscribeThenRead } from '../streams.js';
 import { getOrder } from './checkout.js';
 
 export const FINAL_ORDER_STATES = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
@@ -19,22 +19,13 @@ export async function watchOrder(
 ): Promise<InvalidInput | NotFound | AsyncGenerator<OrderRow>> {
   const bad = assertUuid('orderId', orderId);
   if (bad) return bad;
-  const local = new AbortController();
-  const stopLocal = () => local.abort();
-  signal.addEventListener('abort', stopLocal, { once: true });
-  const events = deps.events.subscribe('order', orderId, local.signal);
-  let first: OrderRow | undefined;
-  try {
-    first = await getOrder(deps, actor, orderId);
-  } catch (err) {
-    local.abort();
-    throw err;
-  }
-  if (!first) {
-    local.abort();
-    signal.removeEventListener('abort', stopLocal);
-    return notFound('Order');
-  }
+  const watch = await subscribeThenRead(
+    (s) => deps.events.subscribe('order', orderId, s),
+    () => getOrder(deps, actor, orderId),
+    signal,
+  );
+  if (!watch) return notFound('Order');
+  const { first, events, local } = watch;
   const wake = new Latest<true>();
   void (async () => {
     for await (const _e of events) wake.put(true);
@@ -60,8 +51,7 @@ export async function watchOrder(
         yield order;
       }
     } finally {
-      local.abort();
-      signal.removeEventListener('abort', stopLocal);
+      watch.end();
     }
   })();
 }
