@@ -14,27 +14,11 @@ describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
     await h?.close();
   });
 
-  async function holdAndCheckout(sub: string, opts: { price?: number; quantity?: number; ttl?: number; total?: number } = {}) {
-    const { id } = await h.product({
-      priceAmount: opts.price ?? 1999,
-      totalQuantity: opts.total ?? 10,
-      sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 5, reservationTtlSeconds: opts.ttl ?? 300 },
-    });
-    const t = await h.token(sub);
-    const r = await h.gql(RESERVE, { input: { productId: id, quantity: opts.quantity ?? 2 } }, t);
-    expect(r.data.reserve.__typename).toBe('ReserveSuccess');
-    const c = await h.gql(
-      CHECKOUT,
-      { input: { cartId: r.data.reserve.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } },
-      t,
-    );
-    expect(c.data.checkout.__typename).toBe('CheckoutSuccess');
-    return { productId: id, token: t, reservation: r.data.reserve.reservation, order: c.data.checkout.order };
-  }
+  const holdAndCheckout: Harness['holdAndCheckout'] = (sub, opts) => h.holdAndCheckout(sub, opts);
 
   it('reserve -> checkout -> pay sells the stock for good and completes the order', async () => {
     const chargesBefore = sandbox().charges;
-    const { productId, token, order } = await holdAndCheckout('happy');
+    const { productId, token, order } = await holdAndCheckout('happy', { quantity: 2 });
     expect(order).toMatchObject({ status: 'PENDING', paymentStatus: 'PENDING', total: { amount: 3998, currency: 'USD' } });
     expect(order.items).toEqual([{ quantity: 2, unitPrice: { amount: 1999 }, product: { id: productId } }]);
     const p = await h.gql(PAY, { input: { orderId: order.id, paymentMethod: 'pm_card_visa', amount: 3998 } }, token);

@@ -10,7 +10,7 @@ import { reconcilePayments } from '../src/domain/payments/reconcile.js';
 import { BACKENDS } from './support/backends.js';
 import { type FakePayPal, startFakePayPal } from './support/fake-paypal.js';
 import { type FakeStripe, startFakeStripe } from './support/fake-stripe.js';
-import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE } from './support/harness.js';
+import { type Harness, harness, PAY } from './support/harness.js';
 import { gatewayFor, PAYPAL, STRIPE_KEY, TIMEOUT_MS, WEBHOOK_SECRET } from './support/payments.js';
 
 describe.each(BACKENDS)('payments through Stripe and PayPal on %s', (backend) => {
@@ -34,20 +34,7 @@ describe.each(BACKENDS)('payments through Stripe and PayPal on %s', (backend) =>
   const orderOf = async (id: string, token: string) =>
     (await h.gql(`query($id: ID!) { order(id: $id) { status paymentStatus inventoryStatus transactionId } }`, { id }, token)).data.order;
 
-  async function holdAndCheckout(sub: string, opts: { quantity?: number; ttl?: number } = {}) {
-    const { id } = await h.product({
-      priceAmount: 1999,
-      totalQuantity: 10,
-      sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 5, reservationTtlSeconds: opts.ttl ?? 300 },
-    });
-    const token = await h.token(`${sub}-${tag}`);
-    const r = await h.gql(RESERVE, { input: { productId: id, quantity: opts.quantity ?? 1 } }, token);
-    expect(r.data.reserve.__typename).toBe('ReserveSuccess');
-    const c = await h.gql(CHECKOUT, { input: { cartId: r.data.reserve.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, token);
-    expect(c.data.checkout.__typename).toBe('CheckoutSuccess');
-    const order = c.data.checkout.order;
-    return { productId: id, token, order, amount: order.total.amount as number };
-  }
+  const holdAndCheckout: Harness['holdAndCheckout'] = (sub, opts) => h.holdAndCheckout(sub, opts);
 
   const payOnce = (o: { token: string; order: { id: string }; amount: number }, paymentMethod = 'pm_card_visa', idempotencyKey?: string) =>
     h.gql(PAY, { input: { orderId: o.order.id, paymentMethod, amount: o.amount, idempotencyKey } }, o.token);

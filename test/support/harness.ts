@@ -20,6 +20,17 @@ export interface Harness {
   product(input?: Partial<ProductSpec>): Promise<{ id: string }>;
   /** `available + reserved + sold = total` and nothing negative, for every product. */
   ledger(productId: string): Promise<{ total: number; available: number; reserved: number; sold: number }>;
+  /**
+   * A fresh product (10 units at 19.99, 5 per shopper, live now), one shopper's hold on it and
+   * that cart checked out: the PENDING order to pay. Throws unless both steps succeed.
+   */
+  holdAndCheckout(sub: string, opts?: { price?: number; quantity?: number; ttl?: number; total?: number }): Promise<{
+    productId: string;
+    token: string;
+    reservation: any;
+    order: any;
+    amount: number;
+  }>;
   close(): Promise<void>;
 }
 
@@ -52,7 +63,7 @@ export async function harness(name: BackendName, opts: RuntimeOptions = {}, appO
     });
     return res.json();
   };
-  return {
+  const self: Harness = {
     backend,
     app,
     worker,
@@ -83,6 +94,22 @@ export async function harness(name: BackendName, opts: RuntimeOptions = {}, appO
       if (res.errors) throw new Error(`createProduct failed: ${JSON.stringify(res.errors)}`);
       return { id: res.data.createProduct.id };
     },
+    async holdAndCheckout(sub, opts = {}) {
+      const { id } = await self.product({
+        priceAmount: opts.price ?? 1999,
+        totalQuantity: opts.total ?? 10,
+        sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 5, reservationTtlSeconds: opts.ttl ?? 300 },
+      });
+      // The backend in the shopper id keeps the two backends' shoppers apart in shared Redis-side state.
+      const shopper = await token(`${sub}-${name.replace(/\W/g, '-')}`);
+      const r = await gql(RESERVE, { input: { productId: id, quantity: opts.quantity ?? 1 } }, shopper);
+      if (r.data?.reserve.__typename !== 'ReserveSuccess') throw new Error(`reserve failed: ${JSON.stringify(r)}`);
+      const reservation = r.data.reserve.reservation;
+      const c = await gql(CHECKOUT, { input: { cartId: reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, shopper);
+      if (c.data?.checkout.__typename !== 'CheckoutSuccess') throw new Error(`checkout failed: ${JSON.stringify(c)}`);
+      const order = c.data.checkout.order;
+      return { productId: id, token: shopper, reservation, order, amount: order.total.amount as number };
+    },
     async ledger(productId) {
       const [row] = rowsOf<{ total_quantity: number; available_quantity: number; reserved_quantity: number; sold_quantity: number }>(
         await deps.db.execute(
@@ -106,6 +133,7 @@ export async function harness(name: BackendName, opts: RuntimeOptions = {}, appO
       await backend.close();
     },
   };
+  return self;
 }
 
 export const RESERVE = /* GraphQL */ `
