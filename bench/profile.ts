@@ -74,7 +74,11 @@ ${top(byFn, 15)}
 `;
 }
 
-async function profileOnce(name: string, env: Record<string, string>, dbUrl: string, prefix: string, soldOut = false): Promise<string> {
+type Mode = 'inventory' | 'sold-out' | 'stock';
+
+async function profileOnce(name: string, env: Record<string, string>, dbUrl: string, prefix: string, mode: Mode = 'inventory'): Promise<string> {
+  const soldOut = mode === 'sold-out';
+  const stock = mode === 'stock';
   const dir = join(DIR, `tmp-${name}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -89,7 +93,7 @@ async function profileOnce(name: string, env: Record<string, string>, dbUrl: str
   await gql(
     base,
     `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
-    { input: { id, name: id, priceAmount: 100, currency: 'USD', totalQuantity: soldOut ? 1 : 1000, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 1, reservationTtlSeconds: 60 } } },
+    { input: { id, name: id, priceAmount: 100, currency: 'USD', totalQuantity: soldOut ? 1 : stock ? 50_000_000 : 1000, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: stock ? 1000 : 1, reservationTtlSeconds: 60 } } },
     admin,
   );
   let tokens: string[] | undefined;
@@ -97,13 +101,16 @@ async function profileOnce(name: string, env: Record<string, string>, dbUrl: str
     // Case 4: the product's only unit goes first, then 1,000 shoppers keep tapping reserve.
     tokens = Array.from({ length: 1000 }, (_, i) => hs256(SECRET, { sub: `p-${i}` }));
     await gql(base, RESERVE_MUTATION, { input: { productId: id } }, tokens[0]);
+  } else if (stock) {
+    // Case 6: reserve with stock left, 20,000 distinct shoppers, 200 connections.
+    tokens = Array.from({ length: 20_000 }, (_, i) => hs256(SECRET, { sub: `s-${i}` }));
   }
   const r = await load({
     url: `${base}/graphql`,
     method: 'POST',
-    body: JSON.stringify(soldOut ? { query: RESERVE_MUTATION, variables: { input: { productId: id } } } : { query: INVENTORY_QUERY, variables: { productId: id } }),
+    body: JSON.stringify(soldOut || stock ? { query: RESERVE_MUTATION, variables: { input: { productId: id } } } : { query: INVENTORY_QUERY, variables: { productId: id } }),
     tokens,
-    connections: 50,
+    connections: stock ? 200 : 50,
     durationSeconds: SECONDS,
   });
   await server.stop();
@@ -122,9 +129,15 @@ async function main() {
   const db = await scratchDatabase();
   const prefix = `${unique('fsp')}:`;
   try {
+    // PROFILE_ONLY=inventory|sold-out|stock [FAST_PATH=...]: one profile, printed, README untouched.
+    const only = process.env.PROFILE_ONLY as Mode | undefined;
+    if (only) {
+      console.log(await profileOnce(`only-${only}`, { FAST_PATH: process.env.FAST_PATH ?? 'jit' }, db.url, prefix, only));
+      return;
+    }
     const before = await profileOnce('yoga-inventory', { FAST_PATH: 'off', TOKEN_CACHE_MS: '0' }, db.url, prefix);
     const after = await profileOnce('fastpath-inventory', { FAST_PATH: 'jit' }, db.url, prefix);
-    const soldOut = await profileOnce('fastpath-reserve-sold-out', { FAST_PATH: 'jit' }, db.url, prefix, true);
+    const soldOut = await profileOnce('fastpath-reserve-sold-out', { FAST_PATH: 'jit' }, db.url, prefix, 'sold-out');
     writeFileSync(
       join(DIR, 'README.md'),
       `# CPU profiles behind the fast path

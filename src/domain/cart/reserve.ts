@@ -11,6 +11,7 @@ import {
 } from '../../adapters/db/schema/tables.js';
 import { type Actor, type Deps, RetryableError } from '../context.js';
 import type { GateDecision } from '../gate/port.js';
+import { ReserveBatcher } from './commit-batch.js';
 import { announceStock, getProduct, loadGate, stockBump } from '../inventory/products.js';
 import { writeSoldOut } from '../notifications/events.js';
 import {
@@ -102,8 +103,31 @@ export async function reserve(deps: Deps, actor: Actor, input: ReserveInput): Pr
       return decision.outcome === 'ENDED' ? saleEnded(p.startsAt, p.endsAt) : saleNotStarted(p.startsAt, p.endsAt);
     }
     case 'ADMITTED':
-      return commitAdmitted(deps, actor, input, reservationId, decision.sequence);
+      return (await batcherOf(deps).commit({
+        actor,
+        productId: input.productId,
+        quantity: input.quantity,
+        idempotencyKey: key,
+        reservationId,
+        sequence: decision.sequence,
+      })) as ReserveResult;
   }
+}
+
+const batchers = new WeakMap<Deps, ReserveBatcher>();
+
+/** This process's group committer for `deps` (see commit-batch.ts). */
+export function batcherOf(deps: Deps): ReserveBatcher {
+  let b = batchers.get(deps);
+  if (!b) {
+    b = new ReserveBatcher(
+      deps,
+      (a) => commitAdmitted(deps, a.actor, { productId: a.productId, quantity: a.quantity, idempotencyKey: a.idempotencyKey }, a.reservationId, a.sequence),
+      (r) => publishReservation(deps, r),
+    );
+    batchers.set(deps, b);
+  }
+  return b;
 }
 
 async function gateCall(fn: () => Promise<GateDecision>): Promise<GateDecision> {

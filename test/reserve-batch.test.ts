@@ -1,0 +1,101 @@
+// Group commit of admitted reservations (src/domain/cart/commit-batch.ts), on the embedded
+// default and on Postgres + Redis: concurrent reserves share transactions, store exactly
+// what one-by-one commits would, and a batch Postgres cannot take whole falls back to one
+// by one in arrival order.
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsOf } from '../src/adapters/db/client.js';
+import { type Admitted, MAX_BATCH } from '../src/domain/cart/commit-batch.js';
+import { batcherOf } from '../src/domain/cart/reserve.js';
+import { BACKENDS } from './support/backends.js';
+import { type Harness, harness, RESERVE } from './support/harness.js';
+
+describe.each(BACKENDS)('batched reservations on %s', (backend) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await harness(backend);
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  const deps = () => h.backend.runtime.deps;
+  const stats = () => ({ ...batcherOf(deps()).stats });
+
+  it('commits 400 concurrent shoppers, one reservation and one stock movement each, as they were told', async () => {
+    const { id } = await h.product({ totalQuantity: 1000 });
+    const tokens = await Promise.all(Array.from({ length: 400 }, (_, i) => h.token(`batch-${i}`)));
+    const results = await Promise.all(tokens.map((t) => h.gql(RESERVE, { input: { productId: id } }, t)));
+    expect(results.map((r) => r.data?.reserve.__typename ?? JSON.stringify(r.errors))).toEqual(tokens.map(() => 'ReserveSuccess'));
+    expect(await h.ledger(id)).toEqual({ total: 1000, available: 600, reserved: 400, sold: 0 });
+    const [row] = rowsOf<{ reservations: number; movements: number; sequences: number; moved: number }>(
+      await deps().db.execute(sql`
+        select (select count(*)::int from reservations where product_id = ${id}) as reservations,
+               (select count(distinct sequence)::int from reservations where product_id = ${id}) as sequences,
+               (select count(*)::int from stock_movements where product_id = ${id} and kind = 'RESERVE') as movements,
+               (select coalesce(sum(quantity), 0)::int from stock_movements where product_id = ${id} and kind = 'RESERVE') as moved`),
+    );
+    expect(row).toEqual({ reservations: 400, sequences: 400, movements: 400, moved: 400 });
+    // What the shoppers were told is what was stored.
+    const told = results.map((r) => r.data.reserve.reservation);
+    const stored = rowsOf<{ id: string; sequence: number; user_id: string }>(
+      await deps().db.execute(sql`select id, sequence, user_id from reservations where product_id = ${id}`),
+    );
+    const byId = new Map(stored.map((s) => [s.id, s]));
+    for (const r of told) expect(Number(byId.get(r.id)?.sequence)).toBe(r.sequence);
+  });
+
+  /** Admitted attempts handed straight to the committer, as if the gate had let them all through. */
+  const admitted = (productId: string, users: string[], first: number): Admitted[] =>
+    users.map((u, i) => ({ actor: { userId: u, roles: [] }, productId, quantity: 1, reservationId: randomUUID(), sequence: first + i }));
+
+  it('commits attempts that queue behind a commit in flight together, in shared transactions', async () => {
+    const { id } = await h.product({ totalQuantity: 1000 });
+    const before = stats();
+    const b = batcherOf(deps());
+    // The first commits alone; the 299 queued while it is in flight share transactions (at most MAX_BATCH each).
+    const attempts = admitted(id, Array.from({ length: 300 }, (_, i) => `queued-${backend}-${i}`), 100);
+    const outcomes = (await Promise.all(attempts.map((a) => b.commit(a)))) as { __typename: string; reservation: { id: string; sequence: number } }[];
+    expect(outcomes.map((o) => o.__typename)).toEqual(Array(300).fill('ReserveSuccess'));
+    expect(outcomes.map((o) => [o.reservation.id, o.reservation.sequence])).toEqual(attempts.map((a) => [a.reservationId, a.sequence]));
+    const after = stats();
+    expect(after.batches - before.batches).toBe(Math.ceil(299 / MAX_BATCH));
+    expect(after.attempts - before.attempts).toBe(299);
+    expect(after.fallbacks).toBe(before.fallbacks);
+    expect(await h.ledger(id)).toEqual({ total: 1000, available: 700, reserved: 300, sold: 0 });
+  });
+
+  it('falls back to one by one when Postgres cannot take the whole batch: the earliest arrivals win, the rest are SoldOut', async () => {
+    const { id } = await h.product({ totalQuantity: 10 });
+    const before = stats();
+    const b = batcherOf(deps());
+    // The first commits alone; the next 29 queue behind it and form one batch that needs 29 of the 9 left.
+    const attempts = admitted(id, Array.from({ length: 30 }, (_, i) => `over-${backend}-${i}`), 1_000);
+    const outcomes = (await Promise.all(attempts.map((a) => b.commit(a)))) as { __typename: string; reservation?: { sequence: number } }[];
+    const won = outcomes.flatMap((o, i) => (o.__typename === 'ReserveSuccess' ? [attempts[i].sequence] : []));
+    expect(won).toEqual(attempts.slice(0, 10).map((a) => a.sequence));
+    expect(outcomes.slice(10).map((o) => o.__typename)).toEqual(Array(20).fill('SoldOut'));
+    expect(stats().fallbacks).toBeGreaterThan(before.fallbacks);
+    expect(await h.ledger(id)).toEqual({ total: 10, available: 0, reserved: 10, sold: 0 });
+  });
+
+  it('holds the per-user limit across attempts of one shopper in the same batch', async () => {
+    const { id } = await h.product({ totalQuantity: 100, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 2 } });
+    const b = batcherOf(deps());
+    const greedy = `greedy-${backend}`;
+    const users = [`lead-${backend}`, greedy, `x-${backend}`, greedy, greedy, `y-${backend}`, greedy];
+    const attempts = admitted(id, users, 5_000);
+    const outcomes = (await Promise.all(attempts.map((a) => b.commit(a)))) as { __typename: string }[];
+    expect(outcomes.map((o) => o.__typename)).toEqual([
+      'ReserveSuccess',
+      'ReserveSuccess',
+      'ReserveSuccess',
+      'ReserveSuccess',
+      'LimitExceeded',
+      'ReserveSuccess',
+      'LimitExceeded',
+    ]);
+    expect(await h.ledger(id)).toEqual({ total: 100, available: 95, reserved: 5, sold: 0 });
+  });
+
+});
