@@ -47,6 +47,26 @@ describe.each(BACKENDS)('bots on %s', (backend) => {
     expect((await s.gql(RESERVE, { input: { productId: id } }, t)).body.data.reserve.__typename).toBe('ReserveSuccess');
   });
 
+  it('answers reserves on a sold-out product from memory, before the budgets: none is charged', async () => {
+    const s = securedApp(h, LIMITS);
+    const gone = await h.product({ totalQuantity: 1, sale: { startsAt: new Date(clock.now().getTime() - 60_000).toISOString(), perUserLimit: 1 } });
+    const t = await h.token('late-bot');
+    expect((await s.gql(RESERVE, { input: { productId: gone.id } }, await h.token('early-bird'))).body.data.reserve.__typename).toBe('ReserveSuccess');
+    const out = await Promise.all(Array.from({ length: 100 }, () => s.gql(RESERVE, { input: { productId: gone.id } }, t)));
+    expect(out.map((r) => r.body.data?.reserve.__typename ?? JSON.stringify(r.body.errors))).toEqual(Array(100).fill('SoldOut'));
+    const rest = await s.post('/reserve-inventory', { product_id: gone.id, quantity: 1 }, t);
+    expect(rest.status).toBe(409);
+    expect(rest.body.error).toMatchObject({ code: 'SOLD_OUT' });
+    // The shopper's reserve budget (5 per 10 s) is untouched: all 5 fit on a product with stock.
+    const { id } = await bigSale();
+    const fresh = await Promise.all(Array.from({ length: 6 }, () => s.gql(RESERVE, { input: { productId: id } }, t)));
+    expect(fresh.map((r) => r.body.data.reserve.__typename).sort()).toEqual([...Array(1).fill('RateLimited'), ...Array(5).fill('ReserveSuccess')]);
+    // Bad input is still refused as bad input, sold out or not (after the budgets, as before).
+    clock.advance(10_000);
+    const bad = await s.gql(RESERVE, { input: { productId: gone.id, quantity: 0 } }, t);
+    expect(bad.body.data.reserve.__typename).toBe('InvalidInput');
+  });
+
   it('200 tokens on one IP firing 1,000 reserves get exactly the 50 admissions the IP budget allows', async () => {
     const s = securedApp(h, LIMITS);
     const { id } = await bigSale();

@@ -1,5 +1,5 @@
 import type { Actor, Deps } from '../domain/context.js';
-import { reserve } from '../domain/cart/reserve.js';
+import { knownSoldOut, reserve } from '../domain/cart/reserve.js';
 import { inventoryOf } from '../domain/inventory/products.js';
 import { checkout, getOrder } from '../domain/orders/checkout.js';
 import { pay } from '../domain/payments/pay.js';
@@ -149,13 +149,13 @@ export async function handleRest(deps: Deps, req: RestRequest): Promise<RestResp
     case 'reserve': {
       const quantity = body.quantity === undefined ? 1 : body.quantity;
       if (typeof quantity !== 'number') return bad('quantity must be a number', 'quantity');
-      const guarded = await req.security?.reserve(actor, req.ip, str(body, 'product_id') ?? '', str(body, 'captcha'));
+      const input = { productId: str(body, 'product_id') ?? '', quantity, idempotencyKey: str(body, 'idempotency_key') };
+      // As in GraphQL: sold out is answered from memory before the rate limits and the challenge.
+      const gone = knownSoldOut(deps, input);
+      if (gone) return errorResponse(gone as never);
+      const guarded = await req.security?.reserve(actor, req.ip, input.productId, str(body, 'captcha'));
       if (guarded) return errorResponse(guarded as never);
-      const out = await reserve(deps, actor, {
-        productId: str(body, 'product_id') ?? '',
-        quantity,
-        idempotencyKey: str(body, 'idempotency_key'),
-      });
+      const out = await reserve(deps, actor, input);
       if (out.__typename !== 'ReserveSuccess') return errorResponse(out as never);
       const r = out.reservation;
       const common = {

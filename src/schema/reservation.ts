@@ -1,4 +1,4 @@
-import { getReservation, releaseReservation, reserve } from '../domain/cart/reserve.js';
+import { getReservation, knownSoldOut, releaseReservation, reserve } from '../domain/cart/reserve.js';
 import { watchCountdown } from '../domain/cart/countdown.js';
 import { badInput, builder } from './builder.js';
 import {
@@ -79,6 +79,12 @@ builder.queryFields((t) => ({
   }),
 }));
 
+const reserveInput = (input: { productId: string | number; quantity: number; idempotencyKey?: string | null }) => ({
+  productId: String(input.productId),
+  quantity: input.quantity,
+  idempotencyKey: input.idempotencyKey,
+});
+
 builder.mutationFields((t) => ({
   reserve: t.field({
     type: ReserveResult,
@@ -86,12 +92,11 @@ builder.mutationFields((t) => ({
     authScopes: { shopper: true },
     args: { input: t.arg({ type: ReserveInput, required: true }) },
     resolve: async (_root, { input }, ctx) =>
+      // Sold out is answered from memory before the rate limits and the challenge: nothing is
+      // left to protect, and the answer costs less than the checks (no Redis round trip).
+      knownSoldOut(ctx.deps, reserveInput(input)) ??
       (await ctx.security.reserve(ctx.actor!, ctx.ip, String(input.productId), input.captcha)) ??
-      reserve(ctx.deps, ctx.actor!, {
-        productId: String(input.productId),
-        quantity: input.quantity,
-        idempotencyKey: input.idempotencyKey,
-      }),
+      reserve(ctx.deps, ctx.actor!, reserveInput(input)),
   }),
   releaseReservation: t.field({
     type: ReleaseResult,

@@ -62,16 +62,30 @@ class Refused extends Error {
  * attempts reach Postgres, which commits the stock move with the reservation that
  * explains it (and refuses, cleanly, anything the gate let through by mistake).
  */
-export async function reserve(deps: Deps, actor: Actor, input: ReserveInput): Promise<ReserveResult> {
-  const bad =
+/**
+ * Sold out is known to every process: the answer without a round trip, or undefined (also for
+ * input that the full path refuses as invalid). A keyed retry still asks the gate, since its
+ * first outcome may have been a success.
+ */
+export function knownSoldOut(deps: Deps, input: ReserveInput): SoldOut | undefined {
+  if (input.idempotencyKey || !deps.gate.knownSoldOut(input.productId) || invalidReserve(input)) return undefined;
+  return soldOut(input.productId);
+}
+
+function invalidReserve(input: ReserveInput): InvalidInput | undefined {
+  return (
     assertProductId('productId', input.productId) ||
     assertIntRange('quantity', input.quantity, 1, MAX_QUANTITY) ||
-    assertIdempotencyKey(input.idempotencyKey);
+    assertIdempotencyKey(input.idempotencyKey)
+  );
+}
+
+export async function reserve(deps: Deps, actor: Actor, input: ReserveInput): Promise<ReserveResult> {
+  const bad = invalidReserve(input);
   if (bad) return bad;
   const key = input.idempotencyKey ?? undefined;
-  // Sold out is known to every process: answer without a round trip. A keyed retry
-  // still asks the gate, since its first outcome may have been a success.
-  if (!key && deps.gate.knownSoldOut(input.productId)) return soldOut(input.productId);
+  const gone = knownSoldOut(deps, input);
+  if (gone) return gone;
 
   const reservationId = randomUUID();
   const attempt = {
