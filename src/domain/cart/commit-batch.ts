@@ -75,15 +75,17 @@ export class ReserveBatcher {
 
   private async drain(productId: string): Promise<void> {
     const q = this.queues.get(productId)!;
-    try {
-      while (q.length) {
-        const batch = q.splice(0, MAX_BATCH);
+    while (q.length) {
+      const batch = q.splice(0, MAX_BATCH);
+      try {
         if (batch.length === 1) await this.alone(batch[0]);
         else await this.together(productId, batch);
+      } catch (err) {
+        // Not expected (both paths answer every attempt), but no shopper may be left waiting.
+        for (const w of batch) w.reject(err);
       }
-    } finally {
-      this.queues.delete(productId);
     }
+    this.queues.delete(productId);
   }
 
   private async alone(w: Waiting): Promise<void> {
@@ -107,13 +109,18 @@ export class ReserveBatcher {
     }
     this.stats.batches++;
     this.stats.attempts += batch.length;
-    // Refused for the per-user limit: the gate gives the shopper's count and the stock back.
-    for (const w of done.refused) {
-      await this.deps.gate.release(productId, w.actor.userId, w.quantity, true).catch(() => {});
-      if (w.idempotencyKey) await this.deps.gate.forget(productId, w.actor.userId, w.idempotencyKey).catch(() => {});
+    try {
+      // Refused for the per-user limit: the gate gives the shopper's count and the stock back.
+      for (const w of done.refused) {
+        await this.deps.gate.release(productId, w.actor.userId, w.quantity, true).catch(() => {});
+        if (w.idempotencyKey) await this.deps.gate.forget(productId, w.actor.userId, w.idempotencyKey).catch(() => {});
+      }
+      if (done.stored.length) await announceStock(this.deps, done.product);
+      for (const r of done.stored) await this.publish(r);
+    } catch (err) {
+      // Committed is committed: what follows only spreads the news, and must not hold anyone's answer.
+      this.deps.log.warn({ err, productId }, 'after a batched commit: gate release or stock event failed');
     }
-    if (done.stored.length) await announceStock(this.deps, done.product);
-    for (const r of done.stored) await this.publish(r);
     batch.forEach((w, i) => w.resolve(done.outcomes[i]));
   }
 
