@@ -62,25 +62,21 @@ export async function createRuntime(
   let limiter: RateLimitStore;
   if (config.redisUrl) {
     const prefix = opts.redisPrefix ?? config.redisPrefix ?? 'fs:';
-    const client = () =>
+    // Commands issued in the same tick go out in one write (one syscall and one Redis read for
+    // dozens of concurrent reserves' gate and rate-limit scripts, or a batch's stock and
+    // reservation events); each script still runs atomically, and order is kept.
+    const client = (autoPipeline: boolean) =>
       new Redis(config.redisUrl!, {
         lazyConnect: false,
         maxRetriesPerRequest: 2,
         enableOfflineQueue: true,
+        enableAutoPipelining: autoPipeline,
         retryStrategy: (n) => Math.min(n * 200, 2000),
       });
-    // Gate and rate-limit scripts issued in the same tick go out in one write (one syscall and
-    // one Redis read for dozens of concurrent reserves); each script still runs atomically, in order.
-    const gateClient = new Redis(config.redisUrl!, {
-      lazyConnect: false,
-      maxRetriesPerRequest: 2,
-      enableOfflineQueue: true,
-      enableAutoPipelining: true,
-      retryStrategy: (n) => Math.min(n * 200, 2000),
-    });
+    const gateClient = client(true);
     gateClient.on('error', (err) => log.warn({ err: err.message }, 'redis (gate) error'));
-    const pub = client();
-    const sub = client();
+    const pub = client(true);
+    const sub = client(false);
     pub.on('error', () => {});
     sub.on('error', () => {});
     limiter = new RedisRateLimitStore(gateClient, prefix);
