@@ -499,7 +499,9 @@ describe('performance settings', () => {
   it('reads FAST_PATH, TOKEN_CACHE_MS, WORKERS and REDIS_PREFIX, and refuses what cannot work', async () => {
     const { loadConfig } = await import('../src/config.js');
     const real = { DATABASE_URL: 'postgres://localhost/x', REDIS_URL: 'redis://localhost:6379' };
-    expect(loadConfig({})).toMatchObject({ fastPath: 'off', tokenCacheMs: 30_000, workers: 1, redisPrefix: 'fs:' });
+    // The fast path is the default; FAST_PATH=off sends everything through Yoga.
+    expect(loadConfig({})).toMatchObject({ fastPath: 'jit', tokenCacheMs: 30_000, workers: 1, redisPrefix: 'fs:' });
+    expect(loadConfig({ FAST_PATH: 'graphql-js' }).fastPath).toBe('graphql-js');
     expect(loadConfig({ ...real, FAST_PATH: 'off', TOKEN_CACHE_MS: '0', WORKERS: 'auto', REDIS_PREFIX: 'sale-7:' })).toMatchObject({
       fastPath: 'off',
       tokenCacheMs: 0,
