@@ -12,6 +12,7 @@ import { attachGraphqlWs, type LiveWsStats } from './live/ws.js';
 import { handleRest } from './rest/routes.js';
 import { webhooksPlugin } from './rest/webhooks.js';
 import { createFastPath, type FastPathMode } from './http/fast-path.js';
+import { requestIdFrom } from './http/request-id.js';
 import { cachedVerifier } from './http/token-cache.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
@@ -25,6 +26,7 @@ import {
   persistedOperationsPlugin,
   readLimitPlugin,
   resolvePersisted,
+  securityHeaders,
   securityHeadersPlugin,
 } from './security/plugins.js';
 import { createOps, type RuntimeOps } from './ops/index.js';
@@ -124,48 +126,61 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
   const manifest = gqlLimits.persistedOperations !== 'off' ? OperationManifest.load(gqlLimits.persistedOperationsFile!) : undefined;
   const ops = createOps(deps, opts.ops?.config, opts.ops?.runtime);
 
+  /** The per-request context: Yoga's context factory and the fast path both build it here. */
+  const contextOf = (auth: { actor?: Actor; authError?: string }, requestId: string, ip: string | undefined): Context => ({
+    deps,
+    ...auth,
+    security,
+    ip,
+    requestId,
+    loadProduct: productLoader(deps),
+    closing: closing.signal,
+  });
+
+  /** A REST mirror request: authentication, the route (rate limits and bot checks inside), faults mapped to 503/500. Undefined: not a REST route. */
+  async function answerRest(req: { method: string; path: string; body?: () => Promise<unknown>; authorization: string | null | undefined; ip: string | undefined; requestId: string }) {
+    const auth = await authenticate(opts.verifier, req.authorization);
+    try {
+      return await handleRest(deps, { method: req.method, path: req.path, body: req.body ?? (async () => undefined), ...auth, security, ip: req.ip });
+    } catch (err) {
+      const retryable = isRetryable(err);
+      if (!retryable) deps.log.error({ err, requestId: req.requestId, path: req.path }, 'REST request failed');
+      return {
+        status: retryable ? 503 : 500,
+        body: {
+          error: retryable
+            ? { code: 'UNAVAILABLE', message: 'A backing service is unavailable; nothing was changed, try again', request_id: req.requestId }
+            : { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error', request_id: req.requestId },
+        },
+        headers: retryable ? { 'retry-after': '1' } : undefined,
+      };
+    }
+  }
+
   const restPlugin: Plugin = {
     async onRequest({ request, url, endResponse, fetchAPI, serverContext }) {
       if (url.pathname === '/graphql' || url.pathname === '/health') {
         if (url.pathname === '/health') endResponse(fetchAPI.Response.json({ status: 'ok' }));
         return;
       }
-      const auth = await authenticate(opts.verifier, request.headers.get('authorization'));
       const requestId = requestIds.get(request) ?? randomUUID();
-      try {
-        const out = await handleRest(deps, {
-          method: request.method,
-          path: url.pathname,
-          body: () => request.json(),
-          ...auth,
-          security,
-          ip: ipOf(request.headers.get('x-forwarded-for'), serverContext),
-        });
-        if (out) {
-          endResponse(
-            fetchAPI.Response.json(out.body, { status: out.status, headers: { ...out.headers, 'x-request-id': requestId } }),
-          );
-        }
-      } catch (err) {
-        const retryable = isRetryable(err);
-        if (!retryable) deps.log.error({ err, requestId, path: url.pathname }, 'REST request failed');
-        endResponse(
-          fetchAPI.Response.json(
-            {
-              error: retryable
-                ? { code: 'UNAVAILABLE', message: 'A backing service is unavailable; nothing was changed, try again', request_id: requestId }
-                : { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error', request_id: requestId },
-            },
-            { status: retryable ? 503 : 500, headers: retryable ? { 'retry-after': '1', 'x-request-id': requestId } : { 'x-request-id': requestId } },
-          ),
-        );
+      const out = await answerRest({
+        method: request.method,
+        path: url.pathname,
+        body: () => request.json(),
+        authorization: request.headers.get('authorization'),
+        ip: ipOf(request.headers.get('x-forwarded-for'), serverContext),
+        requestId,
+      });
+      if (out) {
+        endResponse(fetchAPI.Response.json(out.body, { status: out.status, headers: { ...out.headers, 'x-request-id': requestId } }));
       }
     },
   };
 
   const requestIdPlugin: Plugin = {
     onRequest({ request }) {
-      requestIds.set(request, request.headers.get('x-request-id')?.slice(0, 64) || randomUUID());
+      requestIds.set(request, requestIdFrom(request.headers.get('x-request-id')));
     },
     onResponse({ request, response }) {
       const id = requestIds.get(request);
@@ -202,15 +217,7 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
         (typeof init.connectionParams?.Authorization === 'string' ? init.connectionParams.Authorization : undefined);
       const auth = await authenticate(opts.verifier, header);
       const xff = init.request?.headers.get('x-forwarded-for') ?? (upgrade?.headers?.['x-forwarded-for'] as string | undefined);
-      return {
-        deps,
-        ...auth,
-        security,
-        ip: ipOf(xff, init),
-        requestId: (init.request && requestIds.get(init.request)) || randomUUID(),
-        loadProduct: productLoader(deps),
-        closing: closing.signal,
-      };
+      return contextOf(auth, (init.request && requestIds.get(init.request)) || randomUUID(), ipOf(xff, init));
     },
     maskedErrors: {
       maskError(error, message) {
@@ -238,21 +245,28 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     },
   });
 
-  // FAST_PATH (off by default): a node:http listener in front of Yoga for known operations.
-  // It skips Yoga's plugins (abuse limits, read rate limits, persisted-operation
-  // enforcement, load shedding, metrics, audit): see docs/performance.md before enabling it.
-  const handler =
-    (opts.fastPath ?? 'off') === 'off'
-      ? yoga
-      : createFastPath({
-          mode: opts.fastPath!,
-          deps,
-          verifier: opts.verifier,
-          schema,
-          yoga: yoga as never,
-          authenticate,
-          context: (auth, requestId) => ({ deps, ...auth, security, requestId, loadProduct: productLoader(deps), closing: closing.signal }),
-        });
+  // FAST_PATH (default jit): a node:http listener in front of Yoga for the hottest
+  // requests (known JSON queries and mutations, GET /inventory/{id}). It applies what
+  // the plugins above apply, through the same functions: request id, shedding, metrics
+  // and logs (ops.requests), security headers, persisted operations, GraphQL Armor and
+  // every other parse/validation rule (Yoga's own envelop, once per document), the read
+  // limit, the audit, and the same context (client IP included). What it cannot do
+  // cheaply goes to Yoga. Anything added to the plugin list must be added there too:
+  // see docs/performance.md.
+  const handler = createFastPath({
+    mode: opts.fastPath ?? 'jit',
+    deps,
+    verifier: opts.verifier,
+    schema,
+    yoga: yoga as never,
+    authenticate,
+    context: contextOf,
+    ipOf: (req) => ipOf(req.headers['x-forwarded-for'] as string | undefined, { req }),
+    rest: (req) => answerRest(req),
+    requests: ops.requests,
+    headers: securityHeaders(!!opts.tls),
+    persisted: manifest ? { mode: gqlLimits.persistedOperations as 'allow' | 'only', manifest } : undefined,
+  });
   const server: Server = opts.tls
     ? (createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) as unknown as Server)
     : createServer(handler);

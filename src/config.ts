@@ -41,7 +41,7 @@ export interface Config {
   ops: OpsConfig;
   /** api processes on this machine (node:cluster, one port); 1 = this process serves. */
   workers: number;
-  /** The node:http fast path in front of Yoga: off (default), jit or graphql-js (docs/performance.md). */
+  /** The node:http fast path in front of Yoga: jit (default), graphql-js or off (docs/performance.md). */
   fastPath: 'off' | 'graphql-js' | 'jit';
   /** How long a verified bearer token is trusted without verifying again, in ms (0 = off). */
   tokenCacheMs: number;
@@ -284,7 +284,7 @@ function notificationConfig(env: Record<string, string | undefined>): Notificati
 export const defaultNotificationConfig = (): NotificationConfig => notificationConfig({});
 
 function performanceConfig(env: Record<string, string | undefined>, role: Role) {
-  const fastPath = (env.FAST_PATH || 'off') as Config['fastPath'];
+  const fastPath = (env.FAST_PATH || 'jit') as Config['fastPath'];
   if (!['off', 'graphql-js', 'jit'].includes(fastPath)) throw new ConfigError(`FAST_PATH must be jit, graphql-js or off, got "${fastPath}"`);
   const workers = env.WORKERS === 'auto' ? 0 : int(env, 'WORKERS', 1, 0, 256);
   if (workers !== 1 && role !== 'worker' && (!env.DATABASE_URL || !env.REDIS_URL)) {

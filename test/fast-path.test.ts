@@ -1,12 +1,26 @@
 // The node:http fast path in front of Yoga must answer exactly what Yoga answers:
 // the same operations sent through Yoga (app.fetch) and through the real port (fast
-// path) give the same status, content type and body, errors and auth failures included.
+// path) give the same status, headers and body, errors and auth failures included;
+// and every check Yoga's plugins make (request id, load shedding, metrics and logs,
+// security headers, persisted operations, abuse limits, read limits, audit, client IP)
+// holds on the fast path too.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsOf } from '../src/adapters/db/client.js';
+import { type App, buildApp } from '../src/app.js';
 import { createVerifier, signToken } from '../src/auth.js';
 import type { FastPathStats } from '../src/http/fast-path.js';
 import { cachedVerifier } from '../src/http/token-cache.js';
+import { defaultOpsConfig, type OpsConfig } from '../src/ops/config.js';
+import { loadSecurityConfig } from '../src/security/config.js';
+import { securityHeaders, sha256 } from '../src/security/plugins.js';
 import { BACKENDS } from './support/backends.js';
-import { type Harness, harness, RESERVE, TEST_SECRET } from './support/harness.js';
+import { ADDRESS, CHECKOUT, type Harness, harness, RESERVE, TEST_SECRET } from './support/harness.js';
+import { testClock } from './support/security.js';
 
 const INVENTORY = /* GraphQL */ `
   query Inventory($productId: ID!) {
@@ -17,9 +31,13 @@ const INVENTORY = /* GraphQL */ `
 interface Answer {
   status: number;
   type: string | null;
+  /** Every response header but the connection's own (date, keep-alive...), the length and the request id. */
+  headers: Record<string, string>;
   body: any;
   text: string;
 }
+
+const TRANSPORT = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'x-request-id']);
 
 async function answer(res: Response): Promise<Answer> {
   const text = await res.text();
@@ -29,7 +47,8 @@ async function answer(res: Response): Promise<Answer> {
   } catch {
     body = text;
   }
-  return { status: res.status, type: res.headers.get('content-type'), body, text };
+  const headers = Object.fromEntries([...res.headers].map(([k, v]) => [k.toLowerCase(), v]).filter(([k]) => !TRANSPORT.has(k)));
+  return { status: res.status, type: res.headers.get('content-type'), headers, body, text };
 }
 
 /** Replaces what differs between two successful reserves (ids, times, sequence) with placeholders. */
@@ -40,6 +59,12 @@ function normaliseReservation(a: Answer): Answer {
   }
   return { ...a, text: '<normalised>' };
 }
+
+const post = (body: unknown, token?: string, extra: Record<string, string> = {}): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...extra },
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+});
 
 describe.each(BACKENDS)('fast path on %s', (backend) => {
   let h: Harness;
@@ -62,11 +87,6 @@ describe.each(BACKENDS)('fast path on %s', (backend) => {
 
   const normal = (path: string, init?: RequestInit) => h.app.fetch(`http://test${path}`, init).then(answer);
   const fast = (path: string, init?: RequestInit) => fetch(`${base}${path}`, init).then(answer);
-  const post = (body: unknown, token?: string, extra: Record<string, string> = {}): RequestInit => ({
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...extra },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
 
   const stats = () => (h.app.server.listeners('request')[0] as unknown as { stats: FastPathStats }).stats;
 
@@ -171,6 +191,290 @@ describe.each(BACKENDS)('fast path on %s', (backend) => {
   });
 });
 
+describe.each(BACKENDS)('fast path applies every check Yoga applies, on %s', (backend) => {
+  let h: Harness;
+  // Frozen, so rate-limit answers (Retry-After) are the same through both paths.
+  const clock = testClock();
+  const apps: App[] = [];
+  beforeAll(async () => {
+    h = await harness(backend, { now: clock.now });
+    clock.set(Date.now());
+  }, 180_000);
+  afterAll(async () => {
+    for (const a of apps) await a.stop().catch(() => {});
+    await h?.close();
+  });
+
+  const onSale = async (totalQuantity: number) =>
+    (await h.product({ totalQuantity, sale: { startsAt: new Date(clock.now().getTime() - 60_000).toISOString(), perUserLimit: 5 } })).id;
+  let n = 0;
+  /** A shopper no other test uses (per-shopper budgets). */
+  const shopper = (stem: string) => h.token(`${stem}-${backend.replace(/\W/g, '-')}-${++n}`);
+
+  interface Served {
+    app: App;
+    base: string;
+    stats(): FastPathStats;
+    yoga(path: string, init?: RequestInit): Promise<Answer>;
+    fast(path: string, init?: RequestInit): Promise<Answer>;
+    /**
+     * The same request through Yoga, then through the port: the same answer. `taken`: the
+     * fast path answered it itself (true) or read it and handed it to Yoga (the reason).
+     */
+    same(init: () => RequestInit, path?: string, taken?: true | string): Promise<Answer>;
+  }
+
+  /** An app on the harness's deps with these settings (rate limits on, one trusted proxy), on a real port. */
+  async function served(o: { env?: Record<string, string>; ops?: Partial<OpsConfig>; production?: boolean; log?: pino.Logger } = {}): Promise<Served> {
+    const deps = o.log ? { ...h.backend.runtime.deps, log: o.log } : h.backend.runtime.deps;
+    const app = buildApp(deps, {
+      verifier: createVerifier({ secret: TEST_SECRET }),
+      security: loadSecurityConfig({ TRUST_PROXY: '1', ...o.env }, o.production ?? false),
+      production: o.production,
+      ops: o.ops ? { config: { ...defaultOpsConfig(), ...o.ops } } : undefined,
+      fastPath: 'jit',
+    });
+    apps.push(app);
+    const base = `http://127.0.0.1:${await app.start(0, '127.0.0.1')}`;
+    const stats = () => (app.server.listeners('request')[0] as unknown as { stats: FastPathStats }).stats;
+    const yoga = (path: string, init?: RequestInit) => app.fetch(`http://test${path}`, init).then(answer);
+    const fast = (path: string, init?: RequestInit) => fetch(`${base}${path}`, init).then(answer);
+    return {
+      app,
+      base,
+      stats,
+      yoga,
+      fast,
+      async same(init, path = '/graphql', taken = true) {
+        const viaYoga = await yoga(path, init());
+        const before = structuredClone(stats());
+        const viaFast = await fast(path, init());
+        expect(viaFast).toEqual(viaYoga);
+        expect(stats().fast - before.fast).toBe(taken === true ? 1 : 0);
+        if (taken !== true) expect((stats().handed[taken] ?? 0) - (before.handed[taken] ?? 0)).toBe(1);
+        return viaFast;
+      },
+    };
+  }
+
+  const reservedUnits = async () =>
+    Number(rowsOf<{ n: number }>(await h.backend.runtime.deps.db.execute(sql`select coalesce(sum(reserved_quantity), 0)::int as n from products`))[0].n);
+
+  it('echoes the request id (or makes one) as Yoga does, and hands the resolvers the same id (the audit row records it)', async () => {
+    const s = await served();
+    const id = await onSale(3);
+    const withId = (rid: string) => post({ query: INVENTORY, variables: { productId: id } }, undefined, { 'x-request-id': rid });
+    const given = await fetch(`${s.base}/graphql`, withId('trace-fast-1'));
+    expect(given.headers.get('x-request-id')).toBe('trace-fast-1');
+    const long = 'r'.repeat(100);
+    const [y, f] = [await s.app.fetch('http://test/graphql', withId(long)), await fetch(`${s.base}/graphql`, withId(long))];
+    expect(f.headers.get('x-request-id')).toBe(y.headers.get('x-request-id'));
+    expect(f.headers.get('x-request-id')).toBe('r'.repeat(64));
+    const made = await fetch(`${s.base}/inventory/${id}`);
+    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    // The context's request id is the echoed one: an admin mutation's audit row carries it.
+    const pid = `audited-${backend.replace(/\W/g, '-')}`;
+    const create = async (productId: string, rid: string) =>
+      post(
+        { query: `mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }`, variables: { i: { id: productId, name: 'Audited', priceAmount: 100, totalQuantity: 2, sale: { startsAt: clock.now().toISOString() } } } },
+        undefined,
+        { authorization: `Bearer ${await h.admin()}`, 'x-request-id': rid },
+      );
+    const before = s.stats().fast;
+    const res = await fetch(`${s.base}/graphql`, await create(pid, `audit-${pid}`));
+    expect((await res.json()).data.createProduct.id).toBe(pid);
+    expect(s.stats().fast).toBe(before + 1);
+    const rows = rowsOf<{ actor: string; action: string; target: string; outcome: string; request_id: string; details: any }>(
+      await h.backend.runtime.deps.db.execute(sql`select actor, action, target, outcome, request_id, details from audit_log where target = ${pid}`),
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ actor: 'operator', action: 'mutation.createProduct', outcome: 'ok', request_id: `audit-${pid}` });
+    expect(rows[0].details.arguments.input).toMatchObject({ id: pid, totalQuantity: 2 });
+  });
+
+  it('audits admin mutations as Yoga does, refused ones with their code', async () => {
+    const s = await served();
+    const id = await onSale(2);
+    const count = async () =>
+      Number(rowsOf<{ n: number }>(await h.backend.runtime.deps.db.execute(sql`select count(*)::int as n from audit_log where action = 'mutation.createProduct' and outcome = 'INVALID_INPUT'`))[0].n);
+    const before = await count();
+    const admin = await h.admin();
+    // The product exists already: refused, through both paths, and audited by both.
+    const dup = await s.same(() =>
+      post({ query: `mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }`, variables: { i: { id, name: 'dup', priceAmount: 1, totalQuantity: 1, sale: { startsAt: clock.now().toISOString() } } } }, admin),
+    );
+    expect(dup.body.errors[0].extensions.code).toBe('INVALID_INPUT');
+    expect(await count()).toBe(before + 2);
+  });
+
+  it('sheds reads and reserves the way Yoga does (same status, body, Retry-After), keeps checkout, and counts them', async () => {
+    const s = await served({ ops: { shedding: true, shedMaxInFlight: 1, shedRetryAfterSeconds: 2 } });
+    const id = await onSale(5);
+    const t = await shopper('shed');
+    const held = await h.gql(RESERVE, { input: { productId: id } }, t);
+    const cartId = held.data.reserve.reservation.cartId;
+    const rest = await s.same(() => ({ method: 'GET' }), `/inventory/${id}`);
+    expect(rest.status).toBe(503);
+    expect(rest.headers['retry-after']).toBe('2');
+    expect(rest.body.error).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
+    const read = await s.same(() => post({ query: INVENTORY, variables: { productId: id } }));
+    expect(read.headers['retry-after']).toBe('2');
+    expect(read.body.errors[0].extensions).toMatchObject({ code: 'UNAVAILABLE', retryable: true, retryAfterSeconds: 2 });
+    expect(read.body.data).toBeUndefined();
+    const other = await shopper('shed-other');
+    const reserve = await s.same(() => post({ query: RESERVE, variables: { input: { productId: id } } }, other));
+    expect(reserve.body.errors[0].extensions.code).toBe('UNAVAILABLE');
+    // Checkout and pay are shed last: a lone checkout goes through, on the fast path.
+    const before = s.stats().fast;
+    const co = await s.fast('/graphql', post({ query: CHECKOUT, variables: { input: { cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } } }, t));
+    expect(co.body.data.checkout.__typename).toBe('CheckoutSuccess');
+    expect(s.stats().fast).toBe(before + 1);
+    expect(await h.ledger(id)).toEqual({ total: 5, available: 4, reserved: 1, sold: 0 });
+    const metrics = (await s.yoga('/metrics')).text;
+    expect(metrics).toContain('flashsale_shed_requests_total{priority="read"} 4');
+    expect(metrics).toContain('flashsale_shed_requests_total{priority="reserve"} 2');
+    expect(metrics).toContain('flashsale_shed_requests_total{priority="critical"} 0');
+    expect(metrics).toContain('flashsale_reserve_outcomes_total{outcome="SHED"} 2');
+    expect(metrics).toContain('flashsale_in_flight_requests 0');
+  });
+
+  it('counts and logs fast-path requests like Yoga ones, with the security headers on every answer', async () => {
+    const lines: any[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const s = await served({ ops: { requestLog: true }, log });
+    const id = await onSale(1);
+    await h.gql(RESERVE, { input: { productId: id } }, await shopper('buys-the-last'));
+    const read = await s.same(() => post({ query: INVENTORY, variables: { productId: id } }));
+    for (const [k, v] of Object.entries(securityHeaders(false))) expect(read.headers[k]).toBe(v);
+    expect(read.headers['strict-transport-security']).toBeUndefined();
+    const late = await shopper('late');
+    expect((await s.same(() => post({ query: RESERVE, variables: { input: { productId: id } } }, late))).body.data.reserve.__typename).toBe('SoldOut');
+    await s.same(() => ({ method: 'GET' }), `/inventory/${id}`);
+    // Handed to Yoga (a syntax error): counted once, by Yoga.
+    await s.same(() => post({ query: '{ inventory(' }), '/graphql', 'invalid');
+    await fetch(`${s.base}/graphql`, post({ query: INVENTORY, variables: { productId: id } }, undefined, { 'x-request-id': 'log-me' }));
+    const metrics = (await s.yoga('/metrics')).text;
+    expect(metrics).toContain('flashsale_requests_total{operation="query inventory",outcome="ok"} 3');
+    expect(metrics).toMatch(/flashsale_request_duration_seconds_count\{operation="query inventory"\} 3/);
+    expect(metrics).toContain('flashsale_requests_total{operation="mutation reserve",outcome="ok"} 2');
+    expect(metrics).toContain('flashsale_reserve_outcomes_total{outcome="SoldOut"} 2');
+    expect(metrics).toContain('flashsale_requests_total{operation="REST inventory",outcome="ok"} 2');
+    expect(metrics).toContain('flashsale_requests_total{operation="graphql",outcome="ok"} 2');
+    expect(metrics).toContain('flashsale_in_flight_requests 0');
+    const logged = lines.filter((l) => l.msg === 'request');
+    expect(logged.filter((l) => l.operation === 'query inventory')).toHaveLength(3);
+    expect(logged.find((l) => l.requestId === 'log-me')).toMatchObject({ method: 'POST', path: '/graphql', operation: 'query inventory', status: 200, outcome: 'ok' });
+    expect(logged.filter((l) => l.operation === 'REST inventory').map((l) => l.path)).toEqual([`/inventory/${id}`, `/inventory/${id}`]);
+  });
+
+  describe('persisted operations', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fs-fast-persisted-'));
+    const file = join(dir, 'persisted-operations.json');
+    const PRODUCTS = 'query Products { products { id name } }';
+    writeFileSync(file, JSON.stringify({ [sha256(PRODUCTS)]: PRODUCTS, [sha256(RESERVE)]: RESERVE, [sha256(INVENTORY)]: INVENTORY }));
+
+    it('PERSISTED_OPERATIONS=only: free text refused exactly as Yoga refuses it; ids, APQ hashes and manifest text run on the fast path', async () => {
+      const s = await served({ env: { PERSISTED_OPERATIONS: 'only', PERSISTED_OPERATIONS_FILE: file } });
+      const id = await onSale(4);
+      const free = await s.same(() => post({ query: '{ products { id price { amount } } }' }));
+      expect(free.status).toBe(400);
+      expect(free.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_ONLY');
+      const unknown = await s.same(() => post({ documentId: 'f'.repeat(64) }));
+      expect(unknown.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+      const byId = await s.same(() => post({ documentId: sha256(INVENTORY), variables: { productId: id } }));
+      expect(byId.body.data.inventory.availableQuantity).toBe(4);
+      const byText = await s.same(() => post({ query: INVENTORY, variables: { productId: id } }));
+      expect(byText.body).toEqual(byId.body);
+      const t = await shopper('apq');
+      const apq = await s.same(() => post({ variables: { input: { productId: 'no-such-product' } }, extensions: { persistedQuery: { version: 1, sha256Hash: sha256(RESERVE) } } }, t));
+      expect(apq.body.data.reserve.__typename).toBe('NotFound');
+      // No query and no id: Yoga's refusal, handed over.
+      expect((await s.same(() => post({}), '/graphql', 'body')).body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    });
+
+    it('PERSISTED_OPERATIONS=allow: free text runs on the fast path, ids resolve', async () => {
+      const s = await served({ env: { PERSISTED_OPERATIONS: 'allow', PERSISTED_OPERATIONS_FILE: file } });
+      expect((await s.same(() => post({ query: '{ products { id price { amount } } }' }))).body.data.products).toBeInstanceOf(Array);
+      expect((await s.same(() => post({ documentId: sha256(PRODUCTS) }))).body.data.products).toBeInstanceOf(Array);
+    });
+  });
+
+  it('applies the GraphQL Armor limits: a document over one is handed to Yoga, which refuses it, and nothing runs', async () => {
+    const id = await onSale(3);
+    const t = await shopper('armor');
+    const before = await reservedUnits();
+    const cheap = await served({ env: { GRAPHQL_MAX_COST: '1000000' } });
+    const eleven = Array.from({ length: 6 }).reduce<string>((inner) => `product { sale { ${inner} } }`, 'perUserLimit');
+    const deep = await cheap.same(() => post({ query: `mutation($input: ReserveInput!) { reserve(input: $input) { ... on ReserveSuccess { reservation { ${eleven} } } } }`, variables: { input: { productId: id } } }, t), '/graphql', 'invalid');
+    expect(deep.body.errors[0].message).toMatch(/depth/i);
+    const s = await served();
+    const aliases = Array.from({ length: 16 }, (_, i) => `a${i}: inventory(productId: "${id}") { soldOut }`).join(' ');
+    expect((await s.same(() => post({ query: `{ ${aliases} }` }), '/graphql', 'invalid')).body.errors[0].message).toMatch(/aliases/i);
+    const directives = Array.from({ length: 30 }, () => '@include(if: true)').join(' ');
+    expect((await s.same(() => post({ query: `{ products { id ${directives} } }` }), '/graphql', 'invalid')).body.errors[0].message).toMatch(/directives/i);
+    const many = Array.from({ length: 200 }, (_, i) => `a${i}: reserve(input: { productId: "${id}" }) { __typename }`).join(' ');
+    expect((await s.same(() => post({ query: `mutation { ${many} }` }, t), '/graphql', 'invalid')).body.errors[0].message).toMatch(/token/i);
+    const costly = await served({ env: { GRAPHQL_MAX_COST: '50' } });
+    const fields = 'id name price { amount currency } sale { startsAt endsAt perUserLimit reservationTtlSeconds state } inventory { productId totalQuantity availableQuantity reservedQuantity soldQuantity soldOut updatedAt }';
+    expect((await costly.same(() => post({ query: `{ a: products { ${fields} } b: products { ${fields} } c: products { ${fields} } }` }), '/graphql', 'invalid')).body.errors[0].message).toMatch(/cost/i);
+    // Within every limit: answered by the fast path.
+    await s.same(() => post({ query: `{ products { id } }` }));
+    expect(await reservedUnits()).toBe(before);
+  });
+
+  it('in production: introspection off and field suggestions hidden, as Yoga does', async () => {
+    const s = await served({ production: true });
+    expect((await s.same(() => post({ query: '{ __schema { types { name } } }' }), '/graphql', 'invalid')).body.errors[0].message).toMatch(/introspection/i);
+    const typo = await s.same(() => post({ query: '{ product { idd } }' }), '/graphql', 'invalid');
+    expect(JSON.stringify(typo.body)).not.toMatch(/Did you mean/);
+  });
+
+  it('takes reads from the same read budget as Yoga: over it, the same 429 with Retry-After; mutations are not reads', async () => {
+    const s = await served({ env: { RATE_LIMIT_READ_SHOPPER: '2/1m' } });
+    const id = await onSale(1);
+    await h.gql(RESERVE, { input: { productId: id } }, await shopper('first'));
+    const t = await shopper('reader');
+    const read = () => post({ query: INVENTORY, variables: { productId: id } }, t);
+    expect((await s.fast('/graphql', read())).body.data.inventory.soldOut).toBe(true);
+    expect((await s.fast('/graphql', read())).body.data.inventory.soldOut).toBe(true);
+    const limited = await s.same(read);
+    expect(limited.status).toBe(429);
+    expect(limited.body.errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(limited.headers['retry-after']).toBe(String(limited.body.errors[0].extensions.retryAfterSeconds));
+    // The REST read shares the budget.
+    const rest = await s.same(() => ({ method: 'GET', headers: { authorization: `Bearer ${t}` } }), `/inventory/${id}`);
+    expect(rest.status).toBe(429);
+    expect(rest.body.error.code).toBe('RATE_LIMITED');
+    // A mutation is not a read.
+    expect((await s.same(() => post({ query: RESERVE, variables: { input: { productId: id } } }, t))).body.data.reserve.__typename).toBe('SoldOut');
+  });
+
+  it('gives the resolvers the client IP as Yoga does: X-Forwarded-For behind a trusted proxy, else the socket address', async () => {
+    // Every bucket starts afresh an hour later.
+    clock.advance(3_600_000);
+    const proxied = await served({ env: { RATE_LIMIT_READ_IP: '2/1h', RATE_LIMIT_RESERVE_IP: '1/1h' } });
+    const id = await onSale(5);
+    const ip = backend === 'embedded' ? '198.51.100.7' : '198.51.100.8';
+    const from = (addr: string, token?: string, body: unknown = { query: INVENTORY, variables: { productId: id } }) => post(body, token, { 'x-forwarded-for': addr });
+    expect((await proxied.fast('/graphql', from(`203.0.113.1, ${ip}`))).status).toBe(200);
+    expect((await proxied.fast('/graphql', from(ip))).status).toBe(200);
+    // The third read from that IP (the rightmost, added by the trusted proxy): refused on both paths (one bucket, one key).
+    expect((await proxied.same(() => from(ip))).status).toBe(429);
+    expect((await proxied.fast('/graphql', from('198.51.100.99'))).status).toBe(200);
+    // The reserve guard (security.reserve) sees the same IP: one reserve per IP per hour.
+    const reserveFrom = async (addr: string, stem: string) =>
+      (await proxied.fast('/graphql', from(addr, await shopper(stem), { query: RESERVE, variables: { input: { productId: id } } }))).body.data.reserve.__typename;
+    expect(await reserveFrom(ip, 'ip-a')).toBe('ReserveSuccess');
+    expect(await reserveFrom(ip, 'ip-b')).toBe('RateLimited');
+    expect(await reserveFrom('198.51.100.98', 'ip-c')).toBe('ReserveSuccess');
+    // No trusted proxy: the header is the client's to forge; the socket address counts.
+    clock.advance(3_600_000);
+    const direct = await served({ env: { TRUST_PROXY: '0', RATE_LIMIT_READ_IP: '1/1h' } });
+    expect((await direct.fast('/graphql', from('192.0.2.1'))).status).toBe(200);
+    expect((await direct.fast('/graphql', from('192.0.2.2'))).status).toBe(429);
+  });
+});
+
 describe('token cache', () => {
   it('trusts a verified token until its ttl or its exp, whichever is first, and remembers refusals briefly', async () => {
     let clock = Date.now();
@@ -195,7 +499,9 @@ describe('performance settings', () => {
   it('reads FAST_PATH, TOKEN_CACHE_MS, WORKERS and REDIS_PREFIX, and refuses what cannot work', async () => {
     const { loadConfig } = await import('../src/config.js');
     const real = { DATABASE_URL: 'postgres://localhost/x', REDIS_URL: 'redis://localhost:6379' };
-    expect(loadConfig({})).toMatchObject({ fastPath: 'off', tokenCacheMs: 30_000, workers: 1, redisPrefix: 'fs:' });
+    // The fast path is the default; FAST_PATH=off sends everything through Yoga.
+    expect(loadConfig({})).toMatchObject({ fastPath: 'jit', tokenCacheMs: 30_000, workers: 1, redisPrefix: 'fs:' });
+    expect(loadConfig({ FAST_PATH: 'graphql-js' }).fastPath).toBe('graphql-js');
     expect(loadConfig({ ...real, FAST_PATH: 'off', TOKEN_CACHE_MS: '0', WORKERS: 'auto', REDIS_PREFIX: 'sale-7:' })).toMatchObject({
       fastPath: 'off',
       tokenCacheMs: 0,

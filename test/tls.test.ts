@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { type App, buildApp } from '../src/app.js';
 import { createVerifier } from '../src/auth.js';
 import { loadConfig } from '../src/config.js';
+import type { FastPathStats } from '../src/http/fast-path.js';
 import { type Harness, harness, TEST_SECRET } from './support/harness.js';
 
 let h: Harness;
@@ -68,6 +69,8 @@ it('serves GraphQL and REST over HTTPS with HSTS and the other security headers'
   const r = await https(`/inventory/${id}`);
   expect(r.body.available_quantity).toBe(7);
   expect(r.headers['strict-transport-security']).toMatch(/max-age/);
+  // Both were answered by the fast path (the default), which adds HSTS over TLS as Yoga does.
+  expect((app.server.listeners('request')[0] as unknown as { stats: FastPathStats }).stats.fast).toBeGreaterThanOrEqual(2);
 });
 
 it('refuses a client that does not trust the certificate, and plain HTTP on the TLS port', async () => {

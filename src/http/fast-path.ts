@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import {
   type DocumentNode,
   type ExecutionResult,
   execute as executeJs,
+  type FieldNode,
   getNamedType,
   getOperationAST,
   type GraphQLInputType,
@@ -12,11 +12,18 @@ import {
   getVariableValues,
   GraphQLError,
   type GraphQLSchema,
-  parse,
-  specifiedRules,
-  validate,
+  type OperationDefinitionNode,
 } from 'graphql';
 import { compileQuery, isCompiledQuery } from 'graphql-jit';
+import { processRegularResult } from 'graphql-yoga';
+import type { Verifier } from '../auth.js';
+import type { Deps } from '../domain/context.js';
+import { describeOperation, type OperationInfo, type RequestState, type RequestTracking } from '../ops/index.js';
+import type { RestResponse } from '../rest/routes.js';
+import type { Context } from '../schema/builder.js';
+import { auditedFields, recordAuditRows } from '../security/audit.js';
+import { type OperationManifest, readLimitError, resolvePersisted } from '../security/plugins.js';
+import { requestIdFrom } from './request-id.js';
 
 /** Whether an input type (through lists and nested input objects) has a field with a default value. */
 function hasInputFieldDefaults(type: GraphQLInputType, seen: Set<unknown>): boolean {
@@ -27,10 +34,6 @@ function hasInputFieldDefaults(type: GraphQLInputType, seen: Set<unknown>): bool
 }
 
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown })?.then === 'function';
-import type { Verifier } from '../auth.js';
-import type { Deps } from '../domain/context.js';
-import { handleRest } from '../rest/routes.js';
-import type { Context } from '../schema/builder.js';
 
 /**
  * A fast path in front of Yoga for the hottest requests of a flash sale.
@@ -40,17 +43,34 @@ import type { Context } from '../schema/builder.js';
  * of a small request's cost is that machinery, not our code. This listener answers,
  * straight on node:http:
  * - `POST /graphql` with a JSON body, for queries and mutations: parse + validate once
- *   per distinct document (cached), execute the compiled document (graphql-jit, or
- *   graphql-js with `mode: 'graphql-js'`), mask errors with Yoga's own `maskError`,
- *   and serialise once. Same schema, same resolvers, same auth scopes, same domain code.
- * - `GET /inventory/{id}`: the REST mirror's answer from the in-memory stock copy.
+ *   per distinct document through Yoga's own envelop (so the GraphQL Armor limits,
+ *   introspection rule and any other parse/validation plugin apply), execute the
+ *   compiled document (graphql-jit, or graphql-js with `mode: 'graphql-js'`), mask
+ *   errors with Yoga's own `maskError` and shape the response with Yoga's own
+ *   `processRegularResult`. Same schema, resolvers, auth scopes and domain code.
+ * - `GET /inventory/{id}`: the REST mirror's own answer (`rest`).
+ *
+ * Every check Yoga's plugins make on those requests runs here too, through the same
+ * functions: request id, load shedding, request metrics and logs (`requests`, the ops
+ * layer), security headers (`headers`), persisted operations (`persisted`), the read
+ * rate limit (`readLimitError`), the admin audit (`recordAuditRows`), and the client IP
+ * under the trusted-proxy rule (`ipOf`).
  *
  * Everything else, and anything the fast path is unsure of (a document that does not
- * parse or validate, a subscription, variables that do not coerce, SSE or multipart
- * accepts, CORS requests, batched or persisted-operation bodies), goes to Yoga unchanged:
- * request errors are always Yoga's own. See docs/performance.md.
+ * parse or validate or exceeds a limit, a subscription, variables that do not coerce,
+ * SSE or multipart accepts, CORS requests, batched bodies, unknown body fields), goes to
+ * Yoga unchanged: request errors are always Yoga's own. See docs/performance.md.
  */
 export type FastPathMode = 'off' | 'graphql-js' | 'jit';
+
+type Auth = { actor?: Context['actor']; authError?: string };
+
+/** What `getEnveloped` gives back: Yoga's parse and validate with every plugin's hooks. */
+interface Enveloped {
+  schema: GraphQLSchema;
+  parse(source: string): DocumentNode;
+  validate(schema: GraphQLSchema, document: DocumentNode): readonly GraphQLError[];
+}
 
 export interface FastPathOptions {
   mode: FastPathMode;
@@ -58,10 +78,20 @@ export interface FastPathOptions {
   verifier: Verifier;
   schema: GraphQLSchema;
   /** Yoga's handler: what every request the fast path does not take goes to. */
-  yoga: RequestListener & { maskedErrorsOpts?: MaskOpts | null };
-  /** Builds the same per-request context fields Yoga's context factory does. */
-  context: (auth: { actor?: Context['actor']; authError?: string }, requestId: string) => Context;
-  authenticate: (verifier: Verifier, header: string | null | undefined) => Promise<{ actor?: Context['actor']; authError?: string }>;
+  yoga: RequestListener & { maskedErrorsOpts?: MaskOpts | null; getEnveloped(initial: Record<string, unknown>): unknown };
+  /** Builds the same per-request context Yoga's context factory does. */
+  context: (auth: Auth, requestId: string, ip: string | undefined) => Context;
+  authenticate: (verifier: Verifier, header: string | null | undefined) => Promise<Auth>;
+  /** The client's IP under the same trusted-proxy rule as Yoga's context (socket address or X-Forwarded-For). */
+  ipOf: (req: IncomingMessage) => string | undefined;
+  /** The REST mirror's answer for a path (authentication, rate limits and failures included), as Yoga's REST plugin gives it. */
+  rest: (req: { method: string; path: string; authorization: string | undefined; ip: string | undefined; requestId: string }) => Promise<RestResponse | undefined>;
+  /** Load shedding, request metrics and logs: the ops layer Yoga's ops plugin calls. */
+  requests?: RequestTracking;
+  /** Headers every response carries (the security headers). */
+  headers?: Record<string, string>;
+  /** Persisted operations, enforced as Yoga's persisted-operations plugin does. */
+  persisted?: { mode: 'allow' | 'only'; manifest: OperationManifest };
   /** Distinct documents remembered (parse + validate + compile); default 500. */
   maxDocuments?: number;
   /** Bodies larger than this go to Yoga; default 64 KiB. */
@@ -74,13 +104,41 @@ interface MaskOpts {
   isDev?: boolean;
 }
 
-type Runner = (ctx: Context, variables: Record<string, unknown> | undefined) => ExecutionResult | Promise<ExecutionResult>;
+/** A document the fast path runs itself. */
+interface Runnable {
+  kind: 'run';
+  op: OperationDefinitionNode;
+  info: OperationInfo;
+  /** Admin mutation fields to audit. */
+  audit: FieldNode[];
+  /** The variables to execute with, or undefined when they do not coerce (a request error: Yoga words it). */
+  coerce(variables: Record<string, unknown> | undefined): Record<string, unknown> | undefined;
+  run(ctx: Context, raw: Record<string, unknown> | undefined, coerced: Record<string, unknown>): ExecutionResult | Promise<ExecutionResult>;
+}
 
-/** A known document: how to run it, or `undefined` when Yoga must answer it. */
-type Plan = Runner | undefined;
+/** What to do with one document (cached per operation name and text). */
+type Plan =
+  | Runnable
+  /** Refused before parsing, as Yoga refuses it (a persisted-operations refusal). */
+  | { kind: 'refuse'; error: GraphQLError }
+  /** Yoga answers it (the reason is counted in `stats.handed`). */
+  | { kind: 'yoga'; reason: string };
 
 const INVENTORY_PATH = /^\/inventory\/([^/?]+)$/;
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** The body fields Yoga accepts (`documentId` too when persisted operations are on). */
+const PARAMS = new Set(['query', 'variables', 'operationName', 'extensions']);
+/** Stands in for Yoga's Request while planning: its parse hooks ask whether it is a GET. */
+const PLAN_REQUEST = { method: 'POST' };
+
+/** A WHATWG Response stand-in: Yoga's `processRegularResult` builds one; the fast path writes it to node:http. */
+class Captured {
+  constructor(
+    readonly body: string,
+    readonly init: { status: number; headers: Record<string, string> },
+  ) {}
+}
+const CAPTURE = { Response: Captured } as unknown as Parameters<typeof processRegularResult>[1];
 
 /** True when Yoga's regular JSON result processor is what this Accept header selects. */
 function plainJsonAccept(accept: string | undefined): boolean {
@@ -88,150 +146,218 @@ function plainJsonAccept(accept: string | undefined): boolean {
   return accept === 'application/json' || accept.startsWith('application/json,') || accept.startsWith('application/json;');
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
 /** How many requests each path answered (tests check the fast path really ran). */
 export interface FastPathStats {
+  /** Answered by the fast path (shed, rate-limited and refused ones included). */
   fast: number;
+  /** Answered by Yoga: everything the fast path does not take, and what it hands over. */
   yoga: number;
+  /** Of `yoga`: requests the fast path read and deliberately handed over, by reason. */
+  handed: Record<string, number>;
 }
 
 export function createFastPath(opts: FastPathOptions): RequestListener & { stats: FastPathStats } {
-  const { yoga, deps } = opts;
-  const stats: FastPathStats = { fast: 0, yoga: 0 };
+  const { yoga, deps, requests } = opts;
+  const stats: FastPathStats = { fast: 0, yoga: 0, handed: {} };
   if (opts.mode === 'off') return Object.assign((req: IncomingMessage, res: ServerResponse) => yoga(req, res), { stats });
   const maxDocuments = opts.maxDocuments ?? 500;
   const maxBody = opts.maxBodyBytes ?? 64 * 1024;
   const plans = new Map<string, Plan>();
   const mask = yoga.maskedErrorsOpts;
+  const common = opts.headers ?? {};
+  const persisted = opts.persisted;
+
+  function compile(document: DocumentNode, op: OperationDefinitionNode, operationName: string | undefined): Runnable {
+    const definitions = op.variableDefinitions ?? [];
+    const js: Runnable['run'] = (ctx, raw) =>
+      executeJs({ schema: opts.schema, document, operationName, contextValue: ctx, variableValues: raw }) as ExecutionResult | Promise<ExecutionResult>;
+    // graphql-jit 0.8 does not fill input-object field defaults (ReserveInput.quantity = 1):
+    // documents whose variables reach such a field are given graphql-js's coerced values.
+    const coercedForJit = definitions.some((d) => {
+      const t = typeFromAST(opts.schema, d.type as never);
+      return !t || d.defaultValue !== undefined || hasInputFieldDefaults(t as GraphQLInputType, new Set());
+    });
+    const compiled = opts.mode === 'jit' ? compileQuery(opts.schema, document, operationName, { disablingCapturingStackErrors: true }) : undefined;
+    const run: Runnable['run'] =
+      compiled && isCompiledQuery(compiled)
+        ? (ctx, raw, coerced) => {
+            const r = compiled.query(undefined, ctx, coercedForJit ? coerced : (raw ?? {}));
+            // graphql-jit re-coerces; where it disagrees (a custom scalar given its parsed
+            // value) nothing ran yet: let graphql-js execute the raw variables instead.
+            if (!isPromise(r) && r.data === undefined) return js(ctx, raw, coerced);
+            return r;
+          }
+        : js;
+    return {
+      kind: 'run',
+      op,
+      info: describeOperation(op),
+      audit: auditedFields(opts.schema, op),
+      // Coerced before any check runs, so a request Yoga must word is handed over untouched.
+      coerce: definitions.length
+        ? (variables) => {
+            const v = getVariableValues(opts.schema, definitions, variables ?? {});
+            return v.errors ? undefined : v.coerced;
+          }
+        : () => ({}),
+      run,
+    };
+  }
+
+  /** Parses, validates and compiles a document through Yoga's own envelop; Yoga answers what fails. */
+  function prepare(query: string, operationName: string | undefined): Plan {
+    try {
+      // Yoga's parse and validate with every plugin's hooks: GraphQL Armor's token, depth,
+      // alias, cost and directive limits, introspection off, hidden field suggestions.
+      const env = yoga.getEnveloped({ request: PLAN_REQUEST, params: { query, operationName } }) as Enveloped;
+      const document = env.parse(query);
+      if (env.validate(env.schema, document).length) return { kind: 'yoga', reason: 'invalid' };
+      const op = getOperationAST(document, operationName);
+      if (!op) return { kind: 'yoga', reason: 'invalid' };
+      if (op.operation === 'subscription') return { kind: 'yoga', reason: 'subscription' };
+      return compile(document, op, operationName);
+    } catch {
+      // Over a limit, a syntax error, no such operation: Yoga words the error.
+      return { kind: 'yoga', reason: 'invalid' };
+    }
+  }
 
   function plan(query: string, operationName: string | undefined): Plan {
     const key = operationName ? `${operationName}\u0000${query}` : query;
-    if (plans.has(key)) return plans.get(key);
-    let out: Plan;
+    let out = plans.get(key);
+    if (out) return out;
     try {
-      const document: DocumentNode = parse(query);
-      const errors = validate(opts.schema, document, specifiedRules);
-      const op = errors.length === 0 ? getOperationAST(document, operationName) : null;
-      if (op && op.operation !== 'subscription') {
-        const definitions = op.variableDefinitions ?? [];
-        const js: Runner = (ctx, variables) =>
-          executeJs({ schema: opts.schema, document, operationName, contextValue: ctx, variableValues: variables }) as
-            | ExecutionResult
-            | Promise<ExecutionResult>;
-        const compiled = opts.mode === 'jit' ? compileQuery(opts.schema, document, operationName, { disablingCapturingStackErrors: true }) : undefined;
-        // graphql-jit 0.8 does not fill input-object field defaults (ReserveInput.quantity = 1):
-        // documents whose variables reach such a field are coerced by graphql-js first.
-        const coerceFirst = definitions.some((d) => {
-          const t = typeFromAST(opts.schema, d.type as never);
-          return !t || d.defaultValue !== undefined || hasInputFieldDefaults(t as GraphQLInputType, new Set());
-        });
-        if (compiled && isCompiledQuery(compiled)) {
-          out = (ctx, variables) => {
-            // Values graphql-js refuses are a request error: the caller hands them to Yoga.
-            let coerced: Record<string, unknown> = variables ?? {};
-            if (coerceFirst) {
-              const v = getVariableValues(opts.schema, definitions, variables ?? {});
-              if (v.errors) return { errors: v.errors };
-              coerced = v.coerced;
-            }
-            const r = compiled.query(undefined, ctx, coerced);
-            // graphql-jit re-coerces; where it disagrees (a custom scalar given its parsed
-            // value) nothing ran yet: let graphql-js execute the raw variables instead.
-            if (!isPromise(r) && r.data === undefined) return js(ctx, variables);
-            return r;
-          };
-        } else {
-          out = js;
-        }
-      }
-    } catch {
-      out = undefined;
+      // Persisted operations: for operation text, Yoga's rule depends on the text alone.
+      if (persisted) resolvePersisted(persisted.mode, persisted.manifest, { query });
+      out = prepare(query, operationName);
+    } catch (err) {
+      out = { kind: 'refuse', error: err as GraphQLError };
     }
     if (plans.size >= maxDocuments) plans.clear();
     plans.set(key, out);
     return out;
   }
 
-  function send(req: IncomingMessage, res: ServerResponse, status: number, body: string, contentType: string, requestId: string, extra?: Record<string, string>) {
-    const headers: Record<string, string | number> = {
-      'content-type': contentType,
-      'content-length': Buffer.byteLength(body),
-      'x-request-id': requestId,
-      ...extra,
-    };
-    res.writeHead(status, headers);
-    res.end(body);
-  }
-
-  function requestIdOf(req: IncomingMessage): string {
-    const given = req.headers['x-request-id'];
-    return (typeof given === 'string' && given.slice(0, 64)) || randomUUID();
-  }
-
-  /** Hands a request whose body was already read to Yoga (it reads `req.body` when set). */
-  function toYoga(req: IncomingMessage, res: ServerResponse, body?: Buffer) {
+  /** Hands a request to Yoga; a body already read is passed on (Yoga reads `req.body` when set). */
+  function toYoga(req: IncomingMessage, res: ServerResponse, body?: Buffer, state?: RequestState, reason?: string) {
     stats.yoga++;
+    if (reason) stats.handed[reason] = (stats.handed[reason] ?? 0) + 1;
+    // Yoga's ops plugin tracks the request itself from here.
+    if (state) requests?.abandon(state);
     if (body) (req as IncomingMessage & { body?: unknown }).body = body.length ? new Uint8Array(body.buffer, body.byteOffset, body.length) : undefined;
     yoga(req, res);
   }
 
-  async function inventory(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const out = await handleRest(deps, { method: 'GET', path, body: async () => undefined });
-    if (!out) return toYoga(req, res);
+  /** Writes an answer with the headers Yoga's plugins add (request id, security headers, Retry-After when shed), and ends the request's tracking. */
+  function send(req: IncomingMessage, res: ServerResponse, state: RequestState | undefined, path: string, requestId: string, status: number, body: string, headers: Record<string, string>) {
     stats.fast++;
-    send(req, res, out.status, JSON.stringify(out.body), JSON_TYPE, requestIdOf(req), out.headers);
+    const out: Record<string, string | number> = { ...common };
+    for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = v;
+    out['content-length'] = Buffer.byteLength(body);
+    out['x-request-id'] = requestId;
+    if (state && requests) {
+      const more = requests.end(state, {
+        method: req.method ?? 'GET',
+        path,
+        status,
+        requestId,
+        contentType: out['content-type'] as string | undefined,
+        json: async () => JSON.parse(body),
+      });
+      for (const [k, v] of Object.entries(more)) out[k] = v;
+    }
+    res.writeHead(status, out);
+    res.end(body);
   }
 
-  function maskErrors(errors: readonly GraphQLError[]): unknown[] {
-    return errors.map((e) => {
-      const masked = (mask ? mask.maskError(e, mask.errorMessage, mask.isDev) : e) as GraphQLError;
-      const json = masked.toJSON ? masked.toJSON() : { message: masked.message };
-      if (json.extensions) {
-        const { http: _h, unexpected: _u, ...ext } = json.extensions as Record<string, unknown>;
-        if (Object.keys(ext).length) (json as { extensions?: unknown }).extensions = ext;
-        else delete (json as { extensions?: unknown }).extensions;
-      }
-      return json;
-    });
+  async function inventory(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const begun = requests?.begin('GET', path);
+    const requestId = requestIdFrom(req.headers['x-request-id']);
+    let out: RestResponse | undefined;
+    try {
+      out = begun?.refusal ?? (await opts.rest({ method: 'GET', path, authorization: req.headers.authorization, ip: opts.ipOf(req), requestId }));
+    } catch (err) {
+      // `rest` maps the route's faults itself; this is a bug: answer as the REST plugin's last resort does.
+      deps.log.error({ err, requestId, path }, 'fast path failed');
+      out = { status: 500, body: { error: { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error', request_id: requestId } } };
+    }
+    if (!out) return toYoga(req, res, undefined, begun?.state, 'rest');
+    send(req, res, begun?.state, path, requestId, out.status, JSON.stringify(out.body), { 'content-type': JSON_TYPE, ...out.headers });
   }
 
-  async function graphql(req: IncomingMessage, res: ServerResponse, raw: Buffer): Promise<void> {
-    let body: { query?: unknown; variables?: unknown; operationName?: unknown; extensions?: unknown };
+  /** Answers an execution result the way Yoga's JSON result processor does (status, headers, body). */
+  function answer(req: IncomingMessage, res: ServerResponse, state: RequestState | undefined, requestId: string, result: ExecutionResult) {
+    const r = processRegularResult(result as never, CAPTURE, 'application/json') as unknown as Captured;
+    send(req, res, state, '/graphql', requestId, r.init.status, r.body, r.init.headers);
+  }
+
+  const masked = (errors: readonly GraphQLError[]) =>
+    mask ? errors.map((e) => mask.maskError(e, mask.errorMessage, mask.isDev) as GraphQLError) : errors;
+
+  async function graphql(req: IncomingMessage, res: ServerResponse, raw: Buffer, state: RequestState | undefined): Promise<void> {
+    let body: Record<string, unknown>;
     try {
       body = JSON.parse(raw.toString('utf8'));
     } catch {
-      return toYoga(req, res, raw);
+      return toYoga(req, res, raw, state, 'body');
     }
+    if (!isObject(body)) return toYoga(req, res, raw, state, 'body');
+    for (const k in body) {
+      if (body[k] != null && !PARAMS.has(k) && !(k === 'documentId' && persisted)) return toYoga(req, res, raw, state, 'body');
+    }
+    const { variables, operationName, extensions } = body;
     if (
-      !body ||
-      typeof body !== 'object' ||
-      Array.isArray(body) ||
-      typeof body.query !== 'string' ||
-      (body.operationName != null && typeof body.operationName !== 'string') ||
-      (body.variables != null && (typeof body.variables !== 'object' || Array.isArray(body.variables))) ||
-      body.extensions != null
+      (operationName != null && typeof operationName !== 'string') ||
+      (variables != null && !isObject(variables)) ||
+      // Extensions only mean something here as a persisted-query id.
+      (extensions != null && (!persisted || !isObject(extensions)))
     ) {
-      return toYoga(req, res, raw);
+      return toYoga(req, res, raw, state, 'body');
     }
-    const run = plan(body.query, (body.operationName as string | null) ?? undefined);
-    if (!run) return toYoga(req, res, raw);
-    const requestId = requestIdOf(req);
+    const requestId = requestIdFrom(req.headers['x-request-id']);
+    let query = body.query;
+    if (persisted && (body.documentId != null || (extensions as { persistedQuery?: unknown } | undefined)?.persistedQuery != null)) {
+      try {
+        query = resolvePersisted(persisted.mode, persisted.manifest, body as never);
+      } catch (err) {
+        // Refused before anything ran, as Yoga refuses it (its request errors are masked too).
+        return answer(req, res, state, requestId, { errors: masked([err as GraphQLError]) });
+      }
+    }
+    if (typeof query !== 'string') return toYoga(req, res, raw, state, 'body');
+    const p = plan(query, (operationName as string | null) ?? undefined);
+    if (p.kind === 'yoga') return toYoga(req, res, raw, state, p.reason);
+    if (p.kind === 'refuse') return answer(req, res, state, requestId, { errors: masked([p.error]) });
+    const vars = (variables as Record<string, unknown> | null) ?? undefined;
+    const coerced = p.coerce(vars);
+    if (!coerced) return toYoga(req, res, raw, state, 'variables');
+
     const auth = await opts.authenticate(opts.verifier, req.headers.authorization);
-    const ctx = opts.context(auth, requestId);
     let result: ExecutionResult;
     try {
-      result = await run(ctx, (body.variables as Record<string, unknown> | null) ?? undefined);
+      const ctx = opts.context(auth, requestId, opts.ipOf(req));
+      // In the order of Yoga's execute hooks: ops (shedding, attempts), read limit, then
+      // execution, the ops and audit hooks on the unmasked result, then masking.
+      const exec = requests?.execution(state, p.info, p.op, vars);
+      if (exec?.stop) result = exec.stop;
+      else {
+        const limited = await readLimitError(p.info.kind, ctx);
+        if (limited) result = { errors: [limited] };
+        else {
+          const r = await p.run(ctx, vars, coerced);
+          exec?.done(r);
+          if (p.audit.length) await recordAuditRows(opts.schema, ctx, p.audit, r, vars);
+          result = r.errors?.length ? { errors: masked(r.errors), data: r.data } : { data: r.data };
+        }
+      }
     } catch (err) {
-      // A thrown fault outside any resolver: report it the way Yoga masks it.
-      const e = err instanceof GraphQLError ? err : new GraphQLError((err as Error)?.message ?? 'Unexpected error', { originalError: err as Error });
-      result = { data: null, errors: [e] };
+      // A fault in a check or outside any resolver (Redis down under the read limit):
+      // Yoga reports what its execute hooks throw as a masked request error; so does this.
+      result = { errors: masked([err as GraphQLError]) };
     }
-    if (result.data === undefined) {
-      // A request error (variables that do not coerce): nothing ran; Yoga words it.
-      return toYoga(req, res, raw);
-    }
-    stats.fast++;
-    const out: Record<string, unknown> = result.errors?.length ? { errors: maskErrors(result.errors), data: result.data } : { data: result.data };
-    send(req, res, 200, JSON.stringify(out), JSON_TYPE, requestId);
+    answer(req, res, state, requestId, result);
   }
 
   const listener: RequestListener = (req, res) => {
@@ -241,10 +367,7 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
       const q = url.indexOf('?');
       const path = q < 0 ? url : url.slice(0, q);
       if (INVENTORY_PATH.test(path) && !req.headers.origin) {
-        inventory(req, res, path).catch((err) => {
-          if (!res.headersSent) toYoga(req, res);
-          else deps.log.error({ err }, 'fast path failed after answering');
-        });
+        inventory(req, res, path).catch((err) => deps.log.error({ err }, 'fast path failed after answering'));
         return;
       }
     }
@@ -267,12 +390,15 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
       });
       req.on('end', () => {
         const raw = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-        if (tooBig) return toYoga(req, res, raw);
-        graphql(req, res, raw).catch((err) => {
+        if (tooBig) return toYoga(req, res, raw, undefined, 'size');
+        // Tracked (in flight, timed) once the body is in: a client that goes away mid-body
+        // never reaches here, so it cannot leave an in-flight count behind.
+        const state = requests?.begin('POST', '/graphql')?.state;
+        graphql(req, res, raw, state).catch((err) => {
           // Authentication or serialisation failed before anything was written.
           deps.log.error({ err }, 'fast path failed');
           if (!res.headersSent) {
-            send(req, res, 500, JSON.stringify({ errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] }), JSON_TYPE, requestIdOf(req));
+            send(req, res, state, '/graphql', requestIdFrom(req.headers['x-request-id']), 500, JSON.stringify({ errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] }), { 'content-type': JSON_TYPE });
           }
         });
       });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
-import { GraphQLError, Kind, type DocumentNode, type OperationDefinitionNode, type ValueNode } from 'graphql';
+import { type DocumentNode, type ExecutionResult, GraphQLError, Kind, type OperationDefinitionNode, type ValueNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
 import { migrationsFolder, rowsOf } from '../adapters/db/client.js';
@@ -24,9 +24,79 @@ export interface Ops {
   attempts: AttemptCounter;
   /** Yoga plugins: /ready, /metrics, request logs, request metrics, load shedding. */
   plugins: Plugin[];
+  /**
+   * The same steps as plain functions, for the node:http fast path (src/http/fast-path.ts):
+   * Yoga's plugin above calls exactly these, so both paths shed, count and log alike.
+   */
+  requests: RequestTracking;
   /** Tells metrics how many WebSocket subscribers this process holds. */
   countSubscribers(fn: () => number): void;
   stop(): void;
+}
+
+/** A REST answer: status, JSON body and extra headers. */
+export interface OpsAnswer {
+  status: number;
+  body: unknown;
+  headers: Record<string, string>;
+}
+
+/** One HTTP request as the operations layer follows it (in flight, label, outcome, latency). */
+export interface RequestState {
+  start: number;
+  operation: string;
+  outcome?: 'ok' | 'error' | 'unavailable' | 'shed';
+  shed?: boolean;
+}
+
+/** What the operations layer needs to know about a GraphQL operation; the same for every run of one document. */
+export interface OperationInfo {
+  kind: 'query' | 'mutation' | 'subscription';
+  /** Root fields, `__typename` and the like left out. */
+  fields: string[];
+  /** The metrics/log label: "mutation reserve", "query inventory,products". */
+  label: string;
+  priority: Priority;
+}
+
+export interface RequestTracking {
+  /**
+   * A request starts: counted in flight and timed. A REST route past its shedding share
+   * comes back with `refusal` (answer it as is). Undefined for /ready, /metrics and /health.
+   */
+  begin(method: string, path: string): { state: RequestState; refusal?: OpsAnswer } | undefined;
+  /**
+   * A GraphQL operation is about to execute: labels the request, sheds it by rank (then
+   * `stop` is the result to answer), counts reserve attempts; otherwise `done` takes the result.
+   */
+  execution(
+    state: RequestState | undefined,
+    info: OperationInfo,
+    op: OperationDefinitionNode,
+    variables: Record<string, unknown> | undefined,
+  ): { stop: ExecutionResult; done?: undefined } | { stop?: undefined; done(result: ExecutionResult): void };
+  /**
+   * The response is ready: metrics and the request log. Returns the headers to add to it
+   * (Retry-After on a shed request). `json` reads the response body (REST outcomes).
+   */
+  end(state: RequestState, response: EndedResponse): Record<string, string>;
+  /** The fast path handed the request to Yoga, which tracks it from the start itself. */
+  abandon(state: RequestState): void;
+}
+
+export interface EndedResponse {
+  method: string;
+  path: string;
+  status: number;
+  requestId: string | undefined;
+  contentType: string | null | undefined;
+  json(): Promise<unknown>;
+}
+
+/** The operation's kind, root fields, label and shedding rank. */
+export function describeOperation(op: OperationDefinitionNode): OperationInfo {
+  const fields = op.selectionSet.selections.flatMap((s) => (s.kind === Kind.FIELD && !s.name.value.startsWith('__') ? [s.name.value] : []));
+  return { kind: op.operation, fields, label: `${op.operation} ${fields.join(',') || '__typename'}`, priority: graphqlPriority(op.operation, fields) };
 }
 
 const byDeps = new WeakMap<Deps, Ops>();
@@ -34,13 +104,6 @@ const byDeps = new WeakMap<Deps, Ops>();
 /** The operations layer of the app built on these deps (saleStats reads its attempt counts). */
 export function opsOf(deps: Deps): Ops | undefined {
   return byDeps.get(deps);
-}
-
-interface RequestState {
-  start: number;
-  operation: string;
-  outcome?: 'ok' | 'error' | 'unavailable' | 'shed';
-  shed?: boolean;
 }
 
 function journalLength(): number {
@@ -136,6 +199,100 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
   const states = new WeakMap<Request, RequestState>();
   const retryAfter = String(config.shedRetryAfterSeconds);
 
+  const shedMessage = 'The server is overloaded; nothing was changed, try again shortly';
+
+  const requests: RequestTracking = {
+    begin(method, path) {
+      if (path === '/ready' || path === '/metrics' || path === '/health') return undefined;
+      const state: RequestState = {
+        start: performance.now(),
+        operation: path === '/graphql' ? 'graphql' : path.startsWith('/inventory/') ? 'REST inventory' : (REST_OPS[path] ?? 'other'),
+      };
+      shedder.inFlight++;
+      const priority = restPriority(method, path);
+      if (priority && shedder.shouldShed(priority)) {
+        state.shed = true;
+        state.outcome = 'shed';
+        return {
+          state,
+          refusal: { status: 503, body: { error: { code: 'UNAVAILABLE', message: shedMessage, retryable: true } }, headers: { 'retry-after': retryAfter } },
+        };
+      }
+      return { state };
+    },
+
+    execution(state, info, op, variables) {
+      const { fields } = info;
+      if (state) state.operation = info.label;
+      if (state && shedder.shouldShed(info.priority)) {
+        state.shed = true;
+        state.outcome = 'shed';
+        if (fields.includes('reserve')) metrics.reserveOutcomes.inc({ outcome: 'SHED' });
+        return {
+          stop: {
+            errors: [new GraphQLError(shedMessage, { extensions: { code: 'UNAVAILABLE', retryable: true, retryAfterSeconds: config.shedRetryAfterSeconds } })],
+          },
+        };
+      }
+      if (fields.includes('reserve')) {
+        const productId = reservedProduct(op, variables);
+        if (productId) attempts.record(productId);
+      }
+      return {
+        done(result) {
+          const r = result as { data?: Record<string, { __typename?: string } | null> | null; errors?: readonly GraphQLError[] };
+          const unavailable = r.errors?.some((e) => e.extensions?.code === 'UNAVAILABLE');
+          if (state) state.outcome = unavailable ? 'unavailable' : r.errors?.length ? 'error' : 'ok';
+          for (const [field, counter] of [
+            ['reserve', metrics.reserveOutcomes],
+            ['pay', metrics.payOutcomes],
+          ] as const) {
+            if (!fields.includes(field)) continue;
+            const v = r.data?.[field];
+            counter.inc({ outcome: v?.__typename ?? (unavailable ? 'UNAVAILABLE' : r.errors?.length ? 'ERROR' : 'UNKNOWN') });
+          }
+        },
+      };
+    },
+
+    end(state, response) {
+      shedder.inFlight--;
+      const seconds = (performance.now() - state.start) / 1000;
+      const status = response.status;
+      const outcome = state.outcome ?? (status === 503 ? 'unavailable' : status >= 500 ? 'error' : 'ok');
+      metrics.requests.inc({ operation: state.operation, outcome });
+      metrics.latency.observe({ operation: state.operation }, seconds);
+      const rest = state.operation === 'REST reserve-inventory' || state.operation === 'REST add-to-cart' ? metrics.reserveOutcomes : state.operation === 'REST payment' ? metrics.payOutcomes : undefined;
+      if (rest) {
+        if (state.shed) rest.inc({ outcome: 'SHED' });
+        else if (status === 200) rest.inc({ outcome: rest === metrics.reserveOutcomes ? 'ReserveSuccess' : 'PaySuccess' });
+        else {
+          const fallback = status === 503 && response.contentType?.includes('json') ? 'UNAVAILABLE' : `HTTP_${status}`;
+          response
+            .json()
+            .then((b) => {
+              const e = (b as { error?: { type?: string; code?: string } } | null)?.error;
+              rest.inc({ outcome: e?.type ?? e?.code ?? fallback });
+            })
+            .catch(() => rest.inc({ outcome: fallback }));
+        }
+      }
+      if (config.requestLog && deps.log.isLevelEnabled('info')) {
+        deps.log.info(
+          { requestId: response.requestId, method: response.method, path: response.path, operation: state.operation, status, outcome, ms: Math.round(seconds * 10000) / 10 },
+          'request',
+        );
+      }
+      const add: Record<string, string> = {};
+      if (state.shed) add['retry-after'] = retryAfter;
+      return add;
+    },
+
+    abandon() {
+      shedder.inFlight--;
+    },
+  };
+
   const plugin: Plugin<{ request?: Request }> = {
     async onRequest({ request, url, endResponse, fetchAPI }) {
       const path = url.pathname;
@@ -149,23 +306,11 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
         endResponse(new fetchAPI.Response(body, { headers: { 'content-type': metrics.registry.contentType } }));
         return;
       }
-      if (path === '/health') return;
-      const state: RequestState = {
-        start: performance.now(),
-        operation: path === '/graphql' ? 'graphql' : path.startsWith('/inventory/') ? 'REST inventory' : (REST_OPS[path] ?? 'other'),
-      };
-      states.set(request, state);
-      shedder.inFlight++;
-      const priority = restPriority(request.method, path);
-      if (priority && shedder.shouldShed(priority)) {
-        state.shed = true;
-        state.outcome = 'shed';
-        endResponse(
-          fetchAPI.Response.json(
-            { error: { code: 'UNAVAILABLE', message: 'The server is overloaded; nothing was changed, try again shortly', retryable: true } },
-            { status: 503, headers: { 'retry-after': retryAfter } },
-          ),
-        );
+      const begun = requests.begin(request.method, path);
+      if (!begun) return;
+      states.set(request, begun.state);
+      if (begun.refusal) {
+        endResponse(fetchAPI.Response.json(begun.refusal.body, { status: begun.refusal.status, headers: begun.refusal.headers }));
         return;
       }
       if (request.method === 'POST' && (path === '/reserve-inventory' || path === '/add-to-cart')) {
@@ -181,40 +326,15 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
       const state = request ? states.get(request) : undefined;
       const op = operationOf(args.document, args.operationName);
       if (!op) return;
-      const fields = op.selectionSet.selections.flatMap((s) => (s.kind === Kind.FIELD && !s.name.value.startsWith('__') ? [s.name.value] : []));
-      if (state) state.operation = `${op.operation} ${fields.join(',') || '__typename'}`;
-      const priority: Priority = graphqlPriority(op.operation, fields);
-      if (state && shedder.shouldShed(priority)) {
-        state.shed = true;
-        state.outcome = 'shed';
-        if (fields.includes('reserve')) metrics.reserveOutcomes.inc({ outcome: 'SHED' });
-        setResultAndStopExecution({
-          errors: [
-            new GraphQLError('The server is overloaded; nothing was changed, try again shortly', {
-              extensions: { code: 'UNAVAILABLE', retryable: true, retryAfterSeconds: config.shedRetryAfterSeconds },
-            }),
-          ],
-        });
+      const run = requests.execution(state, describeOperation(op), op, args.variableValues as Record<string, unknown> | undefined);
+      if (run.stop) {
+        setResultAndStopExecution(run.stop);
         return;
-      }
-      if (fields.includes('reserve')) {
-        const productId = reservedProduct(op, args.variableValues as Record<string, unknown> | undefined);
-        if (productId) attempts.record(productId);
       }
       return {
         onExecuteDone({ result }) {
           if (!('data' in result) && !('errors' in result)) return;
-          const r = result as { data?: Record<string, { __typename?: string } | null> | null; errors?: readonly GraphQLError[] };
-          const unavailable = r.errors?.some((e) => e.extensions?.code === 'UNAVAILABLE');
-          if (state) state.outcome = unavailable ? 'unavailable' : r.errors?.length ? 'error' : 'ok';
-          for (const [field, counter] of [
-            ['reserve', metrics.reserveOutcomes],
-            ['pay', metrics.payOutcomes],
-          ] as const) {
-            if (!fields.includes(field)) continue;
-            const v = r.data?.[field];
-            counter.inc({ outcome: v?.__typename ?? (unavailable ? 'UNAVAILABLE' : r.errors?.length ? 'ERROR' : 'UNKNOWN') });
-          }
+          run.done(result as ExecutionResult);
         },
       };
     },
@@ -222,45 +342,15 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
       const state = states.get(request);
       if (!state) return;
       states.delete(request);
-      shedder.inFlight--;
-      const seconds = (performance.now() - state.start) / 1000;
-      const status = response.status;
-      const outcome = state.outcome ?? (status === 503 ? 'unavailable' : status >= 500 ? 'error' : 'ok');
-      if (state.shed) response.headers.set('retry-after', retryAfter);
-      metrics.requests.inc({ operation: state.operation, outcome });
-      metrics.latency.observe({ operation: state.operation }, seconds);
-      const rest = state.operation === 'REST reserve-inventory' || state.operation === 'REST add-to-cart' ? metrics.reserveOutcomes : state.operation === 'REST payment' ? metrics.payOutcomes : undefined;
-      if (rest) {
-        if (state.shed) rest.inc({ outcome: 'SHED' });
-        else if (status === 200) rest.inc({ outcome: rest === metrics.reserveOutcomes ? 'ReserveSuccess' : 'PaySuccess' });
-        else if (status === 503 && response.headers.get('content-type')?.includes('json')) {
-          response
-            .clone()
-            .json()
-            .then((b: { error?: { type?: string; code?: string } }) => rest.inc({ outcome: b?.error?.type ?? b?.error?.code ?? 'UNAVAILABLE' }))
-            .catch(() => rest.inc({ outcome: 'UNAVAILABLE' }));
-        } else {
-          response
-            .clone()
-            .json()
-            .then((b: { error?: { type?: string; code?: string } }) => rest.inc({ outcome: b?.error?.type ?? b?.error?.code ?? `HTTP_${status}` }))
-            .catch(() => rest.inc({ outcome: `HTTP_${status}` }));
-        }
-      }
-      if (config.requestLog && deps.log.isLevelEnabled('info')) {
-        deps.log.info(
-          {
-            requestId: response.headers.get('x-request-id') ?? request.headers.get('x-request-id') ?? undefined,
-            method: request.method,
-            path: new URL(request.url, 'http://x').pathname,
-            operation: state.operation,
-            status,
-            outcome,
-            ms: Math.round(seconds * 10000) / 10,
-          },
-          'request',
-        );
-      }
+      const add = requests.end(state, {
+        method: request.method,
+        path: new URL(request.url, 'http://x').pathname,
+        status: response.status,
+        requestId: response.headers.get('x-request-id') ?? request.headers.get('x-request-id') ?? undefined,
+        contentType: response.headers.get('content-type'),
+        json: () => response.clone().json(),
+      });
+      for (const [k, v] of Object.entries(add)) response.headers.set(k, v);
     },
   };
 
@@ -270,6 +360,7 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
     shedder,
     attempts,
     plugins: [plugin as Plugin],
+    requests,
     countSubscribers(fn) {
       subscribers = fn;
     },

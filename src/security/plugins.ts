@@ -110,18 +110,27 @@ export function persistedOperationsPlugin(mode: 'allow' | 'only', manifest: Oper
   };
 }
 
+/**
+ * The read budget (queries and subscriptions; mutations are limited in their resolvers):
+ * the error to answer when this shopper or IP is over it, else undefined. Yoga's
+ * `readLimitPlugin` and the fast path both call it.
+ */
+export async function readLimitError(kind: 'query' | 'mutation' | 'subscription' | undefined, ctx: Pick<Context, 'security' | 'actor' | 'ip'>): Promise<GraphQLError | undefined> {
+  if (kind === 'mutation') return undefined;
+  const limited = await ctx.security.read(ctx.actor, ctx.ip);
+  if (!limited) return undefined;
+  const retryAfterSeconds = limited.retryAfterSeconds;
+  return new GraphQLError(`Too many requests; try again in ${retryAfterSeconds} s`, {
+    extensions: { code: 'RATE_LIMITED', retryAfterSeconds, http: { status: 429, headers: { 'retry-after': String(retryAfterSeconds) } } },
+  });
+}
+
 /** Read budget for queries and subscriptions; mutations are limited in their resolvers. */
 export function readLimitPlugin(): Plugin<Context> {
-  const refuse = (retryAfterSeconds: number) =>
-    new GraphQLError(`Too many requests; try again in ${retryAfterSeconds} s`, {
-      extensions: { code: 'RATE_LIMITED', retryAfterSeconds, http: { status: 429, headers: { 'retry-after': String(retryAfterSeconds) } } },
-    });
   const check = async (args: { document: unknown; operationName?: string | null; contextValue: Context }, stop: (r: { errors: GraphQLError[] }) => void) => {
     const op = getOperationAST(args.document as never, args.operationName ?? undefined);
-    if (op?.operation === 'mutation') return;
-    const ctx = args.contextValue;
-    const limited = await ctx.security.read(ctx.actor, ctx.ip);
-    if (limited) stop({ errors: [refuse(limited.retryAfterSeconds)] });
+    const refused = await readLimitError(op?.operation, args.contextValue);
+    if (refused) stop({ errors: [refused] });
   };
   return {
     async onExecute({ args, setResultAndStopExecution }) {
@@ -133,20 +142,31 @@ export function readLimitPlugin(): Plugin<Context> {
   };
 }
 
-/** Headers on every HTTP response (GraphQL, REST, health). HSTS only over TLS. */
+/** The headers every HTTP response carries (GraphQL, REST, health); HSTS only over TLS. */
+export function securityHeaders(tls: boolean): Record<string, string> {
+  return {
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'content-security-policy': "frame-ancestors 'none'",
+    'referrer-policy': 'no-referrer',
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-resource-policy': 'same-site',
+    'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()',
+    ...(tls ? { 'strict-transport-security': 'max-age=31536000; includeSubDomains' } : {}),
+  };
+}
+
+/** Headers on every HTTP response (GraphQL, REST, health), from `securityHeaders`. */
 export function securityHeadersPlugin(tls: boolean): Plugin {
+  const headers = Object.entries(securityHeaders(tls));
   return {
     onResponse({ response }) {
       const h = response.headers;
-      h.set('x-content-type-options', 'nosniff');
-      h.set('x-frame-options', 'DENY');
-      // A response that brings its own policy (the storefront's pages) keeps it.
-      if (!h.has('content-security-policy')) h.set('content-security-policy', "frame-ancestors 'none'");
-      h.set('referrer-policy', 'no-referrer');
-      h.set('cross-origin-opener-policy', 'same-origin');
-      h.set('cross-origin-resource-policy', 'same-site');
-      h.set('permissions-policy', 'camera=(), microphone=(), geolocation=(), payment=()');
-      if (tls) h.set('strict-transport-security', 'max-age=31536000; includeSubDomains');
+      for (const [name, value] of headers) {
+        // A response that brings its own policy (the storefront's pages) keeps it.
+        if (name === 'content-security-policy' && h.has(name)) continue;
+        h.set(name, value);
+      }
     },
   };
 }
