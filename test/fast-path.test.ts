@@ -178,6 +178,23 @@ describe.each(BACKENDS)('fast path on %s', (backend) => {
     await same(get, `/inventory/${productId}?fields=all`);
   });
 
+  it('answers the GraphQL-over-HTTP media type our SDK asks for first exactly like Yoga', async () => {
+    const sdk = { accept: 'application/graphql-response+json, application/json' };
+    const t = await h.token('sdk-shopper');
+    const inv = await same(() => post({ query: INVENTORY, variables: { productId } }, undefined, sdk));
+    expect(inv.headers['content-type']).toMatch(/^application\/graphql-response\+json/);
+    await same(() => post({ query: RESERVE, variables: { input: { productId: soldOutId } } }, t, sdk));
+    const noToken = await same(() => post({ query: RESERVE, variables: { input: { productId } } }, undefined, sdk));
+    expect(noToken.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    await same(() => post({ query: RESERVE, variables: { input: { productId, quantity: 0 } } }, t, sdk));
+    // Request errors are Yoga's to word, with this media type's status codes.
+    const syntax = await same(() => post({ query: 'query { inventory(' }, undefined, sdk), '/graphql', false);
+    expect(syntax.status).toBe(400);
+    await same(() => post({ query: RESERVE, variables: { input: { productId, quantity: 'two' } } }, t, sdk), '/graphql', false);
+    // Quality values need Yoga's own negotiation: handed over.
+    await same(() => post({ query: INVENTORY, variables: { productId } }, undefined, { accept: 'application/json;q=0.5, application/graphql-response+json' }), '/graphql', false);
+  });
+
   it('carries the caller’s x-request-id and leaves subscriptions, GET and SSE to Yoga', async () => {
     const res = await fetch(`${base}/graphql`, post({ query: INVENTORY, variables: { productId } }, undefined, { 'x-request-id': 'trace-123' }));
     expect(res.headers.get('x-request-id')).toBe('trace-123');

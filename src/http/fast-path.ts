@@ -140,10 +140,22 @@ class Captured {
 }
 const CAPTURE = { Response: Captured } as unknown as Parameters<typeof processRegularResult>[1];
 
-/** True when Yoga's regular JSON result processor is what this Accept header selects. */
-function plainJsonAccept(accept: string | undefined): boolean {
-  if (!accept || accept === '*/*') return true;
-  return accept === 'application/json' || accept.startsWith('application/json,') || accept.startsWith('application/json;');
+const GRAPHQL_RESPONSE = 'application/graphql-response+json';
+
+/**
+ * The media type Yoga's regular result processor answers with for this Accept header, or
+ * undefined when Yoga would pick another processor (SSE, multipart) or the header needs
+ * Yoga's full negotiation (quality values, anything unusual). Yoga takes the first listed type
+ * it can produce, so the first entry decides: `application/json` (also for no header or the
+ * wildcard) or `application/graphql-response+json` (the GraphQL-over-HTTP media type our SDK
+ * asks for first).
+ */
+function regularMediaType(accept: string | undefined): string | undefined {
+  if (!accept || accept === '*/*') return 'application/json';
+  if (accept.includes('q=')) return undefined;
+  const comma = accept.indexOf(',');
+  const first = (comma < 0 ? accept : accept.slice(0, comma)).split(';')[0].trim();
+  return first === 'application/json' || first === GRAPHQL_RESPONSE ? first : undefined;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -288,15 +300,15 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
   }
 
   /** Answers an execution result the way Yoga's JSON result processor does (status, headers, body). */
-  function answer(req: IncomingMessage, res: ServerResponse, state: RequestState | undefined, requestId: string, result: ExecutionResult) {
-    const r = processRegularResult(result as never, CAPTURE, 'application/json') as unknown as Captured;
+  function answer(req: IncomingMessage, res: ServerResponse, state: RequestState | undefined, requestId: string, result: ExecutionResult, media: string) {
+    const r = processRegularResult(result as never, CAPTURE, media) as unknown as Captured;
     send(req, res, state, '/graphql', requestId, r.init.status, r.body, r.init.headers);
   }
 
   const masked = (errors: readonly GraphQLError[]) =>
     mask ? errors.map((e) => mask.maskError(e, mask.errorMessage, mask.isDev) as GraphQLError) : errors;
 
-  async function graphql(req: IncomingMessage, res: ServerResponse, raw: Buffer, state: RequestState | undefined): Promise<void> {
+  async function graphql(req: IncomingMessage, res: ServerResponse, raw: Buffer, state: RequestState | undefined, media: string): Promise<void> {
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(raw.toString('utf8'));
@@ -323,13 +335,13 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
         query = resolvePersisted(persisted.mode, persisted.manifest, body as never);
       } catch (err) {
         // Refused before anything ran, as Yoga refuses it (its request errors are masked too).
-        return answer(req, res, state, requestId, { errors: masked([err as GraphQLError]) });
+        return answer(req, res, state, requestId, { errors: masked([err as GraphQLError]) }, media);
       }
     }
     if (typeof query !== 'string') return toYoga(req, res, raw, state, 'body');
     const p = plan(query, (operationName as string | null) ?? undefined);
     if (p.kind === 'yoga') return toYoga(req, res, raw, state, p.reason);
-    if (p.kind === 'refuse') return answer(req, res, state, requestId, { errors: masked([p.error]) });
+    if (p.kind === 'refuse') return answer(req, res, state, requestId, { errors: masked([p.error]) }, media);
     const vars = (variables as Record<string, unknown> | null) ?? undefined;
     const coerced = p.coerce(vars);
     if (!coerced) return toYoga(req, res, raw, state, 'variables');
@@ -357,10 +369,11 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
       // Yoga reports what its execute hooks throw as a masked request error; so does this.
       result = { errors: masked([err as GraphQLError]) };
     }
-    answer(req, res, state, requestId, result);
+    answer(req, res, state, requestId, result, media);
   }
 
   const listener: RequestListener = (req, res) => {
+    let media: string | undefined;
     const url = req.url ?? '/';
     const method = req.method;
     if (method === 'GET' && url.startsWith('/inventory/')) {
@@ -376,7 +389,7 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
       (url === '/graphql' || url.startsWith('/graphql?')) &&
       !req.headers.origin &&
       (req.headers['content-type'] ?? '').startsWith('application/json') &&
-      plainJsonAccept(req.headers.accept)
+      (media = regularMediaType(req.headers.accept)) !== undefined
     ) {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -394,7 +407,7 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
         // Tracked (in flight, timed) once the body is in: a client that goes away mid-body
         // never reaches here, so it cannot leave an in-flight count behind.
         const state = requests?.begin('POST', '/graphql')?.state;
-        graphql(req, res, raw, state).catch((err) => {
+        graphql(req, res, raw, state, media!).catch((err) => {
           // Authentication or serialisation failed before anything was written.
           deps.log.error({ err }, 'fast path failed');
           if (!res.headersSent) {
