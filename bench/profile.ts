@@ -1,5 +1,6 @@
 // `npm run bench:profile`: CPU profiles (node --cpu-prof) of the api server under case 3
 // (the inventory query), once through Yoga (FAST_PATH=off) and once through the fast path,
+// then case 4 (sold-out reserve) and case 6 (reserve with stock left),
 // summarised by package and by function into bench/profiles/README.md; the raw profiles
 // are kept gzipped beside it (open them in Chrome DevTools or speedscope after gunzip).
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -138,6 +139,7 @@ async function main() {
     const before = await profileOnce('yoga-inventory', { FAST_PATH: 'off', TOKEN_CACHE_MS: '0' }, db.url, prefix);
     const after = await profileOnce('fastpath-inventory', { FAST_PATH: 'jit' }, db.url, prefix);
     const soldOut = await profileOnce('fastpath-reserve-sold-out', { FAST_PATH: 'jit' }, db.url, prefix, 'sold-out');
+    const stock = await profileOnce('reserve-with-stock', { FAST_PATH: 'jit' }, db.url, prefix, 'stock');
     writeFileSync(
       join(DIR, 'README.md'),
       `# CPU profiles behind the fast path
@@ -153,7 +155,11 @@ ${after}
 The same for case 4, \`reserve\` on a sold-out product through the fast path (1,000 shopper tokens, each
 verified once, then from the token cache):
 
-${soldOut}`,
+${soldOut}
+And case 6, \`reserve\` with stock left (Redis gate, then Postgres with group commit, see docs/performance.md
+"The write path") at 200 connections, 20,000 distinct shopper tokens:
+
+${stock}`,
     );
   } finally {
     await db.drop();
