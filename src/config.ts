@@ -43,6 +43,8 @@ export interface Config {
   workers: number;
   /** The node:http fast path in front of Yoga: jit (default), graphql-js or off (docs/performance.md). */
   fastPath: 'off' | 'graphql-js' | 'jit';
+  /** Reservations of one product committed together at most (group commit); 1 commits each alone. */
+  reserveBatchMax: number;
   /** How long a verified bearer token is trusted without verifying again, in ms (0 = off). */
   tokenCacheMs: number;
 }
@@ -290,5 +292,10 @@ function performanceConfig(env: Record<string, string | undefined>, role: Role) 
   if (workers !== 1 && role !== 'worker' && (!env.DATABASE_URL || !env.REDIS_URL)) {
     throw new ConfigError('WORKERS other than 1 needs DATABASE_URL and REDIS_URL (the embedded database and gate live in one process)');
   }
-  return { workers, fastPath, tokenCacheMs: int(env, 'TOKEN_CACHE_MS', 30_000, 0, 3_600_000) };
+  return {
+    workers,
+    fastPath,
+    tokenCacheMs: int(env, 'TOKEN_CACHE_MS', 30_000, 0, 3_600_000),
+    reserveBatchMax: int(env, 'RESERVE_BATCH_MAX', 250, 1, 10_000),
+  };
 }

@@ -39,6 +39,8 @@ export interface RuntimeOptions {
   now?: () => Date;
   /** Stock tickers push at most one update per product per this many ms (default 100). */
   stockCoalesceMs?: number;
+  /** Reservations of one product committed together at most (default 250; 1 = each alone). */
+  reserveBatchMax?: number;
   /** Overrides of the notification settings (tests: fast retries, their own SMTP server). */
   notifications?: Partial<NotificationConfig>;
   /** Replaces senders per channel (tests). */
@@ -109,6 +111,7 @@ export async function createRuntime(
     notifications: { notifier, settings: notifySettings },
     keyring: config.dataEncryptionKey ? parseKeyring(config.dataEncryptionKey) : keyringFromSecret(devDataSecret(config.dataDir)),
     limiter,
+    reserveBatchMax: opts.reserveBatchMax,
   };
   // Every process keeps its stock copy and sold-out flags fresh from every process's changes.
   const stopListening = await events.listen('stock', (s) => {

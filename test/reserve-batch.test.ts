@@ -99,3 +99,27 @@ describe.each(BACKENDS)('batched reservations on %s', (backend) => {
   });
 
 });
+
+describe('RESERVE_BATCH_MAX', () => {
+  it('reads RESERVE_BATCH_MAX (default 250, 1 = every reservation commits alone) and refuses nonsense', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    expect(loadConfig({}).reserveBatchMax).toBe(MAX_BATCH);
+    expect(loadConfig({ RESERVE_BATCH_MAX: '1' }).reserveBatchMax).toBe(1);
+    expect(() => loadConfig({ RESERVE_BATCH_MAX: '0' })).toThrow(/RESERVE_BATCH_MAX/);
+  });
+
+  it('with 1, attempts queued behind a commit still commit, each alone', async () => {
+    const h = await harness('embedded', { reserveBatchMax: 1 });
+    try {
+      const { id } = await h.product({ totalQuantity: 100 });
+      const b = batcherOf(h.backend.runtime.deps);
+      const attempts = Array.from({ length: 20 }, (_, i) => ({ actor: { userId: `alone-${i}`, roles: [] }, productId: id, quantity: 1, reservationId: randomUUID(), sequence: 1 + i }));
+      const outcomes = (await Promise.all(attempts.map((a) => b.commit(a)))) as { __typename: string }[];
+      expect(outcomes.map((o) => o.__typename)).toEqual(Array(20).fill('ReserveSuccess'));
+      expect(b.stats).toEqual({ batches: 0, attempts: 0, fallbacks: 0 });
+      expect(await h.ledger(id)).toEqual({ total: 100, available: 80, reserved: 20, sold: 0 });
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -23,6 +23,8 @@ export interface Deps {
   notifications: Notifications;
   /** Rate-limit buckets, one-time tokens and distinct counts (Redis, or in-process). */
   limiter: RateLimitStore;
+  /** Reservations of one product committed together at most (domain/cart/commit-batch.ts; default 250). */
+  reserveBatchMax?: number;
 }
 
 /** Who is acting: the token's subject and roles. */

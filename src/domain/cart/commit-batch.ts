@@ -42,7 +42,7 @@ interface Waiting extends Admitted {
   reject(err: unknown): void;
 }
 
-/** At most this many attempts share one transaction. */
+/** At most this many attempts share one transaction, unless `RESERVE_BATCH_MAX` says otherwise. */
 export const MAX_BATCH = 250;
 
 /** Thrown inside a batch to roll it back and commit its attempts one by one. */
@@ -50,6 +50,7 @@ class OneByOne extends Error {}
 
 export class ReserveBatcher {
   private queues = new Map<string, Waiting[]>();
+  private readonly max: number;
   /** Batches committed and attempts they carried (for tests and the metrics page). */
   readonly stats = { batches: 0, attempts: 0, fallbacks: 0 };
 
@@ -58,7 +59,9 @@ export class ReserveBatcher {
     /** Commits one attempt alone (the single path, with all its refusals and faults). */
     private readonly single: (a: Admitted) => Promise<unknown>,
     private readonly publish: (r: ReservationRow) => Promise<void>,
-  ) {}
+  ) {
+    this.max = deps.reserveBatchMax ?? MAX_BATCH;
+  }
 
   /** Queues an admitted attempt; resolves when it is committed (or refused) in Postgres. */
   commit(a: Admitted): Promise<unknown> {
@@ -77,7 +80,7 @@ export class ReserveBatcher {
   private async drain(productId: string): Promise<void> {
     const q = this.queues.get(productId)!;
     while (q.length) {
-      const batch = q.splice(0, MAX_BATCH);
+      const batch = q.splice(0, this.max);
       try {
         if (batch.length === 1) await this.alone(batch[0]);
         else await this.together(productId, batch);
