@@ -1,7 +1,11 @@
 // Fan-out benchmark: N graphql-ws subscribers of one product's stockChanged on a server in
 // its own process, stock changes published on Redis at a fixed rate.
 //
-//   npx tsx bench/fanout.ts --subscribers 1000 [--rate 10] [--duration 10] [--database-url postgres://…] [--redis-url redis://…]
+//   npx tsx bench/fanout.ts --subscribers 1000 [--rate 10] [--duration 10] [--database-url postgres://…] [--redis-url redis://…] [--per-client-process 2500]
+//
+// FANOUT_SERVER_NODE_ARGS / FANOUT_CLIENT_NODE_ARGS add node options to the server / client
+// processes, e.g. `FANOUT_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'` (the profile
+// is written when the process exits at the end of the run).
 //
 // What it measures
 // - connected: subscribers that received the current inventory (the first message).
@@ -27,6 +31,8 @@ export interface FanoutOptions {
   durationSeconds: number;
   databaseUrl?: string;
   redisUrl?: string;
+  /** Subscribers per client process (default 2,500). */
+  perClientProcess?: number;
 }
 
 export interface FanoutResult {
@@ -45,8 +51,8 @@ const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Node with tsx, with the open-files limit raised to the hard limit (sockets are files). */
-function node(args: string[], env: NodeJS.ProcessEnv, ipc = false): ChildProcess {
-  const cmd = `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "${process.execPath}" --import tsx ${args.map((a) => `'${a}'`).join(' ')}`;
+function node(args: string[], env: NodeJS.ProcessEnv, ipc = false, nodeArgs = ''): ChildProcess {
+  const cmd = `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "${process.execPath}" ${nodeArgs} --import tsx ${args.map((a) => `'${a}'`).join(' ')}`;
   return spawn('sh', ['-c', cmd], { cwd: ROOT, env, stdio: ipc ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
 }
 
@@ -109,7 +115,7 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,
     ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : { DATA_DIR: 'memory://' }),
-  });
+  }, false, process.env.FANOUT_SERVER_NODE_ARGS ?? '');
   let out = '';
   server.stdout!.on('data', (d) => (out += d));
   server.stderr!.on('data', (d) => (out += d));
@@ -147,9 +153,9 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     if (created.errors) throw new Error(`createProduct failed: ${JSON.stringify(created.errors)}`);
 
     // 2. Client processes; the first warms the server's code paths with one subscriber.
-    const procs = Math.max(1, Math.ceil(opts.subscribers / PER_CLIENT_PROCESS));
+    const procs = Math.max(1, Math.ceil(opts.subscribers / (opts.perClientProcess ?? PER_CLIENT_PROCESS)));
     for (let i = 0; i < procs; i++) {
-      const c = node(['bench/fanout-client.ts'], { PATH: process.env.PATH, HOME: process.env.HOME }, true);
+      const c = node(['bench/fanout-client.ts'], { PATH: process.env.PATH, HOME: process.env.HOME }, true, process.env.FANOUT_CLIENT_NODE_ARGS ?? '');
       children.push(c);
       await once(c, 'ready', 60_000);
     }
@@ -247,6 +253,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     durationSeconds: Number(arg('duration', '10')),
     databaseUrl: arg('database-url', process.env.DATABASE_URL),
     redisUrl: arg('redis-url', process.env.REDIS_URL),
+    perClientProcess: arg('per-client-process') ? Number(arg('per-client-process')) : undefined,
   };
   runFanout(opts).then(
     (r) => {
