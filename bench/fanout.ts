@@ -43,6 +43,9 @@ export interface FanoutResult {
   p50Ms: number;
   p99Ms: number;
   serverRssPerSubscriberKB: number;
+  /** The server's CPU time (user, system) from the first publish to 1 s after the last, in % of one core. */
+  serverCpuUserPct: number;
+  serverCpuSysPct: number;
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -72,6 +75,14 @@ async function settledRssKB(pid: number): Promise<number> {
     prev = cur;
   }
   return prev;
+}
+
+/** utime and stime of a process, in ms (Linux /proc). */
+function cpuMs(pid: number): { user: number; sys: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of proc(5), counted from after the command name; clock ticks of 10 ms.
+  return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -179,6 +190,7 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
 
     // 3. Publish stock changes at the given rate, as another process's reserves would.
     const publishTimes: number[] = [];
+    const cpu0 = cpuMs(serverPid);
     const start = now();
     for (let k = 0; k < events; k++) {
       const due = start + (k * 1000) / opts.eventsPerSecond;
@@ -195,7 +207,10 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
         updatedAt: new Date().toISOString(),
       });
     }
-    await sleep(5000);
+    await sleep(1000);
+    const cpu1 = cpuMs(serverPid);
+    const cpuWall = now() - start;
+    await sleep(4000);
 
     // 4. Collect.
     const results = await Promise.all(
@@ -214,6 +229,8 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
       p50Ms: Math.round(percentile(latencies, 50) * 10) / 10,
       p99Ms: Math.round(percentile(latencies, 99) * 10) / 10,
       serverRssPerSubscriberKB: Math.round(((fullRss - baseRss) / Math.max(1, connected - 1)) * 10) / 10,
+      serverCpuUserPct: Math.round((100 * (cpu1.user - cpu0.user)) / cpuWall),
+      serverCpuSysPct: Math.round((100 * (cpu1.sys - cpu0.sys)) / cpuWall),
     };
   } finally {
     for (const c of children) {
