@@ -1,7 +1,11 @@
 // Fan-out benchmark: N graphql-ws subscribers of one product's stockChanged on a server in
 // its own process, stock changes published on Redis at a fixed rate.
 //
-//   npx tsx bench/fanout.ts --subscribers 1000 [--rate 10] [--duration 10] [--database-url postgres://…] [--redis-url redis://…]
+//   npx tsx bench/fanout.ts --subscribers 1000 [--rate 10] [--duration 10] [--database-url postgres://…] [--redis-url redis://…] [--per-client-process 2500]
+//
+// FANOUT_SERVER_NODE_ARGS / FANOUT_CLIENT_NODE_ARGS add node options to the server / client
+// processes, e.g. `FANOUT_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'` (the profile
+// is written when the process exits at the end of the run).
 //
 // What it measures
 // - connected: subscribers that received the current inventory (the first message).
@@ -27,6 +31,8 @@ export interface FanoutOptions {
   durationSeconds: number;
   databaseUrl?: string;
   redisUrl?: string;
+  /** Subscribers per client process (default 2,500). */
+  perClientProcess?: number;
 }
 
 export interface FanoutResult {
@@ -37,6 +43,9 @@ export interface FanoutResult {
   p50Ms: number;
   p99Ms: number;
   serverRssPerSubscriberKB: number;
+  /** The server's CPU time (user, system) from the first publish to 1 s after the last, in % of one core. */
+  serverCpuUserPct: number;
+  serverCpuSysPct: number;
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -45,8 +54,8 @@ const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Node with tsx, with the open-files limit raised to the hard limit (sockets are files). */
-function node(args: string[], env: NodeJS.ProcessEnv, ipc = false): ChildProcess {
-  const cmd = `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "${process.execPath}" --import tsx ${args.map((a) => `'${a}'`).join(' ')}`;
+function node(args: string[], env: NodeJS.ProcessEnv, ipc = false, nodeArgs = ''): ChildProcess {
+  const cmd = `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "${process.execPath}" ${nodeArgs} --import tsx ${args.map((a) => `'${a}'`).join(' ')}`;
   return spawn('sh', ['-c', cmd], { cwd: ROOT, env, stdio: ipc ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
 }
 
@@ -66,6 +75,14 @@ async function settledRssKB(pid: number): Promise<number> {
     prev = cur;
   }
   return prev;
+}
+
+/** utime and stime of a process, in ms (Linux /proc). */
+function cpuMs(pid: number): { user: number; sys: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of proc(5), counted from after the command name; clock ticks of 10 ms.
+  return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -109,7 +126,7 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,
     ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : { DATA_DIR: 'memory://' }),
-  });
+  }, false, process.env.FANOUT_SERVER_NODE_ARGS ?? '');
   let out = '';
   server.stdout!.on('data', (d) => (out += d));
   server.stderr!.on('data', (d) => (out += d));
@@ -147,9 +164,9 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     if (created.errors) throw new Error(`createProduct failed: ${JSON.stringify(created.errors)}`);
 
     // 2. Client processes; the first warms the server's code paths with one subscriber.
-    const procs = Math.max(1, Math.ceil(opts.subscribers / PER_CLIENT_PROCESS));
+    const procs = Math.max(1, Math.ceil(opts.subscribers / (opts.perClientProcess ?? PER_CLIENT_PROCESS)));
     for (let i = 0; i < procs; i++) {
-      const c = node(['bench/fanout-client.ts'], { PATH: process.env.PATH, HOME: process.env.HOME }, true);
+      const c = node(['bench/fanout-client.ts'], { PATH: process.env.PATH, HOME: process.env.HOME }, true, process.env.FANOUT_CLIENT_NODE_ARGS ?? '');
       children.push(c);
       await once(c, 'ready', 60_000);
     }
@@ -173,6 +190,7 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
 
     // 3. Publish stock changes at the given rate, as another process's reserves would.
     const publishTimes: number[] = [];
+    const cpu0 = cpuMs(serverPid);
     const start = now();
     for (let k = 0; k < events; k++) {
       const due = start + (k * 1000) / opts.eventsPerSecond;
@@ -189,7 +207,10 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
         updatedAt: new Date().toISOString(),
       });
     }
-    await sleep(5000);
+    await sleep(1000);
+    const cpu1 = cpuMs(serverPid);
+    const cpuWall = now() - start;
+    await sleep(4000);
 
     // 4. Collect.
     const results = await Promise.all(
@@ -208,6 +229,8 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
       p50Ms: Math.round(percentile(latencies, 50) * 10) / 10,
       p99Ms: Math.round(percentile(latencies, 99) * 10) / 10,
       serverRssPerSubscriberKB: Math.round(((fullRss - baseRss) / Math.max(1, connected - 1)) * 10) / 10,
+      serverCpuUserPct: Math.round((100 * (cpu1.user - cpu0.user)) / cpuWall),
+      serverCpuSysPct: Math.round((100 * (cpu1.sys - cpu0.sys)) / cpuWall),
     };
   } finally {
     for (const c of children) {
@@ -247,6 +270,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     durationSeconds: Number(arg('duration', '10')),
     databaseUrl: arg('database-url', process.env.DATABASE_URL),
     redisUrl: arg('redis-url', process.env.REDIS_URL),
+    perClientProcess: arg('per-client-process') ? Number(arg('per-client-process')) : undefined,
   };
   runFanout(opts).then(
     (r) => {

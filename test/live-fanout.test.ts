@@ -70,6 +70,40 @@ describe('fan-out and bad input (embedded)', () => {
     await healthy.dispose();
   });
 
+  it('drops a socket that stops reading its shared stock stream; the stream goes on for the others', async () => {
+    const { id } = await h.product({ totalQuantity: 200 });
+    const healthy = wsClient(port);
+    const live = collect<{ stockChanged: { availableQuantity: number } }>(healthy, STOCK, { id });
+    await live.until(() => true);
+
+    // 3,000 subscriptions of the same shared stream on one socket: every update is ~400 kB for it.
+    const slow = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws', { perMessageDeflate: false });
+    await new Promise((r) => slow.once('open', r));
+    slow.send(JSON.stringify({ type: 'connection_init' }));
+    await new Promise((r) => slow.once('message', r));
+    const closed = new Promise<number>((r) => slow.once('close', (code) => r(code)));
+    for (let i = 0; i < 3000; i++) slow.send(JSON.stringify({ id: `s${i}`, type: 'subscribe', payload: { query: STOCK, variables: { id } } }));
+    await expect.poll(() => app.live().sharedSubscribers, { timeout: 30_000 }).toBeGreaterThanOrEqual(3001);
+    (slow as unknown as { _socket: { pause(): void } })._socket.pause();
+
+    const droppedBefore = app.live().droppedSlow;
+    let reserved = 0;
+    for (let i = 0; i < 150 && app.live().droppedSlow === droppedBefore; i++) {
+      expect((await h.gql(RESERVE, { input: { productId: id } }, await h.token(`slow-shared-${i}`))).data.reserve.__typename).toBe('ReserveSuccess');
+      reserved++;
+      // Let the ticker push each change (it coalesces changes closer than ~100 ms).
+      await new Promise((r) => setTimeout(r, 120));
+    }
+    expect(app.live().droppedSlow).toBe(droppedBefore + 1);
+    // The dropped socket left the stream; the healthy one is still on it.
+    expect(app.live().sharedSubscribers).toBe(1);
+    (slow as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect(await closed).toBe(1006);
+    await h.gql(RESERVE, { input: { productId: id } }, await h.token('slow-shared-after'));
+    await live.until((v) => v.stockChanged.availableQuantity === 200 - reserved - 1);
+    await healthy.dispose();
+  });
+
   it('answers bad subscription input with a clear error over WebSocket and SSE, never a hung stream', async () => {
     const owner = await h.token('owner');
     const nosy = await h.token('nosy');

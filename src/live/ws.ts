@@ -22,6 +22,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Deps } from '../domain/context.js';
 import { inventoryOf } from '../domain/inventory/products.js';
+import { textFrame, writeFrame } from './frames.js';
 
 export interface LiveWsOptions {
   /** Turns a subscribe message into query text (persisted operations); throws a GraphQLError to refuse it. */
@@ -71,20 +72,34 @@ interface Extra {
 interface Member {
   conn: Conn;
   id: string;
-  /** `{"id":"…","type":"next","payload":` precomputed for this socket. */
-  head: string;
+  /** `{"id":"…","type":"next","payload":` precomputed for this socket, as UTF-8 bytes. */
+  head: Buffer;
+  /** The group's `seq` of the last result written to this member (0: none yet). */
+  seq: number;
 }
 
 interface Group {
   key: string;
   members: Set<Member>;
-  /** The serialised payload of the last result, sent at once to members who join later. */
-  last?: string;
+  /** The serialised payload of the last result and the envelope's closing `}` (UTF-8), sent at once to members who join later. */
+  last?: Buffer;
+  /** Results received so far; `last` is result number `seq`. */
+  seq: number;
+  /** A fan-out is running. */
+  flushing: boolean;
   stop?: () => void;
   ended: boolean;
 }
 
 const OPEN = 1;
+/**
+ * Members written per event-loop turn in a shared fan-out: the loop yields between chunks
+ * (setImmediate), so a fan-out to 10,000 sockets does not hold up other sockets' messages,
+ * HTTP requests or pub/sub for its whole length, and a newer stock event that arrives
+ * meanwhile goes to the members not written yet.
+ */
+const FANOUT_CHUNK = 1000;
+const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
 type Enveloped = ReturnType<YogaServerInstance<Record<string, unknown>, Record<string, unknown>>['getEnveloped']>;
 
@@ -121,8 +136,8 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
   let droppedSlow = 0;
   let disposing = false;
 
-  /** Writes to a socket unless its backlog is past the bound, in which case the socket is dropped. */
-  const write = (conn: Conn, data: string): boolean => {
+  /** Whether a socket may be written to: open, and its backlog within the bound (else it is dropped). */
+  const writable = (conn: Conn): boolean => {
     const s = conn.socket;
     if (s.readyState !== OPEN) return false;
     if (s.bufferedAmount > maxBufferedBytes) {
@@ -132,8 +147,60 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
       s.terminate();
       return false;
     }
-    s.send(data);
     return true;
+  };
+
+  /** Writes to a socket unless its backlog is past the bound, in which case the socket is dropped. */
+  const write = (conn: Conn, data: string): boolean => {
+    if (!writable(conn)) return false;
+    conn.socket.send(data);
+    return true;
+  };
+
+  /** Writes a shared `next` (the member's head, then `body`) as one pre-built frame. */
+  const writeNext = (m: Member, body: Buffer): boolean => {
+    if (!writable(m.conn)) return false;
+    if (!writeFrame(m.conn.socket, textFrame(m.head, body))) m.conn.socket.send(Buffer.concat([m.head, body]), { binary: false });
+    return true;
+  };
+
+  /**
+   * Brings every member of a group up to its latest result: passes over the members in order,
+   * a chunk per event-loop turn, writing the group's newest result to each member that has
+   * not had it. A result that arrives during a pass goes to the members after that point at
+   * once; the next pass gives it to those written before. So a member never gets an older
+   * result after a newer one, and under load a late member skips a stale result instead of
+   * waiting for it (fewer writes, later members not further behind). One pass runs at a time.
+   */
+  const flush = async (g: Group): Promise<void> => {
+    if (g.flushing) return;
+    g.flushing = true;
+    try {
+      for (let passSeq = g.seq; !g.ended; passSeq = g.seq) {
+        const members = [...g.members];
+        for (let i = 0; i < members.length; i += FANOUT_CHUNK) {
+          if (i > 0) {
+            await nextTurn();
+            if (g.ended) return;
+          }
+          const body = g.last!;
+          const end = Math.min(members.length, i + FANOUT_CHUNK);
+          for (let j = i; j < end; j++) {
+            const m = members[j];
+            // A member that left during an earlier turn is skipped.
+            if (m.seq < g.seq && m.conn.shared.get(m.id) === g) {
+              m.seq = g.seq;
+              writeNext(m, body);
+            }
+          }
+        }
+        if (g.seq === passSeq) return;
+      }
+    } catch (err) {
+      deps.log.warn({ err }, 'shared stock fan-out failed');
+    } finally {
+      g.flushing = false;
+    }
   };
 
   const server = makeServer<Record<string, unknown>, Extra>({
@@ -220,7 +287,7 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
       })) as AsyncIterable<ExecutionResult> | ExecutionResult;
       if (!(Symbol.asyncIterator in result)) {
         const json = JSON.stringify(result);
-        endGroup(g, (m) => `${m.head}${json}}`);
+        endGroup(g, (m) => `{"id":${JSON.stringify(m.id)},"type":"next","payload":${json}}`);
         return;
       }
       const it = result[Symbol.asyncIterator]();
@@ -228,11 +295,12 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
       for (;;) {
         const next = await it.next();
         if (next.done || g.ended) break;
-        // Executed once, serialised once, for every socket of the group.
-        const json = JSON.stringify(next.value);
-        g.last = json;
-        for (const m of [...g.members]) write(m.conn, `${m.head}${json}}`);
+        // Executed once, serialised and encoded once, for every socket of the group.
+        g.last = Buffer.from(`${JSON.stringify(next.value)}}`);
+        g.seq++;
+        void flush(g);
       }
+      while (g.flushing) await nextTurn();
       if (!g.ended) endGroup(g, (m) => `{"id":${JSON.stringify(m.id)},"type":"complete"}`);
     })().catch((err) => {
       deps.log.warn({ err }, 'shared stock stream failed');
@@ -283,15 +351,15 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
       if (!known || conn.socket.readyState !== OPEN) return false;
       g = groups.get(key);
       if (!g) {
-        g = { key, members: new Set(), ended: false };
+        g = { key, members: new Set(), ended: false, seq: 0, flushing: false };
         groups.set(key, g);
         startGroup(g, p);
       }
     }
-    const m: Member = { conn, id, head: `{"id":${JSON.stringify(id)},"type":"next","payload":` };
+    const m: Member = { conn, id, head: Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`), seq: g.seq };
     g.members.add(m);
     conn.shared.set(id, g);
-    if (g.last) write(conn, `${m.head}${g.last}}`);
+    if (g.last) writeNext(m, g.last);
     return true;
   };
 
