@@ -18,7 +18,7 @@ import { cachedVerifier } from '../src/http/token-cache.js';
 import { defaultOpsConfig, type OpsConfig } from '../src/ops/config.js';
 import { loadSecurityConfig } from '../src/security/config.js';
 import { securityHeaders, sha256 } from '../src/security/plugins.js';
-import { BACKENDS } from './support/backends.js';
+import { BACKENDS, type BackendName } from './support/backends.js';
 import { ADDRESS, CHECKOUT, type Harness, harness, RESERVE, TEST_SECRET } from './support/harness.js';
 import { testClock } from './support/security.js';
 
@@ -66,14 +66,17 @@ const post = (body: unknown, token?: string, extra: Record<string, string> = {})
   body: typeof body === 'string' ? body : JSON.stringify(body),
 });
 
-describe.each(BACKENDS)('fast path on %s', (backend) => {
+// Every backend with the default (graphql-jit), and the embedded one with FAST_PATH=graphql-js.
+const MODES: [BackendName, 'jit' | 'graphql-js'][] = [...BACKENDS.map((b) => [b, 'jit'] as [BackendName, 'jit']), ['embedded', 'graphql-js']];
+
+describe.each(MODES)('fast path on %s (FAST_PATH=%s)', (backend, mode) => {
   let h: Harness;
   let base: string;
   let productId: string;
   let soldOutId: string;
 
   beforeAll(async () => {
-    h = await harness(backend, {}, { fastPath: 'jit' });
+    h = await harness(backend, {}, { fastPath: mode });
     const port = await h.app.start(0, '127.0.0.1');
     base = `http://127.0.0.1:${port}`;
     productId = (await h.product({ totalQuantity: 50, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 5 } })).id;
