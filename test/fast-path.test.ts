@@ -8,19 +8,23 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/adapters/db/client.js';
+import { RedisRateLimitStore } from '../src/adapters/redis/ratelimit.js';
 import { type App, buildApp } from '../src/app.js';
 import { createVerifier, signToken } from '../src/auth.js';
 import type { FastPathStats } from '../src/http/fast-path.js';
 import { cachedVerifier } from '../src/http/token-cache.js';
 import { defaultOpsConfig, type OpsConfig } from '../src/ops/config.js';
 import { loadSecurityConfig } from '../src/security/config.js';
+import type { RateLimitStore } from '../src/security/ratelimit.js';
 import { securityHeaders, sha256 } from '../src/security/plugins.js';
 import { BACKENDS, type BackendName } from './support/backends.js';
 import { ADDRESS, CHECKOUT, type Harness, harness, RESERVE, TEST_SECRET } from './support/harness.js';
 import { testClock } from './support/security.js';
+import { ownRedis } from './support/servers.js';
 
 const INVENTORY = /* GraphQL */ `
   query Inventory($productId: ID!) {
@@ -245,8 +249,10 @@ describe.each(BACKENDS)('fast path applies every check Yoga applies, on %s', (ba
   }
 
   /** An app on the harness's deps with these settings (rate limits on, one trusted proxy), on a real port. */
-  async function served(o: { env?: Record<string, string>; ops?: Partial<OpsConfig>; production?: boolean; log?: pino.Logger } = {}): Promise<Served> {
-    const deps = o.log ? { ...h.backend.runtime.deps, log: o.log } : h.backend.runtime.deps;
+  async function served(
+    o: { env?: Record<string, string>; ops?: Partial<OpsConfig>; production?: boolean; log?: pino.Logger; limiter?: RateLimitStore } = {},
+  ): Promise<Served> {
+    const deps = { ...h.backend.runtime.deps, ...(o.log ? { log: o.log } : {}), ...(o.limiter ? { limiter: o.limiter } : {}) };
     const app = buildApp(deps, {
       verifier: createVerifier({ secret: TEST_SECRET }),
       security: loadSecurityConfig({ TRUST_PROXY: '1', ...o.env }, o.production ?? false),
@@ -467,6 +473,30 @@ describe.each(BACKENDS)('fast path applies every check Yoga applies, on %s', (ba
     expect(rest.body.error.code).toBe('RATE_LIMITED');
     // A mutation is not a read.
     expect((await s.same(() => post({ query: RESERVE, variables: { input: { productId: id } } }, t))).body.data.reserve.__typename).toBe('SoldOut');
+  });
+
+  it('answers reads whose rate-limit store is down as Yoga does: a retryable UNAVAILABLE, for GraphQL and REST', async () => {
+    const own = await ownRedis();
+    const client = new Redis(own.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    client.on('error', () => {});
+    await new Promise((ready) => client.once('ready', ready));
+    try {
+      const s = await served({ env: { RATE_LIMIT_READ_SHOPPER: '100/1m' }, limiter: new RedisRateLimitStore(client, 'fast-path-down:') });
+      const id = await onSale(5);
+      const t = await shopper('stranded');
+      const read = () => post({ query: INVENTORY, variables: { productId: id } }, t);
+      const up = await s.same(read);
+      expect(up.body.data?.inventory.availableQuantity, JSON.stringify(up.body)).toBe(5);
+      await own.kill();
+      const down = await s.same(read);
+      expect(down.body.errors[0].extensions).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
+      const rest = await s.same(() => ({ method: 'GET', headers: { authorization: `Bearer ${t}`, 'x-request-id': 'store-down-1' } }), `/inventory/${id}`);
+      expect(rest.status).toBe(503);
+      expect(rest.body.error.code).toBe('UNAVAILABLE');
+    } finally {
+      client.disconnect();
+      await own.kill();
+    }
   });
 
   it('gives the resolvers the client IP as Yoga does: X-Forwarded-For behind a trusted proxy, else the socket address', async () => {
