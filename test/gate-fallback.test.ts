@@ -90,7 +90,9 @@ describe('Redis gate fallback and reconciliation', () => {
     expect(refused.errors?.[0].extensions).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
 
     await redis.start();
-    await until(() => a.gate.mode === 'up');
+    // Both processes rebuild; waiting for b too keeps its rebuild (which reloads every product
+    // from Postgres) from landing in the middle of the next test, which shares this Redis prefix.
+    await until(() => a.gate.mode === 'up' && b.gate.mode === 'up');
     // Rebuilt from Postgres: nothing left to admit, shoppers' counts known again.
     expect(await spy.hget(`${prefix}{${productId}}:gate`, 'stock')).toBe('0');
     expect(await spy.hget(`${prefix}{${productId}}:users`, 'during-0')).toBe('1');
