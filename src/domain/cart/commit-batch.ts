@@ -6,7 +6,7 @@ import type { Actor, Deps } from '../context.js';
 import { announceStock, getProduct, stockBump } from '../inventory/products.js';
 import { writeSoldOut } from '../notifications/events.js';
 import { limitExceeded } from '../results.js';
-import { HOLDING } from './reserve.js';
+import { HOLDING, handBack } from './reserve.js';
 
 /**
  * Group commit for admitted reservations.
@@ -115,10 +115,7 @@ export class ReserveBatcher {
     this.stats.attempts += batch.length;
     try {
       // Refused for the per-user limit: the gate gives the shopper's count and the stock back.
-      for (const w of done.refused) {
-        await this.deps.gate.release(productId, w.actor.userId, w.quantity, true).catch(() => {});
-        if (w.idempotencyKey) await this.deps.gate.forget(productId, w.actor.userId, w.idempotencyKey).catch(() => {});
-      }
+      for (const w of done.refused) await handBack(this.deps, productId, w.actor.userId, w.quantity, w.idempotencyKey, true);
       if (done.stored.length) await announceStock(this.deps, done.product);
       for (const r of done.stored) await this.publish(r);
     } catch (err) {

@@ -58,11 +58,6 @@ class Refused extends Error {
 }
 
 /**
- * Hold stock for a shopper: the gate admits or refuses in arrival order; only admitted
- * attempts reach Postgres, which commits the stock move with the reservation that
- * explains it (and refuses, cleanly, anything the gate let through by mistake).
- */
-/**
  * Sold out is known to every process: the answer without a round trip, or undefined (also for
  * input that the full path refuses as invalid). A keyed retry still asks the gate, since its
  * first outcome may have been a success.
@@ -80,6 +75,11 @@ function invalidReserve(input: ReserveInput): InvalidInput | undefined {
   );
 }
 
+/**
+ * Hold stock for a shopper: the gate admits or refuses in arrival order; only admitted
+ * attempts reach Postgres, which commits the stock move with the reservation that
+ * explains it (and refuses, cleanly, anything the gate let through by mistake).
+ */
 export async function reserve(deps: Deps, actor: Actor, input: ReserveInput): Promise<ReserveResult> {
   const bad = invalidReserve(input);
   if (bad) return bad;
@@ -250,8 +250,7 @@ async function commitAdmitted(
     if (err instanceof Refused) {
       // Postgres refused what the gate admitted: give the shopper's count back; the
       // stock only when the refusal was not for lack of it.
-      await deps.gate.release(input.productId, actor.userId, input.quantity, err.reason !== 'SOLD_OUT').catch(() => {});
-      if (input.idempotencyKey) await deps.gate.forget(input.productId, actor.userId, input.idempotencyKey).catch(() => {});
+      await handBack(deps, input.productId, actor.userId, input.quantity, input.idempotencyKey, err.reason !== 'SOLD_OUT');
       if (err.reason === 'SOLD_OUT') {
         deps.gate.noteStock(input.productId, 0);
         return soldOut(input.productId);
@@ -263,8 +262,7 @@ async function commitAdmitted(
     }
     // Nothing was written: hand the admission back so the stock is not lost.
     deps.log.warn({ err, productId: input.productId }, 'reservation not stored; admission handed back to the gate');
-    await deps.gate.release(input.productId, actor.userId, input.quantity, true).catch(() => {});
-    if (input.idempotencyKey) await deps.gate.forget(input.productId, actor.userId, input.idempotencyKey).catch(() => {});
+    await handBack(deps, input.productId, actor.userId, input.quantity, input.idempotencyKey, true);
     if (isUniqueViolation(err) && input.idempotencyKey) {
       // Same key raced past the gate (e.g. after a gate reload): return the first outcome.
       const [row] = await deps.db
@@ -278,6 +276,16 @@ async function commitAdmitted(
   await announceStock(deps, committed.product);
   await publishReservation(deps, committed.reservation);
   return { __typename: 'ReserveSuccess', reservation: committed.reservation };
+}
+
+/**
+ * Gives the gate back an admission Postgres did not keep: the shopper's count always, the
+ * stock when `restoreStock`, and forgets its idempotency key so a retry can go through.
+ * Best effort: reconciliation converges whatever is lost here.
+ */
+export async function handBack(deps: Deps, productId: string, userId: string, quantity: number, idempotencyKey: string | null | undefined, restoreStock: boolean) {
+  await deps.gate.release(productId, userId, quantity, restoreStock).catch(() => {});
+  if (idempotencyKey) await deps.gate.forget(productId, userId, idempotencyKey).catch(() => {});
 }
 
 export function isUniqueViolation(err: unknown): boolean {
