@@ -16,6 +16,8 @@ import { requestIdFrom } from './http/request-id.js';
 import { cachedVerifier } from './http/token-cache.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
+import { inventoryMemo } from './schema/inventory.js';
+import { reserveMemo } from './schema/reservation.js';
 import { defaultSecurityConfig, type SecurityConfig } from './security/config.js';
 import { Security } from './security/guard.js';
 import { clientIp, nodeRequestOf } from './security/ip.js';
@@ -266,6 +268,9 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     requests: ops.requests,
     headers: securityHeaders(!!opts.tls),
     persisted: manifest ? { mode: gqlLimits.persistedOperations as 'allow' | 'only', manifest } : undefined,
+    // Root fields whose answers may be replayed while their memo token holds (the stock
+    // snapshot; sold out): every check above still runs for each request.
+    memo: { inventory: inventoryMemo, reserve: reserveMemo },
   });
   const server: Server = opts.tls
     ? (createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) as unknown as Server)

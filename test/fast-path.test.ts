@@ -462,7 +462,10 @@ describe.each(BACKENDS)('fast path applies every check Yoga applies, on %s', (ba
     const t = await shopper('reader');
     const read = () => post({ query: INVENTORY, variables: { productId: id } }, t);
     expect((await s.fast('/graphql', read())).body.data.inventory.soldOut).toBe(true);
+    const replayed = s.stats().replayed;
     expect((await s.fast('/graphql', read())).body.data.inventory.soldOut).toBe(true);
+    // The second read was replayed from the first, and still took from the budget.
+    expect(s.stats().replayed).toBe(replayed + 1);
     const limited = await s.same(read);
     expect(limited.status).toBe(429);
     expect(limited.body.errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED' });
@@ -473,6 +476,58 @@ describe.each(BACKENDS)('fast path applies every check Yoga applies, on %s', (ba
     expect(rest.body.error.code).toBe('RATE_LIMITED');
     // A mutation is not a read.
     expect((await s.same(() => post({ query: RESERVE, variables: { input: { productId: id } } }, t))).body.data.reserve.__typename).toBe('SoldOut');
+  });
+
+  it('replays a remembered answer only while it holds: inventory while the stock snapshot stands, SoldOut while sold out and signed in', async () => {
+    const s = await served();
+    const id = await onSale(2);
+    const until = async (what: string, check: () => Promise<boolean>) => {
+      for (let i = 0; i < 100; i++) {
+        if (await check()) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect.fail(`timed out: ${what}`);
+    };
+    const read = () => post({ query: INVENTORY, variables: { productId: id } });
+    const replayed = () => s.stats().replayed;
+
+    // The first read computes the answer; the same bytes again are replayed, byte for byte what Yoga answers.
+    expect((await s.same(read)).body.data.inventory.availableQuantity).toBe(2);
+    let r = replayed();
+    expect((await s.same(read)).body.data.inventory).toMatchObject({ availableQuantity: 2, reservedQuantity: 0, soldOut: false });
+    expect(replayed()).toBe(r + 1);
+
+    // The stock moves: the snapshot is replaced, and the next reads show the new count.
+    const buyer = await shopper('replay-buyer');
+    const held = await h.gql(RESERVE, { input: { productId: id } }, buyer);
+    expect(held.data.reserve.__typename).toBe('ReserveSuccess');
+    await until('the fast path shows the reservation', async () => (await s.fast('/graphql', read())).body.data.inventory.availableQuantity === 1);
+    expect((await s.same(read)).body.data.inventory).toMatchObject({ availableQuantity: 1, reservedQuantity: 1 });
+
+    // Sold out: one shopper's SoldOut is replayed to the next, and counted like any other.
+    expect((await h.gql(RESERVE, { input: { productId: id } }, await shopper('replay-last'))).data.reserve.__typename).toBe('ReserveSuccess');
+    const late = () => post({ query: RESERVE, variables: { input: { productId: id } } });
+    const lateWith = (t: string) => ({ ...late(), headers: { 'content-type': 'application/json', authorization: `Bearer ${t}` } });
+    const t1 = await shopper('replay-late');
+    await until('the process knows the product is sold out', async () => (await s.fast('/graphql', lateWith(t1))).body.data.reserve.__typename === 'SoldOut');
+    r = replayed();
+    const t2 = await shopper('replay-later');
+    expect((await s.same(() => lateWith(t2))).body.data.reserve).toMatchObject({ __typename: 'SoldOut', productId: id });
+    expect(replayed()).toBe(r + 1);
+    // Not signed in, or a bad token: never the remembered SoldOut.
+    r = replayed();
+    expect((await s.same(late)).body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    expect((await s.same(() => lateWith('not.a.token'))).body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    expect(replayed()).toBe(r);
+    const metrics = (await s.yoga('/metrics')).text;
+    expect(metrics).toMatch(/flashsale_reserve_outcomes_total\{outcome="SoldOut"\} [1-9]/);
+
+    // Stock comes back (the first buyer lets go): the remembered SoldOut no longer holds.
+    const released = await h.gql(`mutation($id: ID!) { releaseReservation(id: $id) { __typename } }`, { id: held.data.reserve.reservation.id }, buyer);
+    expect(released.data.releaseReservation.__typename).toBe('ReleaseSuccess');
+    const t3 = await shopper('replay-after');
+    await until('a reserve goes through again', async () => (await s.fast('/graphql', lateWith(t3))).body.data.reserve.__typename === 'ReserveSuccess');
+    expect(await h.ledger(id)).toEqual({ total: 2, available: 0, reserved: 2, sold: 0 });
   });
 
   it('answers reads whose rate-limit store is down as Yoga does: a retryable UNAVAILABLE, for GraphQL and REST', async () => {

@@ -4,10 +4,13 @@ import {
   type ExecutionResult,
   execute as executeJs,
   type FieldNode,
+  type GraphQLField,
+  getArgumentValues,
   getNamedType,
   getOperationAST,
   type GraphQLInputType,
   isInputObjectType,
+  Kind,
   typeFromAST,
   getVariableValues,
   GraphQLError,
@@ -65,6 +68,19 @@ export type FastPathMode = 'off' | 'graphql-js' | 'jit';
 
 type Auth = { actor?: Context['actor']; authError?: string };
 
+/** What a field's memo may look at: the caller's identity as authenticated, and the domain. */
+export type MemoContext = Pick<Context, 'deps' | 'actor' | 'authError'>;
+
+/**
+ * A root field whose answer the fast path may replay: given the field's arguments and the
+ * caller, a token that stays the same (===) for exactly as long as the field's answer to
+ * these arguments and this kind of caller stays the same, or undefined when the answer must
+ * be computed. It is declared beside the field's resolver (e.g. `inventoryMemo`), which
+ * must then depend on nothing the token does not cover (no side effects, no per-shopper
+ * data). See docs/performance.md, "Replayed answers".
+ */
+export type FieldMemo = (args: Record<string, unknown>, ctx: MemoContext) => unknown;
+
 /** What `getEnveloped` gives back: Yoga's parse and validate with every plugin's hooks. */
 interface Enveloped {
   schema: GraphQLSchema;
@@ -96,6 +112,30 @@ export interface FastPathOptions {
   maxDocuments?: number;
   /** Bodies larger than this go to Yoga; default 64 KiB. */
   maxBodyBytes?: number;
+  /** Root fields whose answers may be replayed while their memo token holds, by field name. */
+  memo?: Record<string, FieldMemo>;
+  /** Distinct request bodies whose answers are remembered; default 1000 (bodies over 4 KiB never are). */
+  maxMemos?: number;
+}
+
+/** A root field of a replayable document, with what its memo needs. */
+interface MemoField {
+  memo: FieldMemo;
+  node: FieldNode;
+  def: GraphQLField<unknown, unknown>;
+}
+
+/** A remembered answer: valid while every root field's memo gives the same tokens. */
+interface Replay {
+  plan: Runnable;
+  media: string;
+  vars: Record<string, unknown> | undefined;
+  args: Record<string, unknown>[];
+  tokens: unknown[];
+  result: ExecutionResult;
+  status: number;
+  body: string;
+  headers: Record<string, string>;
 }
 
 interface MaskOpts {
@@ -111,6 +151,8 @@ interface Runnable {
   info: OperationInfo;
   /** Admin mutation fields to audit. */
   audit: FieldNode[];
+  /** Every root field has a memo (and nothing is audited): the answer may be replayed. */
+  memo?: MemoField[];
   /** The variables to execute with, or undefined when they do not coerce (a request error: Yoga words it). */
   coerce(variables: Record<string, unknown> | undefined): Record<string, unknown> | undefined;
   run(ctx: Context, raw: Record<string, unknown> | undefined, coerced: Record<string, unknown>): ExecutionResult | Promise<ExecutionResult>;
@@ -126,6 +168,7 @@ type Plan =
 
 const INVENTORY_PATH = /^\/inventory\/([^/?]+)$/;
 const JSON_TYPE = 'application/json; charset=utf-8';
+const JSON_HEADERS: Record<string, string> = { 'content-type': JSON_TYPE };
 /** The body fields Yoga accepts (`documentId` too when persisted operations are on). */
 const PARAMS = new Set(['query', 'variables', 'operationName', 'extensions']);
 /** Stands in for Yoga's Request while planning: its parse hooks ask whether it is a GET. */
@@ -141,6 +184,8 @@ class Captured {
 const CAPTURE = { Response: Captured } as unknown as Parameters<typeof processRegularResult>[1];
 
 const GRAPHQL_RESPONSE = 'application/graphql-response+json';
+/** Request bodies larger than this are never remembered (a memo's key is the body). */
+const MEMO_MAX_BODY = 4096;
 
 /**
  * The media type Yoga's regular result processor answers with for this Accept header, or
@@ -160,6 +205,29 @@ function regularMediaType(accept: string | undefined): string | undefined {
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
+/** Sets a header in a flat [name, value, ...] list: in place where the name is already there (`at` knows the common ones), else appended. */
+function putHeader(out: (string | number)[], at: Map<string, number>, from: number, name: string, value: string | number): void {
+  let i = at.get(name);
+  for (let j = from; i === undefined && j < out.length; j += 2) if (out[j] === name) i = j + 1;
+  if (i !== undefined) out[i] = value;
+  else out.push(name, value);
+}
+
+/** What the operations layer reads of a fast-path answer (a class: no closures per request). */
+class Ended {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly status: number,
+    readonly requestId: string,
+    readonly contentType: string | undefined,
+    private readonly body: string,
+  ) {}
+  async json(): Promise<unknown> {
+    return JSON.parse(this.body);
+  }
+}
+
 /** How many requests each path answered (tests check the fast path really ran). */
 export interface FastPathStats {
   /** Answered by the fast path (shed, rate-limited and refused ones included). */
@@ -168,11 +236,13 @@ export interface FastPathStats {
   yoga: number;
   /** Of `yoga`: requests the fast path read and deliberately handed over, by reason. */
   handed: Record<string, number>;
+  /** Of `fast`: answers replayed from a memo (every check still ran). */
+  replayed: number;
 }
 
 export function createFastPath(opts: FastPathOptions): RequestListener & { stats: FastPathStats } {
   const { yoga, deps, requests } = opts;
-  const stats: FastPathStats = { fast: 0, yoga: 0, handed: {} };
+  const stats: FastPathStats = { fast: 0, yoga: 0, handed: {}, replayed: 0 };
   if (opts.mode === 'off') return Object.assign((req: IncomingMessage, res: ServerResponse) => yoga(req, res), { stats });
   const maxDocuments = opts.maxDocuments ?? 500;
   const maxBody = opts.maxBodyBytes ?? 64 * 1024;
@@ -180,6 +250,25 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
   const mask = yoga.maskedErrorsOpts;
   const common = opts.headers ?? {};
   const persisted = opts.persisted;
+  const memos = new Map<string, Replay>();
+  const maxMemos = opts.maxMemos ?? 1000;
+
+  /** The root fields' memos when every root field has one (plain fields, no directives), else undefined. */
+  function memoFields(op: OperationDefinitionNode): MemoField[] | undefined {
+    const memo = opts.memo;
+    const root = op.operation === 'query' ? opts.schema.getQueryType() : op.operation === 'mutation' ? opts.schema.getMutationType() : undefined;
+    if (!memo || !root) return undefined;
+    const out: MemoField[] = [];
+    for (const sel of op.selectionSet.selections) {
+      if (sel.kind !== Kind.FIELD || sel.directives?.length) return undefined;
+      if (sel.name.value === '__typename') continue;
+      const def = root.getFields()[sel.name.value];
+      const fn = Object.hasOwn(memo, sel.name.value) ? memo[sel.name.value] : undefined;
+      if (!fn || !def) return undefined;
+      out.push({ memo: fn, node: sel, def });
+    }
+    return out.length ? out : undefined;
+  }
 
   function compile(document: DocumentNode, op: OperationDefinitionNode, operationName: string | undefined): Runnable {
     const definitions = op.variableDefinitions ?? [];
@@ -202,11 +291,13 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
             return r;
           }
         : js;
+    const audit = auditedFields(opts.schema, op);
     return {
       kind: 'run',
       op,
       info: describeOperation(op),
-      audit: auditedFields(opts.schema, op),
+      audit,
+      memo: audit.length ? undefined : memoFields(op),
       // Coerced before any check runs, so a request Yoga must word is handed over untouched.
       coerce: definitions.length
         ? (variables) => {
@@ -262,23 +353,29 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
     yoga(req, res);
   }
 
-  /** Writes an answer with the headers Yoga's plugins add (request id, security headers, Retry-After when shed), and ends the request's tracking. */
+  /** The common headers as a flat [name, value, ...] list, and where each name stands in it. */
+  const commonPairs: (string | number)[] = Object.entries(common).flatMap(([k, v]) => [k.toLowerCase(), v]);
+  const commonAt = new Map(Object.keys(common).map((k, i) => [k.toLowerCase(), 2 * i + 1]));
+
+  /**
+   * Writes an answer with the headers Yoga's plugins add (request id, security headers,
+   * Retry-After when shed), and ends the request's tracking. Headers go to node:http as one
+   * flat list (no per-request header object); a name given twice keeps its last value, as
+   * in an object.
+   */
   function send(req: IncomingMessage, res: ServerResponse, state: RequestState | undefined, path: string, requestId: string, status: number, body: string, headers: Record<string, string>) {
     stats.fast++;
-    const out: Record<string, string | number> = { ...common };
-    for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = v;
-    out['content-length'] = Buffer.byteLength(body);
-    out['x-request-id'] = requestId;
+    const out = commonPairs.slice();
+    let contentType: string | undefined;
+    for (const k in headers) {
+      const name = k.toLowerCase();
+      if (name === 'content-type') contentType = headers[k];
+      putHeader(out, commonAt, commonPairs.length, name, headers[k]);
+    }
+    out.push('content-length', Buffer.byteLength(body), 'x-request-id', requestId);
     if (state && requests) {
-      const more = requests.end(state, {
-        method: req.method ?? 'GET',
-        path,
-        status,
-        requestId,
-        contentType: out['content-type'] as string | undefined,
-        json: async () => JSON.parse(body),
-      });
-      for (const [k, v] of Object.entries(more)) out[k] = v;
+      const more = requests.end(state, new Ended(req.method ?? 'GET', path, status, requestId, contentType, body));
+      for (const k in more) putHeader(out, commonAt, commonPairs.length, k, more[k]);
     }
     res.writeHead(status, out);
     res.end(body);
@@ -296,7 +393,7 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
       out = { status: 500, body: { error: { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error', request_id: requestId } } };
     }
     if (!out) return toYoga(req, res, undefined, begun?.state, 'rest');
-    send(req, res, begun?.state, path, requestId, out.status, JSON.stringify(out.body), { 'content-type': JSON_TYPE, ...out.headers });
+    send(req, res, begun?.state, path, requestId, out.status, out.json ?? JSON.stringify(out.body), out.headers ? { 'content-type': JSON_TYPE, ...out.headers } : JSON_HEADERS);
   }
 
   /** Answers an execution result the way Yoga's JSON result processor does (status, headers, body). */
@@ -308,7 +405,61 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
   const masked = (errors: readonly GraphQLError[]) =>
     mask ? errors.map((e) => mask.maskError(e, mask.errorMessage, mask.isDev) as GraphQLError) : errors;
 
+  /** The memo tokens of a replayable document's root fields for this caller; undefined when any field's answer must be computed. */
+  function tokensOf(fields: MemoField[], args: Record<string, unknown>[], auth: Auth): unknown[] | undefined {
+    const ctx: MemoContext = { deps, actor: auth.actor, authError: auth.authError };
+    const out: unknown[] = [];
+    for (let i = 0; i < fields.length; i++) {
+      const t = fields[i].memo(args[i], ctx);
+      if (t === undefined) return undefined;
+      out.push(t);
+    }
+    return out;
+  }
+
+  /** Whether a remembered answer still holds for this caller. */
+  function holds(m: Replay, auth: Auth): boolean {
+    const ctx: MemoContext = { deps, actor: auth.actor, authError: auth.authError };
+    const fields = m.plan.memo!;
+    for (let i = 0; i < fields.length; i++) if (fields[i].memo(m.args[i], ctx) !== m.tokens[i]) return false;
+    return true;
+  }
+
+  /**
+   * Answers from a remembered answer with every check of a normal run, in the same order:
+   * shedding and the attempt count, the read limit, then the outcome counters and the
+   * request log; only parsing, coercion, execution and serialisation are skipped.
+   */
+  async function replay(req: IncomingMessage, res: ServerResponse, state: RequestState | undefined, m: Replay, auth: Auth, media: string): Promise<void> {
+    const requestId = requestIdFrom(req.headers['x-request-id']);
+    const p = m.plan;
+    let result: ExecutionResult | undefined;
+    try {
+      const exec = requests?.execution(state, p.info, p.op, m.vars);
+      if (exec?.stop) result = exec.stop;
+      else {
+        const limited = await readLimitError(p.info.kind, opts.context(auth, requestId, opts.ipOf(req)));
+        if (limited) result = { errors: [limited] };
+        else exec?.done(m.result);
+      }
+    } catch (err) {
+      result = { errors: masked([err as GraphQLError]) };
+    }
+    if (result) return answer(req, res, state, requestId, result, media);
+    stats.replayed++;
+    send(req, res, state, '/graphql', requestId, m.status, m.body, m.headers);
+  }
+
   async function graphql(req: IncomingMessage, res: ServerResponse, raw: Buffer, state: RequestState | undefined, media: string): Promise<void> {
+    // The same bytes are the same document, operation and variables: a remembered answer
+    // is replayed while its fields' memo tokens hold for this caller.
+    const key = opts.memo && raw.length <= MEMO_MAX_BODY ? raw.toString('latin1') : undefined;
+    const remembered = key !== undefined ? memos.get(key) : undefined;
+    let auth: Auth | undefined;
+    if (remembered && remembered.media === media) {
+      auth = await opts.authenticate(opts.verifier, req.headers.authorization);
+      if (holds(remembered, auth)) return replay(req, res, state, remembered, auth, media);
+    }
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(raw.toString('utf8'));
@@ -346,8 +497,19 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
     const coerced = p.coerce(vars);
     if (!coerced) return toYoga(req, res, raw, state, 'variables');
 
-    const auth = await opts.authenticate(opts.verifier, req.headers.authorization);
+    auth ??= await opts.authenticate(opts.verifier, req.headers.authorization);
     let result: ExecutionResult;
+    // A replayable document: its arguments and tokens before the run (undefined: not this time).
+    let memo: { args: Record<string, unknown>[]; tokens: unknown[] } | undefined;
+    if (key !== undefined && p.memo) {
+      try {
+        const args = p.memo.map((f) => getArgumentValues(f.def, f.node, coerced));
+        const tokens = tokensOf(p.memo, args, auth);
+        if (tokens) memo = { args, tokens };
+      } catch {
+        // Arguments that do not coerce: the run words the error, nothing is remembered.
+      }
+    }
     try {
       const ctx = opts.context(auth, requestId, opts.ipOf(req));
       // In the order of Yoga's execute hooks: ops (shedding, attempts), read limit, then
@@ -362,6 +524,17 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
           exec?.done(r);
           if (p.audit.length) await recordAuditRows(opts.schema, ctx, p.audit, r, vars);
           result = r.errors?.length ? { errors: masked(r.errors), data: r.data } : { data: r.data };
+          // Remembered only when it ran without errors and the tokens held through the run
+          // (an answer computed while the stock changed is not kept).
+          if (memo && !r.errors?.length && r.data) {
+            const after = tokensOf(p.memo!, memo.args, auth);
+            if (after && after.every((t, i) => t === memo!.tokens[i])) {
+              const out = processRegularResult(result as never, CAPTURE, media) as unknown as Captured;
+              if (memos.size >= maxMemos) memos.clear();
+              memos.set(key!, { plan: p, media, vars, args: memo.args, tokens: memo.tokens, result, status: out.init.status, body: out.body, headers: out.init.headers });
+              return send(req, res, state, '/graphql', requestId, out.init.status, out.body, out.init.headers);
+            }
+          }
         }
       }
     } catch (err) {

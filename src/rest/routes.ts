@@ -1,5 +1,6 @@
 import type { Actor, Deps } from '../domain/context.js';
 import { knownSoldOut, reserve } from '../domain/cart/reserve.js';
+import type { InventorySnapshot } from '../domain/events.js';
 import { inventoryOf } from '../domain/inventory/products.js';
 import { checkout, getOrder } from '../domain/orders/checkout.js';
 import { pay } from '../domain/payments/pay.js';
@@ -26,6 +27,32 @@ export interface RestResponse {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
+  /** `body` already serialised (JSON.stringify of it), when the route keeps it. */
+  json?: string;
+}
+
+/**
+ * The answer to GET /inventory/{id} for one stock snapshot, built and serialised once:
+ * snapshots are replaced, never changed, so the answer holds as long as the snapshot does.
+ */
+const inventoryAnswers = new WeakMap<InventorySnapshot, RestResponse>();
+
+function inventoryAnswer(s: InventorySnapshot): RestResponse {
+  let out = inventoryAnswers.get(s);
+  if (!out) {
+    const body = {
+      product_id: s.productId,
+      total_quantity: s.totalQuantity,
+      available_quantity: s.availableQuantity,
+      reserved_quantity: s.reservedQuantity,
+      sold_quantity: s.soldQuantity,
+      sold_out: s.availableQuantity <= 0,
+      updated_at: s.updatedAt,
+    };
+    out = Object.freeze({ status: 200, body: Object.freeze(body), json: JSON.stringify(body) });
+    inventoryAnswers.set(s, out);
+  }
+  return out;
 }
 
 const STATUS: Record<string, number> = {
@@ -99,18 +126,7 @@ export async function handleRest(deps: Deps, req: RestRequest): Promise<RestResp
     if (limited) return errorResponse(limited as never);
     const s = await inventoryOf(deps, id);
     if (!s) return { status: 404, body: { error: { code: 'NOT_FOUND', message: 'Product not found', type: 'NotFound' } } };
-    return {
-      status: 200,
-      body: {
-        product_id: s.productId,
-        total_quantity: s.totalQuantity,
-        available_quantity: s.availableQuantity,
-        reserved_quantity: s.reservedQuantity,
-        sold_quantity: s.soldQuantity,
-        sold_out: s.availableQuantity <= 0,
-        updated_at: s.updatedAt,
-      },
-    };
+    return inventoryAnswer(s);
   }
   const routes: Record<string, 'add' | 'reserve' | 'checkout' | 'payment'> = {
     '/add-to-cart': 'add',

@@ -1,6 +1,7 @@
 import { watchStock } from '../domain/inventory/live.js';
 import { inventoryOf } from '../domain/inventory/products.js';
 import { assertProductId } from '../domain/results.js';
+import type { FieldMemo } from '../http/fast-path.js';
 import { badInput, builder } from './builder.js';
 import { Inventory } from './refs.js';
 import { streamSignal } from './streams.js';
@@ -28,6 +29,17 @@ builder.queryFields((t) => ({
     },
   }),
 }));
+
+/**
+ * `inventory`'s answer is the product's in-memory stock snapshot and nothing else (no scope,
+ * nothing per shopper): while `deps.inventory` holds the same snapshot object, the same
+ * document and variables get the same answer, so the fast path may replay it. A change of
+ * stock replaces the snapshot, and the next request computes a fresh answer.
+ */
+export const inventoryMemo: FieldMemo = (args, ctx) => {
+  const id = String(args.productId);
+  return assertProductId('productId', id) ? undefined : ctx.deps.inventory.get(id);
+};
 
 builder.subscriptionFields((t) => ({
   stockChanged: t.field({

@@ -1,4 +1,5 @@
 import { getReservation, knownSoldOut, releaseReservation, reserve } from '../domain/cart/reserve.js';
+import type { FieldMemo } from '../http/fast-path.js';
 import { watchCountdown } from '../domain/cart/countdown.js';
 import { badInput, builder } from './builder.js';
 import {
@@ -84,6 +85,18 @@ const reserveInput = (input: { productId: string | number; quantity: number; ide
   quantity: input.quantity,
   idempotencyKey: input.idempotencyKey,
 });
+
+/** The token of every replayable sold-out answer: the answer is the same for every signed-in caller. */
+const SOLD_OUT = Symbol('sold out');
+
+/**
+ * `reserve` on a product this process knows is sold out (valid input, no idempotency key,
+ * any signed-in shopper) answers `SoldOut` from memory and does nothing else, so the fast
+ * path may replay that answer while the product stays sold out. Anything else (not signed
+ * in, stock back, a keyed retry) runs the resolver.
+ */
+export const reserveMemo: FieldMemo = (args, ctx) =>
+  ctx.actor && knownSoldOut(ctx.deps, reserveInput(args.input as Parameters<typeof reserveInput>[0])) ? SOLD_OUT : undefined;
 
 builder.mutationFields((t) => ({
   reserve: t.field({
