@@ -66,16 +66,25 @@ export interface App {
   stop(): Promise<void>;
 }
 
-/** Authenticates a bearer token; never throws: a bad token is reported when a guarded field is reached. */
-export async function authenticate(verifier: Verifier, header: string | null | undefined): Promise<{ actor?: Actor; authError?: string }> {
+type Authenticated = { actor?: Actor; authError?: string };
+
+const BEARER = /^Bearer\s+(\S+)$/i;
+
+/**
+ * Authenticates a bearer token; never throws: a bad token is reported when a guarded field
+ * is reached. Answers at once (no promise) when there is no token, a malformed header, or a
+ * token the verifier remembers; otherwise once the token is verified.
+ */
+export function authenticate(verifier: Verifier, header: string | null | undefined): Authenticated | Promise<Authenticated> {
   if (!header) return {};
-  const m = /^Bearer\s+(\S+)$/i.exec(header);
+  const m = BEARER.exec(header);
   if (!m) return { authError: 'The Authorization header must be "Bearer <token>"' };
-  try {
-    return { actor: await verifier.verify(m[1]) };
-  } catch (err) {
-    return { authError: err instanceof AuthError ? err.message : 'Invalid token' };
-  }
+  const known = verifier.peek?.(m[1]);
+  if (known) return known instanceof AuthError ? { authError: known.message } : { actor: known };
+  return verifier.verify(m[1]).then(
+    (actor) => ({ actor }),
+    (err) => ({ authError: err instanceof AuthError ? err.message : 'Invalid token' }),
+  );
 }
 
 /** Collects the product ids asked for in one tick and loads them in one query. */

@@ -6,6 +6,11 @@ export class AuthError extends Error {}
 export interface Verifier {
   /** Verifies a bearer token; throws AuthError with a reason a client can act on. */
   verify(token: string): Promise<Actor>;
+  /**
+   * What `verify` would answer from memory right now, without waiting: the actor, the
+   * refusal, or undefined when the token must be verified (a verifier that remembers nothing).
+   */
+  peek?(token: string): Actor | AuthError | undefined;
 }
 
 export interface VerifierOptions {

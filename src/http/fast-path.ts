@@ -97,7 +97,8 @@ export interface FastPathOptions {
   yoga: RequestListener & { maskedErrorsOpts?: MaskOpts | null; getEnveloped(initial: Record<string, unknown>): unknown };
   /** Builds the same per-request context Yoga's context factory does. */
   context: (auth: Auth, requestId: string, ip: string | undefined) => Context;
-  authenticate: (verifier: Verifier, header: string | null | undefined) => Promise<Auth>;
+  /** Answers at once (no promise) when it can: no token, or one the verifier remembers. */
+  authenticate: (verifier: Verifier, header: string | null | undefined) => Auth | Promise<Auth>;
   /** The client's IP under the same trusted-proxy rule as Yoga's context (socket address or X-Forwarded-For). */
   ipOf: (req: IncomingMessage) => string | undefined;
   /** The REST mirror's answer for a path (authentication, rate limits and failures included), as Yoga's REST plugin gives it. */
@@ -438,7 +439,8 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
       const exec = requests?.execution(state, p.info, p.op, m.vars);
       if (exec?.stop) result = exec.stop;
       else {
-        const limited = await readLimitError(p.info.kind, opts.context(auth, requestId, opts.ipOf(req)));
+        const pending = p.info.kind === 'mutation' ? undefined : readLimitError(p.info.kind, opts.context(auth, requestId, opts.ipOf(req)));
+        const limited = pending && (await pending);
         if (limited) result = { errors: [limited] };
         else exec?.done(m.result);
       }
@@ -457,7 +459,8 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
     const remembered = key !== undefined ? memos.get(key) : undefined;
     let auth: Auth | undefined;
     if (remembered && remembered.media === media) {
-      auth = await opts.authenticate(opts.verifier, req.headers.authorization);
+      const known = opts.authenticate(opts.verifier, req.headers.authorization);
+      auth = isPromise(known) ? await known : known;
       if (holds(remembered, auth)) return replay(req, res, state, remembered, auth, media);
     }
     let body: Record<string, unknown>;
@@ -497,7 +500,10 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
     const coerced = p.coerce(vars);
     if (!coerced) return toYoga(req, res, raw, state, 'variables');
 
-    auth ??= await opts.authenticate(opts.verifier, req.headers.authorization);
+    if (!auth) {
+      const known = opts.authenticate(opts.verifier, req.headers.authorization);
+      auth = isPromise(known) ? await known : known;
+    }
     let result: ExecutionResult;
     // A replayable document: its arguments and tokens before the run (undefined: not this time).
     let memo: { args: Record<string, unknown>[]; tokens: unknown[] } | undefined;
@@ -517,7 +523,8 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
       const exec = requests?.execution(state, p.info, p.op, vars);
       if (exec?.stop) result = exec.stop;
       else {
-        const limited = await readLimitError(p.info.kind, ctx);
+        const pending = readLimitError(p.info.kind, ctx);
+        const limited = pending && (await pending);
         if (limited) result = { errors: [limited] };
         else {
           const r = await p.run(ctx, vars, coerced);

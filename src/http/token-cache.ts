@@ -46,14 +46,18 @@ export function cachedVerifier(inner: Verifier, opts: TokenCacheOptions): Verifi
     }
     held.set(token, entry);
   };
+  const peek = (token: string, t: number): Actor | AuthError | undefined => {
+    const hit = held.get(token);
+    if (!hit || hit.until <= t) return undefined;
+    return 'actor' in hit ? hit.actor : new AuthError(hit.error);
+  };
   return {
+    peek: (token) => peek(token, now()),
     async verify(token) {
       const t = now();
-      const hit = held.get(token);
-      if (hit && hit.until > t) {
-        if ('actor' in hit) return hit.actor;
-        throw new AuthError(hit.error);
-      }
+      const hit = peek(token, t);
+      if (hit instanceof AuthError) throw hit;
+      if (hit) return hit;
       try {
         const actor = await inner.verify(token);
         const exp = expiryMs(token);

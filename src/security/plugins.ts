@@ -115,13 +115,15 @@ export function persistedOperationsPlugin(mode: 'allow' | 'only', manifest: Oper
  * the error to answer when this shopper or IP is over it, else undefined. Yoga's
  * `readLimitPlugin` and the fast path both call it.
  */
-export async function readLimitError(kind: 'query' | 'mutation' | 'subscription' | undefined, ctx: Pick<Context, 'security' | 'actor' | 'ip'>): Promise<GraphQLError | undefined> {
-  if (kind === 'mutation') return undefined;
-  const limited = await ctx.security.read(ctx.actor, ctx.ip);
-  if (!limited) return undefined;
-  const retryAfterSeconds = limited.retryAfterSeconds;
-  return new GraphQLError(`Too many requests; try again in ${retryAfterSeconds} s`, {
-    extensions: { code: 'RATE_LIMITED', retryAfterSeconds, http: { status: 429, headers: { 'retry-after': String(retryAfterSeconds) } } },
+export function readLimitError(kind: 'query' | 'mutation' | 'subscription' | undefined, ctx: Pick<Context, 'security' | 'actor' | 'ip'>): Promise<GraphQLError | undefined> | undefined {
+  // Undefined at once (no promise to wait for) when nothing is to be taken.
+  if (kind === 'mutation' || !ctx.security.config.rateLimit.enabled) return undefined;
+  return ctx.security.read(ctx.actor, ctx.ip).then((limited) => {
+    if (!limited) return undefined;
+    const retryAfterSeconds = limited.retryAfterSeconds;
+    return new GraphQLError(`Too many requests; try again in ${retryAfterSeconds} s`, {
+      extensions: { code: 'RATE_LIMITED', retryAfterSeconds, http: { status: 429, headers: { 'retry-after': String(retryAfterSeconds) } } },
+    });
   });
 }
 
