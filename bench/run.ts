@@ -157,16 +157,17 @@ async function main() {
       { label: 'A. Yoga only, before (FAST_PATH=off)', env: { FAST_PATH: 'off', TOKEN_CACHE_MS: '0' }, what: 'every request through Yoga; jose verifies every token' },
       { label: 'B. + token cache', env: { FAST_PATH: 'off', TOKEN_CACHE_MS: '30000' }, what: 'verified tokens remembered 30 s (never past exp)' },
       { label: 'C. + node:http fast path, cached parse/validate, graphql-js execute', env: { FAST_PATH: 'graphql-js' }, what: "Yoga's Request/Response adapters and hook machinery skipped for known JSON POSTs and GET /inventory; the plugins' checks still run, called directly" },
-      { label: 'D. + graphql-jit compiled execution (FAST_PATH=jit, the default)', env: { FAST_PATH: 'jit' }, what: 'compiled documents instead of graphql-js execute' },
-      { label: 'E. D with WORKERS=2 (node:cluster)', env: { FAST_PATH: 'jit', WORKERS: '2' }, what: 'two api processes on one port (the load generator shares the same 2 cores)' },
+      { label: 'D. + graphql-jit compiled execution (FAST_PATH=jit, FAST_PATH_REPLAY=off)', env: { FAST_PATH: 'jit', FAST_PATH_REPLAY: 'off' }, what: 'compiled documents instead of graphql-js execute' },
+      { label: 'E. + replayed answers (FAST_PATH=jit, FAST_PATH_REPLAY=on: the default)', env: { FAST_PATH: 'jit' }, what: 'inventory and sold-out reserve answers replayed while their memo token holds (stock snapshot, sold out); every check still runs' },
+      { label: 'F. E with WORKERS=2 (node:cluster)', env: { FAST_PATH: 'jit', WORKERS: '2' }, what: 'two api processes on one port (the load generator shares the same 2 cores)' },
     ];
     const stepResults: { label: string; what: string; r: Awaited<ReturnType<typeof hot>> }[] = [];
     for (const st of steps) {
       log('step', st.label);
       stepResults.push({ label: st.label, what: st.what, r: await hot(st.label, st.env, STEP_DURATION) });
     }
-    // The main table's cases 3-5: step D, the default configuration (FAST_PATH=jit).
-    const main = stepResults[3].r;
+    // The main table's cases 3-5: step E, the default configuration (FAST_PATH=jit, replay on).
+    const main = stepResults[4].r;
     rows.push({ case: '3. `inventory(productId)` query', result: main.inventory });
     rows.push({ case: '4. `reserve` on a sold-out product', result: main.soldOut });
     rows.push({ case: '5. REST `GET /inventory/{id}`', result: main.rest });
@@ -304,7 +305,7 @@ ${
 - load average before the run: ${machine.loadBefore} (other work was sharing the cores)
 - load generator: autocannon ${autocannonVersion()} in the bench process (one thread, keep-alive, no pipelining),
   ${CONNECTIONS} connections for cases 1-5, ${DURATION} s per case (cases 3-5: ${STEP_DURATION} s per optimisation step; the main
-  table's cases 3-5 are step D, the default configuration, FAST_PATH=jit; cases 6-7 run the default too), after warm-up;
+  table's cases 3-5 are step E, the default configuration; cases 6-7 run the default too), after warm-up;
   servers are separate processes on 127.0.0.1
 - Postgres ${PG_VERSION ?? ''} and Redis on 127.0.0.1 (a scratch database and a unique Redis key prefix per run)
 

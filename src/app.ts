@@ -52,6 +52,8 @@ export interface AppOptions {
   web?: WebOptions;
   /** The node:http fast path in front of Yoga (docs/performance.md); default 'jit'. */
   fastPath?: FastPathMode;
+  /** Replay remembered answers of memoised fields while they hold; default true. */
+  fastPathReplay?: boolean;
   /** How long a verified bearer token is trusted without verifying again, in ms; default 30000, 0 = off. */
   tokenCacheMs?: number;
 }
@@ -279,7 +281,7 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     persisted: manifest ? { mode: gqlLimits.persistedOperations as 'allow' | 'only', manifest } : undefined,
     // Root fields whose answers may be replayed while their memo token holds (the stock
     // snapshot; sold out): every check above still runs for each request.
-    memo: { inventory: inventoryMemo, reserve: reserveMemo },
+    memo: opts.fastPathReplay === false ? undefined : { inventory: inventoryMemo, reserve: reserveMemo },
   });
   const server: Server = opts.tls
     ? (createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) as unknown as Server)

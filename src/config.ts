@@ -43,6 +43,8 @@ export interface Config {
   workers: number;
   /** The node:http fast path in front of Yoga: jit (default), graphql-js or off (docs/performance.md). */
   fastPath: 'off' | 'graphql-js' | 'jit';
+  /** The fast path replays remembered answers while they hold (docs/performance.md, "Replayed answers"). */
+  fastPathReplay: boolean;
   /** Reservations of one product committed together at most (group commit); 1 commits each alone. */
   reserveBatchMax: number;
   /** How long a verified bearer token is trusted without verifying again, in ms (0 = off). */
@@ -292,9 +294,12 @@ function performanceConfig(env: Record<string, string | undefined>, role: Role) 
   if (workers !== 1 && role !== 'worker' && (!env.DATABASE_URL || !env.REDIS_URL)) {
     throw new ConfigError('WORKERS other than 1 needs DATABASE_URL and REDIS_URL (the embedded database and gate live in one process)');
   }
+  const replay = (env.FAST_PATH_REPLAY || 'on').toLowerCase();
+  if (!['on', 'off'].includes(replay)) throw new ConfigError(`FAST_PATH_REPLAY must be on or off, got "${env.FAST_PATH_REPLAY}"`);
   return {
     workers,
     fastPath,
+    fastPathReplay: replay === 'on',
     tokenCacheMs: int(env, 'TOKEN_CACHE_MS', 30_000, 0, 3_600_000),
     reserveBatchMax: int(env, 'RESERVE_BATCH_MAX', 250, 1, 10_000),
   };

@@ -78,6 +78,7 @@ async function main() {
       production: config.production,
       ops: { config: config.ops, runtime: runtime.ops },
       fastPath: config.fastPath,
+      fastPathReplay: config.fastPathReplay,
       tokenCacheMs: config.tokenCacheMs,
       web: {
         root: resolve(import.meta.dirname, '../clients/web/dist'),

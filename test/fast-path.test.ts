@@ -250,7 +250,7 @@ describe.each(BACKENDS)('fast path applies every check Yoga applies, on %s', (ba
 
   /** An app on the harness's deps with these settings (rate limits on, one trusted proxy), on a real port. */
   async function served(
-    o: { env?: Record<string, string>; ops?: Partial<OpsConfig>; production?: boolean; log?: pino.Logger; limiter?: RateLimitStore } = {},
+    o: { env?: Record<string, string>; ops?: Partial<OpsConfig>; production?: boolean; log?: pino.Logger; limiter?: RateLimitStore; replay?: boolean } = {},
   ): Promise<Served> {
     const deps = { ...h.backend.runtime.deps, ...(o.log ? { log: o.log } : {}), ...(o.limiter ? { limiter: o.limiter } : {}) };
     const app = buildApp(deps, {
@@ -259,6 +259,7 @@ describe.each(BACKENDS)('fast path applies every check Yoga applies, on %s', (ba
       production: o.production,
       ops: o.ops ? { config: { ...defaultOpsConfig(), ...o.ops } } : undefined,
       fastPath: 'jit',
+      fastPathReplay: o.replay,
     });
     apps.push(app);
     const base = `http://127.0.0.1:${await app.start(0, '127.0.0.1')}`;
@@ -528,6 +529,12 @@ describe.each(BACKENDS)('fast path applies every check Yoga applies, on %s', (ba
     const t3 = await shopper('replay-after');
     await until('a reserve goes through again', async () => (await s.fast('/graphql', lateWith(t3))).body.data.reserve.__typename === 'ReserveSuccess');
     expect(await h.ledger(id)).toEqual({ total: 2, available: 0, reserved: 2, sold: 0 });
+
+    // FAST_PATH_REPLAY=off: every request runs.
+    const off = await served({ replay: false });
+    expect((await off.same(read)).body.data.inventory.soldOut).toBe(true);
+    expect((await off.same(read)).body.data.inventory.soldOut).toBe(true);
+    expect(off.stats().replayed).toBe(0);
   });
 
   it('answers reads whose rate-limit store is down as Yoga does: a retryable UNAVAILABLE, for GraphQL and REST', async () => {
@@ -605,7 +612,9 @@ describe('performance settings', () => {
     const { loadConfig } = await import('../src/config.js');
     const real = { DATABASE_URL: 'postgres://localhost/x', REDIS_URL: 'redis://localhost:6379' };
     // The fast path is the default; FAST_PATH=off sends everything through Yoga.
-    expect(loadConfig({})).toMatchObject({ fastPath: 'jit', tokenCacheMs: 30_000, workers: 1, redisPrefix: 'fs:' });
+    expect(loadConfig({})).toMatchObject({ fastPath: 'jit', fastPathReplay: true, tokenCacheMs: 30_000, workers: 1, redisPrefix: 'fs:' });
+    expect(loadConfig({ FAST_PATH_REPLAY: 'off' }).fastPathReplay).toBe(false);
+    expect(() => loadConfig({ FAST_PATH_REPLAY: 'maybe' })).toThrow(/FAST_PATH_REPLAY/);
     expect(loadConfig({ FAST_PATH: 'graphql-js' }).fastPath).toBe('graphql-js');
     expect(loadConfig({ ...real, FAST_PATH: 'off', TOKEN_CACHE_MS: '0', WORKERS: 'auto', REDIS_PREFIX: 'sale-7:' })).toMatchObject({
       fastPath: 'off',
