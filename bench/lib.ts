@@ -148,6 +148,14 @@ export interface LoadSpec {
   headers?: Record<string, string>;
   /** Rotated over requests, one bearer token per request. */
   tokens?: string[];
+  /**
+   * How tokens rotate. `shared` (default): one sequence over all connections, each request
+   * built as it is sent (autocannon's setupRequest). `prebuilt`: every token's request built
+   * once, each connection cycling through them from the first — the load generator's own
+   * cost per request is then that of a fixed request (for tokens the server remembers; at
+   * most 100,000 requests built in all, connections × tokens).
+   */
+  tokenMode?: 'shared' | 'prebuilt';
   connections: number;
   durationSeconds: number;
   /** Counts responses whose body contains this string. */
@@ -192,7 +200,9 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
   const tokens = spec.tokens;
   const requestSpec: Record<string, unknown> = { method: spec.method ?? 'GET', headers };
   if (spec.body) requestSpec.body = spec.body;
-  if (tokens) {
+  const prebuilt = tokens && spec.tokenMode === 'prebuilt';
+  if (prebuilt && tokens.length * spec.connections > 100_000) throw new Error(`tokenMode prebuilt: ${tokens.length} tokens × ${spec.connections} connections is too many`);
+  if (tokens && !prebuilt) {
     requestSpec.setupRequest = (req: any) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` } });
   }
   if (spec.expect) {
@@ -200,13 +210,14 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
       if (body.includes(spec.expect!)) matched++;
     };
   }
+  const requests = prebuilt ? tokens.map((t) => ({ ...requestSpec, headers: { ...headers, authorization: `Bearer ${t}` } })) : [requestSpec];
   const run = (duration: number) =>
     autocannon({
       url: spec.url,
       connections: spec.connections,
       duration,
       pipelining: 1,
-      requests: [requestSpec as any],
+      requests: requests as any[],
     }) as unknown as Promise<autocannon.Result>;
   if ((spec.warmupSeconds ?? 1) > 0) await run(spec.warmupSeconds ?? 1);
   matched = 0;

@@ -141,12 +141,12 @@ async function main() {
       const b = `http://127.0.0.1:${p.port}`;
       const pid = p.child.pid;
       // Warm the server's code paths for all three cases before any is measured.
-      for (const w of [{ body: INVENTORY_BODY(readId), url: `${b}/graphql` }, { body: RESERVE_BODY(soldId), url: `${b}/graphql`, tokens: crowd.slice(0, 1000) }, { url: `${b}/inventory/${readId}` }]) {
+      for (const w of [{ body: INVENTORY_BODY(readId), url: `${b}/graphql` }, { body: RESERVE_BODY(soldId), url: `${b}/graphql`, tokens: crowd.slice(0, 1000), tokenMode: 'prebuilt' as const }, { url: `${b}/inventory/${readId}` }]) {
         await load({ ...w, method: w.body ? 'POST' : 'GET', connections: CONNECTIONS, durationSeconds: 1, warmupSeconds: 0 });
       }
       const out = {
         inventory: await paired({ url: `${b}/graphql`, method: 'POST', body: INVENTORY_BODY(readId), connections: CONNECTIONS, durationSeconds: seconds, expect: '"availableQuantity":1000', pid }, rawTarget, ROUNDS),
-        soldOut: await paired({ url: `${b}/graphql`, method: 'POST', body: RESERVE_BODY(soldId), tokens: crowd.slice(0, 1000), connections: CONNECTIONS, durationSeconds: seconds, expect: '"SoldOut"', pid }, rawTarget, ROUNDS),
+        soldOut: await paired({ url: `${b}/graphql`, method: 'POST', body: RESERVE_BODY(soldId), tokens: crowd.slice(0, 1000), tokenMode: 'prebuilt', connections: CONNECTIONS, durationSeconds: seconds, expect: '"SoldOut"', pid }, rawTarget, ROUNDS),
         rest: await paired({ url: `${b}/inventory/${readId}`, connections: CONNECTIONS, durationSeconds: seconds, expect: '"available_quantity":1000', pid }, rawTarget, ROUNDS),
       };
       await stopAll();
