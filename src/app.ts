@@ -312,7 +312,10 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     start(port, host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+        server.listen(port, host, () => {
+          ops.shedder.forgetLag();
+          resolve((server.address() as AddressInfo).port);
+        });
       });
     },
     live: () => live.stats(),

@@ -122,3 +122,27 @@ describe('load shedding', () => {
     }
   });
 });
+
+describe('load shedding after start-up', () => {
+  it('does not shed the first requests for the time start-up held the event loop', async () => {
+    const { LoadShedder } = await import('../src/ops/shedding.js');
+    const shedder = new LoadShedder({ enabled: true, maxInFlight: 1000, maxLagMs: 100, retryAfterSeconds: 1 });
+    try {
+      // Start-up work that holds the event loop again and again (migrations, loading the
+      // gate), until a measuring window has seen it: it shows as lag, and reads would be shed.
+      for (let i = 0; i < 40 && shedder.lagMs <= 50; i++) {
+        const until = Date.now() + 120;
+        while (Date.now() < until);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(shedder.lagMs).toBeGreaterThan(50);
+      expect(shedder.shouldShed('read')).toBe(true);
+      // The server starts listening: what start-up cost is forgotten.
+      shedder.forgetLag();
+      expect(shedder.lagMs).toBe(0);
+      expect(shedder.shouldShed('read')).toBe(false);
+    } finally {
+      shedder.stop();
+    }
+  });
+});

@@ -37,6 +37,16 @@ export class LoadShedder {
     this.timer.unref();
   }
 
+  /**
+   * Forgets the lag measured so far: called when the server starts listening, so the time
+   * start-up itself held the event loop (migrations, loading the gate) does not shed the
+   * first second of traffic.
+   */
+  forgetLag(): void {
+    this.histogram.reset();
+    this.lagMs = 0;
+  }
+
   /** Whether a request of this rank should be refused now; counts it when so. */
   shouldShed(priority: Priority): boolean {
     if (!this.o.enabled) return false;
