@@ -146,3 +146,39 @@ describe('load shedding after start-up', () => {
     }
   });
 });
+
+describe('request metrics', () => {
+  it('export exactly what prom-client’s own counter and histogram export for the same requests', async () => {
+    const { Counter, Histogram, Registry } = await import('prom-client');
+    const { LatencyHistogram, Tally } = await import('../src/ops/metrics.js');
+    const ours = new Registry();
+    const theirs = new Registry();
+    const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+    const latency = new LatencyHistogram('t_seconds', 'latency', buckets, [ours]);
+    const histogram = new Histogram({ name: 't_seconds', help: 'latency', labelNames: ['operation'], buckets, registers: [theirs] });
+    const tally = new Tally({ name: 't_total', help: 'requests', labelNames: ['operation', 'outcome'], registers: [ours] });
+    const counter = new Counter({ name: 't_total', help: 'requests', labelNames: ['operation', 'outcome'], registers: [theirs] });
+    const seen = [
+      ['query inventory', 'ok', 0.003],
+      ['mutation reserve', 'ok', 0.2],
+      ['REST "odd" name', 'error', 12],
+      ['query inventory', 'ok', 0.005],
+      ['mutation reserve', 'shed', 0.05],
+    ] as const;
+    const record = ([operation, outcome, seconds]: (typeof seen)[number]) => {
+      latency.observe(operation, seconds);
+      histogram.observe({ operation }, seconds);
+      tally.inc(`${operation}\u0000${outcome}`, () => ({ operation, outcome }));
+      counter.inc({ operation, outcome });
+    };
+    seen.forEach(record);
+    expect(await ours.metrics()).toBe(await theirs.metrics());
+    // Scraped again after more requests: the counts go on from where they were.
+    record(seen[0]);
+    record(seen[2]);
+    const text = await ours.metrics();
+    expect(text).toBe(await theirs.metrics());
+    expect(text).toContain('t_total{operation="query inventory",outcome="ok"} 3');
+    expect(text).toContain('t_seconds_count{operation="query inventory"} 3');
+  });
+});

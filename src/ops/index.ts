@@ -260,8 +260,9 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
       const seconds = (performance.now() - state.start) / 1000;
       const status = response.status;
       const outcome = state.outcome ?? (status === 503 ? 'unavailable' : status >= 500 ? 'error' : 'ok');
-      metrics.requests.inc({ operation: state.operation, outcome });
-      metrics.latency.observe({ operation: state.operation }, seconds);
+      const operation = state.operation;
+      metrics.requests.inc(`${operation}\u0000${outcome}`, () => ({ operation, outcome }));
+      metrics.latency.observe(operation, seconds);
       const rest = state.operation === 'REST reserve-inventory' || state.operation === 'REST add-to-cart' ? metrics.reserveOutcomes : state.operation === 'REST payment' ? metrics.payOutcomes : undefined;
       if (rest) {
         if (state.shed) rest.inc({ outcome: 'SHED' });
