@@ -240,12 +240,12 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
  * Measures `spec` and the raw baseline in alternating rounds, so slow drift on a shared
  * machine hits both alike: rps and CPU per request are means over the rounds.
  */
-export async function paired(spec: LoadSpec, raw: { url: string; pid: number }, rounds: number): Promise<LoadResult> {
+export async function paired(spec: LoadSpec, raw: { url: string; pid: number; expect?: string }, rounds: number): Promise<LoadResult> {
   const per = Math.max(1, Math.round(spec.durationSeconds / rounds));
   const mine: LoadResult[] = [];
   const base: LoadResult[] = [];
   for (let i = 0; i < rounds; i++) {
-    base.push(await load({ url: raw.url, connections: spec.connections, durationSeconds: per, pid: raw.pid, warmupSeconds: i === 0 ? 1 : 0 }));
+    base.push(await load({ url: raw.url, connections: spec.connections, durationSeconds: per, pid: raw.pid, expect: raw.expect, warmupSeconds: i === 0 ? 1 : 0 }));
     mine.push(await load({ ...spec, durationSeconds: per, warmupSeconds: i === 0 ? spec.warmupSeconds : 0 }));
   }
   const mean = (xs: (number | undefined)[]) => (xs.some((x) => x === undefined) ? undefined : xs.reduce((a: number, b) => a + b!, 0) / xs.length);
