@@ -3,10 +3,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import postgres from 'postgres';
+import { freePort, scratchDatabase as scratch } from '../test/support/scratch.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -15,34 +14,10 @@ export const SECRET = `bench-secret-${randomBytes(16).toString('hex')}`;
 
 export const unique = (stem: string) => `${stem}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** A fresh database on the local Postgres; dropped by `drop()`. */
-export async function scratchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = unique('fs_bench');
-  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  await admin.end();
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const a = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-      await a.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
-      await a.end();
-    },
-  };
-}
+export const scratchDatabase = () => scratch(PG_ADMIN_URL, 'fs_bench');
 
 export interface Proc {
   port: number;

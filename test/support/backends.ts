@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import pino from 'pino';
-import postgres from 'postgres';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/deps.js';
+import { scratchDatabase as scratch, uniqueName } from './scratch.js';
 
 /** The shared services CI and developers run (see README). */
 export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -15,25 +14,10 @@ export const BACKENDS: BackendName[] = (process.env.TEST_BACKENDS ?? 'embedded,p
   .map((s) => s.trim())
   .filter((s): s is BackendName => s === 'embedded' || s === 'postgres+redis');
 
-export const uniqueName = (stem: string) => `${stem}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+export { uniqueName };
 
 /** A fresh database on the shared Postgres server; `drop()` removes it. */
-export async function scratchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = uniqueName('fs_test');
-  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  await admin.end();
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const a = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-      await a.unsafe(`drop database if exists ${name} with (force)`);
-      await a.end();
-    },
-  };
-}
+export const scratchDatabase = () => scratch(PG_ADMIN_URL, 'fs_test');
 
 export interface TestBackend {
   name: BackendName;
