@@ -227,7 +227,7 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
       if (state && shedder.shouldShed(info.priority)) {
         state.shed = true;
         state.outcome = 'shed';
-        if (fields.includes('reserve')) metrics.reserveOutcomes.inc({ outcome: 'SHED' });
+        if (fields.includes('reserve')) metrics.reserveOutcomes.count({ outcome: 'SHED' });
         return {
           stop: {
             errors: [new GraphQLError(shedMessage, { extensions: { code: 'UNAVAILABLE', retryable: true, retryAfterSeconds: config.shedRetryAfterSeconds } })],
@@ -249,7 +249,7 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
           ] as const) {
             if (!fields.includes(field)) continue;
             const v = r.data?.[field];
-            counter.inc({ outcome: v?.__typename ?? (unavailable ? 'UNAVAILABLE' : r.errors?.length ? 'ERROR' : 'UNKNOWN') });
+            counter.count({ outcome: v?.__typename ?? (unavailable ? 'UNAVAILABLE' : r.errors?.length ? 'ERROR' : 'UNKNOWN') });
           }
         },
       };
@@ -265,17 +265,17 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
       metrics.latency.observe(operation, seconds);
       const rest = state.operation === 'REST reserve-inventory' || state.operation === 'REST add-to-cart' ? metrics.reserveOutcomes : state.operation === 'REST payment' ? metrics.payOutcomes : undefined;
       if (rest) {
-        if (state.shed) rest.inc({ outcome: 'SHED' });
-        else if (status === 200) rest.inc({ outcome: rest === metrics.reserveOutcomes ? 'ReserveSuccess' : 'PaySuccess' });
+        if (state.shed) rest.count({ outcome: 'SHED' });
+        else if (status === 200) rest.count({ outcome: rest === metrics.reserveOutcomes ? 'ReserveSuccess' : 'PaySuccess' });
         else {
           const fallback = status === 503 && response.contentType?.includes('json') ? 'UNAVAILABLE' : `HTTP_${status}`;
           response
             .json()
             .then((b) => {
               const e = (b as { error?: { type?: string; code?: string } } | null)?.error;
-              rest.inc({ outcome: e?.type ?? e?.code ?? fallback });
+              rest.count({ outcome: e?.type ?? e?.code ?? fallback });
             })
-            .catch(() => rest.inc({ outcome: fallback }));
+            .catch(() => rest.count({ outcome: fallback }));
         }
       }
       if (config.requestLog && deps.log.isLevelEnabled('info')) {

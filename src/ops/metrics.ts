@@ -19,10 +19,12 @@ import type { LoadShedder } from './shedding.js';
  */
 export class Tally<L extends string> {
   private readonly cells = new Map<string, { labels: Record<L, string>; n: number }>();
+  private readonly labelNames: L[];
   readonly counter: Counter<L>;
 
   constructor(config: { name: string; help: string; labelNames: L[]; registers: Registry[] }) {
     const cells = this.cells;
+    this.labelNames = config.labelNames;
     this.counter = new Counter<L>({
       ...config,
       collect() {
@@ -40,6 +42,12 @@ export class Tally<L extends string> {
     const cell = this.cells.get(key);
     if (cell) cell.n++;
     else this.cells.set(key, { labels: labels(), n: 1 });
+  }
+
+  /** Adds one for these labels (the key is made of their values). */
+  count(labels: Record<L, string>): void {
+    const names = this.labelNames;
+    this.inc(names.length === 1 ? labels[names[0]] : names.map((n) => labels[n]).join('\u0000'), () => ({ ...labels }));
   }
 }
 
@@ -101,8 +109,8 @@ export class Metrics {
   readonly registry = new Registry();
   readonly requests: Tally<'operation' | 'outcome'>;
   readonly latency: LatencyHistogram;
-  readonly reserveOutcomes: Counter<'outcome'>;
-  readonly payOutcomes: Counter<'outcome'>;
+  readonly reserveOutcomes: Tally<'outcome'>;
+  readonly payOutcomes: Tally<'outcome'>;
   private dbCache?: { at: number; data: Promise<DbFigures | undefined> };
 
   constructor(
@@ -124,13 +132,13 @@ export class Metrics {
       [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     );
-    this.reserveOutcomes = new Counter({
+    this.reserveOutcomes = new Tally({
       name: 'flashsale_reserve_outcomes_total',
       help: 'Reserve attempts answered by this process, by outcome (ReserveSuccess, SoldOut, LimitExceeded, ..., UNAVAILABLE)',
       labelNames: ['outcome'],
       registers,
     });
-    this.payOutcomes = new Counter({
+    this.payOutcomes = new Tally({
       name: 'flashsale_pay_outcomes_total',
       help: 'pay calls answered by this process, by outcome (PaySuccess, PaymentDeclined, PaymentUnavailable, ...)',
       labelNames: ['outcome'],
