@@ -114,15 +114,30 @@ export class ReserveBatcher {
     this.stats.batches++;
     this.stats.attempts += batch.length;
     try {
-      // Refused for the per-user limit: the gate gives the shopper's count and the stock back.
+      // Refused for the per-user limit: the gate gives the shopper's count and the stock back
+      // before they are answered (as the single path does).
       for (const w of done.refused) await handBack(this.deps, productId, w.actor.userId, w.quantity, w.idempotencyKey, true);
-      if (done.stored.length) await announceStock(this.deps, done.product);
-      for (const r of done.stored) await this.publish(r);
     } catch (err) {
-      // Committed is committed: what follows only spreads the news, and must not hold anyone's answer.
-      this.deps.log.warn({ err, productId }, 'after a batched commit: gate release or stock event failed');
+      this.deps.log.warn({ err, productId }, 'after a batched commit: gate release failed');
     }
+    // The batch is committed: answer now. The news (one stock event, one event per reservation)
+    // goes out after, all at once, and holds neither these answers nor the next batch: awaited
+    // one by one, a batch's publishes cost a Redis round trip each while the queue waited.
     batch.forEach((w, i) => w.resolve(done.outcomes[i]));
+    void this.spread(productId, done.product, done.stored);
+  }
+
+  /** After a commit: the stock event and the reservations' events, issued together (failures only logged). */
+  private async spread(productId: string, product: ProductRow, stored: ReservationRow[]): Promise<void> {
+    try {
+      const sent: Promise<void>[] = [];
+      if (stored.length) sent.push(announceStock(this.deps, product));
+      for (const r of stored) sent.push(this.publish(r));
+      await Promise.all(sent);
+    } catch (err) {
+      // Committed is committed: what follows only spreads the news.
+      this.deps.log.warn({ err, productId }, 'after a batched commit: stock or reservation event failed');
+    }
   }
 
   private async transaction(productId: string, batch: Waiting[]) {
