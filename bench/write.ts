@@ -5,7 +5,7 @@
 // Prints one JSON line per measurement with the load average and the server's CPU per request.
 //
 // WRITE_CASES=6,7 (default both)  WRITE_ROUNDS=3  WRITE_SECONDS=8  plus any server env to pass on
-// through WRITE_ENV='{"RESERVE_BATCH_MAX":"1"}'.
+// through WRITE_ENV='{"RESERVE_BATCH_MAX":"1"}'; WRITE_FETCH=global: case 7's load generator on the global fetch.
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,6 +18,8 @@ const CASES = (process.env.WRITE_CASES ?? '6,7').split(',');
 const ROUNDS = Number(process.env.WRITE_ROUNDS ?? 3);
 const SECONDS = Number(process.env.WRITE_SECONDS ?? 8);
 const EXTRA = JSON.parse(process.env.WRITE_ENV ?? '{}') as Record<string, string>;
+const PROFILE_DIR = process.env.WRITE_PROFILE_DIR;
+const nodeArgs = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
 const la = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 async function main() {
@@ -39,7 +41,7 @@ async function main() {
   try {
     for (let round = 0; round < ROUNDS; round++) {
       if (CASES.includes('6')) {
-        const p = await startProcess('src/index.ts', env, { ready: '/health' });
+        const p = await startProcess('src/index.ts', env, { ready: '/health', nodeArgs });
         try {
           const base = `http://127.0.0.1:${p.port}`;
           const id = `w6-${round}-${Date.now().toString(36)}`;
@@ -66,7 +68,7 @@ async function main() {
         }
       }
       if (CASES.includes('7')) {
-        const p = await startProcess('src/index.ts', env, { ready: '/health' });
+        const p = await startProcess('src/index.ts', env, { ready: '/health', nodeArgs });
         try {
           const base = `http://127.0.0.1:${p.port}`;
           const id = `w7-${round}-${Date.now().toString(36)}`;
@@ -74,11 +76,26 @@ async function main() {
             input: { id, name: id, priceAmount: 1999, currency: 'USD', totalQuantity: 1000, sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit: 1, reservationTtlSeconds: 3600 } },
           }, admin);
           if (c.errors) throw new Error(JSON.stringify(c.errors));
+          // As in bench/run.ts, where case 7 runs on the server that has just served case 6: warm it
+          // up with a few seconds of reserves of another product first.
+          const warm = `w7warm-${round}-${Date.now().toString(36)}`;
+          await gql(base, `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`, {
+            input: { id: warm, name: warm, priceAmount: 1999, currency: 'USD', totalQuantity: 50_000_000, sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit: 1000, reservationTtlSeconds: 3600 } },
+          }, admin);
+          await load({
+            url: `${base}/graphql`,
+            method: 'POST',
+            body: JSON.stringify({ query: RESERVE_MUTATION, variables: { input: { productId: warm } } }),
+            tokens: Array.from({ length: 5000 }, (_, i) => hs256(SECRET, { sub: `warm-${round}-${i}` })),
+            connections: 200,
+            durationSeconds: Number(process.env.WRITE_WARM_SECONDS ?? 4),
+            warmupSeconds: 0,
+          });
           const { runFlashSale } = (await import(pathToFileURL(join(ROOT, 'clients/load/flash-sale.ts')).href)) as typeof import('../clients/load/flash-sale.js');
           const before = la();
           const cpu0 = cpuSeconds(p.child.pid!);
           const self0 = process.cpuUsage();
-          const s = await runFlashSale({ url: `${base}/graphql`, productId: id, shoppers: 20_000, stock: 1000, concurrency: 200, secret: SECRET });
+          const s = await runFlashSale({ url: `${base}/graphql`, productId: id, shoppers: 20_000, stock: 1000, concurrency: 200, secret: SECRET, ...(process.env.WRITE_CHECKOUT_RATE ? { checkoutRate: Number(process.env.WRITE_CHECKOUT_RATE) } : {}), onProgress: process.env.WRITE_PROGRESS ? (l: string) => console.error(l) : undefined, ...(process.env.WRITE_FETCH === 'global' ? { fetch: globalThis.fetch } : {}) });
           const cpu = cpuSeconds(p.child.pid!) - cpu0;
           const self = process.cpuUsage(self0);
           const sql = postgres(db.url, { max: 1, onnotice: () => {} });
