@@ -223,6 +223,7 @@ async function main() {
         productId: saleId,
         shoppers: SHOPPERS,
         units: UNITS,
+        stock: UNITS,
         tokens: crowd,
         concurrency: 200,
         secret: SECRET,

@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { Actor } from './domain/context.js';
 
@@ -47,11 +48,15 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     };
   }
   if (!opts.secret) throw new Error('createVerifier needs a secret or a JWKS URL');
+  const plain = plainHs256(opts.secret, verifyOpts);
   // Imported once: handing jose the raw bytes makes it import the key again on every verify,
   // which more than doubles the cost of a token seen for the first time.
   const key = globalThis.crypto.subtle.importKey('raw', new TextEncoder().encode(opts.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
   return {
     async verify(token) {
+      // The common case (see plainHs256) without jose; anything else, and every refusal, is jose's to judge.
+      const fast = plain(token);
+      if (fast) return actorOf(fast);
       try {
         const { payload } = await jwtVerify(token, await key, { ...verifyOpts, algorithms: ['HS256'] });
         return actorOf(payload);
@@ -60,6 +65,84 @@ export function createVerifier(opts: VerifierOptions): Verifier {
         throw new AuthError(`Invalid token: ${(err as Error).message}`);
       }
     },
+  };
+}
+
+const B64URL = /^[A-Za-z0-9_-]+$/;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+/** Header members a plain HS256 JWT may carry (`kid` is ignored with one secret, as jose does). */
+const PLAIN_HEADER = new Set(['alg', 'typ', 'kid']);
+
+function plainObject(text: string): Record<string, unknown> | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null || Object.prototype.toString.call(v) !== '[object Object]') return undefined;
+  const proto = Object.getPrototypeOf(v);
+  return proto === null || Object.getPrototypeOf(proto) === null ? (v as Record<string, unknown>) : undefined;
+}
+
+/** A canonical base64url part (it re-encodes to itself, so any decoder reads the same bytes) holding a JSON object. */
+function decodePart(part: string): Record<string, unknown> | undefined {
+  try {
+    const bytes = Buffer.from(part, 'base64url');
+    if (bytes.toString('base64url') !== part) return undefined;
+    return plainObject(strictUtf8.decode(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A synchronous HS256 check (node:crypto HMAC, constant-time compare) for the plain shape
+ * of token our issuers make: three canonical base64url parts, a header of only alg HS256
+ * (and typ/kid), a JSON object payload, and claims that pass exactly the checks jose's
+ * jwtVerify makes with the same options (iat/nbf/exp numbers when present, nbf and exp
+ * against the clock with the same tolerance, iss and aud when configured). It only ever
+ * *accepts*: it returns the payload when jose would accept the token, and undefined for
+ * everything else (a bad signature, an expired token, any unusual header such as crit or
+ * b64), which then goes to jose, so every refusal is jose's, with jose's message. jose's
+ * WebCrypto verification was the largest single CPU cost of a first-seen token (an async
+ * crypto job per call).
+ */
+export function plainHs256(secret: string, opts: { issuer?: string; audience?: string; clockTolerance: number }) {
+  const key = Buffer.from(secret, 'utf8');
+  let knownHeader = '';
+  return (token: string): JWTPayload | undefined => {
+    const d1 = token.indexOf('.');
+    const d2 = token.indexOf('.', d1 + 1);
+    if (d1 <= 0 || d2 <= d1 + 1 || token.indexOf('.', d2 + 1) !== -1) return undefined;
+    const head = token.slice(0, d1);
+    const body = token.slice(d1 + 1, d2);
+    const sig = token.slice(d2 + 1);
+    if (sig.length !== 43 || !B64URL.test(sig) || !B64URL.test(body)) return undefined;
+    if (head !== knownHeader) {
+      if (!B64URL.test(head)) return undefined;
+      const h = decodePart(head);
+      if (!h || h.alg !== 'HS256' || Object.keys(h).some((k) => !PLAIN_HEADER.has(k))) return undefined;
+      knownHeader = head;
+    }
+    // The canonical encoding of the expected MAC, compared in constant time: a signature
+    // spelled any other way (even one jose would decode to the same bytes) goes to jose.
+    const want = Buffer.from(createHmac('sha256', key).update(token.slice(0, d2)).digest('base64url'));
+    const got = Buffer.from(sig);
+    if (want.length !== got.length || !timingSafeEqual(want, got)) return undefined;
+    const p = decodePart(body);
+    if (!p) return undefined;
+    for (const c of ['iat', 'nbf', 'exp'] as const) if (p[c] !== undefined && typeof p[c] !== 'number') return undefined;
+    const now = Math.floor(Date.now() / 1000);
+    if (typeof p.nbf === 'number' && p.nbf > now + opts.clockTolerance) return undefined;
+    if (typeof p.exp === 'number' && p.exp <= now - opts.clockTolerance) return undefined;
+    if (opts.issuer !== undefined && (!Object.hasOwn(p, 'iss') || p.iss !== opts.issuer)) return undefined;
+    if (opts.audience !== undefined) {
+      const aud = p.aud;
+      const ok = typeof aud === 'string' ? aud === opts.audience : Array.isArray(aud) && aud.includes(opts.audience);
+      if (!Object.hasOwn(p, 'aud') || !ok) return undefined;
+    }
+    return p as JWTPayload;
   };
 }
 

@@ -79,6 +79,33 @@ describe.each(BACKENDS)('batched reservations on %s', (backend) => {
     expect(await h.ledger(id)).toEqual({ total: 10, available: 0, reserved: 10, sold: 0 });
   });
 
+  it('publishes every batched reservation and the stock after the commit, without holding the answers', async () => {
+    const { id } = await h.product({ totalQuantity: 500 });
+    const b = batcherOf(deps());
+    const seen = new Set<string>();
+    const stock: number[] = [];
+    const offR = await deps().events.listen('reservation', (e) => {
+      if (e.productId === id && e.status === 'ACTIVE') seen.add(e.reservationId);
+    });
+    const offS = await deps().events.listen('stock', (e) => {
+      if (e.productId === id) stock.push(e.availableQuantity);
+    });
+    try {
+      const before = stats();
+      const attempts = admitted(id, Array.from({ length: 120 }, (_, i) => `news-${backend}-${i}`), 10_000);
+      const outcomes = (await Promise.all(attempts.map((a) => b.commit(a)))) as { __typename: string }[];
+      expect(outcomes.map((o) => o.__typename)).toEqual(Array(120).fill('ReserveSuccess'));
+      expect(stats().batches).toBeGreaterThan(before.batches);
+      for (let i = 0; i < 100 && (seen.size < 120 || !stock.includes(380)); i++) await new Promise((r) => setTimeout(r, 50));
+      expect([...seen].sort()).toEqual(attempts.map((a) => a.reservationId).sort());
+      expect(Math.min(...stock)).toBe(380);
+      expect(await h.ledger(id)).toEqual({ total: 500, available: 380, reserved: 120, sold: 0 });
+    } finally {
+      await offR();
+      await offS();
+    }
+  });
+
   it('holds the per-user limit across attempts of one shopper in the same batch', async () => {
     const { id } = await h.product({ totalQuantity: 100, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 2 } });
     const b = batcherOf(deps());

@@ -8,6 +8,7 @@
 import WebSocket from 'ws';
 import { createFlashSaleClient, FlashSaleClient, FlashSaleError, newIdempotencyKey } from '../sdk/src/index.js';
 import { signToken } from '../../src/auth.js';
+import { leanFetch } from './http.js';
 
 export interface FlashSaleOptions {
   /** Server base URL, e.g. http://localhost:4000 (GraphQL at /graphql). */
@@ -46,6 +47,8 @@ export interface FlashSaleOptions {
   /** A progress line, about once a second. */
   onProgress?: (line: string) => void;
   runId?: string;
+  /** The HTTP client under the SDK: default a lean node:http keep-alive client (clients/load/http.ts); pass `globalThis.fetch` for the platform's. */
+  fetch?: typeof fetch;
 }
 
 export interface LatencyStats {
@@ -145,6 +148,7 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
   const rampMs = opts.rampMs ?? 1000;
   const maxRetries = opts.maxRetries ?? 3;
   const run = limiter(opts.concurrency ?? 256);
+  const fetchImpl = opts.fetch ?? leanFetch({ maxSockets: opts.concurrency ?? 256 });
   const mint =
     opts.mintToken ??
     ((sub: string, admin: boolean) => {
@@ -154,7 +158,7 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
 
   // --- the product ---
   const adminToken = opts.adminToken ?? (await mint(`load-admin-${runId}`, true));
-  const admin = createFlashSaleClient({ url: gqlUrl, getToken: () => adminToken });
+  const admin = createFlashSaleClient({ url: gqlUrl, getToken: () => adminToken, fetch: fetchImpl });
   let productId = opts.productId;
   let priceAmount = opts.priceAmount ?? 4999;
   let ttlSeconds = opts.ttlSeconds ?? 120;
@@ -238,7 +242,7 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
     if (wait > 0) await sleep(wait);
     arrived++;
     const token = tokens[i];
-    const client = createFlashSaleClient({ url: gqlUrl, getToken: () => token, retries: 1 });
+    const client = createFlashSaleClient({ url: gqlUrl, getToken: () => token, retries: 1, fetch: fetchImpl });
     // Decide the shopper's fate up front (seeded), so runs are comparable.
     const willCheckout = rand() < checkoutRate;
     const willDecline = rand() < declineRate;

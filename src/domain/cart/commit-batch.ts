@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, gt, isNull, lte, or, sql } from 'drizzle-orm';
+import { getTableColumns, sql } from 'drizzle-orm';
 import { rowsOf } from '../../adapters/db/client.js';
 import { products, type ProductRow, type ReservationRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
-import { announceStock, getProduct, stockBump } from '../inventory/products.js';
+import { announceStock } from '../inventory/products.js';
 import { writeSoldOut } from '../notifications/events.js';
 import { limitExceeded } from '../results.js';
-import { HOLDING, handBack } from './reserve.js';
+import { HOLDING } from './reserve.js';
 
 /**
  * Group commit for admitted reservations.
@@ -20,8 +20,11 @@ import { HOLDING, handBack } from './reserve.js';
  * what is stored (one reservation and one stock movement per shopper, written with the
  * stock move they explain), only how many shoppers share a commit.
  *
- * A batch that cannot be taken whole (not enough stock left for all of it, the sale closed,
- * an idempotency key already stored, any database error) is rolled back and each attempt
+ * A batch is three round trips: BEGIN, then two statements sent together (the shoppers' carts
+ * locked; then the per-user limit, the conditional stock move, the reservations and the stock
+ * movements in one statement), then COMMIT. A batch that cannot be taken whole (not enough
+ * stock left for all of it, the sale closed, a shopper over the per-user limit, an idempotency
+ * key already stored, any database error) is rolled back and each attempt
  * is committed on its own, in arrival order, through the single path, which words every
  * refusal and fault exactly as before.
  */
@@ -44,6 +47,18 @@ interface Waiting extends Admitted {
 
 /** At most this many attempts share one transaction, unless `RESERVE_BATCH_MAX` says otherwise. */
 export const MAX_BATCH = 250;
+
+const productColumns = Object.entries(getTableColumns(products));
+
+/** A raw `products` row (snake_case, driver values) as drizzle would map it. */
+function productOf(raw: Record<string, unknown>): ProductRow {
+  const out: Record<string, unknown> = {};
+  for (const [key, column] of productColumns) {
+    const v = raw[column.name];
+    out[key] = v === null || v === undefined ? null : column.mapFromDriverValue(v);
+  }
+  return out as ProductRow;
+}
 
 /** Thrown inside a batch to roll it back and commit its attempts one by one. */
 class OneByOne extends Error {}
@@ -102,7 +117,7 @@ export class ReserveBatcher {
 
   private async together(productId: string, batch: Waiting[]): Promise<void> {
     batch.sort((a, b) => a.sequence - b.sequence);
-    let done: { outcomes: Outcome[]; product: ProductRow; stored: ReservationRow[]; refused: Waiting[] };
+    let done: { outcomes: Outcome[]; product: ProductRow; stored: ReservationRow[] };
     try {
       done = await this.transaction(productId, batch);
     } catch (err) {
@@ -113,115 +128,114 @@ export class ReserveBatcher {
     }
     this.stats.batches++;
     this.stats.attempts += batch.length;
-    try {
-      // Refused for the per-user limit: the gate gives the shopper's count and the stock back.
-      for (const w of done.refused) await handBack(this.deps, productId, w.actor.userId, w.quantity, w.idempotencyKey, true);
-      if (done.stored.length) await announceStock(this.deps, done.product);
-      for (const r of done.stored) await this.publish(r);
-    } catch (err) {
-      // Committed is committed: what follows only spreads the news, and must not hold anyone's answer.
-      this.deps.log.warn({ err, productId }, 'after a batched commit: gate release or stock event failed');
-    }
+    // The batch is committed: answer now. The news (one stock event, one event per reservation)
+    // goes out after, all at once, and holds neither these answers nor the next batch: awaited
+    // one by one, a batch's publishes cost a Redis round trip each while the queue waited.
     batch.forEach((w, i) => w.resolve(done.outcomes[i]));
+    void this.spread(productId, done.product, done.stored);
+  }
+
+  /** After a commit: the stock event and the reservations' events, issued together (failures only logged). */
+  private async spread(productId: string, product: ProductRow, stored: ReservationRow[]): Promise<void> {
+    try {
+      const sent: Promise<void>[] = [];
+      if (stored.length) sent.push(announceStock(this.deps, product));
+      for (const r of stored) sent.push(this.publish(r));
+      await Promise.all(sent);
+    } catch (err) {
+      // Committed is committed: what follows only spreads the news.
+      this.deps.log.warn({ err, productId }, 'after a batched commit: stock or reservation event failed');
+    }
   }
 
   private async transaction(productId: string, batch: Waiting[]) {
     const now = this.deps.now();
+    const at = sql`${now.toISOString()}::timestamptz`;
+    // Shoppers' active carts, locked in one order (user id) so concurrent batches cannot deadlock;
+    // this serialises each shopper's reserves exactly as the single path does. Whole columns go
+    // as one array parameter each (unnest): building a statement with a parameter per value
+    // cost more CPU than the rest of the batch.
+    const users = [...new Set(batch.map((w) => w.actor.userId))].sort();
+    const param = <T>(values: T[]) => sql.param(values);
+    const lockCarts = sql`
+      insert into carts (id, user_id, status)
+      select c.id, c.user_id, 'ACTIVE' from unnest(${param(users.map(() => randomUUID()))}::uuid[], ${param(users)}::text[]) as c(id, user_id)
+      on conflict (user_id) where status = 'ACTIVE' do update set updated_at = ${at}`;
+    // Then one statement does the rest: the per-user limit (what each shopper holds, read after
+    // their carts are locked, plus this batch's attempts), the conditional stock move, and only
+    // if it matched, the reservations (in their shoppers' active carts) and their stock movements.
+    // The product row is locked by the update, held for this statement and the commit.
+    const ids = param(batch.map((w) => w.reservationId));
+    const userIds = param(batch.map((w) => w.actor.userId));
+    const quantities = param(batch.map((w) => w.quantity));
+    const sequences = param(batch.map((w) => w.sequence));
+    const keys = param(batch.map((w) => w.idempotencyKey ?? null));
+    const units = batch.reduce((n, w) => n + w.quantity, 0);
+    const commitAll = sql`
+      with attempt as (
+        select * from unnest(${ids}::uuid[], ${userIds}::text[], ${quantities}::int[], ${sequences}::bigint[], ${keys}::text[])
+          as a(id, user_id, quantity, sequence, idempotency_key)
+      ), wanted as (
+        select a.user_id, sum(a.quantity) + coalesce((
+          select sum(r.quantity) from reservations r
+          where r.product_id = ${productId} and r.user_id = a.user_id and r.status = any(${param([...HOLDING])}::text[])
+        ), 0) as total
+        from attempt a group by a.user_id
+      ), moved as (
+        update products set
+          available_quantity = available_quantity - ${units},
+          reserved_quantity = reserved_quantity + ${units},
+          version = version + 1,
+          updated_at = now()
+        where id = ${productId}
+          and available_quantity >= ${units}
+          and starts_at <= ${at}
+          and (ends_at is null or ends_at > ${at})
+          and not exists (select 1 from wanted w where w.total > products.per_user_limit)
+        returning *
+      ), stored as (
+        insert into reservations (id, cart_id, user_id, product_id, quantity, status, sequence, expires_at, idempotency_key, created_at, updated_at)
+        select a.id, c.id, a.user_id, ${productId}, a.quantity, 'ACTIVE', a.sequence, ${at} + make_interval(secs => m.reservation_ttl_seconds), a.idempotency_key, ${at}, ${at}
+        from attempt a
+        join carts c on c.user_id = a.user_id and c.status = 'ACTIVE'
+        cross join moved m
+        returning id, cart_id
+      ), movement as (
+        insert into stock_movements (product_id, kind, quantity, reservation_id, actor)
+        select ${productId}, 'RESERVE', a.quantity, a.id, a.user_id from attempt a
+        where exists (select 1 from moved)
+      )
+      select m.*, (select count(*) from stored)::int as fs_stored, (select json_object_agg(s.id, s.cart_id) from stored s) as fs_carts from moved m`;
     return this.deps.db.transaction(async (tx) => {
-      const product = await getProduct(tx, productId);
-      if (!product || product.startsAt > now || (product.endsAt && product.endsAt <= now)) throw new OneByOne();
-      // Shoppers' active carts, locked in one order (user id) so concurrent batches cannot deadlock;
-      // this serialises each shopper's reserves exactly as the single path does. Whole columns go
-      // as one array parameter each (unnest): building a statement with a parameter per value
-      // cost more CPU than the rest of the batch.
-      const users = [...new Set(batch.map((w) => w.actor.userId))].sort();
-      const cartRows = rowsOf<{ id: string; user_id: string }>(
-        await tx.execute(sql`
-          insert into carts (id, user_id, status)
-          select c.id, c.user_id, 'ACTIVE' from unnest(${sql.param(users.map(() => randomUUID()))}::uuid[], ${sql.param(users)}::text[]) as c(id, user_id)
-          on conflict (user_id) where status = 'ACTIVE' do update set updated_at = ${now.toISOString()}::timestamptz
-          returning id, user_id`),
-      );
-      const cartOf = new Map(cartRows.map((c) => [c.user_id, c.id]));
-      const heldRows = rowsOf<{ user_id: string; held: number }>(
-        await tx.execute(sql`
-          select user_id, coalesce(sum(quantity), 0)::int as held from reservations
-          where product_id = ${productId} and user_id = any(${sql.param(users)}::text[]) and status = any(${sql.param([...HOLDING])}::text[])
-          group by user_id`),
-      );
-      const held = new Map(heldRows.map((r) => [r.user_id, Number(r.held)]));
-      // The per-user limit, in arrival order, counting earlier attempts of the same batch.
-      const taken: Waiting[] = [];
-      const refused: Waiting[] = [];
-      for (const w of batch) {
-        const h = held.get(w.actor.userId) ?? 0;
-        if (h + w.quantity > product.perUserLimit) refused.push(w);
-        else {
-          held.set(w.actor.userId, h + w.quantity);
-          taken.push(w);
-        }
-      }
-      const units = taken.reduce((n, w) => n + w.quantity, 0);
-      const mostHeld = Math.max(0, ...taken.map((w) => held.get(w.actor.userId)!));
-      const expiresAt = new Date(now.getTime() + product.reservationTtlSeconds * 1000);
-      let stored: ReservationRow[] = [];
-      let after = product;
-      if (taken.length) {
-        stored = taken.map((w) => ({
-          id: w.reservationId,
-          cartId: cartOf.get(w.actor.userId)!,
-          userId: w.actor.userId,
-          productId,
-          orderId: null,
-          quantity: w.quantity,
-          status: 'ACTIVE' as const,
-          sequence: w.sequence,
-          expiresAt,
-          idempotencyKey: w.idempotencyKey ?? null,
-          createdAt: now,
-          updatedAt: now,
-        }));
-        const at = sql`${now.toISOString()}::timestamptz`;
-        const col = <K extends keyof ReservationRow>(k: K) => sql.param(stored.map((r) => r[k]));
-        await tx.execute(sql`
-          insert into reservations (id, cart_id, user_id, product_id, quantity, status, sequence, expires_at, idempotency_key, created_at, updated_at)
-          select r.id, r.cart_id, r.user_id, ${productId}, r.quantity, 'ACTIVE', r.sequence, ${expiresAt.toISOString()}::timestamptz, r.idempotency_key, ${at}, ${at}
-          from unnest(${col('id')}::uuid[], ${col('cartId')}::uuid[], ${col('userId')}::text[], ${col('quantity')}::int[], ${col('sequence')}::bigint[], ${col('idempotencyKey')}::text[])
-            as r(id, cart_id, user_id, quantity, sequence, idempotency_key)`);
-        await tx.execute(sql`
-          insert into stock_movements (product_id, kind, quantity, reservation_id, actor)
-          select ${productId}, 'RESERVE', m.quantity, m.reservation_id, m.actor
-          from unnest(${col('quantity')}::int[], ${col('id')}::uuid[], ${col('userId')}::text[]) as m(quantity, reservation_id, actor)`);
-        // Last, so the product row stays locked only for this statement and the commit.
-        const [moved] = await tx
-          .update(products)
-          .set({
-            availableQuantity: sql`${products.availableQuantity} - ${units}`,
-            reservedQuantity: sql`${products.reservedQuantity} + ${units}`,
-            ...stockBump,
-          })
-          .where(
-            and(
-              eq(products.id, productId),
-              sql`${products.availableQuantity} >= ${units}`,
-              // The limit read above without a lock: checked again under it.
-              sql`${products.perUserLimit} >= ${mostHeld}`,
-              lte(products.startsAt, now),
-              or(isNull(products.endsAt), gt(products.endsAt, now)),
-            ),
-          )
-          .returning();
-        // Not enough left for the whole batch (or the sale just closed): one by one, in order.
-        if (!moved) throw new OneByOne();
-        after = moved;
-        if (moved.availableQuantity === 0) await writeSoldOut(tx, moved);
-      }
-      const byId = new Map(stored.map((r) => [r.id, r]));
-      const outcomes: Outcome[] = batch.map((w) => {
-        const r = byId.get(w.reservationId);
-        return r ? { __typename: 'ReserveSuccess', reservation: r } : limitExceeded(product.perUserLimit);
-      });
-      return { outcomes, product: after, stored, refused };
+      // Sent together: the second statement starts after the first has taken the cart locks, in
+      // its own snapshot, so it sees every reservation committed before them.
+      const [, result] = await Promise.all([tx.execute(lockCarts), tx.execute(commitAll)]);
+      const [row] = rowsOf<Record<string, unknown>>(result);
+      // Not enough left for the whole batch, the sale not open, a shopper over the limit (or the
+      // product gone): rolled back, and one by one in arrival order, each answered as before.
+      if (!row) throw new OneByOne();
+      if (Number(row.fs_stored) !== batch.length) throw new Error(`batch stored ${String(row.fs_stored)} of ${batch.length} reservations`);
+      const cartsJson = row.fs_carts;
+      const cartOf = new Map(Object.entries((typeof cartsJson === 'string' ? JSON.parse(cartsJson) : cartsJson) as Record<string, string>));
+      const moved = productOf(row);
+      if (moved.availableQuantity === 0) await writeSoldOut(tx, moved);
+      const expiresAt = new Date(now.getTime() + moved.reservationTtlSeconds * 1000);
+      const stored: ReservationRow[] = batch.map((w) => ({
+        id: w.reservationId,
+        cartId: cartOf.get(w.reservationId)!,
+        userId: w.actor.userId,
+        productId,
+        orderId: null,
+        quantity: w.quantity,
+        status: 'ACTIVE' as const,
+        sequence: w.sequence,
+        expiresAt,
+        idempotencyKey: w.idempotencyKey ?? null,
+        createdAt: now,
+        updatedAt: now,
+      }));
+      const outcomes: Outcome[] = stored.map((reservation) => ({ __typename: 'ReserveSuccess', reservation }));
+      return { outcomes, product: moved, stored };
     });
   }
 }

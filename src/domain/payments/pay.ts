@@ -178,7 +178,7 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
           await tx
             .update(payments)
             .set({ status: 'SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway ?? p.gateway, updatedAt: now }).where(eq(payments.id, p.id));
-          const sold = await moveOrderStock(tx, order.id, 'PURCHASED', 'SELL', actorOf(order));
+          const sold = await markOrderStock(tx, order.id, 'PURCHASED', 'SELL', actorOf(order));
           const [done] = await tx
             .update(orders)
             .set({ status: 'COMPLETED', paymentStatus: 'COMPLETED', inventoryStatus: 'CONFIRMED', transactionId: outcome.transactionId, updatedAt: now })
@@ -191,6 +191,7 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
             userId: order.userId,
             payload: { orderId: order.id, total: order.totalAmount, currency: order.currency, transactionId: outcome.transactionId },
           });
+          await moveStock(tx, sold, 'PURCHASED');
           effects = { order: done, released: [], sold, productIds: [...new Set(sold.map((s) => s.productId))] };
           return { __typename: 'PaySuccess', order: done, transactionId: outcome.transactionId, paymentStatus: 'COMPLETED' };
         }
@@ -206,7 +207,7 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
               updatedAt: now,
             })
             .where(eq(payments.id, p.id));
-          const released = await moveOrderStock(tx, order.id, 'RELEASED', 'FAIL', actorOf(order));
+          const released = await markOrderStock(tx, order.id, 'RELEASED', 'FAIL', actorOf(order));
           const [failed] = await tx
             .update(orders)
             .set({ status: 'FAILED', paymentStatus: 'FAILED', inventoryStatus: 'FAILED', updatedAt: now })
@@ -219,6 +220,7 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
             userId: order.userId,
             payload: { orderId: order.id, total: order.totalAmount, currency: order.currency, declineCode: outcome.declineCode },
           });
+          await moveStock(tx, released, 'RELEASED');
           effects = { order: failed, released, sold: [], productIds: [...new Set(released.map((s) => s.productId))] };
           return declined(outcome.message, outcome.declineCode);
         }
@@ -251,22 +253,36 @@ const actorOf = (o: OrderRow) => o.userId;
  * Moves every CHECKED_OUT reservation of an order: sold for good (PURCHASED) or back
  * on sale (RELEASED), with the matching product totals and ledger rows.
  */
-async function moveOrderStock(tx: Tx, orderId: string, to: 'PURCHASED' | 'RELEASED', kind: 'SELL' | 'FAIL', actor: string) {
+/**
+ * The order's CHECKED_OUT reservations to `to`, with one stock movement each. The product rows
+ * are moved by `moveStock`, last in the transaction.
+ */
+async function markOrderStock(tx: Tx, orderId: string, to: 'PURCHASED' | 'RELEASED', kind: 'SELL' | 'FAIL', actor: string) {
   const moved = await tx
     .update(reservations)
     .set({ status: to, updatedAt: sql`now()` })
     .where(and(eq(reservations.orderId, orderId), eq(reservations.status, 'CHECKED_OUT')))
     .returning({ id: reservations.id, productId: reservations.productId, userId: reservations.userId, quantity: reservations.quantity });
-  for (const r of moved) {
+  if (moved.length) await tx.insert(stockMovements).values(moved.map((r) => ({ productId: r.productId, kind, quantity: r.quantity, reservationId: r.id, orderId, actor })));
+  return moved;
+}
+
+/**
+ * Moves the products' stock for reservations marked by `markOrderStock`: issued last in the
+ * settling transaction, so each product row (shared by every payer of a sale) stays locked
+ * only for this and the commit, and in product-id order, so two settlements cannot deadlock.
+ */
+async function moveStock(tx: Tx, moved: { productId: string; quantity: number }[], to: 'PURCHASED' | 'RELEASED') {
+  const units = new Map<string, number>();
+  for (const r of moved) units.set(r.productId, (units.get(r.productId) ?? 0) + r.quantity);
+  for (const [productId, quantity] of [...units].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     await tx
       .update(products)
       .set(
         to === 'PURCHASED'
-          ? { reservedQuantity: sql`${products.reservedQuantity} - ${r.quantity}`, soldQuantity: sql`${products.soldQuantity} + ${r.quantity}`, ...stockBump }
-          : { reservedQuantity: sql`${products.reservedQuantity} - ${r.quantity}`, availableQuantity: sql`${products.availableQuantity} + ${r.quantity}`, ...stockBump },
+          ? { reservedQuantity: sql`${products.reservedQuantity} - ${quantity}`, soldQuantity: sql`${products.soldQuantity} + ${quantity}`, ...stockBump }
+          : { reservedQuantity: sql`${products.reservedQuantity} - ${quantity}`, availableQuantity: sql`${products.availableQuantity} + ${quantity}`, ...stockBump },
       )
-      .where(eq(products.id, r.productId));
-    await tx.insert(stockMovements).values({ productId: r.productId, kind, quantity: r.quantity, reservationId: r.id, orderId, actor });
+      .where(eq(products.id, productId));
   }
-  return moved;
 }

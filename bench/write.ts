@@ -1,0 +1,125 @@
+// `tsx bench/write.ts`: the write path alone, for comparing variants back to back.
+// Case 6 (reserve with stock left, 200 connections, 20,000 distinct shoppers, tokens rotated)
+// and/or case 7 (the flash sale through clients/load's runFlashSale), set up as in bench/run.ts
+// (ROLE=all, RATE_LIMIT=off, FAST_PATH default), each on a fresh api process, WRITE_ROUNDS times.
+// Prints one JSON line per measurement with the load average and the server's CPU per request.
+//
+// WRITE_CASES=6,7 (default both)  WRITE_ROUNDS=3  WRITE_SECONDS=8  plus any server env to pass on
+// through WRITE_ENV='{"RESERVE_BATCH_MAX":"1"}'; WRITE_FETCH=global: case 7's load generator on the global fetch.
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import postgres from 'postgres';
+import { signToken } from '../src/auth.js';
+import { cpuSeconds, gql, hs256, load, REDIS_URL, ROOT, SECRET, scratchDatabase, startProcess, unique } from './lib.js';
+import { RESERVE_MUTATION } from './scenario.js';
+
+const CASES = (process.env.WRITE_CASES ?? '6,7').split(',');
+const ROUNDS = Number(process.env.WRITE_ROUNDS ?? 3);
+const SECONDS = Number(process.env.WRITE_SECONDS ?? 8);
+const EXTRA = JSON.parse(process.env.WRITE_ENV ?? '{}') as Record<string, string>;
+const PROFILE_DIR = process.env.WRITE_PROFILE_DIR;
+const nodeArgs = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
+const la = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+async function main() {
+  const db = await scratchDatabase();
+  const prefix = `${unique('fsw')}:`;
+  const env = {
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    REDIS_PREFIX: prefix,
+    AUTH_JWT_SECRET: SECRET,
+    NODE_ENV: 'production',
+    DATA_ENCRYPTION_KEY: `bench:${Buffer.alloc(32, 7).toString('base64')}`,
+    LOG_LEVEL: 'warn',
+    ROLE: 'all',
+    RATE_LIMIT: 'off',
+    ...EXTRA,
+  };
+  const admin = await signToken(SECRET, { sub: 'bench-admin', roles: ['admin'], expiresIn: '2h' });
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      if (CASES.includes('6')) {
+        const p = await startProcess('src/index.ts', env, { ready: '/health', nodeArgs });
+        try {
+          const base = `http://127.0.0.1:${p.port}`;
+          const id = `w6-${round}-${Date.now().toString(36)}`;
+          const c = await gql(base, `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`, {
+            input: { id, name: id, priceAmount: 1999, currency: 'USD', totalQuantity: 50_000_000, sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit: 1000, reservationTtlSeconds: 3600 } },
+          }, admin);
+          if (c.errors) throw new Error(JSON.stringify(c.errors));
+          const tokens = Array.from({ length: 20_000 }, (_, i) => hs256(SECRET, { sub: `w-${round}-${i}` }));
+          const before = la();
+          const r = await load({
+            url: `${base}/graphql`,
+            method: 'POST',
+            body: JSON.stringify({ query: RESERVE_MUTATION, variables: { input: { productId: id } } }),
+            tokens,
+            connections: 200,
+            durationSeconds: SECONDS,
+            warmupSeconds: 0,
+            expect: '"ReserveSuccess"',
+            pid: p.child.pid,
+          });
+          console.log(JSON.stringify({ case: 6, round, load: before, rps: Math.round(r.rps), committed: r.matched, p50: r.p50, p99: r.p99, cpuUsPerReq: Math.round(r.cpuUsPerReq ?? 0), bad: r.non2xx + r.errors }));
+        } finally {
+          await p.stop();
+        }
+      }
+      if (CASES.includes('7')) {
+        const p = await startProcess('src/index.ts', env, { ready: '/health', nodeArgs });
+        try {
+          const base = `http://127.0.0.1:${p.port}`;
+          const id = `w7-${round}-${Date.now().toString(36)}`;
+          const c = await gql(base, `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`, {
+            input: { id, name: id, priceAmount: 1999, currency: 'USD', totalQuantity: 1000, sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit: 1, reservationTtlSeconds: 3600 } },
+          }, admin);
+          if (c.errors) throw new Error(JSON.stringify(c.errors));
+          // As in bench/run.ts, where case 7 runs on the server that has just served case 6: warm it
+          // up with a few seconds of reserves of another product first.
+          const warm = `w7warm-${round}-${Date.now().toString(36)}`;
+          await gql(base, `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`, {
+            input: { id: warm, name: warm, priceAmount: 1999, currency: 'USD', totalQuantity: 50_000_000, sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit: 1000, reservationTtlSeconds: 3600 } },
+          }, admin);
+          await load({
+            url: `${base}/graphql`,
+            method: 'POST',
+            body: JSON.stringify({ query: RESERVE_MUTATION, variables: { input: { productId: warm } } }),
+            tokens: Array.from({ length: 5000 }, (_, i) => hs256(SECRET, { sub: `warm-${round}-${i}` })),
+            connections: 200,
+            durationSeconds: Number(process.env.WRITE_WARM_SECONDS ?? 4),
+            warmupSeconds: 0,
+          });
+          const { runFlashSale } = (await import(pathToFileURL(join(ROOT, 'clients/load/flash-sale.ts')).href)) as typeof import('../clients/load/flash-sale.js');
+          const before = la();
+          const cpu0 = cpuSeconds(p.child.pid!);
+          const self0 = process.cpuUsage();
+          const s = await runFlashSale({ url: `${base}/graphql`, productId: id, shoppers: 20_000, stock: 1000, concurrency: 200, secret: SECRET, ...(process.env.WRITE_CHECKOUT_RATE ? { checkoutRate: Number(process.env.WRITE_CHECKOUT_RATE) } : {}), onProgress: process.env.WRITE_PROGRESS ? (l: string) => console.error(l) : undefined, ...(process.env.WRITE_FETCH === 'global' ? { fetch: globalThis.fetch } : {}) });
+          const cpu = cpuSeconds(p.child.pid!) - cpu0;
+          const self = process.cpuUsage(self0);
+          const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+          const [held] = await sql<{ n: number }[]>`select coalesce(sum(quantity), 0)::int as n from reservations where product_id = ${id} and status in ('ACTIVE','CHECKED_OUT','PURCHASED')`;
+          await sql.end();
+          const l = s.latencyMs;
+          console.log(JSON.stringify({
+            case: 7, round, load: before, seconds: s.durationMs / 1000, requests: s.requests, oversold: Math.max(0, Number(held.n) - 1000, s.oversold), failed: s.failures,
+            reserve: l.reserve, checkout: l.checkout, pay: l.pay, serverCpuS: cpu.toFixed(1), loadGenCpuS: ((self.user + self.system) / 1e6).toFixed(1), outcomes: s.reserveOutcomes,
+          }));
+        } finally {
+          await p.stop();
+        }
+      }
+    }
+  } finally {
+    await db.drop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
