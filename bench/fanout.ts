@@ -63,6 +63,12 @@ export interface FanoutResult {
   frames: number;
   /** Server CPU (user + sys) per received frame, in µs: the fan-out's cost whatever the contention does to latency. */
   serverCpuUsPerFrame: number;
+  /**
+   * How long the server's main threads (the event loops) were runnable but waiting for a core
+   * (run-queue delay, /proc/<pid>/schedstat), in % of the same span, summed over api processes:
+   * what CPU contention took from the fan-out.
+   */
+  serverRunQueueWaitPct: number;
   /** The same for the client processes. */
   clientCpuUsPerFrame: number;
 }
@@ -123,6 +129,13 @@ function cpuMs(pid: number): { user: number; sys: number } {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of proc(5), counted from after the command name; clock ticks of 10 ms.
   return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 };
+}
+
+/** Run-queue delay (runnable, not running) of each process's main thread, summed, in ms. */
+function runDelayMs(pids: number[]): number {
+  let ns = 0;
+  for (const p of pids) ns += Number(readFileSync(`/proc/${p}/schedstat`, 'utf8').split(' ')[1]);
+  return ns / 1e6;
 }
 
 /** utime and stime summed over processes, in ms. */
@@ -247,6 +260,9 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     const serverPids = processTree(serverPid);
     const clientPids = children.map((c) => c.pid!);
     const cpu0 = cpuOf(serverPids);
+    // The supervisor of a WORKERS > 1 server only forwards connections: its wait is left out.
+    const loopPids = serverPids.length > 1 ? serverPids.slice(1) : serverPids;
+    const wait0 = runDelayMs(loopPids);
     const clientCpu0 = cpuOf(clientPids);
     const start = now();
     for (let k = 0; k < events; k++) {
@@ -266,6 +282,7 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     }
     await sleep(1000);
     const cpu1 = cpuOf(serverPids);
+    const wait1 = runDelayMs(loopPids);
     const clientCpu1 = cpuOf(clientPids);
     const cpuWall = now() - start;
     await sleep(4000);
@@ -297,6 +314,7 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
       serverRssPerSubscriberKB: Math.round(((fullRss - baseRss) / Math.max(1, connected - 1)) * 10) / 10,
       serverCpuUserPct: Math.round((100 * (cpu1.user - cpu0.user)) / cpuWall),
       serverCpuSysPct: Math.round((100 * (cpu1.sys - cpu0.sys)) / cpuWall),
+      serverRunQueueWaitPct: Math.round((100 * (wait1 - wait0)) / cpuWall),
       clientCpuUserPct: Math.round((100 * (clientCpu1.user - clientCpu0.user)) / cpuWall),
       clientCpuSysPct: Math.round((100 * (clientCpu1.sys - clientCpu0.sys)) / cpuWall),
       workers,
