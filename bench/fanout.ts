@@ -69,6 +69,12 @@ export interface FanoutResult {
    * what CPU contention took from the fan-out.
    */
   serverRunQueueWaitPct: number;
+  /**
+   * Publish → arrival of the same stock events at a Redis subscriber in the bench process
+   * itself (no server): p99 and max in ms. A stall here (Redis or the machine) is not the server's.
+   */
+  pubsubP99Ms: number;
+  pubsubMaxMs: number;
   /** The same for the client processes. */
   clientCpuUsPerFrame: number;
 }
@@ -257,6 +263,10 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
 
     // 3. Publish stock changes at the given rate, as another process's reserves would.
     const publishTimes: number[] = [];
+    const pubsubArrivals: number[] = [];
+    const stopListening = await bus.listen('stock', (p) => {
+      if (p.productId === productId) pubsubArrivals[p.version - 1_000_000_000] = now();
+    });
     const serverPids = processTree(serverPid);
     const clientPids = children.map((c) => c.pid!);
     const cpu0 = cpuOf(serverPids);
@@ -282,6 +292,8 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     }
     await sleep(1000);
     const cpu1 = cpuOf(serverPids);
+    await stopListening();
+    const pubsubLatencies = publishTimes.map((t, k) => (pubsubArrivals[k] ?? Infinity) - t).sort((a, b) => a - b);
     const wait1 = runDelayMs(loopPids);
     const clientCpu1 = cpuOf(clientPids);
     const cpuWall = now() - start;
@@ -315,6 +327,8 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
       serverCpuUserPct: Math.round((100 * (cpu1.user - cpu0.user)) / cpuWall),
       serverCpuSysPct: Math.round((100 * (cpu1.sys - cpu0.sys)) / cpuWall),
       serverRunQueueWaitPct: Math.round((100 * (wait1 - wait0)) / cpuWall),
+      pubsubP99Ms: Math.round(percentile(pubsubLatencies, 99) * 10) / 10,
+      pubsubMaxMs: Math.round(pubsubLatencies[pubsubLatencies.length - 1] * 10) / 10,
       clientCpuUserPct: Math.round((100 * (clientCpu1.user - clientCpu0.user)) / cpuWall),
       clientCpuSysPct: Math.round((100 * (clientCpu1.sys - clientCpu0.sys)) / cpuWall),
       workers,
