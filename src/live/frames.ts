@@ -117,7 +117,7 @@ export function writeFrame(ws: WebSocket, frame: Buffer): boolean {
     spareReq = undefined;
     const err = handle.writeBuffer(req, frame);
     if (err !== 0) {
-      spareReq = req;
+      // Not reused: libuv may have taken and released it.
       socket.destroy(new Error(`write failed (${err})`));
       return true;
     }
