@@ -90,11 +90,32 @@ function node(args: string[], env: NodeJS.ProcessEnv, ipc = false, nodeArgs = ''
   return spawn('sh', ['-c', cmd], { cwd: ROOT, env, stdio: ipc ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
 }
 
-/** `pid` and its descendants (the api processes of a WORKERS > 1 server), from /proc. */
+/**
+ * `pid` and its descendant node processes (the api processes of a WORKERS > 1 server), from
+ * /proc. Other descendants (tsx's esbuild service comes and goes) are left out.
+ */
 function processTree(pid: number): number[] {
+  return descendants(pid).filter((p, i) => i === 0 || comm(p) === 'node');
+}
+
+function comm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function descendants(pid: number): number[] {
   const out = [pid];
   for (let i = 0; i < out.length; i++) {
-    for (const task of readdirSync(`/proc/${out[i]}/task`)) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      // the process ended
+    }
+    for (const task of tasks) {
       try {
         const kids = readFileSync(`/proc/${out[i]}/task/${task}/children`, 'utf8').trim();
         if (kids) out.push(...kids.split(/\s+/).map(Number));
@@ -271,7 +292,7 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     const clientPids = children.map((c) => c.pid!);
     const cpu0 = cpuOf(serverPids);
     // The supervisor of a WORKERS > 1 server only forwards connections: its wait is left out.
-    const loopPids = serverPids.length > 1 ? serverPids.slice(1) : serverPids;
+    const loopPids = workers > 1 ? serverPids.slice(1) : [serverPid];
     const wait0 = runDelayMs(loopPids);
     const clientCpu0 = cpuOf(clientPids);
     const start = now();
