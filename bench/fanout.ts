@@ -1,7 +1,10 @@
 // Fan-out benchmark: N graphql-ws subscribers of one product's stockChanged on a server in
 // its own process, stock changes published on Redis at a fixed rate.
 //
-//   npx tsx bench/fanout.ts --subscribers 1000 [--rate 10] [--duration 10] [--database-url postgres://…] [--redis-url redis://…] [--per-client-process 2500]
+//   npx tsx bench/fanout.ts --subscribers 1000 [--rate 10] [--duration 10] [--database-url postgres://…] [--redis-url redis://…] [--per-client-process 2500] [--workers 2]
+//
+// --workers N runs the server with WORKERS=N (node:cluster api processes sharing the port; it
+// needs --database-url). Memory and CPU are then summed over the supervisor and its api processes.
 //
 // FANOUT_SERVER_NODE_ARGS / FANOUT_CLIENT_NODE_ARGS add node options to the server / client
 // processes, e.g. `FANOUT_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'` (the profile
@@ -18,7 +21,7 @@
 //   holding every subscriber, divided by the subscribers connected.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
@@ -33,6 +36,11 @@ export interface FanoutOptions {
   redisUrl?: string;
   /** Subscribers per client process (default 2,500). */
   perClientProcess?: number;
+  /**
+   * Server api processes (the server's `WORKERS`, node:cluster; default 1). With more than one,
+   * memory and CPU are the sums over the supervisor and its api processes.
+   */
+  workers?: number;
 }
 
 export interface FanoutResult {
@@ -46,6 +54,29 @@ export interface FanoutResult {
   /** The server's CPU time (user, system) from the first publish to 1 s after the last, in % of one core. */
   serverCpuUserPct: number;
   serverCpuSysPct: number;
+  /** The client processes' CPU time over the same span, summed, in % of one core. */
+  clientCpuUserPct: number;
+  clientCpuSysPct: number;
+  /** Server api processes the subscribers were spread over. */
+  workers: number;
+  /** `next` messages the subscribers received while publishing (coalescing and skipped stale counts make it ≤ expected). */
+  frames: number;
+  /** Server CPU (user + sys) per received frame, in µs: the fan-out's cost whatever the contention does to latency. */
+  serverCpuUsPerFrame: number;
+  /**
+   * How long the server's main threads (the event loops) were runnable but waiting for a core
+   * (run-queue delay, /proc/<pid>/schedstat), in % of the same span, summed over api processes:
+   * what CPU contention took from the fan-out.
+   */
+  serverRunQueueWaitPct: number;
+  /**
+   * Publish → arrival of the same stock events at a Redis subscriber in the bench process
+   * itself (no server): p99 and max in ms. A stall here (Redis or the machine) is not the server's.
+   */
+  pubsubP99Ms: number;
+  pubsubMaxMs: number;
+  /** The same for the client processes. */
+  clientCpuUsPerFrame: number;
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -59,10 +90,52 @@ function node(args: string[], env: NodeJS.ProcessEnv, ipc = false, nodeArgs = ''
   return spawn('sh', ['-c', cmd], { cwd: ROOT, env, stdio: ipc ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
 }
 
+/**
+ * `pid` and its descendant node processes (the api processes of a WORKERS > 1 server), from
+ * /proc. Other descendants (tsx's esbuild service comes and goes) are left out.
+ */
+function processTree(pid: number): number[] {
+  return descendants(pid).filter((p, i) => i === 0 || comm(p) === 'node');
+}
+
+function comm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function descendants(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      // the process ended
+    }
+    for (const task of tasks) {
+      try {
+        const kids = readFileSync(`/proc/${out[i]}/task/${task}/children`, 'utf8').trim();
+        if (kids) out.push(...kids.split(/\s+/).map(Number));
+      } catch {
+        // the task ended
+      }
+    }
+  }
+  return out;
+}
+
+/** Resident memory of a process and its descendants, in KB. */
 function rssKB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error('cannot read the server RSS (Linux /proc needed)');
-  return Number(m[1]);
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+    if (!m) throw new Error('cannot read the server RSS (Linux /proc needed)');
+    sum += Number(m[1]);
+  }
+  return sum;
 }
 
 /** RSS once it stops moving (two samples 500 ms apart within 1%, at most ~15 s). */
@@ -83,6 +156,24 @@ function cpuMs(pid: number): { user: number; sys: number } {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of proc(5), counted from after the command name; clock ticks of 10 ms.
   return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 };
+}
+
+/** Run-queue delay (runnable, not running) of each process's main thread, summed, in ms. */
+function runDelayMs(pids: number[]): number {
+  let ns = 0;
+  for (const p of pids) ns += Number(readFileSync(`/proc/${p}/schedstat`, 'utf8').split(' ')[1]);
+  return ns / 1e6;
+}
+
+/** utime and stime summed over processes, in ms. */
+function cpuOf(pids: number[]): { user: number; sys: number } {
+  const t = { user: 0, sys: 0 };
+  for (const p of pids) {
+    const c = cpuMs(p);
+    t.user += c.user;
+    t.sys += c.sys;
+  }
+  return t;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -110,6 +201,7 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
   const secret = randomBytes(32).toString('hex');
   const events = Math.max(1, Math.round(opts.eventsPerSecond * opts.durationSeconds));
   const total = 1_000_000;
+  const workers = Math.max(1, opts.workers ?? 1);
 
   // 1. The server, alone in its process.
   const server = node(['src/index.ts'], {
@@ -122,6 +214,7 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     NODE_ENV: 'production',
     DATA_ENCRYPTION_KEY: `bench:${Buffer.alloc(32, 7).toString('base64')}`,
     RATE_LIMIT: 'off',
+    WORKERS: String(workers),
     AUTH_JWT_SECRET: secret,
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,
@@ -138,10 +231,11 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     const port = await new Promise<number>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 120_000);
       server.stdout!.on('data', () => {
-        const m = /"url":"http:\/\/localhost:(\d+)\/graphql"/.exec(out);
-        if (m) {
+        // Every api process reports its url once it listens (they share one port).
+        const up = [...out.matchAll(/"url":"http:\/\/localhost:(\d+)\/graphql"/g)];
+        if (up.length >= workers) {
           clearTimeout(t);
-          resolve(Number(m[1]));
+          resolve(Number(up[0][1]));
         }
       });
       server.once('exit', (code) => reject(new Error(`server exited (${code}):\n${out}`)));
@@ -166,7 +260,7 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     // 2. Client processes; the first warms the server's code paths with one subscriber.
     const procs = Math.max(1, Math.ceil(opts.subscribers / (opts.perClientProcess ?? PER_CLIENT_PROCESS)));
     for (let i = 0; i < procs; i++) {
-      const c = node(['bench/fanout-client.ts'], { PATH: process.env.PATH, HOME: process.env.HOME }, true, process.env.FANOUT_CLIENT_NODE_ARGS ?? '');
+      const c = node(['bench/fanout-client.ts'], { PATH: process.env.PATH, HOME: process.env.HOME, FANOUT_DEBUG: process.env.FANOUT_DEBUG, FANOUT_CLIENT: process.env.FANOUT_CLIENT }, true, process.env.FANOUT_CLIENT_NODE_ARGS ?? '');
       children.push(c);
       await once(c, 'ready', 60_000);
     }
@@ -190,7 +284,17 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
 
     // 3. Publish stock changes at the given rate, as another process's reserves would.
     const publishTimes: number[] = [];
-    const cpu0 = cpuMs(serverPid);
+    const pubsubArrivals: number[] = [];
+    const stopListening = await bus.listen('stock', (p) => {
+      if (p.productId === productId) pubsubArrivals[p.version - 1_000_000_000] = now();
+    });
+    const serverPids = processTree(serverPid);
+    const clientPids = children.map((c) => c.pid!);
+    const cpu0 = cpuOf(serverPids);
+    // The supervisor of a WORKERS > 1 server only forwards connections: its wait is left out.
+    const loopPids = workers > 1 ? serverPids.slice(1) : [serverPid];
+    const wait0 = runDelayMs(loopPids);
+    const clientCpu0 = cpuOf(clientPids);
     const start = now();
     for (let k = 0; k < events; k++) {
       const due = start + (k * 1000) / opts.eventsPerSecond;
@@ -208,19 +312,31 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
       });
     }
     await sleep(1000);
-    const cpu1 = cpuMs(serverPid);
+    const cpu1 = cpuOf(serverPids);
+    await stopListening();
+    const pubsubLatencies = publishTimes.map((t, k) => (pubsubArrivals[k] ?? Infinity) - t).sort((a, b) => a - b);
+    const wait1 = runDelayMs(loopPids);
+    const clientCpu1 = cpuOf(clientPids);
     const cpuWall = now() - start;
     await sleep(4000);
 
     // 4. Collect.
     const results = await Promise.all(
       children.map((c) => {
-        const p = once<{ delivered: number; expected: number; latencies: number[] }>(c, 'result', 120_000);
+        const p = once<{ delivered: number; expected: number; frames: number; latencies: number[] }>(c, 'result', 120_000);
         c.send({ type: 'finish', publishTimes, maxSamples: 200_000 });
         return p;
       }),
     );
     const latencies = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
+    const frames = results.reduce((a, r) => a + r.frames, 0);
+    if (process.env.FANOUT_DEBUG) {
+      // Per event, per client process: p50 / p99 / max in ms.
+      for (let k = 0; k < events; k++) {
+        const row = (results as unknown as { perEvent: number[][] }[]).map((r) => r.perEvent[k].map((x) => Math.round(x)).join('/'));
+        console.error(`event ${k}: ${row.join('  ')}`);
+      }
+    }
     return {
       subscribers: opts.subscribers,
       connected,
@@ -231,6 +347,15 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
       serverRssPerSubscriberKB: Math.round(((fullRss - baseRss) / Math.max(1, connected - 1)) * 10) / 10,
       serverCpuUserPct: Math.round((100 * (cpu1.user - cpu0.user)) / cpuWall),
       serverCpuSysPct: Math.round((100 * (cpu1.sys - cpu0.sys)) / cpuWall),
+      serverRunQueueWaitPct: Math.round((100 * (wait1 - wait0)) / cpuWall),
+      pubsubP99Ms: Math.round(percentile(pubsubLatencies, 99) * 10) / 10,
+      pubsubMaxMs: Math.round(pubsubLatencies[pubsubLatencies.length - 1] * 10) / 10,
+      clientCpuUserPct: Math.round((100 * (clientCpu1.user - clientCpu0.user)) / cpuWall),
+      clientCpuSysPct: Math.round((100 * (clientCpu1.sys - clientCpu0.sys)) / cpuWall),
+      workers,
+      frames,
+      serverCpuUsPerFrame: Math.round((10 * 1000 * (cpu1.user - cpu0.user + cpu1.sys - cpu0.sys)) / Math.max(1, frames)) / 10,
+      clientCpuUsPerFrame: Math.round((10 * 1000 * (clientCpu1.user - clientCpu0.user + clientCpu1.sys - clientCpu0.sys)) / Math.max(1, frames)) / 10,
     };
   } finally {
     for (const c of children) {
@@ -271,6 +396,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     databaseUrl: arg('database-url', process.env.DATABASE_URL),
     redisUrl: arg('redis-url', process.env.REDIS_URL),
     perClientProcess: arg('per-client-process') ? Number(arg('per-client-process')) : undefined,
+    workers: arg('workers') ? Number(arg('workers')) : undefined,
   };
   runFanout(opts).then(
     (r) => {

@@ -4,8 +4,8 @@
 // member's values in order, ending on the truth.
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { textFrame } from '../src/live/frames.js';
+import WebSocket, { WebSocketServer } from 'ws';
+import { rawPending, rawWrites, textFrame, writeFrame } from '../src/live/frames.js';
 import { type Harness, harness, RESERVE } from './support/harness.js';
 import { STOCK } from './support/live.js';
 
@@ -49,6 +49,79 @@ describe('textFrame', () => {
   });
 });
 
+describe('writeFrame', () => {
+  it('writes straight to the socket handle, in call order with ws sends, and counts what the peer has not read in the backlog', async () => {
+    // On this Node the straight path is available (else every frame would go through socket.write and this test means nothing).
+    expect(rawWrites).toBe(true);
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+    await new Promise((r) => wss.once('listening', r));
+    const accepted = new Promise<WebSocket>((r) => wss.once('connection', r));
+    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`, { perMessageDeflate: false });
+    const got: string[] = [];
+    client.on('message', (d) => got.push(String(d)));
+    await new Promise((r) => client.once('open', r));
+    const srv = await accepted;
+    const raw = (text: string) => expect(writeFrame(srv, textFrame(Buffer.alloc(0), Buffer.from(text)))).toBe(true);
+    try {
+      // Interleaved with ws's own sends: the peer sees every message, in call order.
+      const want: string[] = [];
+      for (let i = 0; i < 200; i++) {
+        want.push(`m${i}`);
+        if (i % 2) raw(`m${i}`);
+        else srv.send(`m${i}`);
+      }
+      await expect.poll(() => got.length, { timeout: 10_000 }).toBe(200);
+      expect(got).toEqual(want);
+
+      // A peer that stops reading: once the kernel's buffers are full, libuv holds frames back,
+      // and they count in rawPending (ws's bufferedAmount does not see them).
+      (client as unknown as { _socket: { pause(): void } })._socket.pause();
+      const big = 'x'.repeat(64 * 1024);
+      let sent = 0;
+      while (rawPending(srv) === 0 && sent < 2000) {
+        raw(`${sent}:${big}`);
+        sent++;
+      }
+      expect(rawPending(srv)).toBeGreaterThan(0);
+      expect(srv.bufferedAmount).toBe(0);
+      // Still in order behind what libuv holds: a ws send, then another straight frame.
+      srv.send('after-ws');
+      raw('after-raw');
+      (client as unknown as { _socket: { resume(): void } })._socket.resume();
+      await expect.poll(() => got.length, { timeout: 30_000 }).toBe(200 + sent + 2);
+      expect(got.slice(200, 200 + sent).map((m) => Number(m.slice(0, m.indexOf(':'))))).toEqual(Array.from({ length: sent }, (_, i) => i));
+      expect(got.slice(-2)).toEqual(['after-ws', 'after-raw']);
+      await expect.poll(() => rawPending(srv), { timeout: 10_000 }).toBe(0);
+    } finally {
+      client.terminate();
+      await new Promise((r) => wss.close(r));
+    }
+  });
+
+  it('sends a frame through socket.write, behind them, while the socket has unsent data of its own', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+    await new Promise((r) => wss.once('listening', r));
+    const accepted = new Promise<WebSocket>((r) => wss.once('connection', r));
+    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`, { perMessageDeflate: false });
+    await new Promise((r) => client.once('open', r));
+    const srv = await accepted;
+    try {
+      // A socket whose stream is corked has unsent data in net.Socket's own queue: the frame must go behind it, through socket.write.
+      const sock = (srv as unknown as { _socket: import('node:net').Socket })._socket;
+      const got: string[] = [];
+      client.on('message', (d) => got.push(String(d)));
+      sock.cork();
+      srv.send('first');
+      expect(writeFrame(srv, textFrame(Buffer.alloc(0), Buffer.from('second')))).toBe(true);
+      sock.uncork();
+      await expect.poll(() => got, { timeout: 10_000 }).toEqual(['first', 'second']);
+    } finally {
+      client.terminate();
+      await new Promise((r) => wss.close(r));
+    }
+  });
+});
+
 describe('shared stock frames on the wire (embedded)', () => {
   let h: Harness;
   let port: number;
@@ -79,6 +152,27 @@ describe('shared stock frames on the wire (embedded)', () => {
       expect(s.replace('{"id":"S"', '{"id":"U"')).toBe(u);
     }
     c.close();
+  });
+
+  it('gives members that share an operation id one frame per update, and each other id its own envelope', async () => {
+    const { id } = await h.product({ totalQuantity: 4 });
+    const clients = await Promise.all([rawClient(port), rawClient(port), rawClient(port)]);
+    const ids = ['1', '1', 'other'];
+    for (const [i, c] of clients.entries()) {
+      c.send({ type: 'connection_init' });
+      await c.message((m) => m.includes('"connection_ack"'));
+      c.send({ id: ids[i], type: 'subscribe', payload: { query: STOCK, variables: { id } } });
+      await c.message((m) => m.includes('"availableQuantity":4,'));
+    }
+    for (let available = 3; available >= 2; available--) {
+      await h.gql(RESERVE, { input: { productId: id } }, await h.token(`share-${available}`));
+      const got = await Promise.all(clients.map((c) => c.message((m) => m.includes(`"availableQuantity":${available},`))));
+      expect(got[0]).toBe(got[1]);
+      expect(got[0].startsWith('{"id":"1","type":"next","payload":')).toBe(true);
+      expect(got[2]).toBe(got[0].replace('{"id":"1"', '{"id":"other"'));
+      expect(JSON.parse(got[2]).payload.data.stockChanged.availableQuantity).toBe(available);
+    }
+    for (const c of clients) c.close();
   });
 
   it('delivers every member its values in order when a fan-out spans several event-loop turns', async () => {

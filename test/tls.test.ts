@@ -12,7 +12,7 @@ import { type App, buildApp } from '../src/app.js';
 import { createVerifier } from '../src/auth.js';
 import { loadConfig } from '../src/config.js';
 import type { FastPathStats } from '../src/http/fast-path.js';
-import { type Harness, harness, TEST_SECRET } from './support/harness.js';
+import { type Harness, harness, RESERVE, TEST_SECRET } from './support/harness.js';
 
 let h: Harness;
 let app: App;
@@ -82,7 +82,7 @@ it('refuses a client that does not trust the certificate, and plain HTTP on the 
   expect(plain === 'refused' || plain === 400).toBe(true);
 });
 
-it('streams a subscription over WSS', async () => {
+it('streams a subscription over WSS, every update after the first too (shared frames written to the TLS handle)', async () => {
   const { id } = await h.product({ totalQuantity: 3 });
   const client = createClient({
     url: `wss://127.0.0.1:${port}/graphql`,
@@ -95,13 +95,20 @@ it('streams a subscription over WSS', async () => {
     lazy: true,
   });
   try {
-    const first = await new Promise<any>((resolve, reject) => {
-      const stop = client.subscribe(
-        { query: `subscription($id: ID!) { stockChanged(productId: $id) { availableQuantity } }`, variables: { id } },
-        { next: (v) => { stop(); resolve(v); }, error: reject, complete: () => {} },
-      );
-    });
-    expect(first.data.stockChanged.availableQuantity).toBe(3);
+    const seen: number[] = [];
+    let failed: unknown;
+    const stop = client.subscribe(
+      { query: `subscription($id: ID!) { stockChanged(productId: $id) { availableQuantity } }`, variables: { id } },
+      { next: (v: any) => seen.push(v.data.stockChanged.availableQuantity), error: (e) => (failed = e), complete: () => {} },
+    );
+    await expect.poll(() => seen.length, { timeout: 30_000 }).toBeGreaterThan(0);
+    expect(seen[0]).toBe(3);
+    for (const left of [2, 1, 0]) {
+      expect((await h.gql(RESERVE, { input: { productId: id } }, await h.token(`tls-${left}`))).data.reserve.__typename).toBe('ReserveSuccess');
+      await expect.poll(() => seen.at(-1), { timeout: 30_000 }).toBe(left);
+    }
+    expect(failed).toBeUndefined();
+    stop();
   } finally {
     await client.dispose();
   }

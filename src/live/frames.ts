@@ -43,8 +43,49 @@ export function textFrame(head: Buffer, body: Buffer): Buffer {
 }
 
 interface WsInternals {
-  _socket?: Socket;
+  _socket?: Socket & { _handle?: StreamHandle | null; [kRawPending]?: number };
   _sender?: { _state?: number; _queue?: unknown[]; _bufferedBytes?: number };
+}
+
+/** The libuv stream handle under a net.Socket (Node's `TCP` wrap), as far as it is used here. */
+interface StreamHandle {
+  writeBuffer(req: WriteReq, data: Buffer): number;
+}
+
+interface WriteReq {
+  oncomplete?: (status: number) => void;
+  /** Keeps the bytes alive while libuv still sends them (as net.Socket does). */
+  buffer?: Buffer;
+}
+
+/** Bytes written straight to a socket's handle that libuv has not sent yet. */
+const kRawPending = Symbol('rawPending');
+
+/**
+ * Node's write request class and its "how did the last write go" state, the ones net.Socket
+ * itself uses (`process.binding('stream_wrap')`), or undefined where they are not available
+ * (a future Node, `--pending-deprecation` with `--throw-deprecation`): then every frame goes
+ * through `socket.write`, as before.
+ */
+const binding: { WriteWrap: new () => WriteReq; state: Int32Array; kAsync: number } | undefined = (() => {
+  try {
+    const b = (process as unknown as { binding(name: string): Record<string, unknown> }).binding('stream_wrap');
+    if (typeof b.WriteWrap !== 'function' || !(b.streamBaseState instanceof Int32Array) || typeof b.kLastWriteWasAsync !== 'number') return undefined;
+    return { WriteWrap: b.WriteWrap as new () => WriteReq, state: b.streamBaseState, kAsync: b.kLastWriteWasAsync };
+  } catch {
+    return undefined;
+  }
+})();
+
+/** One request object for every write that completes at once (libuv takes it only when a write has to wait). */
+let spareReq: WriteReq | undefined;
+
+/** Whether `writeFrame` writes straight to the socket's handle (else through `socket.write`). */
+export const rawWrites = binding !== undefined;
+
+/** Bytes handed to the socket's handle by `writeFrame` and not yet sent (part of the socket's backlog). */
+export function rawPending(ws: WebSocket): number {
+  return (ws as unknown as WsInternals)._socket?.[kRawPending] ?? 0;
 }
 
 /**
@@ -52,14 +93,48 @@ interface WsInternals {
  * own sends as long as its sender has nothing queued (it queues only while compressing or
  * reading a Blob, neither of which this server does; the server is created with
  * `perMessageDeflate: false`, so no extension transforms frames): every write is a whole
- * frame, in call order. Counts in `ws.bufferedAmount` like any other send. Returns false
- * (nothing written) when the socket cannot take a raw frame; the caller then sends through `ws`.
+ * frame, in call order. Returns false (nothing written) when the socket cannot take a raw
+ * frame; the caller then sends through `ws`.
+ *
+ * When the socket's stream has nothing unsent, the frame skips net.Socket's Writable machinery
+ * (write queue, callbacks, the after-write tick) and goes to the libuv handle directly, the
+ * call net.Socket would end in: one `writev`, and nothing else when the kernel takes it all,
+ * which on a reading socket it does. libuv keeps writes on one handle in call order (a write
+ * is tried at once only when nothing is queued before it), so frames and `ws`'s own sends
+ * still go out in call order. Bytes libuv could not send yet count in `rawPending(ws)`
+ * (`ws.bufferedAmount` does not see them), so the slow-consumer bound covers them; a failed
+ * write destroys the socket, as net.Socket does. Otherwise the frame goes through
+ * `socket.write` and counts in `ws.bufferedAmount` like any other send.
  */
 export function writeFrame(ws: WebSocket, frame: Buffer): boolean {
   const w = ws as unknown as WsInternals;
   const socket = w._socket;
   const sender = w._sender;
   if (!socket || !sender || sender._state !== 0 || sender._queue?.length) return false;
+  const handle = socket._handle;
+  if (binding && handle && socket.writableLength === 0 && !socket.writableCorked && !socket.destroyed && !socket.connecting) {
+    const req = spareReq ?? new binding.WriteWrap();
+    spareReq = undefined;
+    const err = handle.writeBuffer(req, frame);
+    if (err !== 0) {
+      // Not reused: libuv may have taken and released it.
+      socket.destroy(new Error(`write failed (${err})`));
+      return true;
+    }
+    if (binding.state[binding.kAsync]) {
+      // libuv holds the rest (and this request) until the peer reads it; the whole frame counts until then.
+      const left = frame.length;
+      socket[kRawPending] = (socket[kRawPending] ?? 0) + left;
+      req.buffer = frame;
+      req.oncomplete = (status) => {
+        socket[kRawPending]! -= left;
+        if (status < 0) socket.destroy(new Error(`write failed (${status})`));
+      };
+    } else {
+      spareReq = req;
+    }
+    return true;
+  }
   socket.write(frame);
   return true;
 }

@@ -22,7 +22,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Deps } from '../domain/context.js';
 import { inventoryOf } from '../domain/inventory/products.js';
-import { textFrame, writeFrame } from './frames.js';
+import { rawPending, textFrame, writeFrame } from './frames.js';
 
 export interface LiveWsOptions {
   /** Turns a subscribe message into query text (persisted operations); throws a GraphQLError to refuse it. */
@@ -85,6 +85,8 @@ interface Group {
   last?: Buffer;
   /** Results received so far; `last` is result number `seq`. */
   seq: number;
+  /** Whole frames of result `seq`, by operation id: members with the same id share one buffer. */
+  frames: Map<string, Buffer>;
   /** A fan-out is running. */
   flushing: boolean;
   stop?: () => void;
@@ -140,9 +142,10 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
   const writable = (conn: Conn): boolean => {
     const s = conn.socket;
     if (s.readyState !== OPEN) return false;
-    if (s.bufferedAmount > maxBufferedBytes) {
+    const backlog = s.bufferedAmount + rawPending(s);
+    if (backlog > maxBufferedBytes) {
       droppedSlow++;
-      deps.log.info({ bufferedAmount: s.bufferedAmount, limit: maxBufferedBytes }, 'dropping a slow WebSocket consumer');
+      deps.log.info({ bufferedAmount: backlog, limit: maxBufferedBytes }, 'dropping a slow WebSocket consumer');
       leaveAll(conn);
       s.terminate();
       return false;
@@ -157,11 +160,22 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
     return true;
   };
 
-  /** Writes a shared `next` (the member's head, then `body`) as one pre-built frame. */
-  const writeNext = (m: Member, body: Buffer): boolean => {
+  /** Writes a shared `next` (the member's head, then `body`) as one pre-built frame (`frame`, when the caller has it). */
+  const writeNext = (m: Member, body: Buffer, frame = textFrame(m.head, body)): boolean => {
     if (!writable(m.conn)) return false;
-    if (!writeFrame(m.conn.socket, textFrame(m.head, body))) m.conn.socket.send(Buffer.concat([m.head, body]), { binary: false });
+    if (!writeFrame(m.conn.socket, frame)) m.conn.socket.send(Buffer.concat([m.head, body]), { binary: false });
     return true;
+  };
+
+  /**
+   * The frame of the group's latest result for member `m`: built once per result and operation
+   * id, so members with the same id (every subscriber of a given client app, typically "1")
+   * are written the very same buffer, with no allocation or copy per socket.
+   */
+  const frameOf = (g: Group, m: Member): Buffer => {
+    let f = g.frames.get(m.id);
+    if (!f) g.frames.set(m.id, (f = textFrame(m.head, g.last!)));
+    return f;
   };
 
   /**
@@ -190,7 +204,7 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
             // A member that left during an earlier turn is skipped.
             if (m.seq < g.seq && m.conn.shared.get(m.id) === g) {
               m.seq = g.seq;
-              writeNext(m, body);
+              writeNext(m, body, frameOf(g, m));
             }
           }
         }
@@ -298,6 +312,7 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
         // Executed once, serialised and encoded once, for every socket of the group.
         g.last = Buffer.from(`${JSON.stringify(next.value)}}`);
         g.seq++;
+        g.frames.clear();
         void flush(g);
       }
       while (g.flushing) await nextTurn();
@@ -351,7 +366,7 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
       if (!known || conn.socket.readyState !== OPEN) return false;
       g = groups.get(key);
       if (!g) {
-        g = { key, members: new Set(), ended: false, seq: 0, flushing: false };
+        g = { key, members: new Set(), ended: false, seq: 0, flushing: false, frames: new Map() };
         groups.set(key, g);
         startGroup(g, p);
       }
