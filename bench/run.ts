@@ -250,7 +250,7 @@ async function main() {
     const raw2 = await rawAlone();
 
     // --- case 8: subscription fan-out -----------------------------------------------------
-    const fanout: { subscribers: number; result?: Record<string, number>; note?: string }[] = [];
+    const fanout: { subscribers: number; workers?: number; result?: Record<string, number>; note?: string }[] = [];
     const fanoutFile = join(ROOT, 'bench', 'fanout.ts');
     if (process.env.BENCH_SKIP_FANOUT === '1') {
       fanout.push({ subscribers: 0, note: 'skipped (BENCH_SKIP_FANOUT=1)' });
@@ -258,14 +258,15 @@ async function main() {
       fanout.push({ subscribers: 0, note: 'skipped: bench/fanout.ts is not in this tree yet (another branch adds it)' });
     } else {
       const { runFanout } = (await import(pathToFileURL(fanoutFile).href)) as {
-        runFanout: (o: { subscribers: number; eventsPerSecond: number; durationSeconds: number; databaseUrl?: string; redisUrl?: string }) => Promise<Record<string, number>>;
+        runFanout: (o: { subscribers: number; eventsPerSecond: number; durationSeconds: number; databaseUrl?: string; redisUrl?: string; workers?: number }) => Promise<Record<string, number>>;
       };
-      for (const subscribers of [1_000, 5_000, 10_000]) {
-        log(`case 8: fan-out to ${subscribers}`);
+      // One api process at each size, then 10,000 over two (WORKERS=2, node:cluster).
+      for (const [subscribers, workers] of [[1_000, 1], [5_000, 1], [10_000, 1], [10_000, 2]]) {
+        log(`case 8: fan-out to ${subscribers} (${workers} api process${workers > 1 ? 'es' : ''})`);
         try {
-          fanout.push({ subscribers, result: await runFanout({ subscribers, eventsPerSecond: 10, durationSeconds: 10, databaseUrl: db.url, redisUrl: REDIS_URL }) });
+          fanout.push({ subscribers, workers, result: await runFanout({ subscribers, eventsPerSecond: 10, durationSeconds: 10, databaseUrl: db.url, redisUrl: REDIS_URL, workers }) });
         } catch (err) {
-          fanout.push({ subscribers, note: `failed: ${(err as Error).message}` });
+          fanout.push({ subscribers, workers, note: `failed: ${(err as Error).message}` });
         }
       }
     }
@@ -344,15 +345,21 @@ ${fmt(s.requests)} requests in ${fmt(s.seconds, 1)} s = **${fmt(s.rps)} requests
 
 ${
   fanout[0]?.result
-    ? `| subscribers | connected | delivered / expected | p50 ms | p99 ms | server KB per subscriber |
-| ---: | ---: | ---: | ---: | ---: | ---: |
+    ? `| subscribers | api processes | connected | delivered / expected | p50 ms | p99 ms | server KB per subscriber | server CPU µs per frame | server waiting for a core |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${fanout
   .map((f) =>
     f.result
-      ? `| ${fmt(f.subscribers)} | ${fmt(f.result.connected)} | ${fmt(f.result.delivered)} / ${fmt(f.result.expected)} | ${fmt(f.result.p50Ms, 1)} | ${fmt(f.result.p99Ms, 1)} | ${fmt(f.result.serverRssPerSubscriberKB, 1)} |`
-      : `| ${fmt(f.subscribers)} | ${f.note} | | | | |`,
+      ? `| ${fmt(f.subscribers)} | ${f.workers ?? 1} | ${fmt(f.result.connected)} | ${fmt(f.result.delivered)} / ${fmt(f.result.expected)} | ${fmt(f.result.p50Ms, 1)} | ${fmt(f.result.p99Ms, 1)} | ${fmt(f.result.serverRssPerSubscriberKB, 1)} | ${f.result.serverCpuUsPerFrame !== undefined ? fmt(f.result.serverCpuUsPerFrame, 1) : 'n/a'} | ${f.result.serverRunQueueWaitPct !== undefined ? `${fmt(f.result.serverRunQueueWaitPct)} %` : 'n/a'} |`
+      : `| ${fmt(f.subscribers)} | ${f.workers ?? 1} | ${f.note} | | | | | | |`,
   )
-  .join('\n')}`
+  .join('\n')}
+
+Subscribers: bench/fanout.ts's own minimal WebSocket clients (plain TCP, graphql-transport-ws), in child processes on the
+same 2 cores; latency is from publishing a stock event on Redis to a subscriber first seeing that count or a later one
+(≤ 100 ms of coalescing included). "Waiting for a core": the time the server's event loop(s) were runnable but not
+running while events were published (/proc schedstat; summed over api processes), what CPU contention took from the fan-out.
+Method and history: docs/live-updates.md, "Benchmark".`
     : fanout.map((f) => `- ${f.note}`).join('\n')
 }
 
