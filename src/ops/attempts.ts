@@ -8,10 +8,18 @@ import type { Redis } from 'ioredis';
  */
 const WINDOW_S = 5;
 
+/** One more attempt at `productId` in second `sec`. */
+function count(m: Map<number, Map<string, number>>, sec: number, productId: string): void {
+  let b = m.get(sec);
+  if (!b) m.set(sec, (b = new Map()));
+  b.set(productId, (b.get(productId) ?? 0) + 1);
+}
+
 export class AttemptCounter {
   private local = new Map<number, Map<string, number>>();
   private pending = new Map<number, Map<string, number>>();
   private timer?: NodeJS.Timeout;
+  private prunedAt = 0;
 
   constructor(private readonly redis?: { client: Redis; prefix: string }) {
     if (redis) {
@@ -26,12 +34,13 @@ export class AttemptCounter {
 
   record(productId: string, nowMs = Date.now()): void {
     const sec = Math.floor(nowMs / 1000);
-    for (const m of this.redis ? [this.local, this.pending] : [this.local]) {
-      let b = m.get(sec);
-      if (!b) m.set(sec, (b = new Map()));
-      b.set(productId, (b.get(productId) ?? 0) + 1);
+    count(this.local, sec, productId);
+    if (this.redis) count(this.pending, sec, productId);
+    // Seconds past the window are dropped once a second, not on every attempt.
+    if (sec !== this.prunedAt) {
+      this.prunedAt = sec;
+      for (const s of this.local.keys()) if (s < sec - WINDOW_S - 1) this.local.delete(s);
     }
-    for (const s of this.local.keys()) if (s < sec - WINDOW_S - 1) this.local.delete(s);
   }
 
   private async flush(): Promise<void> {

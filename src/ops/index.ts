@@ -155,24 +155,26 @@ function operationOf(doc: DocumentNode, name?: string | null): OperationDefiniti
   return name ? ops.find((o) => o.name?.value === name) : ops[0];
 }
 
+/** A string argument's value, inline or from a variable. */
+function valueOf(v: ValueNode | undefined, vars: Record<string, unknown> | undefined): unknown {
+  if (!v) return undefined;
+  if (v.kind === Kind.VARIABLE) return vars?.[v.name.value];
+  if (v.kind === Kind.STRING) return v.value;
+  return undefined;
+}
+
 /** The productId a `reserve(input: ...)` field asks for, from an inline object or a variable. */
 function reservedProduct(op: OperationDefinitionNode, vars: Record<string, unknown> | undefined): string | undefined {
   for (const sel of op.selectionSet.selections) {
     if (sel.kind !== Kind.FIELD || sel.name.value !== 'reserve') continue;
     const input = sel.arguments?.find((a) => a.name.value === 'input')?.value;
-    const fromValue = (v: ValueNode | undefined): unknown => {
-      if (!v) return undefined;
-      if (v.kind === Kind.VARIABLE) return vars?.[v.name.value];
-      if (v.kind === Kind.STRING) return v.value;
-      return undefined;
-    };
     if (!input) return undefined;
     if (input.kind === Kind.VARIABLE) {
       const obj = vars?.[input.name.value] as { productId?: unknown } | undefined;
       return typeof obj?.productId === 'string' ? obj.productId : undefined;
     }
     if (input.kind === Kind.OBJECT) {
-      const v = fromValue(input.fields.find((f) => f.name.value === 'productId')?.value);
+      const v = valueOf(input.fields.find((f) => f.name.value === 'productId')?.value, vars);
       return typeof v === 'string' ? v : undefined;
     }
   }
@@ -243,14 +245,9 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
           const r = result as { data?: Record<string, { __typename?: string } | null> | null; errors?: readonly GraphQLError[] };
           const unavailable = r.errors?.some((e) => e.extensions?.code === 'UNAVAILABLE');
           if (state) state.outcome = unavailable ? 'unavailable' : r.errors?.length ? 'error' : 'ok';
-          for (const [field, counter] of [
-            ['reserve', metrics.reserveOutcomes],
-            ['pay', metrics.payOutcomes],
-          ] as const) {
-            if (!fields.includes(field)) continue;
-            const v = r.data?.[field];
-            counter.count({ outcome: v?.__typename ?? (unavailable ? 'UNAVAILABLE' : r.errors?.length ? 'ERROR' : 'UNKNOWN') });
-          }
+          const otherwise = unavailable ? 'UNAVAILABLE' : r.errors?.length ? 'ERROR' : 'UNKNOWN';
+          if (fields.includes('reserve')) metrics.reserveOutcomes.count({ outcome: r.data?.reserve?.__typename ?? otherwise });
+          if (fields.includes('pay')) metrics.payOutcomes.count({ outcome: r.data?.pay?.__typename ?? otherwise });
         },
       };
     },
