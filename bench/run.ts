@@ -157,7 +157,7 @@ async function main() {
     const steps: { label: string; env: Record<string, string>; what: string }[] = [
       { label: 'A. Yoga only, before (FAST_PATH=off)', env: { FAST_PATH: 'off', TOKEN_CACHE_MS: '0' }, what: 'every request through Yoga; jose verifies every token' },
       { label: 'B. + token cache', env: { FAST_PATH: 'off', TOKEN_CACHE_MS: '30000' }, what: 'verified tokens remembered 30 s (never past exp)' },
-      { label: 'C. + node:http fast path, cached parse/validate, graphql-js execute', env: { FAST_PATH: 'graphql-js' }, what: "Yoga's Request/Response adapters and hook machinery skipped for known JSON POSTs and GET /inventory; the plugins' checks still run, called directly" },
+      { label: 'C. + node:http fast path, cached parse/validate, graphql-js execute (FAST_PATH=graphql-js, FAST_PATH_REPLAY=off)', env: { FAST_PATH: 'graphql-js', FAST_PATH_REPLAY: 'off' }, what: "Yoga's Request/Response adapters and hook machinery skipped for known JSON POSTs and GET /inventory; the plugins' checks still run, called directly" },
       { label: 'D. + graphql-jit compiled execution (FAST_PATH=jit, FAST_PATH_REPLAY=off)', env: { FAST_PATH: 'jit', FAST_PATH_REPLAY: 'off' }, what: 'compiled documents instead of graphql-js execute' },
       { label: 'E. + replayed answers (FAST_PATH=jit, FAST_PATH_REPLAY=on: the default)', env: { FAST_PATH: 'jit' }, what: 'inventory and sold-out reserve answers replayed while their memo token holds (stock snapshot, sold out); every check still runs' },
       { label: 'F. E with WORKERS=2 (node:cluster)', env: { FAST_PATH: 'jit', WORKERS: '2' }, what: 'two api processes on one port (the load generator shares the same 2 cores)' },
