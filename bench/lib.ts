@@ -12,6 +12,26 @@ export const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? process.env.TEST_PG_URL 
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const SECRET = `bench-secret-${randomBytes(16).toString('hex')}`;
 
+/**
+ * The api server's environment in every benchmark: production mode on the scratch database
+ * and a key prefix of its own, both roles in one process, warnings only, and no rate limits
+ * (one machine playing thousands of shoppers from one IP would measure the limits themselves).
+ */
+export function serverEnv(databaseUrl: string, redisPrefix: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL,
+    REDIS_PREFIX: redisPrefix,
+    AUTH_JWT_SECRET: SECRET,
+    NODE_ENV: 'production',
+    DATA_ENCRYPTION_KEY: `bench:${Buffer.alloc(32, 7).toString('base64')}`,
+    LOG_LEVEL: 'warn',
+    ROLE: 'all',
+    RATE_LIMIT: 'off',
+    ...extra,
+  };
+}
+
 export const unique = (stem: string) => `${stem}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 
 export { freePort };

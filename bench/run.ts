@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { signToken } from '../src/auth.js';
-import { gql, hs256, type LoadResult, load, paired, type Proc, REDIS_URL, ROOT, SECRET, scratchDatabase, startProcess, unique } from './lib.js';
+import { gql, hs256, type LoadResult, load, paired, type Proc, REDIS_URL, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
 import { INVENTORY_QUERY, RESERVE_MUTATION, runScenario } from './scenario.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
@@ -48,21 +48,7 @@ async function main() {
   log('machine', machine);
   const db = await scratchDatabase();
   const prefix = `${unique('fsb')}:`;
-  const serverEnv = (extra: Record<string, string> = {}) => ({
-    DATABASE_URL: db.url,
-    REDIS_URL,
-    REDIS_PREFIX: prefix,
-    AUTH_JWT_SECRET: SECRET,
-    NODE_ENV: 'production',
-    DATA_ENCRYPTION_KEY: `bench:${Buffer.alloc(32, 7).toString('base64')}`,
-    LOG_LEVEL: 'warn',
-    ROLE: 'all',
-    // The benchmark is one machine playing thousands of shoppers from one IP: the
-    // per-IP and per-shopper rate limits would measure themselves, not the server.
-    RATE_LIMIT: 'off',
-    ...extra,
-  });
-  const api = (extra: Record<string, string> = {}) => startProcess('src/index.ts', serverEnv(extra), { ready: '/health' });
+  const api = (extra: Record<string, string> = {}) => startProcess('src/index.ts', serverEnv(db.url, prefix, extra), { ready: '/health' });
   const procs: Proc[] = [];
   const stopAll = async () => {
     for (const p of procs.splice(0)) await p.stop();

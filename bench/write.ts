@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { signToken } from '../src/auth.js';
-import { cpuSeconds, gql, hs256, load, REDIS_URL, ROOT, SECRET, scratchDatabase, startProcess, unique } from './lib.js';
+import { cpuSeconds, gql, hs256, load, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
 import { RESERVE_MUTATION } from './scenario.js';
 
 const CASES = (process.env.WRITE_CASES ?? '6,7').split(',');
@@ -25,18 +25,7 @@ const la = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 async function main() {
   const db = await scratchDatabase();
   const prefix = `${unique('fsw')}:`;
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_URL,
-    REDIS_PREFIX: prefix,
-    AUTH_JWT_SECRET: SECRET,
-    NODE_ENV: 'production',
-    DATA_ENCRYPTION_KEY: `bench:${Buffer.alloc(32, 7).toString('base64')}`,
-    LOG_LEVEL: 'warn',
-    ROLE: 'all',
-    RATE_LIMIT: 'off',
-    ...EXTRA,
-  };
+  const env = serverEnv(db.url, prefix, EXTRA);
   const admin = await signToken(SECRET, { sub: 'bench-admin', roles: ['admin'], expiresIn: '2h' });
   try {
     for (let round = 0; round < ROUNDS; round++) {
