@@ -418,12 +418,10 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
     return out;
   }
 
-  /** Whether a remembered answer still holds for this caller. */
-  function holds(m: Replay, auth: Auth): boolean {
-    const ctx: MemoContext = { deps, actor: auth.actor, authError: auth.authError };
-    const fields = m.plan.memo!;
-    for (let i = 0; i < fields.length; i++) if (fields[i].memo(m.args[i], ctx) !== m.tokens[i]) return false;
-    return true;
+  /** Whether the fields' tokens for this caller are still `tokens` (a remembered answer holds). */
+  function holds(fields: MemoField[], args: Record<string, unknown>[], tokens: unknown[], auth: Auth): boolean {
+    const now = tokensOf(fields, args, auth);
+    return !!now && now.every((t, i) => t === tokens[i]);
   }
 
   /**
@@ -461,7 +459,7 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
     if (remembered && remembered.media === media) {
       const known = opts.authenticate(opts.verifier, req.headers.authorization);
       auth = isPromise(known) ? await known : known;
-      if (holds(remembered, auth)) return replay(req, res, state, remembered, auth, media);
+      if (holds(remembered.plan.memo!, remembered.args, remembered.tokens, auth)) return replay(req, res, state, remembered, auth, media);
     }
     let body: Record<string, unknown>;
     try {
@@ -534,8 +532,7 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
           // Remembered only when it ran without errors and the tokens held through the run
           // (an answer computed while the stock changed is not kept).
           if (memo && !r.errors?.length && r.data) {
-            const after = tokensOf(p.memo!, memo.args, auth);
-            if (after && after.every((t, i) => t === memo!.tokens[i])) {
+            if (holds(p.memo!, memo.args, memo.tokens, auth)) {
               const out = processRegularResult(result as never, CAPTURE, media) as unknown as Captured;
               if (memos.size >= maxMemos) memos.clear();
               memos.set(key!, { plan: p, media, vars, args: memo.args, tokens: memo.tokens, result, status: out.init.status, body: out.body, headers: out.init.headers });
