@@ -145,6 +145,9 @@ interface MaskOpts {
   isDev?: boolean;
 }
 
+/** What the checks before execution decided: stop with this result, or run (`done` takes the outcome). */
+type Checked = { stop: ExecutionResult } | { done?(result: ExecutionResult): void };
+
 /** A document the fast path runs itself. */
 interface Runnable {
   kind: 'run';
@@ -429,19 +432,29 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
    * shedding and the attempt count, the read limit, then the outcome counters and the
    * request log; only parsing, coercion, execution and serialisation are skipped.
    */
+  /**
+   * The checks before execution, in the order of Yoga's execute hooks: shedding and the
+   * attempt count (`requests.execution`), then the read limit (`ctx` is built only for it).
+   * Returns the result to answer when the request stops there, else what takes the outcome;
+   * a promise only while the read limit is being asked.
+   */
+  function checks(state: RequestState | undefined, p: Runnable, vars: Record<string, unknown> | undefined, ctx: () => Context): Checked | Promise<Checked> {
+    const exec = requests?.execution(state, p.info, p.op, vars);
+    if (exec?.stop) return { stop: exec.stop };
+    const pending = p.info.kind === 'mutation' ? undefined : readLimitError(p.info.kind, ctx());
+    if (!pending) return { done: exec?.done };
+    return pending.then((limited): Checked => (limited ? { stop: { errors: [limited] } } : { done: exec?.done }));
+  }
+
   async function replay(req: IncomingMessage, res: ServerResponse, state: RequestState | undefined, m: Replay, auth: Auth, media: string): Promise<void> {
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const p = m.plan;
     let result: ExecutionResult | undefined;
     try {
-      const exec = requests?.execution(state, p.info, p.op, m.vars);
-      if (exec?.stop) result = exec.stop;
-      else {
-        const pending = p.info.kind === 'mutation' ? undefined : readLimitError(p.info.kind, opts.context(auth, requestId, opts.ipOf(req)));
-        const limited = pending && (await pending);
-        if (limited) result = { errors: [limited] };
-        else exec?.done(m.result);
-      }
+      const pending = checks(state, p, m.vars, () => opts.context(auth, requestId, opts.ipOf(req)));
+      const checked = isPromise(pending) ? await pending : pending;
+      if ('stop' in checked) result = checked.stop;
+      else checked.done?.(m.result);
     } catch (err) {
       result = { errors: masked([err as GraphQLError]) };
     }
@@ -516,29 +529,23 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
     }
     try {
       const ctx = opts.context(auth, requestId, opts.ipOf(req));
-      // In the order of Yoga's execute hooks: ops (shedding, attempts), read limit, then
-      // execution, the ops and audit hooks on the unmasked result, then masking.
-      const exec = requests?.execution(state, p.info, p.op, vars);
-      if (exec?.stop) result = exec.stop;
+      // In the order of Yoga's execute hooks: the checks, then execution, the ops and audit
+      // hooks on the unmasked result, then masking.
+      const pending = checks(state, p, vars, () => ctx);
+      const checked = isPromise(pending) ? await pending : pending;
+      if ('stop' in checked) result = checked.stop;
       else {
-        const pending = readLimitError(p.info.kind, ctx);
-        const limited = pending && (await pending);
-        if (limited) result = { errors: [limited] };
-        else {
-          const r = await p.run(ctx, vars, coerced);
-          exec?.done(r);
-          if (p.audit.length) await recordAuditRows(opts.schema, ctx, p.audit, r, vars);
-          result = r.errors?.length ? { errors: masked(r.errors), data: r.data } : { data: r.data };
-          // Remembered only when it ran without errors and the tokens held through the run
-          // (an answer computed while the stock changed is not kept).
-          if (memo && !r.errors?.length && r.data) {
-            if (holds(p.memo!, memo.args, memo.tokens, auth)) {
-              const out = processRegularResult(result as never, CAPTURE, media) as unknown as Captured;
-              if (memos.size >= maxMemos) memos.clear();
-              memos.set(key!, { plan: p, media, vars, args: memo.args, tokens: memo.tokens, result, status: out.init.status, body: out.body, headers: out.init.headers });
-              return send(req, res, state, '/graphql', requestId, out.init.status, out.body, out.init.headers);
-            }
-          }
+        const r = await p.run(ctx, vars, coerced);
+        checked.done?.(r);
+        if (p.audit.length) await recordAuditRows(opts.schema, ctx, p.audit, r, vars);
+        result = r.errors?.length ? { errors: masked(r.errors), data: r.data } : { data: r.data };
+        // Remembered only when it ran without errors and the tokens held through the run
+        // (an answer computed while the stock changed is not kept).
+        if (memo && !r.errors?.length && r.data && holds(p.memo!, memo.args, memo.tokens, auth)) {
+          const out = processRegularResult(result as never, CAPTURE, media) as unknown as Captured;
+          if (memos.size >= maxMemos) memos.clear();
+          memos.set(key!, { plan: p, media, vars, args: memo.args, tokens: memo.tokens, result, status: out.init.status, body: out.body, headers: out.init.headers });
+          return send(req, res, state, '/graphql', requestId, out.init.status, out.body, out.init.headers);
         }
       }
     } catch (err) {
