@@ -121,6 +121,27 @@ export async function gql<T = any>(base: string, query: string, variables?: Reco
   return JSON.parse(r.body);
 }
 
+/** A product on sale since a minute ago (US$19.99, holds of an hour), created with an admin token; returns its id. */
+export async function createSaleProduct(base: string, admin: string, id: string, totalQuantity: number, perUserLimit: number): Promise<string> {
+  const r = await gql(
+    base,
+    `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
+    {
+      input: {
+        id,
+        name: `Bench ${id}`,
+        priceAmount: 1999,
+        currency: 'USD',
+        totalQuantity,
+        sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit, reservationTtlSeconds: 3600 },
+      },
+    },
+    admin,
+  );
+  if (r.errors) throw new Error(`createProduct ${id}: ${JSON.stringify(r.errors)}`);
+  return id;
+}
+
 export interface LoadResult {
   rps: number;
   /** Server CPU time (user + system, all its processes) per request, in microseconds. */

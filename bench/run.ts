@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { signToken } from '../src/auth.js';
-import { gql, hs256, type LoadResult, load, paired, type Proc, REDIS_URL, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
+import { createSaleProduct, gql, hs256, type LoadResult, load, paired, type Proc, REDIS_URL, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
 import { INVENTORY_QUERY, RESERVE_MUTATION, runScenario } from './scenario.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
@@ -63,25 +63,7 @@ async function main() {
     let server = await api();
     procs.push(server);
     let base = `http://127.0.0.1:${server.port}`;
-    const create = async (id: string, totalQuantity: number, perUserLimit: number) => {
-      const r = await gql(
-        base,
-        `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
-        {
-          input: {
-            id,
-            name: `Bench ${id}`,
-            priceAmount: 1999,
-            currency: 'USD',
-            totalQuantity,
-            sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit, reservationTtlSeconds: 3600 },
-          },
-        },
-        admin,
-      );
-      if (r.errors) throw new Error(`createProduct ${id}: ${JSON.stringify(r.errors)}`);
-      return id;
-    };
+    const create = (id: string, totalQuantity: number, perUserLimit: number) => createSaleProduct(base, admin, id, totalQuantity, perUserLimit);
     const readId = await create('bench-read', 1000, 1);
     const soldId = await create('bench-sold', 1, 1);
     const stockId = await create('bench-stock', 50_000_000, 1000);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { signToken } from '../src/auth.js';
-import { cpuSeconds, gql, hs256, load, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
+import { cpuSeconds, createSaleProduct, hs256, load, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
 import { RESERVE_MUTATION } from './scenario.js';
 
 const CASES = (process.env.WRITE_CASES ?? '6,7').split(',');
@@ -34,10 +34,7 @@ async function main() {
         try {
           const base = `http://127.0.0.1:${p.port}`;
           const id = `w6-${round}-${Date.now().toString(36)}`;
-          const c = await gql(base, `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`, {
-            input: { id, name: id, priceAmount: 1999, currency: 'USD', totalQuantity: 50_000_000, sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit: 1000, reservationTtlSeconds: 3600 } },
-          }, admin);
-          if (c.errors) throw new Error(JSON.stringify(c.errors));
+          await createSaleProduct(base, admin, id, 50_000_000, 1000);
           const tokens = Array.from({ length: 20_000 }, (_, i) => hs256(SECRET, { sub: `w-${round}-${i}` }));
           const before = la();
           const r = await load({
@@ -61,16 +58,11 @@ async function main() {
         try {
           const base = `http://127.0.0.1:${p.port}`;
           const id = `w7-${round}-${Date.now().toString(36)}`;
-          const c = await gql(base, `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`, {
-            input: { id, name: id, priceAmount: 1999, currency: 'USD', totalQuantity: 1000, sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit: 1, reservationTtlSeconds: 3600 } },
-          }, admin);
-          if (c.errors) throw new Error(JSON.stringify(c.errors));
+          await createSaleProduct(base, admin, id, 1000, 1);
           // As in bench/run.ts, where case 7 runs on the server that has just served case 6: warm it
           // up with a few seconds of reserves of another product first.
           const warm = `w7warm-${round}-${Date.now().toString(36)}`;
-          await gql(base, `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`, {
-            input: { id: warm, name: warm, priceAmount: 1999, currency: 'USD', totalQuantity: 50_000_000, sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit: 1000, reservationTtlSeconds: 3600 } },
-          }, admin);
+          await createSaleProduct(base, admin, warm, 50_000_000, 1000);
           await load({
             url: `${base}/graphql`,
             method: 'POST',
