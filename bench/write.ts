@@ -5,7 +5,8 @@
 // Prints one JSON line per measurement with the load average and the server's CPU per request.
 //
 // WRITE_CASES=6,7 (default both)  WRITE_ROUNDS=3  WRITE_SECONDS=8  plus any server env to pass on
-// through WRITE_ENV='{"RESERVE_BATCH_MAX":"1"}'; WRITE_FETCH=global: case 7's load generator on the global fetch.
+// through WRITE_ENV='{"RESERVE_BATCH_MAX":"1"}'; WRITE_FETCH=global: case 7's load generator on the global fetch;
+// WRITE_NODE_ARGS='--perf-basic-prof' adds node flags to the api process (for `perf record`, docs/performance.md).
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,7 +20,7 @@ const ROUNDS = Number(process.env.WRITE_ROUNDS ?? 3);
 const SECONDS = Number(process.env.WRITE_SECONDS ?? 8);
 const EXTRA = JSON.parse(process.env.WRITE_ENV ?? '{}') as Record<string, string>;
 const PROFILE_DIR = process.env.WRITE_PROFILE_DIR;
-const nodeArgs = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
+const nodeArgs = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : (process.env.WRITE_NODE_ARGS?.split(' ').filter(Boolean) ?? []);
 const la = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 async function main() {

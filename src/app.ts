@@ -6,7 +6,7 @@ import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaInitialContext } from 'graphql-yoga';
 import { AuthError, type Verifier } from './auth.js';
 import { type Actor, type Deps, RetryableError } from './domain/context.js';
-import { getProducts } from './domain/inventory/products.js';
+import { catalogue, cataloguedProduct, getProducts } from './domain/inventory/products.js';
 import type { ProductRow } from './adapters/db/schema/tables.js';
 import { attachGraphqlWs, type LiveWsStats } from './live/ws.js';
 import { handleRest } from './rest/routes.js';
@@ -89,19 +89,31 @@ export function authenticate(verifier: Verifier, header: string | null | undefin
   );
 }
 
-/** Collects the product ids asked for in one tick and loads them in one query. */
+/**
+ * A request's products: known ones from the process's catalogue (products.ts), the rest
+ * collected over one tick and loaded in one query.
+ */
 function productLoader(deps: Deps) {
   const cache = new Map<string, Promise<ProductRow | undefined>>();
   let batch: { ids: Set<string>; done: Promise<Map<string, ProductRow>> } | undefined;
   return (id: string) => {
     let hit = cache.get(id);
     if (hit) return hit;
+    const known = cataloguedProduct(deps, id);
+    if (known) {
+      hit = Promise.resolve(known);
+      cache.set(id, hit);
+      return hit;
+    }
     if (!batch) {
       const ids = new Set<string>();
       const done = new Promise<Map<string, ProductRow>>((resolve, reject) =>
         queueMicrotask(() => {
           batch = undefined;
-          getProducts(deps.db, [...ids]).then((rows) => resolve(new Map(rows.map((r) => [r.id, r]))), reject);
+          getProducts(deps.db, [...ids]).then((rows) => {
+            catalogue(deps, rows);
+            resolve(new Map(rows.map((r) => [r.id, r])));
+          }, reject);
         }),
       );
       batch = { ids, done };

@@ -128,6 +128,48 @@ export async function listProducts(db: DbOrTx): Promise<ProductRow[]> {
   return db.select().from(products).orderBy(asc(products.startsAt), asc(products.id));
 }
 
+/**
+ * Products as answers show them, without a query per answer (a winning `reserve` and every
+ * order line ask for their product). A product's catalogue fields (name, price, currency,
+ * sale window, limits) never change once it is created: only its stock columns move, and
+ * those are taken from the in-memory stock copy that `inventory` is answered from. Rows
+ * come from Postgres on a miss; at most `CATALOGUE_MAX` are kept (then it starts again).
+ */
+export const CATALOGUE_MAX = 10_000;
+const catalogues = new WeakMap<Deps, Map<string, ProductRow>>();
+
+/** A known product with its current stock, or undefined: ask Postgres (then `catalogue` the rows). */
+export function cataloguedProduct(deps: Deps, id: string): ProductRow | undefined {
+  const rows = catalogues.get(deps);
+  const row = rows?.get(id);
+  const s = row && deps.inventory.get(id);
+  if (!row || !s) return undefined;
+  if (s.version === row.version) return row;
+  const fresh: ProductRow = {
+    ...row,
+    totalQuantity: s.totalQuantity,
+    availableQuantity: s.availableQuantity,
+    reservedQuantity: s.reservedQuantity,
+    soldQuantity: s.soldQuantity,
+    version: s.version,
+    updatedAt: new Date(s.updatedAt),
+  };
+  rows!.set(id, fresh);
+  return fresh;
+}
+
+/** Remembers rows read from Postgres (and offers their stock to the in-memory copy). */
+export function catalogue(deps: Deps, rows: readonly ProductRow[]): void {
+  let known = catalogues.get(deps);
+  if (!known) catalogues.set(deps, (known = new Map()));
+  for (const row of rows) {
+    if (known.size >= CATALOGUE_MAX && !known.has(row.id)) known.clear();
+    deps.inventory.offer(snapshotOf(row));
+    const held = known.get(row.id);
+    if (!held || held.version < row.version) known.set(row.id, row);
+  }
+}
+
 /** The current stock of a product: from the in-memory copy, loaded from Postgres on a miss. */
 export async function inventoryOf(deps: Deps, productId: string): Promise<InventorySnapshot | undefined> {
   const cached = deps.inventory.get(productId);
