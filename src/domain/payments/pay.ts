@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, inArray, lte, ne, or, sql } from 'drizzle-orm';
-import type { Tx } from '../../adapters/db/client.js';
-import { orders, outbox, payments, products, reservations, stockMovements, type OrderRow, type PaymentRow } from '../../adapters/db/schema/tables.js';
+import { and, desc, eq, sql } from 'drizzle-orm';
+import { rowsOf, type Tx } from '../../adapters/db/client.js';
+import { orders, outbox, payments, products, reservations, stockMovements, type OrderRow, type PaymentRow, type ProductRow } from '../../adapters/db/schema/tables.js';
 import { publishReservation, returnToGate } from '../cart/reserve.js';
 import { type Actor, type Deps, RetryableError } from '../context.js';
 import { announceStock, stockBump } from '../inventory/products.js';
@@ -92,17 +92,20 @@ export async function startAttempt(deps: Deps, actor: Actor, input: PayInput): P
   if (bad) return bad;
   const now = deps.now();
   return deps.db.transaction(async (tx): Promise<PayResult | { attempt: PaymentRow; order: OrderRow }> => {
-    const [order] = await tx
-      .select()
-      .from(orders)
-      .where(and(eq(orders.id, input.orderId), eq(orders.userId, actor.userId)))
-      .for('update');
+    // The order, locked, and then (sent together: Postgres reads them after the lock is taken)
+    // every attempt of it, newest first (unused unless the order is the caller's): a repeated
+    // request key replays its attempt; otherwise the next attempt is numbered after them.
+    const [[order], attempts] = await Promise.all([
+      tx
+        .select()
+        .from(orders)
+        .where(and(eq(orders.id, input.orderId), eq(orders.userId, actor.userId)))
+        .for('update'),
+      tx.select().from(payments).where(eq(payments.orderId, input.orderId)).orderBy(desc(payments.attempt)),
+    ]);
     if (!order) return notFound('Order');
     if (input.idempotencyKey) {
-      const [prior] = await tx
-        .select()
-        .from(payments)
-        .where(and(eq(payments.orderId, order.id), eq(payments.requestKey, input.idempotencyKey)));
+      const prior = attempts.find((a) => a.requestKey === input.idempotencyKey);
       if (prior) return replay(order, prior);
     }
     if (order.status === 'COMPLETED') return { __typename: 'AlreadyPaid', code: 'ALREADY_PAID', message: 'This order is already paid', order };
@@ -115,20 +118,25 @@ export async function startAttempt(deps: Deps, actor: Actor, input: PayInput): P
         expected: { amount: order.totalAmount, currency: order.currency },
       };
     }
-    const attempts = await tx.select().from(payments).where(eq(payments.orderId, order.id)).orderBy(desc(payments.attempt));
     if (attempts.some((a) => a.status === 'PROCESSING' || a.status === 'UNKNOWN')) {
       return unavailable('A payment for this order is already in progress; try again shortly', 2);
     }
     // The expiry sweeper claims holds FOR UPDATE SKIP LOCKED: hold this order's rows while the
     // attempt starts, so it cannot expire them under a payment (found by the issue-7 fault tests).
-    const [{ holds }] = await tx.select({ holds: sql<number>`count(*)::int` }).from(reservations).where(eq(reservations.orderId, order.id));
-    const locked = await tx.select({ id: reservations.id }).from(reservations).where(eq(reservations.orderId, order.id)).for('update', { skipLocked: true });
-    if (locked.length < Number(holds)) return unavailable('This order is being updated; try again', 1);
-    const [{ expired }] = await tx
-      .select({ expired: sql<number>`count(*)::int` })
-      .from(reservations)
-      .where(and(eq(reservations.orderId, order.id), or(ne(reservations.status, 'CHECKED_OUT'), lte(reservations.expiresAt, now))));
-    if (Number(expired) > 0) return reservationExpired();
+    // One statement: lock what can be locked, count all the order's holds beside it, and (when
+    // every hold is locked) how many of them are no longer live checked-out holds.
+    const [holds] = rowsOf<{ holds: number; locked: number; expired: number }>(
+      await tx.execute(sql`
+        with locked as (
+          select ${reservations.status} as status, ${reservations.expiresAt} as expires_at from ${reservations}
+          where ${reservations.orderId} = ${order.id} for update skip locked
+        )
+        select (select count(*) from ${reservations} where ${reservations.orderId} = ${order.id})::int as holds,
+               (select count(*) from locked)::int as locked,
+               (select count(*) from locked where status <> 'CHECKED_OUT' or expires_at <= ${now.toISOString()}::timestamptz)::int as expired`),
+    );
+    if (Number(holds.locked) < Number(holds.holds)) return unavailable('This order is being updated; try again', 1);
+    if (Number(holds.expired) > 0) return reservationExpired();
     const n = (attempts[0]?.attempt ?? 0) + 1;
     const [attempt] = await tx
       .insert(payments)
@@ -156,7 +164,7 @@ export async function startAttempt(deps: Deps, actor: Actor, input: PayInput): P
  */
 export async function settlePayment(deps: Deps, paymentId: string, outcome: ChargeOutcome): Promise<PayResult> {
   const now = deps.now();
-  let effects: { order: OrderRow; released: { id: string; productId: string; userId: string; quantity: number }[]; sold: { id: string; productId: string; userId: string }[]; productIds: string[] } | undefined;
+  let effects: { order: OrderRow; released: { id: string; productId: string; userId: string; quantity: number }[]; sold: { id: string; productId: string; userId: string }[]; products: ProductRow[] } | undefined;
   let result: PayResult;
   try {
     result = await deps.db.transaction(async (tx) => {
@@ -175,53 +183,57 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
       }
       switch (outcome.status) {
         case 'succeeded': {
-          await tx
-            .update(payments)
-            .set({ status: 'SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway ?? p.gateway, updatedAt: now }).where(eq(payments.id, p.id));
-          const sold = await markOrderStock(tx, order.id, 'PURCHASED', 'SELL', actorOf(order));
-          const [done] = await tx
-            .update(orders)
-            .set({ status: 'COMPLETED', paymentStatus: 'COMPLETED', inventoryStatus: 'CONFIRMED', transactionId: outcome.transactionId, updatedAt: now })
-            .where(eq(orders.id, order.id))
-            .returning();
-          await tx.insert(outbox).values({
-            id: randomUUID(),
-            topic: 'order.completed',
-            aggregateId: order.id,
-            userId: order.userId,
-            payload: { orderId: order.id, total: order.totalAmount, currency: order.currency, transactionId: outcome.transactionId },
-          });
-          await moveStock(tx, sold, 'PURCHASED');
-          effects = { order: done, released: [], sold, productIds: [...new Set(sold.map((s) => s.productId))] };
+          // Sent together (one round trip; Postgres runs them in this order), the stock last.
+          const [, sold, [done]] = await Promise.all([
+            tx
+              .update(payments)
+              .set({ status: 'SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway ?? p.gateway, updatedAt: now })
+              .where(eq(payments.id, p.id)),
+            markOrderStock(tx, order.id, 'PURCHASED', 'SELL', actorOf(order)),
+            tx
+              .update(orders)
+              .set({ status: 'COMPLETED', paymentStatus: 'COMPLETED', inventoryStatus: 'CONFIRMED', transactionId: outcome.transactionId, updatedAt: now })
+              .where(eq(orders.id, order.id))
+              .returning(),
+            tx.insert(outbox).values({
+              id: randomUUID(),
+              topic: 'order.completed',
+              aggregateId: order.id,
+              userId: order.userId,
+              payload: { orderId: order.id, total: order.totalAmount, currency: order.currency, transactionId: outcome.transactionId },
+            }),
+          ]);
+          effects = { order: done, released: [], sold, products: await moveStock(tx, sold, 'PURCHASED') };
           return { __typename: 'PaySuccess', order: done, transactionId: outcome.transactionId, paymentStatus: 'COMPLETED' };
         }
         case 'declined': {
-          await tx
-            .update(payments)
-            .set({
-              status: 'DECLINED',
-              declineCode: outcome.declineCode,
-              message: outcome.message,
-              transactionId: outcome.transactionId ?? null,
-              gateway: outcome.gateway ?? p.gateway,
-              updatedAt: now,
-            })
-            .where(eq(payments.id, p.id));
-          const released = await markOrderStock(tx, order.id, 'RELEASED', 'FAIL', actorOf(order));
-          const [failed] = await tx
-            .update(orders)
-            .set({ status: 'FAILED', paymentStatus: 'FAILED', inventoryStatus: 'FAILED', updatedAt: now })
-            .where(eq(orders.id, order.id))
-            .returning();
-          await tx.insert(outbox).values({
-            id: randomUUID(),
-            topic: 'payment.failed',
-            aggregateId: order.id,
-            userId: order.userId,
-            payload: { orderId: order.id, total: order.totalAmount, currency: order.currency, declineCode: outcome.declineCode },
-          });
-          await moveStock(tx, released, 'RELEASED');
-          effects = { order: failed, released, sold: [], productIds: [...new Set(released.map((s) => s.productId))] };
+          const [, released, [failed]] = await Promise.all([
+            tx
+              .update(payments)
+              .set({
+                status: 'DECLINED',
+                declineCode: outcome.declineCode,
+                message: outcome.message,
+                transactionId: outcome.transactionId ?? null,
+                gateway: outcome.gateway ?? p.gateway,
+                updatedAt: now,
+              })
+              .where(eq(payments.id, p.id)),
+            markOrderStock(tx, order.id, 'RELEASED', 'FAIL', actorOf(order)),
+            tx
+              .update(orders)
+              .set({ status: 'FAILED', paymentStatus: 'FAILED', inventoryStatus: 'FAILED', updatedAt: now })
+              .where(eq(orders.id, order.id))
+              .returning(),
+            tx.insert(outbox).values({
+              id: randomUUID(),
+              topic: 'payment.failed',
+              aggregateId: order.id,
+              userId: order.userId,
+              payload: { orderId: order.id, total: order.totalAmount, currency: order.currency, declineCode: outcome.declineCode },
+            }),
+          ]);
+          effects = { order: failed, released, sold: [], products: await moveStock(tx, released, 'RELEASED') };
           return declined(outcome.message, outcome.declineCode);
         }
         case 'unavailable':
@@ -237,8 +249,7 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
   }
   if (effects) {
     await returnToGate(deps, effects.released);
-    const changed = await deps.db.select().from(products).where(inArray(products.id, effects.productIds));
-    for (const p of changed) await announceStock(deps, p);
+    for (const p of effects.products) await announceStock(deps, p);
     for (const r of [...effects.released.map((r) => ({ ...r, status: 'RELEASED' as const })), ...effects.sold.map((r) => ({ ...r, status: 'PURCHASED' as const }))]) {
       await publishReservation(deps, r);
     }
@@ -271,18 +282,23 @@ async function markOrderStock(tx: Tx, orderId: string, to: 'PURCHASED' | 'RELEAS
  * Moves the products' stock for reservations marked by `markOrderStock`: issued last in the
  * settling transaction, so each product row (shared by every payer of a sale) stays locked
  * only for this and the commit, and in product-id order, so two settlements cannot deadlock.
+ * Returns the moved rows, announced after the commit.
  */
-async function moveStock(tx: Tx, moved: { productId: string; quantity: number }[], to: 'PURCHASED' | 'RELEASED') {
+async function moveStock(tx: Tx, moved: { productId: string; quantity: number }[], to: 'PURCHASED' | 'RELEASED'): Promise<ProductRow[]> {
   const units = new Map<string, number>();
   for (const r of moved) units.set(r.productId, (units.get(r.productId) ?? 0) + r.quantity);
+  const rows: ProductRow[] = [];
   for (const [productId, quantity] of [...units].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    await tx
+    const [row] = await tx
       .update(products)
       .set(
         to === 'PURCHASED'
           ? { reservedQuantity: sql`${products.reservedQuantity} - ${quantity}`, soldQuantity: sql`${products.soldQuantity} + ${quantity}`, ...stockBump }
           : { reservedQuantity: sql`${products.reservedQuantity} - ${quantity}`, availableQuantity: sql`${products.availableQuantity} + ${quantity}`, ...stockBump },
       )
-      .where(eq(products.id, productId));
+      .where(eq(products.id, productId))
+      .returning();
+    rows.push(row);
   }
+  return rows;
 }
