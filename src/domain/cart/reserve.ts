@@ -324,27 +324,27 @@ export async function releaseReservation(deps: Deps, actor: Actor, id: string): 
     if (r.status !== 'ACTIVE') {
       return invalid(`A ${r.status.toLowerCase().replace('_', ' ')} reservation cannot be released`, 'id');
     }
-    const [released] = await tx
-      .update(reservations)
-      .set({ status: 'RELEASED', updatedAt: now })
-      .where(eq(reservations.id, id))
-      .returning();
-    const [product] = await tx
-      .update(products)
-      .set({
-        availableQuantity: sql`${products.availableQuantity} + ${r.quantity}`,
-        reservedQuantity: sql`${products.reservedQuantity} - ${r.quantity}`,
-        ...stockBump,
-      })
-      .where(eq(products.id, r.productId))
-      .returning();
-    await tx.insert(stockMovements).values({
-      productId: r.productId,
-      kind: 'RELEASE',
-      quantity: r.quantity,
-      reservationId: r.id,
-      actor: actor.userId,
-    });
+    // Sent together, the product row (every shopper's) last: it stays locked only for its
+    // own update and the commit.
+    const [[released], , [product]] = await Promise.all([
+      tx.update(reservations).set({ status: 'RELEASED', updatedAt: now }).where(eq(reservations.id, id)).returning(),
+      tx.insert(stockMovements).values({
+        productId: r.productId,
+        kind: 'RELEASE',
+        quantity: r.quantity,
+        reservationId: r.id,
+        actor: actor.userId,
+      }),
+      tx
+        .update(products)
+        .set({
+          availableQuantity: sql`${products.availableQuantity} + ${r.quantity}`,
+          reservedQuantity: sql`${products.reservedQuantity} - ${r.quantity}`,
+          ...stockBump,
+        })
+        .where(eq(products.id, r.productId))
+        .returning(),
+    ]);
     return { __typename: 'ReleaseSuccess' as const, reservation: released, product };
   });
   if (out.__typename !== 'ReleaseSuccess') return out;
