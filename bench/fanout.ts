@@ -6,6 +6,7 @@
 // --workers N runs the server with WORKERS=N (node:cluster api processes sharing the port; it
 // needs --database-url). Memory and CPU are then summed over the supervisor and its api processes.
 //
+// STOCK_COALESCE_MS, when set, is passed on to the server (the ticker's window; default 100).
 // FANOUT_SERVER_NODE_ARGS / FANOUT_CLIENT_NODE_ARGS add node options to the server / client
 // processes, e.g. `FANOUT_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'` (the profile
 // is written when the process exits at the end of the run).
@@ -218,6 +219,7 @@ export async function runFanout(opts: FanoutOptions): Promise<FanoutResult> {
     AUTH_JWT_SECRET: secret,
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,
+    ...(process.env.STOCK_COALESCE_MS ? { STOCK_COALESCE_MS: process.env.STOCK_COALESCE_MS } : {}),
     ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : { DATA_DIR: 'memory://' }),
   }, false, process.env.FANOUT_SERVER_NODE_ARGS ?? '');
   let out = '';

@@ -70,14 +70,21 @@ export class InventoryCache {
   private changed(productId: string): void {
     const t = this.tickers.get(productId);
     if (!t || t.timer) return;
-    const wait = t.lastPushAt + this.coalesceMs - Date.now();
-    if (wait <= 0) this.push(productId, t);
-    else t.timer = setTimeout(() => this.push(productId, t), wait);
+    const now = Date.now();
+    const due = t.lastPushAt + this.coalesceMs;
+    if (due <= now) this.push(productId, t, now);
+    else t.timer = setTimeout(() => this.push(productId, t, due), due - now);
   }
 
-  private push(productId: string, t: Ticker): void {
+  /**
+   * `at` is when the push was due, not when it ran: a timer that fires late (the event loop
+   * busy with the last fan-out) must not push the next window later too. Counting from the
+   * late run, a change arriving once per window waited a little longer each time, until it
+   * waited nearly a whole window (about half a window on average).
+   */
+  private push(productId: string, t: Ticker, at: number): void {
     t.timer = undefined;
-    t.lastPushAt = Date.now();
+    t.lastPushAt = at;
     const s = this.byId.get(productId);
     if (!s) return;
     for (const w of [...t.watchers]) {
