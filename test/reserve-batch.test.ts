@@ -49,18 +49,19 @@ describe.each(BACKENDS)('batched reservations on %s', (backend) => {
   const admitted = (productId: string, users: string[], first: number): Admitted[] =>
     users.map((u, i) => ({ actor: { userId: u, roles: [] }, productId, quantity: 1, reservationId: randomUUID(), sequence: first + i }));
 
-  it('commits attempts that queue behind a commit in flight together, in shared transactions', async () => {
+  it('commits attempts admitted together, and those that queue behind a commit in flight, in shared transactions', async () => {
     const { id } = await h.product({ totalQuantity: 1000 });
     const before = stats();
     const b = batcherOf(deps());
-    // The first commits alone; the 299 queued while it is in flight share transactions (at most MAX_BATCH each).
+    // Admitted in one turn of the event loop, the 300 share transactions (at most MAX_BATCH each);
+    // the single path (six round trips) is left for RESERVE_BATCH_MAX=1 and for fallbacks.
     const attempts = admitted(id, Array.from({ length: 300 }, (_, i) => `queued-${backend}-${i}`), 100);
     const outcomes = (await Promise.all(attempts.map((a) => b.commit(a)))) as { __typename: string; reservation: { id: string; sequence: number } }[];
     expect(outcomes.map((o) => o.__typename)).toEqual(Array(300).fill('ReserveSuccess'));
     expect(outcomes.map((o) => [o.reservation.id, o.reservation.sequence])).toEqual(attempts.map((a) => [a.reservationId, a.sequence]));
     const after = stats();
-    expect(after.batches - before.batches).toBe(Math.ceil(299 / MAX_BATCH));
-    expect(after.attempts - before.attempts).toBe(299);
+    expect(after.batches - before.batches).toBe(Math.ceil(300 / MAX_BATCH));
+    expect(after.attempts - before.attempts).toBe(300);
     expect(after.fallbacks).toBe(before.fallbacks);
     expect(await h.ledger(id)).toEqual({ total: 1000, available: 700, reserved: 300, sold: 0 });
   });
@@ -69,7 +70,7 @@ describe.each(BACKENDS)('batched reservations on %s', (backend) => {
     const { id } = await h.product({ totalQuantity: 10 });
     const before = stats();
     const b = batcherOf(deps());
-    // The first commits alone; the next 29 queue behind it and form one batch that needs 29 of the 9 left.
+    // The 30 form one batch that needs 30 of the 10 units.
     const attempts = admitted(id, Array.from({ length: 30 }, (_, i) => `over-${backend}-${i}`), 1_000);
     const outcomes = (await Promise.all(attempts.map((a) => b.commit(a)))) as { __typename: string; reservation?: { sequence: number } }[];
     const won = outcomes.flatMap((o, i) => (o.__typename === 'ReserveSuccess' ? [attempts[i].sequence] : []));
