@@ -217,6 +217,11 @@ async function main() {
     log('case 1 again (drift check)');
     const raw2 = await rawAlone();
 
+    // The load average is read again here, before case 8: its 10,000 subscribers in their own
+    // processes (and the WORKERS=2 row) keep more than two tasks runnable themselves, so the
+    // load after the run says more about the benchmark than about other work on the machine.
+    const loadBeforeFanout = loadavg().map((l) => l.toFixed(2));
+
     // --- case 8: subscription fan-out -----------------------------------------------------
     const fanout: { subscribers: number; workers?: number; result?: Record<string, number>; note?: string }[] = [];
     const fanoutFile = join(ROOT, 'bench', 'fanout.ts');
@@ -241,7 +246,7 @@ async function main() {
 
     // --- report ----------------------------------------------------------------------------
     const rawRps = (raw1.rps + raw2.rps) / 2;
-    const overloaded = Math.max(Number(machine.loadBefore.split(' ')[0]), loadavg()[0]) > machine.cores * 1.5;
+    const overloaded = Math.max(Number(machine.loadBefore.split(' ')[0]), Number(loadBeforeFanout[0])) > machine.cores * 1.5;
     const rawCpu = ((raw1.cpuUsPerReq ?? 0) + (raw2.cpuUsPerReq ?? 0)) / 2;
     /** Throughput ratio to the raw baseline of the same rounds (or of the run's two case-1 runs). */
     const ratio = (r: LoadResult) => (r.rps / (r.raw?.rps ?? rawRps)).toFixed(2);
@@ -264,9 +269,7 @@ How to read and reproduce: docs/performance.md.
 ${
   overloaded
     ? `
-> **Warning: this run is not representative.** The load average was ${machine.loadBefore} before and ${loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')} after, on ${machine.cores} cores: other work held most of the CPU, so every number here is
+> **Warning: this run is not representative.** The load average was ${machine.loadBefore} before and ${loadBeforeFanout.join(' ')} before case 8, on ${machine.cores} cores: other work held most of the CPU, so every number here is
 > mostly a measure of that contention (the raw server alone managed ${fmt(rawRps)} requests/s). Re-run \`npm run bench\` on a quiet machine.
 `
     : ''
@@ -274,7 +277,7 @@ ${
 ## Machine
 
 - ${machine.cores} cores, ${machine.model}, ${machine.memGiB.toFixed(1)} GiB, Node ${machine.node}
-- load average before the run: ${machine.loadBefore} (other work was sharing the cores)
+- load average (1, 5, 15 min) before the run: ${machine.loadBefore}; before case 8: ${loadBeforeFanout.join(' ')}; after it: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (case 8's subscribers load the machine themselves)
 - load generator: autocannon ${autocannonVersion()} in the bench process (one thread, keep-alive, no pipelining),
   ${CONNECTIONS} connections for cases 1-5, ${DURATION} s per case (cases 3-5: ${STEP_DURATION} s per optimisation step; the main
   table's cases 3-5 are step E, the default configuration; cases 6-7 run the default too), after warm-up;
