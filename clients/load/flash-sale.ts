@@ -5,6 +5,7 @@
  * come first served, no order charged twice. `runFlashSale` is the library entry point (the CLI
  * and benchmarks call it); `failed` in the summary is true when a promise was broken.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { createFlashSaleClient, FlashSaleClient, FlashSaleError, newIdempotencyKey } from '../sdk/src/index.js';
 import { signToken } from '../../src/auth.js';
@@ -75,6 +76,12 @@ export interface Summary {
   releaseOutcomes: Record<string, number>;
   abandoned: { released: number; walkedAway: number };
   latencyMs: Record<string, LatencyStats>;
+  /**
+   * The load generator's own event-loop delay over the run (ms): every latency above includes
+   * about this much of it, the time an answer waited in this process before it was read. When it
+   * is a large part of the latencies, the load generator, not the server, is what they measure.
+   */
+  loadGeneratorLagMs: { p50: number; p99: number; max: number };
   paidUnits: number;
   inventory: { total: number; available: number; reserved: number; sold: number; balanced: boolean };
   oversold: number;
@@ -230,6 +237,8 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
   const faultName = (err: unknown) => `error:${err instanceof FlashSaleError ? err.code : 'UNEXPECTED'}`;
 
   const started = performance.now();
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
   const progress = setInterval(() => {
     const secs = (performance.now() - started) / 1000;
     opts.onProgress?.(
@@ -356,6 +365,10 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
     ),
   );
   const durationMs = performance.now() - started;
+  lag.disable();
+  // The histogram holds the intervals between its 10 ms timer's runs: less 10 ms, the delay.
+  const lagMs = (ns: number) => Math.max(0, Math.round((ns / 1e6 - 10) * 10) / 10);
+  const loadGeneratorLagMs = { p50: lagMs(lag.percentile(50)), p99: lagMs(lag.percentile(99)), max: lagMs(lag.max) };
   clearInterval(progress);
 
   // --- the verdict ---
@@ -417,6 +430,7 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
     repayOutcomes,
     releaseOutcomes,
     abandoned,
+    loadGeneratorLagMs,
     latencyMs: Object.fromEntries(Object.entries(latency).filter(([, v]) => v.length).map(([k, v]) => [k, stats(v)])),
     paidUnits,
     inventory,
@@ -490,6 +504,7 @@ export function formatSummary(s: Summary): string {
   for (const [op, l] of Object.entries(s.latencyMs)) {
     lines.push(`                ${op.padEnd(9)} ${String(l.count).padStart(6)} ${String(l.p50).padStart(8)} ${String(l.p95).padStart(8)} ${String(l.p99).padStart(8)} ${String(l.max).padStart(8)}`);
   }
+  lines.push(`  load generator's own event-loop delay (in every latency above): p50 ${s.loadGeneratorLagMs.p50} ms, p99 ${s.loadGeneratorLagMs.p99} ms, max ${s.loadGeneratorLagMs.max} ms`);
   const i = s.inventory;
   lines.push(`  inventory     total ${i.total}, sold ${i.sold}, reserved ${i.reserved}, available ${i.available}${i.balanced ? '' : ' (OUT OF BALANCE)'}; paid units seen ${s.paidUnits}`);
   if (s.subscribers) lines.push(`  subscribers   ${s.subscribers.count} (${s.subscribers.connected} got events, ${s.subscribers.events} events, ${s.subscribers.lastSeenMatches} saw the final count)`);

@@ -38,6 +38,10 @@ export function loadSuite(backend: BackendName) {
       expect(s.payOutcomes.PaymentDeclined ?? 0).toBeGreaterThan(0);
       for (const k of Object.keys(s.repayOutcomes)) expect(['AlreadyPaid', 'PaySuccess']).toContain(k);
       expect(s.latencyMs.reserve.count).toBe(s.attempts);
+      expect(s.loadGeneratorLagMs.p50).toBeGreaterThanOrEqual(0);
+      expect(s.loadGeneratorLagMs.max).toBeGreaterThanOrEqual(s.loadGeneratorLagMs.p99);
+      expect(s.loadGeneratorLagMs.p99).toBeGreaterThanOrEqual(s.loadGeneratorLagMs.p50);
+      expect(report).toMatch(/load generator's own event-loop delay/);
       expect(s.subscribers?.lastSeenMatches).toBe(3);
       expect(report).toMatch(/OK: nothing oversold/);
       const ledger = await h.ledger(s.productId);
