@@ -183,57 +183,32 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
       }
       switch (outcome.status) {
         case 'succeeded': {
-          // Sent together (one round trip; Postgres runs them in this order), the stock last.
-          const [, sold, [done]] = await Promise.all([
-            tx
-              .update(payments)
-              .set({ status: 'SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway ?? p.gateway, updatedAt: now })
-              .where(eq(payments.id, p.id)),
-            markOrderStock(tx, order.id, 'PURCHASED', 'SELL', actorOf(order)),
-            tx
-              .update(orders)
-              .set({ status: 'COMPLETED', paymentStatus: 'COMPLETED', inventoryStatus: 'CONFIRMED', transactionId: outcome.transactionId, updatedAt: now })
-              .where(eq(orders.id, order.id))
-              .returning(),
-            tx.insert(outbox).values({
-              id: randomUUID(),
-              topic: 'order.completed',
-              aggregateId: order.id,
-              userId: order.userId,
-              payload: { orderId: order.id, total: order.totalAmount, currency: order.currency, transactionId: outcome.transactionId },
-            }),
-          ]);
-          effects = { order: done, released: [], sold, products: await moveStock(tx, sold, 'PURCHASED') };
-          return { __typename: 'PaySuccess', order: done, transactionId: outcome.transactionId, paymentStatus: 'COMPLETED' };
+          const settled = await settleOrder(tx, p.id, order, {
+            payment: { status: 'SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway ?? p.gateway, updatedAt: now },
+            stock: 'PURCHASED',
+            order: { status: 'COMPLETED', paymentStatus: 'COMPLETED', inventoryStatus: 'CONFIRMED', transactionId: outcome.transactionId, updatedAt: now },
+            topic: 'order.completed',
+            payload: { transactionId: outcome.transactionId },
+          });
+          effects = { order: settled.order, released: [], sold: settled.moved, products: settled.products };
+          return { __typename: 'PaySuccess', order: settled.order, transactionId: outcome.transactionId, paymentStatus: 'COMPLETED' };
         }
         case 'declined': {
-          const [, released, [failed]] = await Promise.all([
-            tx
-              .update(payments)
-              .set({
-                status: 'DECLINED',
-                declineCode: outcome.declineCode,
-                message: outcome.message,
-                transactionId: outcome.transactionId ?? null,
-                gateway: outcome.gateway ?? p.gateway,
-                updatedAt: now,
-              })
-              .where(eq(payments.id, p.id)),
-            markOrderStock(tx, order.id, 'RELEASED', 'FAIL', actorOf(order)),
-            tx
-              .update(orders)
-              .set({ status: 'FAILED', paymentStatus: 'FAILED', inventoryStatus: 'FAILED', updatedAt: now })
-              .where(eq(orders.id, order.id))
-              .returning(),
-            tx.insert(outbox).values({
-              id: randomUUID(),
-              topic: 'payment.failed',
-              aggregateId: order.id,
-              userId: order.userId,
-              payload: { orderId: order.id, total: order.totalAmount, currency: order.currency, declineCode: outcome.declineCode },
-            }),
-          ]);
-          effects = { order: failed, released, sold: [], products: await moveStock(tx, released, 'RELEASED') };
+          const settled = await settleOrder(tx, p.id, order, {
+            payment: {
+              status: 'DECLINED',
+              declineCode: outcome.declineCode,
+              message: outcome.message,
+              transactionId: outcome.transactionId ?? null,
+              gateway: outcome.gateway ?? p.gateway,
+              updatedAt: now,
+            },
+            stock: 'RELEASED',
+            order: { status: 'FAILED', paymentStatus: 'FAILED', inventoryStatus: 'FAILED', updatedAt: now },
+            topic: 'payment.failed',
+            payload: { declineCode: outcome.declineCode },
+          });
+          effects = { order: settled.order, released: settled.moved, sold: [], products: settled.products };
           return declined(outcome.message, outcome.declineCode);
         }
         case 'unavailable':
@@ -259,6 +234,38 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
 }
 
 const actorOf = (o: OrderRow) => o.userId;
+
+/**
+ * A charged or declined attempt's writes: the attempt, the order's holds (sold or back on sale,
+ * with their stock movements), the order and its outbox row, sent together (one round trip;
+ * Postgres runs them in this order), then the product rows last (`moveStock`).
+ */
+async function settleOrder(
+  tx: Tx,
+  paymentId: string,
+  order: OrderRow,
+  w: {
+    payment: Partial<typeof payments.$inferInsert>;
+    stock: 'PURCHASED' | 'RELEASED';
+    order: Partial<typeof orders.$inferInsert>;
+    topic: 'order.completed' | 'payment.failed';
+    payload: Record<string, unknown>;
+  },
+) {
+  const [, moved, [settled]] = await Promise.all([
+    tx.update(payments).set(w.payment).where(eq(payments.id, paymentId)),
+    markOrderStock(tx, order.id, w.stock, w.stock === 'PURCHASED' ? 'SELL' : 'FAIL', actorOf(order)),
+    tx.update(orders).set(w.order).where(eq(orders.id, order.id)).returning(),
+    tx.insert(outbox).values({
+      id: randomUUID(),
+      topic: w.topic,
+      aggregateId: order.id,
+      userId: order.userId,
+      payload: { orderId: order.id, total: order.totalAmount, currency: order.currency, ...w.payload },
+    }),
+  ]);
+  return { order: settled, moved, products: await moveStock(tx, moved, w.stock) };
+}
 
 /**
  * Moves every CHECKED_OUT reservation of an order: sold for good (PURCHASED) or back
