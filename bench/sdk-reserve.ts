@@ -1,14 +1,15 @@
 // `npx tsx bench/sdk-reserve.ts`: the SDK's reserve, 200 in flight for 6 s per mode, with the api's and
 // this process's CPU per request. MODES=keyed,unkeyed,... (keyed: the SDK's reserve, which always sends
 // an idempotency key; unkeyed: the same document without one). Sold out by default (one unit, taken
-// first); STOCK=10000000 for reserves with stock left. WRITE_ENV='{...}' passes server env.
+// first); STOCK=10000000 for reserves with stock left. WRITE_ENV='{...}' passes server env; NODE_ARGS='--perf-basic-prof'
+// node flags to the api process.
 import { signToken } from '../src/auth.js';
 import { createFlashSaleClient, gql } from '../clients/sdk/src/index.js';
 import { leanFetch } from '../clients/load/http.js';
 import { cpuSeconds, createSaleProduct, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
 const EXTRA = JSON.parse(process.env.WRITE_ENV ?? '{}');
 const db = await scratchDatabase();
-const p = await startProcess('src/index.ts', serverEnv(db.url, `${unique('kd')}:`, EXTRA), { ready: '/health' });
+const p = await startProcess('src/index.ts', serverEnv(db.url, `${unique('kd')}:`, EXTRA), { ready: '/health', nodeArgs: (process.env.NODE_ARGS ?? '').split(' ').filter(Boolean) });
 try {
   const base = `http://127.0.0.1:${p.port}`;
   const admin = await signToken(SECRET, { sub: 'a', roles: ['admin'], expiresIn: '2h' });

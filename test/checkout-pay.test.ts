@@ -2,6 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxGateway } from '../src/adapters/payments/sandbox.js';
 import { BACKENDS } from './support/backends.js';
+import { and, eq } from 'drizzle-orm';
+import { carts, orderItems, orders, outbox, reservations } from '../src/adapters/db/schema/tables.js';
+import { checkout, itemsOf } from '../src/domain/orders/checkout.js';
 import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE } from './support/harness.js';
 
 describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
@@ -38,6 +41,40 @@ describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
     expect(orders.data.orders).toEqual([{ id: order.id, status: 'COMPLETED' }]);
     // The cart was closed by checkout.
     expect((await h.gql(`{ cart { id } }`, {}, token)).data.cart).toBeNull();
+  });
+
+  it('checkout stores and answers exactly what drizzle reads back (its statements are hand-written)', async () => {
+    const { id: productId } = await h.product({ priceAmount: 1250, totalQuantity: 10, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 5 } });
+    const sub = `raw-${backend.replace(/\W/g, '-')}`;
+    const token = await h.token(sub);
+    const r = await h.gql(RESERVE, { input: { productId, quantity: 3 } }, token);
+    expect(r.errors).toBeUndefined();
+    expect(r.data.reserve.__typename).toBe('ReserveSuccess');
+    const { deps } = h.backend.runtime;
+    const db = deps.db;
+    const out = await checkout(deps, { userId: sub, roles: [] }, {
+      cartId: r.data.reserve.reservation.cartId,
+      paymentMethod: 'pm_card_visa',
+      shippingAddress: { ...ADDRESS, addressLine2: null },
+      idempotencyKey: 'raw-key-1',
+    });
+    if (out.__typename !== 'CheckoutSuccess') throw new Error(JSON.stringify(out));
+    const [stored] = await db.select().from(orders).where(eq(orders.id, out.order.id));
+    expect(out.order).toEqual(stored);
+    expect(stored).toMatchObject({ userId: sub, status: 'PENDING', totalAmount: 3750, currency: 'USD', paymentMethod: 'pm_card_visa', idempotencyKey: 'raw-key-1', shippingAddress: null });
+    expect(stored.createdAt).toBeInstanceOf(Date);
+    expect(stored.shippingAddressSealed).toEqual(expect.any(String));
+    const items = await itemsOf(deps, out.order.id);
+    expect(items).toEqual(await db.select().from(orderItems).where(eq(orderItems.orderId, out.order.id)));
+    expect(items).toEqual([{ orderId: out.order.id, reservationId: r.data.reserve.reservation.id, productId, quantity: 3, unitAmount: 1250, currency: 'USD' }]);
+    const [hold] = await db.select().from(reservations).where(eq(reservations.id, r.data.reserve.reservation.id));
+    expect(hold).toMatchObject({ status: 'CHECKED_OUT', orderId: out.order.id });
+    expect(hold.updatedAt).toEqual(expect.any(Date));
+    const [cart] = await db.select().from(carts).where(eq(carts.id, stored.cartId));
+    expect(cart.status).toBe('CHECKED_OUT');
+    const [event] = await db.select().from(outbox).where(and(eq(outbox.aggregateId, out.order.id), eq(outbox.topic, 'order.placed')));
+    // jsonb, not a JSON string inside jsonb.
+    expect(event.payload).toEqual({ orderId: out.order.id, total: 3750, currency: 'USD', items: [{ productId, name: expect.any(String), quantity: 3, unitAmount: 1250 }] });
   });
 
   it('a declined card fails the order and puts the stock back on sale', async () => {

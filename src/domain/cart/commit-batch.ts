@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { getTableColumns, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { rowsOf } from '../../adapters/db/client.js';
+import { rowMapper } from '../../adapters/db/rows.js';
 import { products, type ProductRow, type ReservationRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
 import { announceStock } from '../inventory/products.js';
@@ -49,17 +50,8 @@ interface Waiting extends Admitted {
 /** At most this many attempts share one transaction, unless `RESERVE_BATCH_MAX` says otherwise. */
 export const MAX_BATCH = 250;
 
-const productColumns = Object.entries(getTableColumns(products));
-
 /** A raw `products` row (snake_case, driver values) as drizzle would map it. */
-function productOf(raw: Record<string, unknown>): ProductRow {
-  const out: Record<string, unknown> = {};
-  for (const [key, column] of productColumns) {
-    const v = raw[column.name];
-    out[key] = v === null || v === undefined ? null : column.mapFromDriverValue(v);
-  }
-  return out as ProductRow;
-}
+const productOf = rowMapper(products);
 
 /** Thrown inside a batch to roll it back and commit its attempts one by one. */
 class OneByOne extends Error {}
