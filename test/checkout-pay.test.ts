@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxGateway } from '../src/adapters/payments/sandbox.js';
 import { BACKENDS } from './support/backends.js';
 import { and, eq } from 'drizzle-orm';
-import { carts, orderItems, orders, outbox, reservations } from '../src/adapters/db/schema/tables.js';
+import { carts, orderItems, orders, outbox, payments, products, reservations, stockMovements } from '../src/adapters/db/schema/tables.js';
+import { pay } from '../src/domain/payments/pay.js';
 import { checkout, itemsOf } from '../src/domain/orders/checkout.js';
 import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE } from './support/harness.js';
 
@@ -75,6 +76,41 @@ describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
     const [event] = await db.select().from(outbox).where(and(eq(outbox.aggregateId, out.order.id), eq(outbox.topic, 'order.placed')));
     // jsonb, not a JSON string inside jsonb.
     expect(event.payload).toEqual({ orderId: out.order.id, total: 3750, currency: 'USD', items: [{ productId, name: expect.any(String), quantity: 3, unitAmount: 1250 }] });
+
+    // pay, whose statements are hand-written too: what it answers is what is stored.
+    const paid = await pay(deps, { userId: sub, roles: [] }, { orderId: out.order.id, paymentMethod: 'pm_card_visa', amount: 3750, idempotencyKey: 'raw-pay-1' });
+    if (paid.__typename !== 'PaySuccess') throw new Error(JSON.stringify(paid));
+    const [after] = await db.select().from(orders).where(eq(orders.id, out.order.id));
+    expect(paid.order).toEqual(after);
+    expect(after).toMatchObject({ status: 'COMPLETED', paymentStatus: 'COMPLETED', inventoryStatus: 'CONFIRMED', transactionId: paid.transactionId });
+    const [attempt] = await db.select().from(payments).where(eq(payments.orderId, out.order.id));
+    expect(attempt).toMatchObject({ attempt: 1, status: 'SUCCEEDED', transactionId: paid.transactionId, requestKey: 'raw-pay-1', amount: 3750, currency: 'USD', declineCode: null, message: null });
+    expect(await db.select({ kind: stockMovements.kind, quantity: stockMovements.quantity, actor: stockMovements.actor }).from(stockMovements).where(eq(stockMovements.orderId, out.order.id))).toEqual([
+      { kind: 'SELL', quantity: 3, actor: sub },
+    ]);
+    const [sold] = await db.select().from(reservations).where(eq(reservations.id, r.data.reserve.reservation.id));
+    expect(sold.status).toBe('PURCHASED');
+    const [done] = await db.select().from(outbox).where(and(eq(outbox.aggregateId, out.order.id), eq(outbox.topic, 'order.completed')));
+    expect(done.payload).toEqual({ orderId: out.order.id, total: 3750, currency: 'USD', transactionId: paid.transactionId });
+    const [row] = await db.select().from(products).where(eq(products.id, productId));
+    expect(row).toMatchObject({ availableQuantity: 7, reservedQuantity: 0, soldQuantity: 3 });
+  });
+
+  it('a declined payment stores its decline and puts the holds back, as drizzle reads them', async () => {
+    const { productId, order } = await holdAndCheckout('raw-declined', { quantity: 2 });
+    const { deps } = h.backend.runtime;
+    const db = deps.db;
+    const [o] = await db.select().from(orders).where(eq(orders.id, order.id));
+    const out = await pay(deps, { userId: o.userId, roles: [] }, { orderId: order.id, paymentMethod: 'pm_card_chargeDeclinedInsufficientFunds', amount: o.totalAmount });
+    expect(out).toMatchObject({ __typename: 'PaymentDeclined', declineCode: 'insufficient_funds' });
+    const [after] = await db.select().from(orders).where(eq(orders.id, order.id));
+    expect(after).toMatchObject({ status: 'FAILED', paymentStatus: 'FAILED', inventoryStatus: 'FAILED', transactionId: null });
+    const [attempt] = await db.select().from(payments).where(eq(payments.orderId, order.id));
+    expect(attempt).toMatchObject({ status: 'DECLINED', declineCode: 'insufficient_funds', message: 'Your card has insufficient funds.' });
+    expect(await db.select({ kind: stockMovements.kind, quantity: stockMovements.quantity }).from(stockMovements).where(eq(stockMovements.orderId, order.id))).toEqual([{ kind: 'FAIL', quantity: 2 }]);
+    const [failed] = await db.select().from(outbox).where(and(eq(outbox.aggregateId, order.id), eq(outbox.topic, 'payment.failed')));
+    expect(failed.payload).toEqual({ orderId: order.id, total: o.totalAmount, currency: 'USD', declineCode: 'insufficient_funds' });
+    expect(await h.ledger(productId)).toEqual({ total: 10, available: 10, reserved: 0, sold: 0 });
   });
 
   it('a declined card fails the order and puts the stock back on sale', async () => {

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { rowsOf, type Tx } from '../../adapters/db/client.js';
-import { orders, outbox, payments, products, reservations, stockMovements, type OrderRow, type PaymentRow, type ProductRow } from '../../adapters/db/schema/tables.js';
+import { rowMapper } from '../../adapters/db/rows.js';
+import { orders, payments, products, type OrderRow, type PaymentRow, type ProductRow } from '../../adapters/db/schema/tables.js';
 import { publishReservation, returnToGate } from '../cart/reserve.js';
 import { type Actor, type Deps, RetryableError } from '../context.js';
-import { announceStock, stockBump } from '../inventory/products.js';
+import { announceStock } from '../inventory/products.js';
 import { assertPaymentMethod, publishOrder } from '../orders/checkout.js';
 import {
   assertIdempotencyKey,
@@ -95,14 +96,14 @@ export async function startAttempt(deps: Deps, actor: Actor, input: PayInput): P
     // The order, locked, and then (sent together: Postgres reads them after the lock is taken)
     // every attempt of it, newest first (unused unless the order is the caller's): a repeated
     // request key replays its attempt; otherwise the next attempt is numbered after them.
-    const [[order], attempts] = await Promise.all([
-      tx
-        .select()
-        .from(orders)
-        .where(and(eq(orders.id, input.orderId), eq(orders.userId, actor.userId)))
-        .for('update'),
-      tx.select().from(payments).where(eq(payments.orderId, input.orderId)).orderBy(desc(payments.attempt)),
+    // (Hand-written statements here and in settlePayment: drizzle's builder cost more CPU than
+    // the statements themselves; rows mapped as drizzle maps them, src/adapters/db/rows.ts.)
+    const [orderRows, attemptRows] = await Promise.all([
+      tx.execute(sql`select * from orders where id = ${input.orderId} and user_id = ${actor.userId} for update`),
+      tx.execute(sql`select * from payments where order_id = ${input.orderId} order by attempt desc`),
     ]);
+    const order = rowsOf<Raw>(orderRows).map(orderOf)[0];
+    const attempts = rowsOf<Raw>(attemptRows).map(paymentOf);
     if (!order) return notFound('Order');
     if (input.idempotencyKey) {
       const prior = attempts.find((a) => a.requestKey === input.idempotencyKey);
@@ -128,31 +129,22 @@ export async function startAttempt(deps: Deps, actor: Actor, input: PayInput): P
     const [holds] = rowsOf<{ holds: number; locked: number; expired: number }>(
       await tx.execute(sql`
         with locked as (
-          select ${reservations.status} as status, ${reservations.expiresAt} as expires_at from ${reservations}
-          where ${reservations.orderId} = ${order.id} for update skip locked
+          select status, expires_at from reservations where order_id = ${order.id} for update skip locked
         )
-        select (select count(*) from ${reservations} where ${reservations.orderId} = ${order.id})::int as holds,
+        select (select count(*) from reservations where order_id = ${order.id})::int as holds,
                (select count(*) from locked)::int as locked,
                (select count(*) from locked where status <> 'CHECKED_OUT' or expires_at <= ${now.toISOString()}::timestamptz)::int as expired`),
     );
     if (Number(holds.locked) < Number(holds.holds)) return unavailable('This order is being updated; try again', 1);
     if (Number(holds.expired) > 0) return reservationExpired();
     const n = (attempts[0]?.attempt ?? 0) + 1;
-    const [attempt] = await tx
-      .insert(payments)
-      .values({
-        id: randomUUID(),
-        orderId: order.id,
-        attempt: n,
-        gateway: deps.payments.name,
-        gatewayKey: `order_${order.id}_attempt_${n}`,
-        requestKey: input.idempotencyKey ?? null,
-        paymentMethod: input.paymentMethod,
-        amount: order.totalAmount,
-        currency: order.currency,
-        status: 'PROCESSING',
-      })
-      .returning();
+    const [attempt] = rowsOf<Raw>(
+      await tx.execute(sql`
+        insert into payments (id, order_id, attempt, gateway, gateway_key, request_key, payment_method, amount, currency, status)
+        values (${randomUUID()}, ${order.id}, ${n}, ${deps.payments.name}, ${`order_${order.id}_attempt_${n}`}, ${input.idempotencyKey ?? null},
+                ${input.paymentMethod}, ${order.totalAmount}, ${order.currency}, 'PROCESSING')
+        returning *`),
+    ).map(paymentOf);
     return { attempt, order };
   });
 }
@@ -168,9 +160,9 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
   let result: PayResult;
   try {
     result = await deps.db.transaction(async (tx) => {
-      const [p] = await tx.select().from(payments).where(eq(payments.id, paymentId)).for('update');
+      const [p] = rowsOf<Raw>(await tx.execute(sql`select * from payments where id = ${paymentId} for update`)).map(paymentOf);
       if (!p) return notFound('Payment');
-      const [order] = await tx.select().from(orders).where(eq(orders.id, p.orderId)).for('update');
+      const [order] = rowsOf<Raw>(await tx.execute(sql`select * from orders where id = ${p.orderId} for update`)).map(orderOf);
       if (p.status !== 'PROCESSING' && p.status !== 'UNKNOWN') {
         if (outcome.status === 'succeeded' && p.status !== 'SUCCEEDED') {
           // Settled as not charged (e.g. by reconciliation) but a charge did land: money without an order.
@@ -183,10 +175,10 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
       }
       switch (outcome.status) {
         case 'succeeded': {
-          const settled = await settleOrder(tx, p.id, order, {
-            payment: { status: 'SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway ?? p.gateway, updatedAt: now },
+          const settled = await settleOrder(tx, p.id, order, now, {
+            payment: { status: 'SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway ?? p.gateway },
             stock: 'PURCHASED',
-            order: { status: 'COMPLETED', paymentStatus: 'COMPLETED', inventoryStatus: 'CONFIRMED', transactionId: outcome.transactionId, updatedAt: now },
+            order: { status: 'COMPLETED', transactionId: outcome.transactionId },
             topic: 'order.completed',
             payload: { transactionId: outcome.transactionId },
           });
@@ -194,17 +186,15 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
           return { __typename: 'PaySuccess', order: settled.order, transactionId: outcome.transactionId, paymentStatus: 'COMPLETED' };
         }
         case 'declined': {
-          const settled = await settleOrder(tx, p.id, order, {
+          const settled = await settleOrder(tx, p.id, order, now, {
             payment: {
               status: 'DECLINED',
-              declineCode: outcome.declineCode,
-              message: outcome.message,
+              decline: { code: outcome.declineCode, message: outcome.message },
               transactionId: outcome.transactionId ?? null,
               gateway: outcome.gateway ?? p.gateway,
-              updatedAt: now,
             },
             stock: 'RELEASED',
-            order: { status: 'FAILED', paymentStatus: 'FAILED', inventoryStatus: 'FAILED', updatedAt: now },
+            order: { status: 'FAILED' },
             topic: 'payment.failed',
             payload: { declineCode: outcome.declineCode },
           });
@@ -235,6 +225,11 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
 
 const actorOf = (o: OrderRow) => o.userId;
 
+type Raw = Record<string, unknown>;
+const orderOf = rowMapper(orders);
+const paymentOf = rowMapper(payments);
+const productOf = rowMapper(products);
+
 /**
  * A charged or declined attempt's writes: the attempt, the order's holds (sold or back on sale,
  * with their stock movements), the order and its outbox row, sent together (one round trip;
@@ -244,45 +239,59 @@ async function settleOrder(
   tx: Tx,
   paymentId: string,
   order: OrderRow,
+  now: Date,
   w: {
-    payment: Partial<typeof payments.$inferInsert>;
+    payment: { status: 'SUCCEEDED' | 'DECLINED'; transactionId: string | null; gateway: string; decline?: { code: string; message: string } };
     stock: 'PURCHASED' | 'RELEASED';
-    order: Partial<typeof orders.$inferInsert>;
+    /** COMPLETED (payment COMPLETED, inventory CONFIRMED, with the transaction id) or FAILED (all three). */
+    order: { status: 'COMPLETED'; transactionId: string } | { status: 'FAILED' };
     topic: 'order.completed' | 'payment.failed';
     payload: Record<string, unknown>;
   },
 ) {
-  const [, moved, [settled]] = await Promise.all([
-    tx.update(payments).set(w.payment).where(eq(payments.id, paymentId)),
+  const at = sql`${now.toISOString()}::timestamptz`;
+  const pay = w.payment;
+  const o = w.order;
+  const payload = { orderId: order.id, total: order.totalAmount, currency: order.currency, ...w.payload };
+  const [, moved, updated] = await Promise.all([
+    tx.execute(sql`
+      update payments set status = ${pay.status}, transaction_id = ${pay.transactionId}, gateway = ${pay.gateway}, updated_at = ${at}
+        ${pay.decline ? sql`, decline_code = ${pay.decline.code}, message = ${pay.decline.message}` : sql``}
+      where id = ${paymentId}`),
     markOrderStock(tx, order.id, w.stock, w.stock === 'PURCHASED' ? 'SELL' : 'FAIL', actorOf(order)),
-    tx.update(orders).set(w.order).where(eq(orders.id, order.id)).returning(),
-    tx.insert(outbox).values({
-      id: randomUUID(),
-      topic: w.topic,
-      aggregateId: order.id,
-      userId: order.userId,
-      payload: { orderId: order.id, total: order.totalAmount, currency: order.currency, ...w.payload },
-    }),
+    tx.execute(
+      o.status === 'COMPLETED'
+        ? sql`update orders set status = 'COMPLETED', payment_status = 'COMPLETED', inventory_status = 'CONFIRMED', transaction_id = ${o.transactionId}, updated_at = ${at}
+              where id = ${order.id} returning *`
+        : sql`update orders set status = 'FAILED', payment_status = 'FAILED', inventory_status = 'FAILED', updated_at = ${at} where id = ${order.id} returning *`,
+    ),
+    tx.execute(sql`
+      insert into outbox (id, topic, aggregate_id, user_id, payload)
+      values (${randomUUID()}, ${w.topic}, ${order.id}, ${order.userId}, ${JSON.stringify(payload)}::text::jsonb)`),
   ]);
+  const [settled] = rowsOf<Raw>(updated).map(orderOf);
   return { order: settled, moved, products: await moveStock(tx, moved, w.stock) };
 }
 
 /**
- * Moves every CHECKED_OUT reservation of an order: sold for good (PURCHASED) or back
- * on sale (RELEASED), with the matching product totals and ledger rows.
- */
-/**
- * The order's CHECKED_OUT reservations to `to`, with one stock movement each. The product rows
- * are moved by `moveStock`, last in the transaction.
+ * The order's CHECKED_OUT reservations to `to` (sold for good or back on sale), with one stock
+ * movement each, in one statement. The product rows are moved by `moveStock`, last in the
+ * transaction.
  */
 async function markOrderStock(tx: Tx, orderId: string, to: 'PURCHASED' | 'RELEASED', kind: 'SELL' | 'FAIL', actor: string) {
-  const moved = await tx
-    .update(reservations)
-    .set({ status: to, updatedAt: sql`now()` })
-    .where(and(eq(reservations.orderId, orderId), eq(reservations.status, 'CHECKED_OUT')))
-    .returning({ id: reservations.id, productId: reservations.productId, userId: reservations.userId, quantity: reservations.quantity });
-  if (moved.length) await tx.insert(stockMovements).values(moved.map((r) => ({ productId: r.productId, kind, quantity: r.quantity, reservationId: r.id, orderId, actor })));
-  return moved;
+  const rows = rowsOf<{ id: string; product_id: string; user_id: string; quantity: number }>(
+    await tx.execute(sql`
+      with moved as (
+        update reservations set status = ${to}, updated_at = now()
+        where order_id = ${orderId} and status = 'CHECKED_OUT'
+        returning id, product_id, user_id, quantity
+      ), logged as (
+        insert into stock_movements (product_id, kind, quantity, reservation_id, order_id, actor)
+        select product_id, ${kind}, quantity, id, ${orderId}::uuid, ${actor} from moved
+      )
+      select * from moved`),
+  );
+  return rows.map((r) => ({ id: r.id, productId: r.product_id, userId: r.user_id, quantity: Number(r.quantity) }));
 }
 
 /**
@@ -296,15 +305,15 @@ async function moveStock(tx: Tx, moved: { productId: string; quantity: number }[
   for (const r of moved) units.set(r.productId, (units.get(r.productId) ?? 0) + r.quantity);
   const rows: ProductRow[] = [];
   for (const [productId, quantity] of [...units].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const [row] = await tx
-      .update(products)
-      .set(
+    const [row] = rowsOf<Raw>(
+      await tx.execute(
         to === 'PURCHASED'
-          ? { reservedQuantity: sql`${products.reservedQuantity} - ${quantity}`, soldQuantity: sql`${products.soldQuantity} + ${quantity}`, ...stockBump }
-          : { reservedQuantity: sql`${products.reservedQuantity} - ${quantity}`, availableQuantity: sql`${products.availableQuantity} + ${quantity}`, ...stockBump },
-      )
-      .where(eq(products.id, productId))
-      .returning();
+          ? sql`update products set reserved_quantity = reserved_quantity - ${quantity}, sold_quantity = sold_quantity + ${quantity},
+                  version = version + 1, updated_at = now() where id = ${productId} returning *`
+          : sql`update products set reserved_quantity = reserved_quantity - ${quantity}, available_quantity = available_quantity + ${quantity},
+                  version = version + 1, updated_at = now() where id = ${productId} returning *`,
+      ),
+    ).map(productOf);
     rows.push(row);
   }
   return rows;
