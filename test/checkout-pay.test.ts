@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxGateway } from '../src/adapters/payments/sandbox.js';
 import { BACKENDS } from './support/backends.js';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { carts, orderItems, orders, outbox, payments, products, reservations, stockMovements } from '../src/adapters/db/schema/tables.js';
 import { pay } from '../src/domain/payments/pay.js';
 import { checkout, itemsOf } from '../src/domain/orders/checkout.js';
@@ -110,6 +110,27 @@ describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
     expect(await db.select({ kind: stockMovements.kind, quantity: stockMovements.quantity }).from(stockMovements).where(eq(stockMovements.orderId, order.id))).toEqual([{ kind: 'FAIL', quantity: 2 }]);
     const [failed] = await db.select().from(outbox).where(and(eq(outbox.aggregateId, order.id), eq(outbox.topic, 'payment.failed')));
     expect(failed.payload).toEqual({ orderId: order.id, total: o.totalAmount, currency: 'USD', declineCode: 'insufficient_funds' });
+    expect(await h.ledger(productId)).toEqual({ total: 10, available: 10, reserved: 0, sold: 0 });
+  });
+
+  it('a settlement whose product update fails commits nothing (that update goes out with the COMMIT)', async () => {
+    const { productId, order } = await holdAndCheckout('raw-rollback', { quantity: 2 });
+    const { deps } = h.backend.runtime;
+    const db = deps.db;
+    // Keep the ledger balanced but leave nothing reserved: the settlement's `reserved - 2` breaks
+    // the non-negative check, in the statement sent together with the COMMIT.
+    await db.execute(sql`update products set available_quantity = available_quantity + reserved_quantity, reserved_quantity = 0 where id = ${productId}`);
+    const [o] = await db.select().from(orders).where(eq(orders.id, order.id));
+    await expect(pay(deps, { userId: o.userId, roles: [] }, { orderId: order.id, paymentMethod: 'pm_card_visa', amount: o.totalAmount })).rejects.toMatchObject({
+      message: expect.stringMatching(/could not be recorded/),
+    });
+    const [after] = await db.select().from(orders).where(eq(orders.id, order.id));
+    expect(after).toMatchObject({ status: 'PENDING', paymentStatus: 'PENDING', transactionId: null });
+    const [attempt] = await db.select().from(payments).where(eq(payments.orderId, order.id));
+    expect(attempt.status).toBe('PROCESSING');
+    expect(await db.select().from(reservations).where(eq(reservations.orderId, order.id))).toMatchObject([{ status: 'CHECKED_OUT' }]);
+    expect(await db.select().from(stockMovements).where(and(eq(stockMovements.orderId, order.id), eq(stockMovements.kind, 'SELL')))).toEqual([]);
+    expect(await db.select().from(outbox).where(and(eq(outbox.aggregateId, order.id), eq(outbox.topic, 'order.completed')))).toEqual([]);
     expect(await h.ledger(productId)).toEqual({ total: 10, available: 10, reserved: 0, sold: 0 });
   });
 

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { entityKind } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
@@ -31,6 +32,24 @@ export const migrationsFolder = fileURLToPath(new URL('../../../drizzle', import
 export function rowsOf<T>(result: unknown): T[] {
   if (Array.isArray(result)) return result as T[];
   return ((result as { rows?: T[] }).rows ?? []) as T[];
+}
+
+/**
+ * A transaction's last statements, sent with its COMMIT: call it as the callback's last step with
+ * the statements already issued, return from the callback, and await `after` once the transaction
+ * has returned. On postgres.js the callback then returns without waiting for their answer, so
+ * postgres.js writes COMMIT right behind them (one round trip): the rows they lock (a sale's product
+ * row, shared by every payer) stay locked only while Postgres runs them and commits, not also for
+ * their answer's trip to this process and COMMIT's trip back, which on a busy api process is the
+ * event loop's delay. If one of them fails, Postgres turns the COMMIT into a rollback and `after`
+ * rejects with its error: nothing was committed. On PGlite (in process) they are awaited here.
+ */
+export async function withCommit<T>(tx: Tx, statements: Promise<T>): Promise<{ after: Promise<T> }> {
+  if ((tx.constructor as { [entityKind]?: string })[entityKind] === 'PostgresJsTransaction') {
+    statements.catch(() => {}); // awaited by the caller after the commit; not an unhandled rejection meanwhile
+    return { after: statements };
+  }
+  return { after: Promise.resolve(await statements) };
 }
 
 /** Counts statements sent through drizzle. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
-import { rowsOf, type Tx } from '../../adapters/db/client.js';
+import { rowsOf, type Tx, withCommit } from '../../adapters/db/client.js';
 import { rowMapper } from '../../adapters/db/rows.js';
 import { orders, payments, products, type OrderRow, type PaymentRow, type ProductRow } from '../../adapters/db/schema/tables.js';
 import { publishReservation, returnToGate } from '../cart/reserve.js';
@@ -156,7 +156,7 @@ export async function startAttempt(deps: Deps, actor: Actor, input: PayInput): P
  */
 export async function settlePayment(deps: Deps, paymentId: string, outcome: ChargeOutcome): Promise<PayResult> {
   const now = deps.now();
-  let effects: { order: OrderRow; released: { id: string; productId: string; userId: string; quantity: number }[]; sold: { id: string; productId: string; userId: string }[]; products: ProductRow[] } | undefined;
+  let effects: { order: OrderRow; released: { id: string; productId: string; userId: string; quantity: number }[]; sold: { id: string; productId: string; userId: string }[]; products: Promise<ProductRow[]> } | undefined;
   let result: PayResult;
   try {
     result = await deps.db.transaction(async (tx) => {
@@ -209,12 +209,15 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
           return unavailable('The payment outcome is not known yet; it will be settled shortly. Do not pay again.', 10);
       }
     });
+    // The product rows, moved by the statements sent with the COMMIT (withCommit): if they failed,
+    // nothing was committed, and this throws as the transaction would have.
+    if (effects) await effects.products;
   } catch (err) {
     throw new RetryableError('The payment could not be recorded; it will be settled by reconciliation', { cause: err });
   }
   if (effects) {
     await returnToGate(deps, effects.released);
-    for (const p of effects.products) await announceStock(deps, p);
+    for (const p of await effects.products) await announceStock(deps, p);
     for (const r of [...effects.released.map((r) => ({ ...r, status: 'RELEASED' as const })), ...effects.sold.map((r) => ({ ...r, status: 'PURCHASED' as const }))]) {
       await publishReservation(deps, r);
     }
@@ -270,7 +273,8 @@ async function settleOrder(
       values (${randomUUID()}, ${w.topic}, ${order.id}, ${order.userId}, ${JSON.stringify(payload)}::text::jsonb)`),
   ]);
   const [settled] = rowsOf<Raw>(updated).map(orderOf);
-  return { order: settled, moved, products: await moveStock(tx, moved, w.stock) };
+  const { after } = await withCommit(tx, moveStock(tx, moved, w.stock));
+  return { order: settled, moved, products: after };
 }
 
 /**
@@ -303,8 +307,8 @@ async function markOrderStock(tx: Tx, orderId: string, to: 'PURCHASED' | 'RELEAS
 async function moveStock(tx: Tx, moved: { productId: string; quantity: number }[], to: 'PURCHASED' | 'RELEASED'): Promise<ProductRow[]> {
   const units = new Map<string, number>();
   for (const r of moved) units.set(r.productId, (units.get(r.productId) ?? 0) + r.quantity);
-  const rows: ProductRow[] = [];
-  for (const [productId, quantity] of [...units].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  // Issued together, in product-id order (Postgres runs them, and takes their row locks, in that order).
+  const moves = [...units].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(async ([productId, quantity]) => {
     const [row] = rowsOf<Raw>(
       await tx.execute(
         to === 'PURCHASED'
@@ -314,7 +318,7 @@ async function moveStock(tx: Tx, moved: { productId: string; quantity: number }[
                   version = version + 1, updated_at = now() where id = ${productId} returning *`,
       ),
     ).map(productOf);
-    rows.push(row);
-  }
-  return rows;
+    return row;
+  });
+  return Promise.all(moves);
 }
