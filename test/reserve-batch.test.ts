@@ -78,6 +78,27 @@ describe.each(BACKENDS)('batched reservations on %s', (backend) => {
     expect(outcomes.slice(10).map((o) => o.__typename)).toEqual(Array(20).fill('SoldOut'));
     expect(stats().fallbacks).toBeGreaterThan(before.fallbacks);
     expect(await h.ledger(id)).toEqual({ total: 10, available: 0, reserved: 10, sold: 0 });
+    // The refused batch committed nothing (its COMMIT went out with it and rolled back): only the
+    // ten winners have an active cart, none of the twenty the single path refused.
+    const [carts] = rowsOf<{ n: number }>(await deps().db.execute(sql`select count(*)::int as n from carts where user_id like ${`over-${backend}-%`} and status = 'ACTIVE'`));
+    expect(Number(carts.n)).toBe(10);
+  });
+
+  it('a batch that takes the last units writes the sold-out event in the same transaction', async () => {
+    const { id } = await h.product({ totalQuantity: 30 });
+    const before = stats();
+    const b = batcherOf(deps());
+    const attempts = admitted(id, Array.from({ length: 30 }, (_, i) => `last-${backend}-${i}`), 1_000);
+    const outcomes = (await Promise.all(attempts.map((a) => b.commit(a)))) as { __typename: string }[];
+    expect(outcomes.every((o) => o.__typename === 'ReserveSuccess')).toBe(true);
+    expect(stats().fallbacks).toBe(before.fallbacks);
+    const rows = rowsOf<{ payload: unknown; n: number }>(
+      await deps().db.execute(sql`select payload, (select count(*) from outbox where topic = 'product.sold_out' and aggregate_id = ${id})::int as n from outbox where topic = 'product.sold_out' and aggregate_id = ${id}`),
+    );
+    expect(rows).toHaveLength(1);
+    const payload = typeof rows[0].payload === 'string' ? JSON.parse(rows[0].payload) : rows[0].payload;
+    const [p] = rowsOf<{ name: string; version: number }>(await deps().db.execute(sql`select name, version from products where id = ${id}`));
+    expect(payload).toEqual({ productId: id, name: p.name, version: Number(p.version) });
   });
 
   it('publishes every batched reservation and the stock after the commit, without holding the answers', async () => {

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { rowsOf } from '../../adapters/db/client.js';
+import { rowsOf, withCommit } from '../../adapters/db/client.js';
 import { rowMapper } from '../../adapters/db/rows.js';
 import { products, type ProductRow, type ReservationRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
 import { announceStock } from '../inventory/products.js';
-import { writeSoldOut } from '../notifications/events.js';
 import { limitExceeded } from '../results.js';
 import { HOLDING } from './reserve.js';
 
@@ -53,8 +52,15 @@ export const MAX_BATCH = 250;
 /** A raw `products` row (snake_case, driver values) as drizzle would map it. */
 const productOf = rowMapper(products);
 
-/** Thrown inside a batch to roll it back and commit its attempts one by one. */
+/** A batch Postgres could not take whole: its attempts are committed one by one. */
 class OneByOne extends Error {}
+
+/** The batch statement's refusal: `division_by_zero`, which nothing else in it can raise. */
+const BATCH_REFUSED = '22012';
+function refused(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 4; e = e.cause as typeof e, i++) if (e.code === BATCH_REFUSED) return true;
+  return false;
+}
 
 export class ReserveBatcher {
   private queues = new Map<string, Waiting[]>();
@@ -202,38 +208,48 @@ export class ReserveBatcher {
         insert into stock_movements (product_id, kind, quantity, reservation_id, actor)
         select ${productId}, 'RESERVE', a.quantity, a.id, a.user_id from attempt a
         where exists (select 1 from moved)
+      ), sold_out as (
+        insert into outbox (id, topic, aggregate_id, user_id, payload)
+        select ${randomUUID()}::uuid, 'product.sold_out', m.id, null, json_build_object('productId', m.id, 'name', m.name, 'version', m.version)::jsonb
+        from moved m where m.available_quantity = 0
       )
-      select m.*, (select count(*) from stored)::int as fs_stored, (select json_object_agg(s.id, s.cart_id) from stored s) as fs_carts from moved m`;
-    return this.deps.db.transaction(async (tx) => {
-      // Sent together: the second statement starts after the first has taken the cart locks, in
-      // its own snapshot, so it sees every reservation committed before them.
-      const [, result] = await Promise.all([tx.execute(lockCarts), tx.execute(commitAll)]);
-      const [row] = rowsOf<Record<string, unknown>>(result);
-      // Not enough left for the whole batch, the sale not open, a shopper over the limit (or the
-      // product gone): rolled back, and one by one in arrival order, each answered as before.
-      if (!row) throw new OneByOne();
-      if (Number(row.fs_stored) !== batch.length) throw new Error(`batch stored ${String(row.fs_stored)} of ${batch.length} reservations`);
-      const cartsJson = row.fs_carts;
-      const cartOf = new Map(Object.entries((typeof cartsJson === 'string' ? JSON.parse(cartsJson) : cartsJson) as Record<string, string>));
-      const moved = productOf(row);
-      if (moved.availableQuantity === 0) await writeSoldOut(tx, moved);
-      const expiresAt = new Date(now.getTime() + moved.reservationTtlSeconds * 1000);
-      const stored: ReservationRow[] = batch.map((w) => ({
-        id: w.reservationId,
-        cartId: cartOf.get(w.reservationId)!,
-        userId: w.actor.userId,
-        productId,
-        orderId: null,
-        quantity: w.quantity,
-        status: 'ACTIVE' as const,
-        sequence: w.sequence,
-        expiresAt,
-        idempotencyKey: w.idempotencyKey ?? null,
-        createdAt: now,
-        updatedAt: now,
-      }));
-      const outcomes: Outcome[] = stored.map((reservation) => ({ __typename: 'ReserveSuccess', reservation }));
-      return { outcomes, product: moved, stored };
-    });
+      -- Not enough left for the whole batch, the sale not open, a shopper over the limit (or the
+      -- product gone), or a reservation without its cart: the division fails (division_by_zero), the
+      -- transaction aborts, its COMMIT rolls back, and the batch goes one by one.
+      select m.*, (select json_object_agg(s.id, s.cart_id) from stored s) as fs_carts,
+             1 / (case when m.id is null or (select count(*) from stored) <> ${batch.length} then 0 else 1 end) as fs_whole
+      from (select 1) as one left join moved m on true`;
+    // Sent together, and with the COMMIT (withCommit): the second statement starts after the first
+    // has taken the cart locks, in its own snapshot, so it sees every reservation committed before
+    // them; and the product row it locks is held only while Postgres runs it and commits, not for
+    // the answer's trip here and COMMIT's back (on a busy api process, the event loop's delay).
+    let result: unknown;
+    try {
+      const { after } = await this.deps.db.transaction((tx) => withCommit(tx, Promise.all([tx.execute(lockCarts), tx.execute(commitAll)]).then(([, r]) => r)));
+      result = await after;
+    } catch (err) {
+      throw refused(err) ? new OneByOne() : err;
+    }
+    const [row] = rowsOf<Record<string, unknown>>(result);
+    const cartsJson = row.fs_carts;
+    const cartOf = new Map(Object.entries((typeof cartsJson === 'string' ? JSON.parse(cartsJson) : cartsJson) as Record<string, string>));
+    const moved = productOf(row);
+    const expiresAt = new Date(now.getTime() + moved.reservationTtlSeconds * 1000);
+    const stored: ReservationRow[] = batch.map((w) => ({
+      id: w.reservationId,
+      cartId: cartOf.get(w.reservationId)!,
+      userId: w.actor.userId,
+      productId,
+      orderId: null,
+      quantity: w.quantity,
+      status: 'ACTIVE' as const,
+      sequence: w.sequence,
+      expiresAt,
+      idempotencyKey: w.idempotencyKey ?? null,
+      createdAt: now,
+      updatedAt: now,
+    }));
+    const outcomes: Outcome[] = stored.map((reservation) => ({ __typename: 'ReserveSuccess', reservation }));
+    return { outcomes, product: moved, stored };
   }
 }
