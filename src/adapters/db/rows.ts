@@ -1,4 +1,5 @@
-import { getTableColumns, type InferSelectModel, type Table } from 'drizzle-orm';
+import { getTableColumns, type InferSelectModel, type SQL, sql, type Table } from 'drizzle-orm';
+import { orders, products } from './schema/tables.js';
 
 /**
  * Maps a raw row of `select *` / `returning *` on `table` (column names as in the database,
@@ -17,3 +18,10 @@ export function rowMapper<T extends Table>(table: T): (raw: Record<string, unkno
     return out as InferSelectModel<T>;
   };
 }
+
+/** Rows of the tables more than one hot path reads back. */
+export const orderOf = rowMapper(orders);
+export const productOf = rowMapper(products);
+
+/** A point in time as a statement parameter (`timestamptz`; both drivers take the ISO text). */
+export const timestamptz = (at: Date): SQL => sql`${at.toISOString()}::timestamptz`;

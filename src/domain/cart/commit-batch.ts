@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { rowsOf, withCommit } from '../../adapters/db/client.js';
-import { rowMapper } from '../../adapters/db/rows.js';
-import { products, type ProductRow, type ReservationRow } from '../../adapters/db/schema/tables.js';
+import { productOf, timestamptz } from '../../adapters/db/rows.js';
+import type { ProductRow, ReservationRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
 import { announceStock } from '../inventory/products.js';
 import { limitExceeded } from '../results.js';
@@ -48,9 +48,6 @@ interface Waiting extends Admitted {
 
 /** At most this many attempts share one transaction, unless `RESERVE_BATCH_MAX` says otherwise. */
 export const MAX_BATCH = 250;
-
-/** A raw `products` row (snake_case, driver values) as drizzle would map it. */
-const productOf = rowMapper(products);
 
 /** A batch Postgres could not take whole: its attempts are committed one by one. */
 class OneByOne extends Error {}
@@ -154,7 +151,7 @@ export class ReserveBatcher {
 
   private async transaction(productId: string, batch: Waiting[]) {
     const now = this.deps.now();
-    const at = sql`${now.toISOString()}::timestamptz`;
+    const at = timestamptz(now);
     // Shoppers' active carts, locked in one order (user id) so concurrent batches cannot deadlock;
     // this serialises each shopper's reserves exactly as the single path does. Whole columns go
     // as one array parameter each (unnest): building a statement with a parameter per value

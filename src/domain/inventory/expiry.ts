@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { rowsOf } from '../../adapters/db/client.js';
+import { timestamptz } from '../../adapters/db/rows.js';
 import { outbox, stockMovements } from '../../adapters/db/schema/tables.js';
 import { publishReservation, returnToGate } from '../cart/reserve.js';
 import type { Deps } from '../context.js';
@@ -26,7 +27,7 @@ interface ExpiredRow {
  */
 export async function sweepExpired(deps: Deps, batch = 500): Promise<number> {
   const now = deps.now();
-  const at = sql`${now.toISOString()}::timestamptz`;
+  const at = timestamptz(now);
   const out = await deps.db.transaction(async (tx) => {
     const expired = rowsOf<ExpiredRow>(
       await tx.execute(sql`

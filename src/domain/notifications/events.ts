@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { rowsOf, type Tx } from '../../adapters/db/client.js';
-import { outbox, type ProductRow } from '../../adapters/db/schema/tables.js';
+import { timestamptz } from '../../adapters/db/rows.js';
+import type { ProductRow } from '../../adapters/db/schema/tables.js';
 import type { Deps } from '../context.js';
 
 /**
@@ -10,15 +11,19 @@ import type { Deps } from '../context.js';
  * it happen exactly once).
  */
 
+/**
+ * The statement that writes one outbox row (a hand-written statement, for transactions on the hot
+ * paths; the payload goes as JSON text and is stored as jsonb).
+ */
+export function outboxInsert(topic: string, aggregateId: string, userId: string | null, payload: Record<string, unknown>): SQL {
+  return sql`
+    insert into outbox (id, topic, aggregate_id, user_id, payload)
+    values (${randomUUID()}, ${topic}, ${aggregateId}, ${userId}, ${JSON.stringify(payload)}::text::jsonb)`;
+}
+
 /** In the reserve transaction that took a product's last unit. */
 export async function writeSoldOut(tx: Tx, product: Pick<ProductRow, 'id' | 'name' | 'version'>): Promise<void> {
-  await tx.insert(outbox).values({
-    id: randomUUID(),
-    topic: 'product.sold_out',
-    aggregateId: product.id,
-    userId: null,
-    payload: { productId: product.id, name: product.name, version: product.version },
-  });
+  await tx.execute(outboxInsert('product.sold_out', product.id, null, { productId: product.id, name: product.name, version: product.version }));
 }
 
 /**
@@ -29,8 +34,8 @@ export async function writeSoldOut(tx: Tx, product: Pick<ProductRow, 'id' | 'nam
 export async function writeExpiryReminders(deps: Deps, withinSeconds: number, batch = 500): Promise<number> {
   if (withinSeconds <= 0) return 0;
   const now = deps.now();
-  const at = sql`${now.toISOString()}::timestamptz`;
-  const until = sql`${new Date(now.getTime() + withinSeconds * 1000).toISOString()}::timestamptz`;
+  const at = timestamptz(now);
+  const until = timestamptz(new Date(now.getTime() + withinSeconds * 1000));
   const rows = rowsOf<{ id: string }>(
     await deps.db.execute(sql`
       with due as (
@@ -59,8 +64,8 @@ export async function writeExpiryReminders(deps: Deps, withinSeconds: number, ba
  */
 export async function writeSaleStartNotices(deps: Deps): Promise<number> {
   const now = deps.now();
-  const at = sql`${now.toISOString()}::timestamptz`;
-  const since = sql`${new Date(now.getTime() - 3_600_000).toISOString()}::timestamptz`;
+  const at = timestamptz(now);
+  const since = timestamptz(new Date(now.getTime() - 3_600_000));
   const rows = rowsOf<{ id: string }>(
     await deps.db.execute(sql`
       with due as (

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import { rowsOf } from '../../adapters/db/client.js';
+import { timestamptz } from '../../adapters/db/rows.js';
 import { notificationDeliveries, type DeliveryRow } from '../../adapters/db/schema/notifications.js';
 import { orderItems, orders, outbox, products, reservations } from '../../adapters/db/schema/tables.js';
 import type { Deps } from '../context.js';
@@ -33,8 +34,8 @@ export function backoffMs(attempt: number, base: number, max: number, random = M
 export async function claimDue(deps: Deps, limit: number): Promise<OutboxRow[]> {
   const { leaseSeconds } = deps.notifications.settings;
   const now = deps.now();
-  const at = sql`${now.toISOString()}::timestamptz`;
-  const lease = sql`${new Date(now.getTime() + leaseSeconds * 1000).toISOString()}::timestamptz`;
+  const at = timestamptz(now);
+  const lease = timestamptz(new Date(now.getTime() + leaseSeconds * 1000));
   const rows = rowsOf<Record<string, unknown>>(
     await deps.db.execute(sql`
       update outbox o set attempts = o.attempts + 1, next_attempt_at = ${lease}

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { rowsOf } from '../../adapters/db/client.js';
-import { rowMapper } from '../../adapters/db/rows.js';
+import { orderOf, rowMapper, timestamptz } from '../../adapters/db/rows.js';
 import { type CartRow, orderItems, orders, reservations, type OrderItemRow, type OrderRow } from '../../adapters/db/schema/tables.js';
 import { publishReservation } from '../cart/reserve.js';
+import { outboxInsert } from '../notifications/events.js';
 import { sealAddress } from '../privacy/address.js';
 import type { Actor, Deps } from '../context.js';
 import {
@@ -80,7 +81,6 @@ export async function publishOrder(deps: Deps, o: Pick<OrderRow, 'id' | 'userId'
     .catch((err) => deps.log.warn({ err, orderId: o.id }, 'order event not published'));
 }
 
-const orderOf = rowMapper(orders);
 const itemOf = rowMapper(orderItems);
 
 interface HeldRaw {
@@ -152,7 +152,7 @@ export async function checkout(deps: Deps, actor: Actor, input: CheckoutInput): 
     const orderId = randomUUID();
     const total = live.reduce((sum, h) => sum + h.priceAmount * h.quantity, 0);
     const currency = live[0].currency;
-    const at = sql`${now.toISOString()}::timestamptz`;
+    const at = timestamptz(now);
     const sealed = sealAddress(deps, orderId, input.shippingAddress);
     const param = <T>(values: T[]) => sql.param(values);
     const holdIds = param(live.map((h) => h.id));
@@ -172,9 +172,7 @@ export async function checkout(deps: Deps, actor: Actor, input: CheckoutInput): 
           ${param(live.map((h) => h.quantity))}::int[], ${param(live.map((h) => h.priceAmount))}::int[], ${param(live.map((h) => h.currency))}::text[]) as i`),
       tx.execute(sql`update reservations set status = 'CHECKED_OUT', order_id = ${orderId}::uuid, updated_at = ${at} where id = any(${holdIds}::uuid[])`),
       tx.execute(sql`update carts set status = 'CHECKED_OUT', updated_at = ${at} where id = ${cart.id}`),
-      tx.execute(sql`
-        insert into outbox (id, topic, aggregate_id, user_id, payload)
-        values (${randomUUID()}, 'order.placed', ${orderId}, ${actor.userId}, ${JSON.stringify(payload)}::text::jsonb)`),
+      tx.execute(outboxInsert('order.placed', orderId, actor.userId, payload)),
     ]);
     const order = orderOf(rowsOf<Record<string, unknown>>(inserted)[0]);
     return { __typename: 'CheckoutSuccess', order, fresh: live.map((h) => ({ id: h.id, productId: h.productId })) };

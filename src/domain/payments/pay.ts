@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import { rowsOf, type Tx, withCommit } from '../../adapters/db/client.js';
-import { rowMapper } from '../../adapters/db/rows.js';
-import { orders, payments, products, type OrderRow, type PaymentRow, type ProductRow } from '../../adapters/db/schema/tables.js';
+import { orderOf, productOf, rowMapper, timestamptz } from '../../adapters/db/rows.js';
+import { payments, type OrderRow, type PaymentRow, type ProductRow } from '../../adapters/db/schema/tables.js';
 import { publishReservation, returnToGate } from '../cart/reserve.js';
 import { type Actor, type Deps, RetryableError } from '../context.js';
 import { announceStock } from '../inventory/products.js';
+import { outboxInsert } from '../notifications/events.js';
 import { assertPaymentMethod, publishOrder } from '../orders/checkout.js';
 import {
   assertIdempotencyKey,
@@ -133,7 +134,7 @@ export async function startAttempt(deps: Deps, actor: Actor, input: PayInput): P
         )
         select (select count(*) from reservations where order_id = ${order.id})::int as holds,
                (select count(*) from locked)::int as locked,
-               (select count(*) from locked where status <> 'CHECKED_OUT' or expires_at <= ${now.toISOString()}::timestamptz)::int as expired`),
+               (select count(*) from locked where status <> 'CHECKED_OUT' or expires_at <= ${timestamptz(now)})::int as expired`),
     );
     if (Number(holds.locked) < Number(holds.holds)) return unavailable('This order is being updated; try again', 1);
     if (Number(holds.expired) > 0) return reservationExpired();
@@ -158,6 +159,7 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
   const now = deps.now();
   let effects: { order: OrderRow; released: { id: string; productId: string; userId: string; quantity: number }[]; sold: { id: string; productId: string; userId: string }[]; products: Promise<ProductRow[]> } | undefined;
   let result: PayResult;
+  let productsMoved: ProductRow[] = [];
   try {
     result = await deps.db.transaction(async (tx) => {
       const [p] = rowsOf<Raw>(await tx.execute(sql`select * from payments where id = ${paymentId} for update`)).map(paymentOf);
@@ -211,13 +213,13 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
     });
     // The product rows, moved by the statements sent with the COMMIT (withCommit): if they failed,
     // nothing was committed, and this throws as the transaction would have.
-    if (effects) await effects.products;
+    if (effects) productsMoved = await effects.products;
   } catch (err) {
     throw new RetryableError('The payment could not be recorded; it will be settled by reconciliation', { cause: err });
   }
   if (effects) {
     await returnToGate(deps, effects.released);
-    for (const p of await effects.products) await announceStock(deps, p);
+    for (const p of productsMoved) await announceStock(deps, p);
     for (const r of [...effects.released.map((r) => ({ ...r, status: 'RELEASED' as const })), ...effects.sold.map((r) => ({ ...r, status: 'PURCHASED' as const }))]) {
       await publishReservation(deps, r);
     }
@@ -229,9 +231,7 @@ export async function settlePayment(deps: Deps, paymentId: string, outcome: Char
 const actorOf = (o: OrderRow) => o.userId;
 
 type Raw = Record<string, unknown>;
-const orderOf = rowMapper(orders);
 const paymentOf = rowMapper(payments);
-const productOf = rowMapper(products);
 
 /**
  * A charged or declined attempt's writes: the attempt, the order's holds (sold or back on sale,
@@ -252,7 +252,7 @@ async function settleOrder(
     payload: Record<string, unknown>;
   },
 ) {
-  const at = sql`${now.toISOString()}::timestamptz`;
+  const at = timestamptz(now);
   const pay = w.payment;
   const o = w.order;
   const payload = { orderId: order.id, total: order.totalAmount, currency: order.currency, ...w.payload };
@@ -268,9 +268,7 @@ async function settleOrder(
               where id = ${order.id} returning *`
         : sql`update orders set status = 'FAILED', payment_status = 'FAILED', inventory_status = 'FAILED', updated_at = ${at} where id = ${order.id} returning *`,
     ),
-    tx.execute(sql`
-      insert into outbox (id, topic, aggregate_id, user_id, payload)
-      values (${randomUUID()}, ${w.topic}, ${order.id}, ${order.userId}, ${JSON.stringify(payload)}::text::jsonb)`),
+    tx.execute(outboxInsert(w.topic, order.id, order.userId, payload)),
   ]);
   const [settled] = rowsOf<Raw>(updated).map(orderOf);
   const { after } = await withCommit(tx, moveStock(tx, moved, w.stock));
