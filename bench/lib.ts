@@ -1,11 +1,12 @@
 // Shared pieces of the benchmark: processes, a scratch database, the load generator, a keep-alive client.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { freePort, scratchDatabase as scratch } from '../test/support/scratch.js';
+import { signTokenSync } from '../src/auth.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -285,9 +286,4 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /** An HS256 token like src/auth.ts signToken makes, signed synchronously (tens of thousands in well under a second). */
-export function hs256(secret: string, claims: { sub: string; roles?: string[]; ttlSeconds?: number }): string {
-  const now = Math.floor(Date.now() / 1000);
-  const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const head = `${enc({ alg: 'HS256' })}.${enc({ roles: claims.roles ?? [], sub: claims.sub, iat: now, exp: now + (claims.ttlSeconds ?? 7200) })}`;
-  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
-}
+export const hs256 = (secret: string, claims: { sub: string; roles?: string[]; ttlSeconds?: number }): string => signTokenSync(secret, { ttlSeconds: 7200, ...claims });

@@ -4,7 +4,7 @@
 import { createHmac } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { createVerifier, plainHs256, signToken } from '../src/auth.js';
+import { createVerifier, plainHs256, signToken, signTokenSync } from '../src/auth.js';
 
 const SECRET = 'hs256-test-secret-hs256-test-secret-0123456789';
 const OTHER = 'another-secret-another-secret-another-secret-99';
@@ -37,6 +37,8 @@ async function cases(o: Opts): Promise<[string, string][]> {
   return [
     ['jose-made', good],
     ['signToken', await signToken(SECRET, { sub: 'bob', issuer: o.issuer, audience: o.audience })],
+    ['signTokenSync', signTokenSync(SECRET, { sub: 'erin', roles: ['admin'], issuer: o.issuer, audience: o.audience })],
+    ['signTokenSync, expired', signTokenSync(SECRET, { sub: 'erin', ttlSeconds: -60, issuer: o.issuer, audience: o.audience })],
     ['typ and kid in the header', await jose(base, { header: { typ: 'JWT', kid: 'k1' } })],
     ['audience as an array', await jose({ ...base, aud: [o.audience ?? 'x', 'other'] })],
     ['no exp', await jose({ ...base, exp: undefined })],
@@ -118,5 +120,20 @@ describe.each<[string, Opts]>([
     expect(check(await jose(claims, { header: { typ: 'JWT' } }))).toEqual(claims);
     expect(check(await signToken(SECRET, { sub: 'dave', issuer: o.issuer, audience: o.audience }))).toMatchObject({ sub: 'dave' });
     expect(check(await jose(claims, { secret: OTHER }))).toBeUndefined();
+  });
+
+  it('signTokenSync makes the token signToken makes: the same claims, verified by jose', async () => {
+    const t = now();
+    const sync = signTokenSync(SECRET, { sub: 'frank', roles: ['admin'], ttlSeconds: 600, issuer: o.issuer, audience: o.audience });
+    const { payload, protectedHeader } = await jwtVerify(sync, new TextEncoder().encode(SECRET), { ...o, algorithms: ['HS256'] });
+    expect(protectedHeader).toEqual({ alg: 'HS256' });
+    expect(payload).toEqual({ sub: 'frank', roles: ['admin'], iat: expect.any(Number), exp: (payload.iat as number) + 600, ...(o.issuer ? { iss: o.issuer } : {}), ...(o.audience ? { aud: o.audience } : {}) });
+    expect(Math.abs((payload.iat as number) - t)).toBeLessThanOrEqual(1);
+    const viaJose = await jwtVerify(await signToken(SECRET, { sub: 'frank', roles: ['admin'], expiresIn: '600s', issuer: o.issuer, audience: o.audience }), new TextEncoder().encode(SECRET), o);
+    expect(Object.keys(payload).sort()).toEqual(Object.keys(viaJose.payload).sort());
+    // Twelve hours unless told otherwise, as signToken.
+    const long = await jwtVerify(signTokenSync(SECRET, { sub: 'frank', issuer: o.issuer, audience: o.audience }), new TextEncoder().encode(SECRET), o);
+    expect((long.payload.exp as number) - (long.payload.iat as number)).toBe(12 * 3600);
+    expect(long.payload.roles).toEqual([]);
   });
 });
