@@ -114,8 +114,11 @@ export async function createRuntime(
     reserveBatchMax: opts.reserveBatchMax,
   };
   // Every process keeps its stock copy and sold-out flags fresh from every process's changes.
+  // The flag is re-derived from the newest copy on every event, not only on a newer one: a
+  // product re-announced unchanged (its gate raised by reconciliation) must clear it too.
   const stopListening = await events.listen('stock', (s) => {
-    if (inventory.offer(s)) gate.noteStock(s.productId, s.availableQuantity);
+    inventory.offer(s);
+    gate.noteStock(s.productId, inventory.get(s.productId)!.availableQuantity);
   });
   // Events missed while pub/sub was down must not leave this process stale: re-read on reconnect.
   const stopResync = events.onResync?.(() => {

@@ -1,6 +1,8 @@
 // Sold-out flags known to every process without round trips, and resync after a Redis outage.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reserve, releaseReservation } from '../src/domain/cart/reserve.js';
+import { reconcileGate, type ReconcileMemo } from '../src/domain/gate/reconcile.js';
+import type { ResilientGate } from '../src/domain/gate/resilient.js';
 import { createProduct } from '../src/domain/inventory/products.js';
 import { createRuntime, type Runtime } from '../src/deps.js';
 import { quietLog, scratchDatabase, uniqueName } from './support/backends.js';
@@ -72,5 +74,29 @@ describe('two runtimes on a private Redis', () => {
     // The fresh Redis has no gate: it is loaded from Postgres, and B admits the unit.
     expect((await reserve(b.deps, shopper('u3'), { productId: id, quantity: 1 })).__typename).toBe('ReserveSuccess');
     await waitFor(() => a.deps.gate.knownSoldOut(id));
+  });
+
+  it('a unit reconciliation gives back to the gate clears every process\'s sold-out flag', async () => {
+    const id = 'so-reconcile';
+    // Both gates back on Redis after the outage above (a process still down admits through Postgres).
+    await waitFor(() => [a, b].every((rt) => (rt.deps.gate as ResilientGate).mode === 'up'));
+    await createProduct(a.deps, admin, { id, name: 'X', priceAmount: 100, currency: 'USD', totalQuantity: 2, sale: { startsAt: new Date(Date.now() - 1000), perUserLimit: 1, reservationTtlSeconds: 300 } });
+    expect((await reserve(b.deps, shopper('w1'), { productId: id, quantity: 1 })).__typename).toBe('ReserveSuccess');
+    // An api process admitted the other unit at the gate and died before Postgres stored it.
+    expect((await b.deps.gate.admit({ productId: id, userId: 'ghost', quantity: 1, nowMs: Date.now(), reservationId: crypto.randomUUID() })).outcome).toBe('ADMITTED');
+    // Postgres has a unit left; the gate has none, so both processes learn "sold out" from it.
+    for (const rt of [a, b]) expect((await reserve(rt.deps, shopper('w2'), { productId: id, quantity: 1 })).__typename).toBe('SoldOut');
+    expect([a.deps.gate.knownSoldOut(id), b.deps.gate.knownSoldOut(id)]).toEqual([true, true]);
+    await waitFor(() => a.deps.inventory.get(id)?.availableQuantity === 1 && b.deps.inventory.get(id)?.availableQuantity === 1);
+
+    // The worker's reconciliation (here in A) gives the unit back to the gate. Postgres does not
+    // change, so only its re-announcement can tell B.
+    const memo: ReconcileMemo = new Map();
+    await reconcileGate(a.deps, { settleMs: 100, productIds: [id] }, memo);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await reconcileGate(a.deps, { settleMs: 100, productIds: [id] }, memo)).toMatchObject({ raised: 1 });
+    await waitFor(() => !a.deps.gate.knownSoldOut(id) && !b.deps.gate.knownSoldOut(id));
+    expect((await reserve(b.deps, shopper('w2'), { productId: id, quantity: 1 })).__typename).toBe('ReserveSuccess');
+    await waitFor(() => a.deps.gate.knownSoldOut(id) && b.deps.gate.knownSoldOut(id));
   });
 });

@@ -1,7 +1,7 @@
 import { gt, isNull, or } from 'drizzle-orm';
 import { products } from '../../adapters/db/schema/tables.js';
 import type { Deps } from '../context.js';
-import { gateSnapshot, getProduct } from '../inventory/products.js';
+import { announceStock, gateSnapshot, getProduct } from '../inventory/products.js';
 import type { StockGate } from './port.js';
 import { type GateInspector, ResilientGate } from './resilient.js';
 
@@ -67,6 +67,9 @@ export async function reconcileGate(deps: Deps, opts: ReconcileOptions, memo: Re
         if ((await inspector.correct(id, g, snap.stock, snap.held)) === 'DONE') {
           report.raised++;
           deps.log.info({ productId: id, gate: g.stock, postgres: snap.stock }, 'gate held less than Postgres; units given back');
+          // Postgres did not change, so no stock event says so: re-announce its stock, or the
+          // processes that saw the gate empty keep answering SoldOut from their sold-out flag.
+          await announceStock(deps, row);
         }
         memo.delete(id);
       } else if (!seen || seen.stock !== g.stock || seen.sequence !== g.sequence) {
