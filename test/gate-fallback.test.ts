@@ -86,6 +86,11 @@ describe('Redis gate fallback and reconciliation', () => {
     // The fallback's sequences start above every one the Redis gate handed out, and keep increasing.
     expect(seqs.slice(3).every((s) => s > Math.max(...seqs.slice(0, 3)))).toBe(true);
     expect(seqs.slice(3)).toEqual([...seqs.slice(3)].sort((x, y) => x - y));
+    // Sold out and keyed while Redis is down: the gate cannot read the key, so the attempt takes the
+    // full path (Postgres's answer: this shopper's earlier key, or sold out).
+    expect(await a.gate.mayRepeat(productId, 'during-0', 'any-key', Date.now())).toBe(true);
+    const keyed = await a.gql(RESERVE, { input: { productId, idempotencyKey: 'down-key-0001' } }, 'during-keyed');
+    expect(keyed.data?.reserve.__typename).toBe('SoldOut');
     const refused = await reserve(b, 'error-mode');
     expect(refused.errors?.[0].extensions).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
 

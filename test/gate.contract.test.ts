@@ -101,14 +101,21 @@ describe.each(gates)('%s gate', (_name, make) => {
     const s = snapshot({ perUserLimit: 10 });
     await gate.load(s, true);
     const first = attempt(s.productId, 'u', 1, { idempotencyKey: 'k1' });
+    expect(await gate.mayRepeat(s.productId, 'u', 'k1', NOW)).toBe(false);
     const admitted = await gate.admit(first);
     expect(admitted.outcome).toBe('ADMITTED');
+    // A plain read of the key: admitted for this shopper and product only.
+    expect(await gate.mayRepeat(s.productId, 'u', 'k1', NOW)).toBe(true);
+    expect(await gate.mayRepeat(s.productId, 'v', 'k1', NOW)).toBe(false);
+    expect(await gate.mayRepeat(s.productId, 'u', 'k2', NOW)).toBe(false);
+    expect(await gate.mayRepeat(`${s.productId}-other`, 'u', 'k1', NOW)).toBe(false);
     const again = await gate.admit(attempt(s.productId, 'u', 1, { idempotencyKey: 'k1' }));
     expect(again).toEqual({ outcome: 'REPEATED', reservationId: first.reservationId, sequence: (admitted as { sequence: number }).sequence });
     // The same key from another shopper is another attempt.
     expect((await gate.admit(attempt(s.productId, 'v', 1, { idempotencyKey: 'k1' }))).outcome).toBe('ADMITTED');
     // Forgotten (Postgres did not keep it): the key admits again.
     await gate.forget(s.productId, 'u', 'k1');
+    expect(await gate.mayRepeat(s.productId, 'u', 'k1', NOW)).toBe(false);
     expect((await gate.admit(attempt(s.productId, 'u', 1, { idempotencyKey: 'k1' }))).outcome).toBe('ADMITTED');
   });
 

@@ -1,5 +1,5 @@
 import type { Actor, Deps } from '../domain/context.js';
-import { knownSoldOut, reserve } from '../domain/cart/reserve.js';
+import { keyedSoldOut, knownSoldOut, reserve } from '../domain/cart/reserve.js';
 import type { InventorySnapshot } from '../domain/events.js';
 import { inventoryOf } from '../domain/inventory/products.js';
 import { checkout, getOrder } from '../domain/orders/checkout.js';
@@ -167,7 +167,7 @@ export async function handleRest(deps: Deps, req: RestRequest): Promise<RestResp
       if (typeof quantity !== 'number') return bad('quantity must be a number', 'quantity');
       const input = { productId: str(body, 'product_id') ?? '', quantity, idempotencyKey: str(body, 'idempotency_key') };
       // As in GraphQL: sold out is answered from memory before the rate limits and the challenge.
-      const gone = knownSoldOut(deps, input);
+      const gone = knownSoldOut(deps, input) ?? (await keyedSoldOut(deps, actor, input));
       if (gone) return errorResponse(gone as never);
       const guarded = await req.security?.reserve(actor, req.ip, input.productId, str(body, 'captcha'));
       if (guarded) return errorResponse(guarded as never);

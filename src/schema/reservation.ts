@@ -1,4 +1,4 @@
-import { getReservation, knownSoldOut, releaseReservation, reserve } from '../domain/cart/reserve.js';
+import { getReservation, keyedSoldOut, knownSoldOut, releaseReservation, reserve } from '../domain/cart/reserve.js';
 import type { FieldMemo } from '../http/fast-path.js';
 import { watchCountdown } from '../domain/cart/countdown.js';
 import { badInput, builder } from './builder.js';
@@ -108,6 +108,7 @@ builder.mutationFields((t) => ({
       // Sold out is answered from memory before the rate limits and the challenge: nothing is
       // left to protect, and the answer costs less than the checks (no Redis round trip).
       knownSoldOut(ctx.deps, reserveInput(input)) ??
+      (await keyedSoldOut(ctx.deps, ctx.actor!, reserveInput(input))) ??
       (await ctx.security.reserve(ctx.actor!, ctx.ip, String(input.productId), input.captcha)) ??
       reserve(ctx.deps, ctx.actor!, reserveInput(input)),
   }),

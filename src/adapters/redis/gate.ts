@@ -109,6 +109,10 @@ export class RedisGate implements StockGate {
     if (stock > 0) this.soldOut.delete(productId);
   }
 
+  async mayRepeat(productId: string, userId: string, key: string): Promise<boolean> {
+    return (await this.redis.exists(gateKeys(this.prefix, productId).idem(userId, key))) === 1;
+  }
+
   async forget(productId: string, userId: string, idempotencyKey: string): Promise<void> {
     await this.redis.del(gateKeys(this.prefix, productId).idem(userId, idempotencyKey));
   }

@@ -67,6 +67,20 @@ export function knownSoldOut(deps: Deps, input: ReserveInput): SoldOut | undefin
   return soldOut(input.productId);
 }
 
+/**
+ * A keyed attempt on a product this process knows is sold out: `SoldOut` when the gate has admitted
+ * no attempt with this shopper's key (one plain read, no script), else undefined, and the full path
+ * answers what the key stands for. Every storefront on the SDK sends a key with each reserve, so
+ * this is how most of a sale's refused reserves are answered. A gate that cannot tell (or fails)
+ * sends the attempt down the full path, which words any fault.
+ */
+export async function keyedSoldOut(deps: Deps, actor: Actor, input: ReserveInput): Promise<SoldOut | undefined> {
+  const key = input.idempotencyKey;
+  if (!key || !deps.gate.knownSoldOut(input.productId) || invalidReserve(input)) return undefined;
+  const repeat = await deps.gate.mayRepeat(input.productId, actor.userId, key, deps.now().getTime()).catch(() => true);
+  return repeat ? undefined : soldOut(input.productId);
+}
+
 function invalidReserve(input: ReserveInput): InvalidInput | undefined {
   return (
     assertProductId('productId', input.productId) ||

@@ -46,6 +46,11 @@ export class MemoryGate implements StockGate {
     return { outcome: 'ADMITTED', sequence: p.sequence };
   }
 
+  async mayRepeat(productId: string, userId: string, key: string, nowMs: number): Promise<boolean> {
+    const prev = this.remembered.get(this.idemKey(productId, userId, key));
+    return !!prev && prev.expiresAtMs > nowMs;
+  }
+
   /** Drops expired idempotency keys so the map stays bounded by a day's worth of keyed admissions. */
   private pruneRemembered(nowMs: number) {
     for (const [k, v] of this.remembered) if (v.expiresAtMs <= nowMs) this.remembered.delete(k);

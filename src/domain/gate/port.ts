@@ -49,6 +49,12 @@ export interface StockGate {
   release(productId: string, userId: string, quantity: number, restoreStock: boolean): Promise<void>;
   /** Forgets an idempotency key whose admission Postgres did not keep, so a retry can go through. */
   forget(productId: string, userId: string, idempotencyKey: string): Promise<void>;
+  /**
+   * Whether an attempt with this idempotency key may already have been admitted for this shopper and
+   * product: false only when the gate knows none was (a plain read, nothing changes). A gate that
+   * cannot tell (Redis unreachable) answers true, so the caller takes the full path.
+   */
+  mayRepeat(productId: string, userId: string, idempotencyKey: string, nowMs: number): Promise<boolean>;
   /** Loads a product's state; unless `force`, only when the gate has none yet. Returns whether it wrote. */
   load(snapshot: GateSnapshot, force: boolean): Promise<boolean>;
   /** What this process knows without a round trip: the product is sold out. */

@@ -148,6 +148,17 @@ export class ResilientGate implements StockGate {
     }
   }
 
+  async mayRepeat(productId: string, userId: string, key: string, nowMs: number): Promise<boolean> {
+    // Not known here during an outage: the full path asks the fallback (Postgres) itself.
+    if (!this.usable()) return true;
+    try {
+      return await this.o.primary.mayRepeat(productId, userId, key, nowMs);
+    } catch (err) {
+      this.markDown(err);
+      return true;
+    }
+  }
+
   async forget(productId: string, userId: string, idempotencyKey: string): Promise<void> {
     if (!this.usable()) return;
     try {
