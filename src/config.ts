@@ -47,6 +47,8 @@ export interface Config {
   fastPathReplay: boolean;
   /** Reservations of one product committed together at most (group commit); 1 commits each alone. */
   reserveBatchMax: number;
+  /** Payment settlements committed together at most (group commit); 1 settles each alone. */
+  settleBatchMax: number;
   /** How long a verified bearer token is trusted without verifying again, in ms (0 = off). */
   tokenCacheMs: number;
 }
@@ -302,5 +304,6 @@ function performanceConfig(env: Record<string, string | undefined>, role: Role) 
     fastPathReplay: replay === 'on',
     tokenCacheMs: int(env, 'TOKEN_CACHE_MS', 30_000, 0, 3_600_000),
     reserveBatchMax: int(env, 'RESERVE_BATCH_MAX', 250, 1, 10_000),
+    settleBatchMax: int(env, 'SETTLE_BATCH_MAX', 100, 1, 10_000),
   };
 }

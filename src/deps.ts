@@ -41,6 +41,8 @@ export interface RuntimeOptions {
   stockCoalesceMs?: number;
   /** Reservations of one product committed together at most (default 250; 1 = each alone). */
   reserveBatchMax?: number;
+  /** Payment settlements committed together at most (default 100; 1 = each alone). */
+  settleBatchMax?: number;
   /** Overrides of the notification settings (tests: fast retries, their own SMTP server). */
   notifications?: Partial<NotificationConfig>;
   /** Replaces senders per channel (tests). */
@@ -112,6 +114,7 @@ export async function createRuntime(
     keyring: config.dataEncryptionKey ? parseKeyring(config.dataEncryptionKey) : keyringFromSecret(devDataSecret(config.dataDir)),
     limiter,
     reserveBatchMax: opts.reserveBatchMax,
+    settleBatchMax: opts.settleBatchMax,
   };
   // Every process keeps its stock copy and sold-out flags fresh from every process's changes.
   // The flag is re-derived from the newest copy on every event, not only on a newer one: a

@@ -46,7 +46,7 @@ async function main() {
   const forThisProcess = startCluster(config, log, secret && !config.authJwtSecret ? { AUTH_JWT_SECRET: secret } : {});
   if (!forThisProcess) return;
   config = forThisProcess;
-  const runtime = await createRuntime(config, { log, redisPrefix: config.redisPrefix, stockCoalesceMs: config.stockCoalesceMs, reserveBatchMax: config.reserveBatchMax });
+  const runtime = await createRuntime(config, { log, redisPrefix: config.redisPrefix, stockCoalesceMs: config.stockCoalesceMs, reserveBatchMax: config.reserveBatchMax, settleBatchMax: config.settleBatchMax });
   const { deps, database } = runtime;
   const stops: (() => Promise<void>)[] = [];
 

@@ -4,8 +4,9 @@ import type { SandboxGateway } from '../src/adapters/payments/sandbox.js';
 import { BACKENDS } from './support/backends.js';
 import { and, eq, sql } from 'drizzle-orm';
 import { carts, orderItems, orders, outbox, payments, products, reservations, stockMovements } from '../src/adapters/db/schema/tables.js';
-import { pay } from '../src/domain/payments/pay.js';
+import { MAX_SETTLE_BATCH, pay, settlePayment, settlerOf } from '../src/domain/payments/pay.js';
 import { checkout, itemsOf } from '../src/domain/orders/checkout.js';
+import { rowsOf } from '../src/adapters/db/client.js';
 import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE } from './support/harness.js';
 
 describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
@@ -134,6 +135,80 @@ describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
     expect(await h.ledger(productId)).toEqual({ total: 10, available: 10, reserved: 0, sold: 0 });
   });
 
+  /** `n` shoppers of one product, each with one unit checked out. */
+  const checkedOut = async (tag: string, n: number, total = 20) => {
+    const { id: productId } = await h.product({ totalQuantity: total });
+    const placed = [];
+    for (let i = 0; i < n; i++) {
+      const shopper = await h.token(`${tag}-${i}-${backend.replace(/\W/g, '-')}`);
+      const r = await h.gql(RESERVE, { input: { productId } }, shopper);
+      const c = await h.gql(CHECKOUT, { input: { cartId: r.data.reserve.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, shopper);
+      const [o] = await h.backend.runtime.deps.db.select().from(orders).where(eq(orders.id, c.data.checkout.order.id));
+      placed.push(o);
+    }
+    return { productId, orders: placed };
+  };
+
+  it('settlements arriving together commit together: each answer and row as alone, the product row moved once per batch', async () => {
+    const { deps } = h.backend.runtime;
+    const { productId, orders: placed } = await checkedOut('grouped', 12);
+    const { stats } = settlerOf(deps);
+    const before = { ...stats };
+    // Every third card is declined: sold and released units share the product's one update.
+    const results = await Promise.all(
+      placed.map((o, i) => pay(deps, { userId: o.userId, roles: [] }, { orderId: o.id, paymentMethod: i % 3 === 2 ? 'pm_card_chargeDeclined' : 'pm_card_visa', amount: o.totalAmount })),
+    );
+    expect(results.map((r) => r.__typename)).toEqual(placed.map((_, i) => (i % 3 === 2 ? 'PaymentDeclined' : 'PaySuccess')));
+    // Fewer transactions than settlements: some shared one.
+    expect(stats.settlements - before.settlements).toBeGreaterThan(stats.batches - before.batches);
+    expect(stats.fallbacks).toBe(before.fallbacks);
+    expect(await h.ledger(productId)).toEqual({ total: 20, available: 12, reserved: 0, sold: 8 });
+    for (const [i, o] of placed.entries()) {
+      const ok = i % 3 !== 2;
+      const [after] = await deps.db.select().from(orders).where(eq(orders.id, o.id));
+      expect(after.status).toBe(ok ? 'COMPLETED' : 'FAILED');
+      if (ok) expect(results[i]).toMatchObject({ order: { id: o.id, status: 'COMPLETED', transactionId: after.transactionId } });
+      expect(await deps.db.select({ kind: stockMovements.kind, quantity: stockMovements.quantity }).from(stockMovements).where(eq(stockMovements.orderId, o.id))).toEqual([
+        { kind: ok ? 'SELL' : 'FAIL', quantity: 1 },
+      ]);
+      expect(await deps.db.select({ status: reservations.status }).from(reservations).where(eq(reservations.orderId, o.id))).toEqual([{ status: ok ? 'PURCHASED' : 'RELEASED' }]);
+      expect(await deps.db.select({ topic: outbox.topic }).from(outbox).where(eq(outbox.aggregateId, o.id))).toContainEqual({ topic: ok ? 'order.completed' : 'payment.failed' });
+    }
+  });
+
+  it('a batch that fails is settled one by one: the others commit, the failing one commits nothing', async () => {
+    const { deps } = h.backend.runtime;
+    const good = await checkedOut('batch-good', 4);
+    const bad = await checkedOut('batch-bad', 1);
+    // As in the rollback test above: the bad product's settlement breaks the non-negative check.
+    await deps.db.execute(sql`update products set available_quantity = available_quantity + reserved_quantity, reserved_quantity = 0 where id = ${bad.productId}`);
+    const { stats } = settlerOf(deps);
+    const fallbacks = stats.fallbacks;
+    const all = [...good.orders, ...bad.orders];
+    const results = await Promise.allSettled(all.map((o) => pay(deps, { userId: o.userId, roles: [] }, { orderId: o.id, paymentMethod: 'pm_card_visa', amount: o.totalAmount })));
+    expect(results.slice(0, 4).map((r) => r.status === 'fulfilled' && r.value.__typename)).toEqual(['PaySuccess', 'PaySuccess', 'PaySuccess', 'PaySuccess']);
+    expect(results[4]).toMatchObject({ status: 'rejected', reason: { message: expect.stringMatching(/could not be recorded/) } });
+    expect(stats.fallbacks).toBeGreaterThan(fallbacks);
+    expect(await h.ledger(good.productId)).toEqual({ total: 20, available: 16, reserved: 0, sold: 4 });
+    expect(await h.ledger(bad.productId)).toEqual({ total: 20, available: 20, reserved: 0, sold: 0 });
+    const [o] = await deps.db.select().from(orders).where(eq(orders.id, bad.orders[0].id));
+    expect(o.status).toBe('PENDING');
+  });
+
+  it('the same attempt settled twice at once (a webhook beside the answer) is settled once', async () => {
+    const { deps } = h.backend.runtime;
+    const { productId, orders: [o] } = await checkedOut('twice', 1);
+    const [attempt] = rowsOf<{ id: string }>(
+      await deps.db.execute(sql`insert into payments (id, order_id, attempt, gateway, gateway_key, payment_method, amount, currency, status)
+        values (gen_random_uuid(), ${o.id}, 1, 'sandbox', ${`order_${o.id}_attempt_1`}, 'pm_card_visa', ${o.totalAmount}, 'USD', 'PROCESSING') returning id`),
+    );
+    const outcome = { status: 'succeeded', transactionId: 'ch_twice' } as const;
+    const both = await Promise.all([settlePayment(deps, attempt.id, outcome), settlePayment(deps, attempt.id, outcome)]);
+    expect(both.map((r) => r.__typename)).toEqual(['PaySuccess', 'PaySuccess']);
+    expect(await h.ledger(productId)).toEqual({ total: 20, available: 19, reserved: 0, sold: 1 });
+    expect(await deps.db.select().from(stockMovements).where(and(eq(stockMovements.orderId, o.id), eq(stockMovements.kind, 'SELL')))).toHaveLength(1);
+  });
+
   it('a declined card fails the order and puts the stock back on sale', async () => {
     const { productId, token, order } = await holdAndCheckout('declined', { quantity: 3 });
     const p = await h.gql(PAY, { input: { orderId: order.id, paymentMethod: 'pm_card_chargeDeclined', amount: 5997 } }, token);
@@ -260,5 +335,29 @@ describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
     await h.gql(`mutation($id: ID!) { releaseReservation(id: $id) { __typename } }`, { id: r.data.reserve.reservation.id }, t);
     const c = await h.gql(CHECKOUT, { input: { cartId: r.data.reserve.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, t);
     expect(c.data.checkout).toMatchObject({ __typename: 'CartEmpty', code: 'CART_EMPTY' });
+  });
+});
+
+describe('SETTLE_BATCH_MAX', () => {
+  it('reads SETTLE_BATCH_MAX (default 100, 1 = every settlement alone) and refuses nonsense', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    expect(loadConfig({}).settleBatchMax).toBe(MAX_SETTLE_BATCH);
+    expect(loadConfig({ SETTLE_BATCH_MAX: '1' }).settleBatchMax).toBe(1);
+    expect(() => loadConfig({ SETTLE_BATCH_MAX: '0' })).toThrow(/SETTLE_BATCH_MAX/);
+  });
+
+  it('with 1, payments settling at once are each settled alone, and all of them are', async () => {
+    const h = await harness('embedded', { settleBatchMax: 1 });
+    try {
+      const placed = [];
+      for (let i = 0; i < 6; i++) placed.push((await h.holdAndCheckout(`settle-alone-${i}`)).order);
+      const deps = h.backend.runtime.deps;
+      const users = await Promise.all(placed.map(async (o) => (await deps.db.select().from(orders).where(eq(orders.id, o.id)))[0].userId));
+      const results = await Promise.all(placed.map((o, i) => pay(deps, { userId: users[i], roles: [] }, { orderId: o.id, paymentMethod: 'pm_card_visa', amount: 1999 })));
+      expect(results.map((r) => r.__typename)).toEqual(Array(6).fill('PaySuccess'));
+      expect(settlerOf(deps).stats).toEqual({ batches: 0, settlements: 0, fallbacks: 0 });
+    } finally {
+      await h.close();
+    }
   });
 });

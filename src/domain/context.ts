@@ -25,6 +25,8 @@ export interface Deps {
   limiter: RateLimitStore;
   /** Reservations of one product committed together at most (domain/cart/commit-batch.ts; default 250). */
   reserveBatchMax?: number;
+  /** Payment settlements committed together at most (domain/payments/pay.ts; default 100). */
+  settleBatchMax?: number;
 }
 
 /** Who is acting: the token's subject and roles. */

@@ -4,6 +4,7 @@ import { rowsOf, withCommit } from '../../adapters/db/client.js';
 import { productOf, timestamptz } from '../../adapters/db/rows.js';
 import type { ProductRow, ReservationRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
+import { KeyedBatches } from '../batches.js';
 import { announceStock } from '../inventory/products.js';
 import { limitExceeded } from '../results.js';
 import { HOLDING } from './reserve.js';
@@ -60,7 +61,7 @@ function refused(err: unknown): boolean {
 }
 
 export class ReserveBatcher {
-  private queues = new Map<string, Waiting[]>();
+  private readonly queues: KeyedBatches<Waiting>;
   private readonly max: number;
   /** Batches committed and attempts they carried (for tests and the metrics page). */
   readonly stats = { batches: 0, attempts: 0, fallbacks: 0 };
@@ -72,40 +73,24 @@ export class ReserveBatcher {
     private readonly publish: (r: ReservationRow) => Promise<void>,
   ) {
     this.max = deps.reserveBatchMax ?? MAX_BATCH;
+    this.queues = new KeyedBatches(this.max, (productId, batch) => this.run(productId, batch));
   }
 
   /** Queues an admitted attempt; resolves when it is committed (or refused) in Postgres. */
   commit(a: Admitted): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const q = this.queues.get(a.productId);
-      const w: Waiting = { ...a, resolve, reject };
-      if (q) {
-        q.push(w);
-        return;
-      }
-      this.queues.set(a.productId, [w]);
-      // The first batch waits for the rest of this turn of the event loop: attempts admitted by
-      // the same Redis answer (the gate's calls are pipelined) share it instead of queueing
-      // behind a commit of the first alone.
-      setImmediate(() => void this.drain(a.productId));
-    });
+    return new Promise((resolve, reject) => this.queues.add(a.productId, { ...a, resolve, reject }));
   }
 
-  private async drain(productId: string): Promise<void> {
-    const q = this.queues.get(productId)!;
-    while (q.length) {
-      const batch = q.splice(0, this.max);
-      try {
-        // One attempt takes the batch statement too (two round trips where the single path takes
-        // six): only with RESERVE_BATCH_MAX=1 does each attempt go the single path.
-        if (this.max === 1) await this.alone(batch[0]);
-        else await this.together(productId, batch);
-      } catch (err) {
-        // Not expected (both paths answer every attempt), but no shopper may be left waiting.
-        for (const w of batch) w.reject(err);
-      }
+  private async run(productId: string, batch: Waiting[]): Promise<void> {
+    try {
+      // One attempt takes the batch statement too (two round trips where the single path takes
+      // six): only with RESERVE_BATCH_MAX=1 does each attempt go the single path.
+      if (this.max === 1) await this.alone(batch[0]);
+      else await this.together(productId, batch);
+    } catch (err) {
+      // Not expected (both paths answer every attempt), but no shopper may be left waiting.
+      for (const w of batch) w.reject(err);
     }
-    this.queues.delete(productId);
   }
 
   private async alone(w: Waiting): Promise<void> {

@@ -5,6 +5,7 @@ import { orderOf, productOf, rowMapper, timestamptz } from '../../adapters/db/ro
 import { payments, type OrderRow, type PaymentRow, type ProductRow } from '../../adapters/db/schema/tables.js';
 import { publishReservation, returnToGate } from '../cart/reserve.js';
 import { type Actor, type Deps, RetryableError } from '../context.js';
+import { KeyedBatches } from '../batches.js';
 import { announceStock } from '../inventory/products.js';
 import { outboxInsert } from '../notifications/events.js';
 import { assertPaymentMethod, publishOrder } from '../orders/checkout.js';
@@ -154,78 +155,155 @@ export async function startAttempt(deps: Deps, actor: Actor, input: PayInput): P
  * Applies a gateway outcome to an attempt, its order, its stock and the outbox, in one
  * transaction. Settling an already-settled attempt changes nothing (webhooks and
  * reconciliation may call it again).
+ *
+ * Settlements are committed together (group commit, `SETTLE_BATCH_MAX`): those that arrive while
+ * one transaction is in flight share the next, so a sale's product row — which every settlement
+ * moves (reserved → sold, or back on sale) — is locked once per batch instead of once per payer,
+ * and a unit won back during the pays no longer queues behind each of them. A batch that fails is
+ * rolled back and its settlements run one by one.
  */
 export async function settlePayment(deps: Deps, paymentId: string, outcome: ChargeOutcome): Promise<PayResult> {
-  const now = deps.now();
-  let effects: { order: OrderRow; released: { id: string; productId: string; userId: string; quantity: number }[]; sold: { id: string; productId: string; userId: string }[]; products: Promise<ProductRow[]> } | undefined;
-  let result: PayResult;
-  let productsMoved: ProductRow[] = [];
-  try {
-    result = await deps.db.transaction(async (tx) => {
-      const [p] = rowsOf<Raw>(await tx.execute(sql`select * from payments where id = ${paymentId} for update`)).map(paymentOf);
-      if (!p) return notFound('Payment');
-      const [order] = rowsOf<Raw>(await tx.execute(sql`select * from orders where id = ${p.orderId} for update`)).map(orderOf);
-      if (p.status !== 'PROCESSING' && p.status !== 'UNKNOWN') {
-        if (outcome.status === 'succeeded' && p.status !== 'SUCCEEDED') {
-          // Settled as not charged (e.g. by reconciliation) but a charge did land: money without an order.
-          deps.log.error(
-            { paymentId: p.id, orderId: p.orderId, status: p.status, transactionId: outcome.transactionId, gateway: outcome.gateway },
-            'a charge landed on a payment attempt already settled as not charged: refund it',
-          );
-        }
-        return replay(order, p);
+  return new Promise((resolve, reject) => settlerOf(deps).queue.add('', { paymentId, outcome, resolve, reject }));
+}
+
+interface Settling {
+  paymentId: string;
+  outcome: ChargeOutcome;
+  resolve(r: PayResult): void;
+  reject(err: unknown): void;
+}
+
+/** At most this many settlements share one transaction, unless `SETTLE_BATCH_MAX` says otherwise. */
+export const MAX_SETTLE_BATCH = 100;
+
+const settlers = new WeakMap<Deps, { queue: KeyedBatches<Settling>; stats: { batches: number; settlements: number; fallbacks: number } }>();
+
+/** This process's settlement batches for `deps`, and what they carried (tests). */
+export function settlerOf(deps: Deps) {
+  let s = settlers.get(deps);
+  if (!s) {
+    const stats = { batches: 0, settlements: 0, fallbacks: 0 };
+    const alone = async (w: Settling) => {
+      try {
+        w.resolve((await settleTogether(deps, [w]))[0]!);
+      } catch (err) {
+        w.reject(new RetryableError('The payment could not be recorded; it will be settled by reconciliation', { cause: err }));
       }
-      switch (outcome.status) {
-        case 'succeeded': {
-          const settled = await settleOrder(tx, p.id, order, now, {
-            payment: { status: 'SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway ?? p.gateway },
-            stock: 'PURCHASED',
-            order: { status: 'COMPLETED', transactionId: outcome.transactionId },
-            topic: 'order.completed',
-            payload: { transactionId: outcome.transactionId },
-          });
-          effects = { order: settled.order, released: [], sold: settled.moved, products: settled.products };
-          return { __typename: 'PaySuccess', order: settled.order, transactionId: outcome.transactionId, paymentStatus: 'COMPLETED' };
-        }
-        case 'declined': {
-          const settled = await settleOrder(tx, p.id, order, now, {
-            payment: {
-              status: 'DECLINED',
-              decline: { code: outcome.declineCode, message: outcome.message },
-              transactionId: outcome.transactionId ?? null,
-              gateway: outcome.gateway ?? p.gateway,
-            },
-            stock: 'RELEASED',
-            order: { status: 'FAILED' },
-            topic: 'payment.failed',
-            payload: { declineCode: outcome.declineCode },
-          });
-          effects = { order: settled.order, released: settled.moved, sold: [], products: settled.products };
-          return declined(outcome.message, outcome.declineCode);
-        }
-        case 'unavailable':
-          await tx.update(payments).set({ status: 'FAILED', message: outcome.message, updatedAt: now }).where(eq(payments.id, p.id));
-          return unavailable(outcome.message, outcome.retryAfterSeconds);
-        case 'unknown':
-          await tx.update(payments).set({ status: 'UNKNOWN', message: outcome.message, updatedAt: now }).where(eq(payments.id, p.id));
-          return unavailable('The payment outcome is not known yet; it will be settled shortly. Do not pay again.', 10);
+    };
+    const queue = new KeyedBatches<Settling>(deps.settleBatchMax ?? MAX_SETTLE_BATCH, async (_, batch) => {
+      if (batch.length === 1) return alone(batch[0]);
+      let results: (PayResult | undefined)[];
+      try {
+        results = await settleTogether(deps, batch);
+      } catch (err) {
+        deps.log.debug({ err, size: batch.length }, 'batched settlements fell back to one by one');
+        stats.fallbacks++;
+        for (const w of batch) await alone(w);
+        return;
       }
+      stats.batches++;
+      stats.settlements += batch.length;
+      batch.forEach((w, i) => results[i] && w.resolve(results[i]));
+      // Left out of the batch (a second settlement of the same order): settled after it.
+      for (const [i, w] of batch.entries()) if (!results[i]) await alone(w);
     });
-    // The product rows, moved by the statements sent with the COMMIT (withCommit): if they failed,
-    // nothing was committed, and this throws as the transaction would have.
-    if (effects) productsMoved = await effects.products;
-  } catch (err) {
-    throw new RetryableError('The payment could not be recorded; it will be settled by reconciliation', { cause: err });
+    settlers.set(deps, (s = { queue, stats }));
   }
-  if (effects) {
-    await returnToGate(deps, effects.released);
-    for (const p of productsMoved) await announceStock(deps, p);
-    for (const r of [...effects.released.map((r) => ({ ...r, status: 'RELEASED' as const })), ...effects.sold.map((r) => ({ ...r, status: 'PURCHASED' as const }))]) {
-      await publishReservation(deps, r);
-    }
-    await publishOrder(deps, effects.order);
+  return s;
+}
+
+type Moved = { id: string; productId: string; userId: string; quantity: number };
+
+/**
+ * One transaction for several settlements: the attempts and then their orders locked (each in id
+ * order, so concurrent batches cannot deadlock), each settlement's writes sent together, then one
+ * update per product for all of them, with the COMMIT. The result of a settlement whose order
+ * another one in the batch already settles is left undefined (the caller settles it afterwards),
+ * so each reads its order as the settlement before it left it.
+ */
+async function settleTogether(deps: Deps, items: Pick<Settling, 'paymentId' | 'outcome'>[]): Promise<(PayResult | undefined)[]> {
+  const now = deps.now();
+  const ids = sql.param(items.map((i) => i.paymentId));
+  const orders: OrderRow[] = [];
+  const sold: Moved[] = [];
+  const released: Moved[] = [];
+  const { results, products } = await deps.db.transaction(async (tx) => {
+    const [payRows, orderRows] = await Promise.all([
+      tx.execute(sql`select * from payments where id = any(${ids}::uuid[]) order by id for update`),
+      tx.execute(sql`select * from orders where id in (select order_id from payments where id = any(${ids}::uuid[])) order by id for update`),
+    ]);
+    const payById = new Map(rowsOf<Raw>(payRows).map(paymentOf).map((p) => [p.id, p]));
+    const orderById = new Map(rowsOf<Raw>(orderRows).map(orderOf).map((o) => [o.id, o]));
+    const claimed = new Set<string>();
+    const results = await Promise.all(
+      items.map(async ({ paymentId, outcome }): Promise<PayResult | undefined> => {
+        const p = payById.get(paymentId);
+        if (!p) return notFound('Payment');
+        if (claimed.has(p.orderId)) return undefined;
+        claimed.add(p.orderId);
+        const order = orderById.get(p.orderId)!;
+        if (p.status !== 'PROCESSING' && p.status !== 'UNKNOWN') {
+          if (outcome.status === 'succeeded' && p.status !== 'SUCCEEDED') {
+            // Settled as not charged (e.g. by reconciliation) but a charge did land: money without an order.
+            deps.log.error(
+              { paymentId: p.id, orderId: p.orderId, status: p.status, transactionId: outcome.transactionId, gateway: outcome.gateway },
+              'a charge landed on a payment attempt already settled as not charged: refund it',
+            );
+          }
+          return replay(order, p);
+        }
+        switch (outcome.status) {
+          case 'succeeded': {
+            const settled = await settleOrder(tx, p.id, order, now, {
+              payment: { status: 'SUCCEEDED', transactionId: outcome.transactionId, gateway: outcome.gateway ?? p.gateway },
+              stock: 'PURCHASED',
+              order: { status: 'COMPLETED', transactionId: outcome.transactionId },
+              topic: 'order.completed',
+              payload: { transactionId: outcome.transactionId },
+            });
+            orders.push(settled.order);
+            sold.push(...settled.moved);
+            return { __typename: 'PaySuccess', order: settled.order, transactionId: outcome.transactionId, paymentStatus: 'COMPLETED' };
+          }
+          case 'declined': {
+            const settled = await settleOrder(tx, p.id, order, now, {
+              payment: {
+                status: 'DECLINED',
+                decline: { code: outcome.declineCode, message: outcome.message },
+                transactionId: outcome.transactionId ?? null,
+                gateway: outcome.gateway ?? p.gateway,
+              },
+              stock: 'RELEASED',
+              order: { status: 'FAILED' },
+              topic: 'payment.failed',
+              payload: { declineCode: outcome.declineCode },
+            });
+            orders.push(settled.order);
+            released.push(...settled.moved);
+            return declined(outcome.message, outcome.declineCode);
+          }
+          case 'unavailable':
+            await tx.update(payments).set({ status: 'FAILED', message: outcome.message, updatedAt: now }).where(eq(payments.id, p.id));
+            return unavailable(outcome.message, outcome.retryAfterSeconds);
+          case 'unknown':
+            await tx.update(payments).set({ status: 'UNKNOWN', message: outcome.message, updatedAt: now }).where(eq(payments.id, p.id));
+            return unavailable('The payment outcome is not known yet; it will be settled shortly. Do not pay again.', 10);
+        }
+      }),
+    );
+    const { after } = await withCommit(tx, moveStock(tx, sold, released));
+    return { results, products: after };
+  });
+  // The product rows, moved by the statements sent with the COMMIT (withCommit): if they failed,
+  // nothing was committed, and this throws as the transaction would have.
+  const productsMoved = await products;
+  await returnToGate(deps, released);
+  for (const p of productsMoved) await announceStock(deps, p);
+  for (const r of [...released.map((r) => ({ ...r, status: 'RELEASED' as const })), ...sold.map((r) => ({ ...r, status: 'PURCHASED' as const }))]) {
+    await publishReservation(deps, r);
   }
-  return result;
+  for (const o of orders) await publishOrder(deps, o);
+  return results;
 }
 
 const actorOf = (o: OrderRow) => o.userId;
@@ -236,7 +314,7 @@ const paymentOf = rowMapper(payments);
 /**
  * A charged or declined attempt's writes: the attempt, the order's holds (sold or back on sale,
  * with their stock movements), the order and its outbox row, sent together (one round trip;
- * Postgres runs them in this order), then the product rows last (`moveStock`).
+ * Postgres runs them in this order); the product rows are moved after them, once per batch (`moveStock`).
  */
 async function settleOrder(
   tx: Tx,
@@ -271,8 +349,7 @@ async function settleOrder(
     tx.execute(outboxInsert(w.topic, order.id, order.userId, payload)),
   ]);
   const [settled] = rowsOf<Raw>(updated).map(orderOf);
-  const { after } = await withCommit(tx, moveStock(tx, moved, w.stock));
-  return { order: settled, moved, products: after };
+  return { order: settled, moved };
 }
 
 /**
@@ -297,23 +374,28 @@ async function markOrderStock(tx: Tx, orderId: string, to: 'PURCHASED' | 'RELEAS
 }
 
 /**
- * Moves the products' stock for reservations marked by `markOrderStock`: issued last in the
- * settling transaction, so each product row (shared by every payer of a sale) stays locked
- * only for this and the commit, and in product-id order, so two settlements cannot deadlock.
- * Returns the moved rows, announced after the commit.
+ * Moves the products' stock for reservations marked by `markOrderStock` (sold, or back on sale):
+ * one update per product for a whole batch of settlements, issued last in the transaction, so each
+ * product row (shared by every payer of a sale) stays locked only for this and the commit, and in
+ * product-id order, so two settlements cannot deadlock. Returns the moved rows, announced after
+ * the commit.
  */
-async function moveStock(tx: Tx, moved: { productId: string; quantity: number }[], to: 'PURCHASED' | 'RELEASED'): Promise<ProductRow[]> {
-  const units = new Map<string, number>();
-  for (const r of moved) units.set(r.productId, (units.get(r.productId) ?? 0) + r.quantity);
+async function moveStock(tx: Tx, sold: Moved[], released: Moved[]): Promise<ProductRow[]> {
+  const units = new Map<string, { sold: number; released: number }>();
+  const add = (r: Moved, k: 'sold' | 'released') => {
+    const u = units.get(r.productId) ?? { sold: 0, released: 0 };
+    u[k] += r.quantity;
+    units.set(r.productId, u);
+  };
+  for (const r of sold) add(r, 'sold');
+  for (const r of released) add(r, 'released');
   // Issued together, in product-id order (Postgres runs them, and takes their row locks, in that order).
-  const moves = [...units].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(async ([productId, quantity]) => {
+  const moves = [...units].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(async ([productId, u]) => {
     const [row] = rowsOf<Raw>(
       await tx.execute(
-        to === 'PURCHASED'
-          ? sql`update products set reserved_quantity = reserved_quantity - ${quantity}, sold_quantity = sold_quantity + ${quantity},
-                  version = version + 1, updated_at = now() where id = ${productId} returning *`
-          : sql`update products set reserved_quantity = reserved_quantity - ${quantity}, available_quantity = available_quantity + ${quantity},
-                  version = version + 1, updated_at = now() where id = ${productId} returning *`,
+        sql`update products set reserved_quantity = reserved_quantity - ${u.sold + u.released}, sold_quantity = sold_quantity + ${u.sold},
+              available_quantity = available_quantity + ${u.released}, version = version + 1, updated_at = now()
+            where id = ${productId} returning *`,
       ),
     ).map(productOf);
     return row;
