@@ -6,7 +6,8 @@
 //
 // WRITE_CASES=6,7 (default both)  WRITE_ROUNDS=3  WRITE_SECONDS=8  plus any server env to pass on
 // through WRITE_ENV='{"RESERVE_BATCH_MAX":"1"}'; WRITE_FETCH=global: case 7's load generator on the global fetch;
-// WRITE_NODE_ARGS='--perf-basic-prof' adds node flags to the api process (for `perf record`, docs/performance.md).
+// WRITE_NODE_ARGS='--perf-basic-prof' adds node flags to the api process (for `perf record`, docs/performance.md);
+// WRITE_TIMELINE=500 prints case 7's requests per 500 ms of send time (see timedFetch).
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +15,7 @@ import postgres from 'postgres';
 import { signToken } from '../src/auth.js';
 import { cpuSeconds, createSaleProduct, hs256, load, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
 import { RESERVE_MUTATION } from './scenario.js';
+import { leanFetch } from '../clients/load/http.js';
 
 const CASES = (process.env.WRITE_CASES ?? '6,7').split(',');
 const ROUNDS = Number(process.env.WRITE_ROUNDS ?? 3);
@@ -22,6 +24,38 @@ const EXTRA = JSON.parse(process.env.WRITE_ENV ?? '{}') as Record<string, string
 const PROFILE_DIR = process.env.WRITE_PROFILE_DIR;
 const nodeArgs = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : (process.env.WRITE_NODE_ARGS?.split(' ').filter(Boolean) ?? []);
 const la = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+/**
+ * WRITE_TIMELINE=<bucket ms>: every request of case 7 timed through the load generator's fetch, then a
+ * table per bucket of send time: each operation's count, p50 and p99, and the reserves over 100 ms
+ * (winners among them), to see where a tail comes from.
+ */
+function timedFetch(inner: typeof fetch) {
+  const seen: { op: string; at: number; ms: number; won: boolean }[] = [];
+  const t0 = performance.now();
+  const fetch = (async (input: Parameters<typeof globalThis.fetch>[0], init?: RequestInit) => {
+    const at = performance.now();
+    const res = await inner(input, init);
+    const text = await res.text();
+    const op = /mutation (\w+)|query (\w+)/.exec(String(init?.body ?? ''));
+    seen.push({ op: (op?.[1] ?? op?.[2] ?? '?').toLowerCase(), at: at - t0, ms: performance.now() - at, won: text.includes('ReserveSuccess') });
+    return new Response(text, { status: res.status, headers: res.headers });
+  }) as typeof globalThis.fetch;
+  const report = (bucket: number) => {
+    const q = (xs: number[], f: number) => (xs.length ? xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * f))].toFixed(0) : '-');
+    const ops = [...new Set(seen.map((r) => r.op))].sort();
+    const lines = [`bucket(ms) | ${ops.map((o) => `${o} n/p50/p99`).join(' | ')} | reserves >100ms (won)`];
+    const end = Math.max(...seen.map((r) => r.at));
+    for (let b = 0; b <= end; b += bucket) {
+      const inB = seen.filter((r) => r.at >= b && r.at < b + bucket);
+      if (!inB.length) continue;
+      const slow = inB.filter((r) => r.op === 'reserve' && r.ms > 100);
+      lines.push(`${String(b).padStart(6)} | ${ops.map((o) => { const xs = inB.filter((r) => r.op === o).map((r) => r.ms); return `${xs.length}/${q(xs, 0.5)}/${q(xs, 0.99)}`; }).join(' | ')} | ${slow.length} (${slow.filter((r) => r.won).length})`);
+    }
+    return lines.join('\n');
+  };
+  return { fetch, report };
+}
 
 async function main() {
   const db = await scratchDatabase();
@@ -77,7 +111,10 @@ async function main() {
           const before = la();
           const cpu0 = cpuSeconds(p.child.pid!);
           const self0 = process.cpuUsage();
-          const s = await runFlashSale({ url: `${base}/graphql`, productId: id, shoppers: 20_000, stock: 1000, concurrency: 200, secret: SECRET, ...(process.env.WRITE_CHECKOUT_RATE ? { checkoutRate: Number(process.env.WRITE_CHECKOUT_RATE) } : {}), onProgress: process.env.WRITE_PROGRESS ? (l: string) => console.error(l) : undefined, ...(process.env.WRITE_FETCH === 'global' ? { fetch: globalThis.fetch } : {}) });
+          const timeline = process.env.WRITE_TIMELINE ? timedFetch(process.env.WRITE_FETCH === 'global' ? globalThis.fetch : leanFetch({ maxSockets: 200 })) : undefined;
+          const fetch = timeline?.fetch ?? (process.env.WRITE_FETCH === 'global' ? globalThis.fetch : undefined);
+          const s = await runFlashSale({ url: `${base}/graphql`, productId: id, shoppers: 20_000, stock: 1000, concurrency: 200, secret: SECRET, ...(process.env.WRITE_CHECKOUT_RATE ? { checkoutRate: Number(process.env.WRITE_CHECKOUT_RATE) } : {}), onProgress: process.env.WRITE_PROGRESS ? (l: string) => console.error(l) : undefined, ...(fetch ? { fetch } : {}) });
+          if (timeline) console.error(timeline.report(Number(process.env.WRITE_TIMELINE) || 500));
           const cpu = cpuSeconds(p.child.pid!) - cpu0;
           const self = process.cpuUsage(self0);
           const sql = postgres(db.url, { max: 1, onnotice: () => {} });
