@@ -47,6 +47,8 @@ export interface Config {
   fastPathReplay: boolean;
   /** Reservations of one product committed together at most (group commit); 1 commits each alone. */
   reserveBatchMax: number;
+  /** Postgres connections kept for reservations' commits, beside the main pool of 20 (0: they share it). */
+  reserveConnections: number;
   /** Payment settlements committed together at most (group commit); 1 settles each alone. */
   settleBatchMax: number;
   /** How long a verified bearer token is trusted without verifying again, in ms (0 = off). */
@@ -304,6 +306,7 @@ function performanceConfig(env: Record<string, string | undefined>, role: Role) 
     fastPathReplay: replay === 'on',
     tokenCacheMs: int(env, 'TOKEN_CACHE_MS', 30_000, 0, 3_600_000),
     reserveBatchMax: int(env, 'RESERVE_BATCH_MAX', 250, 1, 10_000),
+    reserveConnections: int(env, 'RESERVE_CONNECTIONS', 2, 0, 100),
     settleBatchMax: int(env, 'SETTLE_BATCH_MAX', 100, 1, 10_000),
   };
 }

@@ -52,13 +52,13 @@ export interface RuntimeOptions {
 /** Builds every client from the config. Nothing is created at import time. */
 export async function createRuntime(
   config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> &
-    Partial<Pick<Config, 'redisPrefix' | 'payments' | 'dataEncryptionKey' | 'notifications'>> & {
+    Partial<Pick<Config, 'redisPrefix' | 'payments' | 'dataEncryptionKey' | 'notifications' | 'reserveConnections'>> & {
       ops?: Pick<Config['ops'], 'gateFallback'>;
     },
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = opts.log ?? pino({ level: config.logLevel });
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, reserveConnections: config.reserveConnections ?? 2 });
   const closers: (() => Promise<unknown>)[] = [];
   const ops: RuntimeOps = {};
   let gate: StockGate;
@@ -104,6 +104,7 @@ export async function createRuntime(
   });
   const deps: Deps = {
     db: database.db,
+    reserveDb: database.reserveDb,
     gate,
     events,
     inventory,

@@ -7,8 +7,10 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/adapters/db/client.js';
 import { type Admitted, MAX_BATCH } from '../src/domain/cart/commit-batch.js';
-import { batcherOf } from '../src/domain/cart/reserve.js';
-import { BACKENDS } from './support/backends.js';
+import { batcherOf, reserve } from '../src/domain/cart/reserve.js';
+import { createProduct } from '../src/domain/inventory/products.js';
+import { createRuntime } from '../src/deps.js';
+import { BACKENDS, quietLog, REDIS_URL, scratchDatabase, uniqueName } from './support/backends.js';
 import { type Harness, harness, RESERVE } from './support/harness.js';
 
 describe.each(BACKENDS)('batched reservations on %s', (backend) => {
@@ -169,6 +171,41 @@ describe('RESERVE_BATCH_MAX', () => {
       expect(await h.ledger(id)).toEqual({ total: 100, available: 80, reserved: 20, sold: 0 });
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe.skipIf(!BACKENDS.includes('postgres+redis'))('reservations on connections of their own (Postgres)', () => {
+  it('a reserve commits while every connection of the main pool is busy; with RESERVE_CONNECTIONS=0 it waits for one', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    expect(loadConfig({}).reserveConnections).toBe(2);
+    expect(loadConfig({ RESERVE_CONNECTIONS: '0' }).reserveConnections).toBe(0);
+    expect(() => loadConfig({ RESERVE_CONNECTIONS: '-1' })).toThrow(/RESERVE_CONNECTIONS/);
+    for (const [reserveConnections, first] of [[undefined, 'reserve'], [0, 'main pool']] as const) {
+      const db = await scratchDatabase();
+      const runtime = await createRuntime(
+        { databaseUrl: db.url, redisUrl: REDIS_URL, dataDir: '', logLevel: 'silent', reserveConnections },
+        { log: quietLog, redisPrefix: `${uniqueName('fsrc')}:` },
+      );
+      try {
+        const { deps } = runtime;
+        const id = `own-${reserveConnections ?? 'default'}`;
+        await createProduct(deps, { userId: 'op', roles: ['admin'] }, { id, name: 'X', priceAmount: 100, currency: 'USD', totalQuantity: 5, sale: { startsAt: new Date(Date.now() - 1000), perUserLimit: 1, reservationTtlSeconds: 300 } });
+        await reserve(deps, { userId: 'warm', roles: [] }, { productId: id, quantity: 1 });
+        // Checkouts and pays of a busy sale hold every connection of the main pool (20); a
+        // statement for the main pool now waits behind one of them (postgres.js queues it there).
+        const done: string[] = [];
+        const busy = Promise.all(Array.from({ length: 20 }, () => deps.db.execute(sql`select pg_sleep(1.5)`).then(() => done.push('main pool'))));
+        await new Promise((r) => setTimeout(r, 200));
+        const r = await reserve(deps, { userId: 'shopper', roles: [] }, { productId: id, quantity: 1 });
+        done.push('reserve');
+        await busy;
+        expect(r.__typename).toBe('ReserveSuccess');
+        expect(done[0]).toBe(first);
+      } finally {
+        await runtime.close();
+        await db.drop();
+      }
     }
   });
 });

@@ -11,6 +11,8 @@ import type { RateLimitStore } from '../security/ratelimit.js';
 /** Everything the domain needs, built once at start-up and passed first to every function. */
 export interface Deps {
   db: Db;
+  /** Where reservations commit: connections of their own on Postgres (`RESERVE_CONNECTIONS`), else `db`. */
+  reserveDb?: Db;
   gate: StockGate;
   events: EventBus;
   inventory: InventoryCache;

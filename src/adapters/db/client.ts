@@ -18,6 +18,11 @@ export type DbOrTx = Db | Tx;
 
 export interface Database {
   db: Db;
+  /**
+   * Connections of their own for reservations' commits (Postgres only, `RESERVE_CONNECTIONS`): a
+   * reserve never queues for a connection behind the checkouts and pays of a sale.
+   */
+  reserveDb?: Db;
   kind: 'pglite' | 'postgres';
   /** Human-readable location for logs (no credentials). */
   where: string;
@@ -63,6 +68,8 @@ export interface DatabaseOptions {
   /** PGlite data folder; `memory://` keeps it in memory (tests). */
   dataDir?: string;
   maxConnections?: number;
+  /** Connections kept for reservations' commits, beside the main pool (0: they share it). */
+  reserveConnections?: number;
 }
 
 /** Builds the database and applies the committed migrations over their own connection. */
@@ -80,14 +87,18 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       // Fail fast when Postgres is gone instead of queueing forever.
       connect_timeout: 5,
     });
+    const reserving = opts.reserveConnections ? postgres(opts.databaseUrl, { max: opts.reserveConnections, onnotice: () => {}, connect_timeout: 5 }) : undefined;
     const url = new URL(opts.databaseUrl);
     const counter = queryCounter();
     return {
       db: drizzlePostgres(client, { schema: tables, logger: counter.logger }) as unknown as Db,
+      reserveDb: reserving && (drizzlePostgres(reserving, { schema: tables, logger: counter.logger }) as unknown as Db),
       kind: 'postgres',
       queryCount: counter.count,
       where: `${url.hostname}:${url.port || 5432}${url.pathname}`,
-      close: () => client.end({ timeout: 5 }),
+      close: async () => {
+        await Promise.all([client.end({ timeout: 5 }), reserving?.end({ timeout: 5 })]);
+      },
     };
   }
   const dataDir = opts.dataDir ?? './.data';

@@ -207,7 +207,7 @@ export class ReserveBatcher {
     // the answer's trip here and COMMIT's back (on a busy api process, the event loop's delay).
     let result: unknown;
     try {
-      const { after } = await this.deps.db.transaction((tx) => withCommit(tx, Promise.all([tx.execute(lockCarts), tx.execute(commitAll)]).then(([, r]) => r)));
+      const { after } = await (this.deps.reserveDb ?? this.deps.db).transaction((tx) => withCommit(tx, Promise.all([tx.execute(lockCarts), tx.execute(commitAll)]).then(([, r]) => r)));
       result = await after;
     } catch (err) {
       throw refused(err) ? new OneByOne() : err;

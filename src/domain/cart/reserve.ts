@@ -189,7 +189,7 @@ async function commitAdmitted(
   const now = deps.now();
   let committed: { reservation: ReservationRow; product: ProductRow };
   try {
-    committed = await deps.db.transaction(async (tx) => {
+    committed = await (deps.reserveDb ?? deps.db).transaction(async (tx) => {
       // Taking the shopper's active cart row first serialises that shopper's
       // concurrent reserves, so the per-user count below cannot race.
       const [cart] = await tx
