@@ -8,6 +8,9 @@ import { loadOpsConfig, OpsConfigError, type OpsConfig } from './ops/config.js';
 
 export type Role = 'all' | 'api' | 'worker';
 
+/** Postgres connections kept for reservations' commits unless `RESERVE_CONNECTIONS` says otherwise. */
+export const DEFAULT_RESERVE_CONNECTIONS = 2;
+
 export interface Config {
   port: number;
   host: string;
@@ -306,7 +309,7 @@ function performanceConfig(env: Record<string, string | undefined>, role: Role) 
     fastPathReplay: replay === 'on',
     tokenCacheMs: int(env, 'TOKEN_CACHE_MS', 30_000, 0, 3_600_000),
     reserveBatchMax: int(env, 'RESERVE_BATCH_MAX', 250, 1, 10_000),
-    reserveConnections: int(env, 'RESERVE_CONNECTIONS', 2, 0, 100),
+    reserveConnections: int(env, 'RESERVE_CONNECTIONS', DEFAULT_RESERVE_CONNECTIONS, 0, 100),
     settleBatchMax: int(env, 'SETTLE_BATCH_MAX', 100, 1, 10_000),
   };
 }
