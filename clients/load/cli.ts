@@ -13,7 +13,7 @@ const HELP = `flash-sale load generator
   --shoppers N         shoppers, each with its own token (default 1000)
   --stock N            units on sale (default 100)
   --ramp MS            shoppers arrive over this many ms (default 1000)
-  --concurrency N      requests in flight at most (default 256)
+  --concurrency N      shoppers in flight at most, each from its first request to its last (default 256)
   --checkout-rate F    holders who check out and pay, 0..1 (default 0.85)
   --decline-rate F     payers whose card is declined, 0..1 (default 0.1)
   --release-rate F     abandoners who give the hold back (the rest let it expire) (default 0.5)

@@ -30,7 +30,7 @@ export interface FlashSaleOptions {
   ttlSeconds?: number;
   /** Shoppers arrive spread over this many ms (a burst). */
   rampMs?: number;
-  /** Requests in flight at most. */
+  /** Shoppers in flight at most (so requests too): each holds its slot from its first request to its last, as a k6 VU does. */
   concurrency?: number;
   /** Of the shoppers who get a hold: fraction who check out and pay; the rest abandon. */
   checkoutRate?: number;
@@ -115,7 +115,7 @@ const inc = (m: Record<string, number>, k: string) => {
   m[k] = (m[k] ?? 0) + 1;
 };
 
-/** A counting semaphore: at most `n` requests in flight. */
+/** A counting semaphore: at most `n` shoppers in flight. */
 function limiter(n: number) {
   let active = 0;
   const waiting: (() => void)[] = [];
@@ -229,15 +229,13 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
   const abandoned = { released: 0, walkedAway: 0 };
 
   const timed = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
-    return run(async () => {
-      const t0 = performance.now();
-      requests++;
-      try {
-        return await fn();
-      } finally {
-        latency[op].push(performance.now() - t0);
-      }
-    });
+    const t0 = performance.now();
+    requests++;
+    try {
+      return await fn();
+    } finally {
+      latency[op].push(performance.now() - t0);
+    }
   };
   const faultName = (err: unknown) => `error:${err instanceof FlashSaleError ? err.code : 'UNEXPECTED'}`;
 
@@ -252,7 +250,6 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
   }, 1000);
 
   const shopper = async (i: number) => {
-    arrived++;
     const client = clients[i];
     // Decide the shopper's fate up front (seeded), so runs are comparable.
     const willCheckout = rand() < checkoutRate;
@@ -366,8 +363,12 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
     const letIn = () => {
       const now = performance.now() - started;
       while (next < arrivals.length && arrivals[next] <= now) {
+        const i = next++;
+        arrived++;
+        // A shopper holds a slot from its first request to its last, as a k6 VU runs one iteration:
+        // a winner checks out and pays at once, not behind every reserve queued after its own.
         shopping.push(
-          shopper(next++)
+          run(() => shopper(i))
             .catch(() => inc(reserveOutcomes, 'error:UNEXPECTED'))
             .finally(() => {
               finished++;
