@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
-import { entityKind } from 'drizzle-orm';
+import { entityKind, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
@@ -56,6 +56,24 @@ export async function withCommit<T>(tx: Tx, statements: Promise<T>): Promise<{ a
   }
   return { after: Promise.resolve(await statements) };
 }
+
+/**
+ * Runs a hand-written statement in `tx` as drizzle's `execute` would, but on postgres.js as a
+ * prepared statement (kept per connection). Drizzle sends such statements unprepared, and
+ * postgres.js then describes each one that has parameters in a round trip of its own before running
+ * it, and holds the statements issued after it until then: in a transaction, statements "sent
+ * together" went out one round trip at a time, two each (a batch of 13 payment settlements took
+ * 200 ms on a busy api). Same rows, same statement count; on PGlite, drizzle's own `execute`.
+ */
+export function exec(tx: DbOrTx, query: SQL): Promise<unknown> {
+  const driver = tx as unknown as { session?: { client?: { unsafe?: PostgresUnsafe }; logger?: { logQuery(q: string, p: unknown[]): void } }; dialect?: { sqlToQuery(q: SQL): { sql: string; params: unknown[] } } };
+  const unsafe = driver.session?.client?.unsafe;
+  if (!unsafe || !driver.dialect || (tx.constructor as { [entityKind]?: string })[entityKind] !== 'PostgresJsTransaction') return tx.execute(query);
+  const { sql: text, params } = driver.dialect.sqlToQuery(query);
+  driver.session!.logger?.logQuery(text, params);
+  return unsafe.call(driver.session!.client, text, params as never[], { prepare: true }) as Promise<unknown>;
+}
+type PostgresUnsafe = (query: string, params?: never[], options?: { prepare?: boolean }) => unknown;
 
 /** Counts statements sent through drizzle. */
 function queryCounter() {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { rowsOf, withCommit } from '../../adapters/db/client.js';
+import { exec, rowsOf, withCommit } from '../../adapters/db/client.js';
 import { productOf, timestamptz } from '../../adapters/db/rows.js';
 import type { ProductRow, ReservationRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
@@ -207,7 +207,7 @@ export class ReserveBatcher {
     // the answer's trip here and COMMIT's back (on a busy api process, the event loop's delay).
     let result: unknown;
     try {
-      const { after } = await (this.deps.reserveDb ?? this.deps.db).transaction((tx) => withCommit(tx, Promise.all([tx.execute(lockCarts), tx.execute(commitAll)]).then(([, r]) => r)));
+      const { after } = await (this.deps.reserveDb ?? this.deps.db).transaction((tx) => withCommit(tx, Promise.all([exec(tx, lockCarts), exec(tx, commitAll)]).then(([, r]) => r)));
       result = await after;
     } catch (err) {
       throw refused(err) ? new OneByOne() : err;

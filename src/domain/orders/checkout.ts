@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, sql } from 'drizzle-orm';
-import { rowsOf } from '../../adapters/db/client.js';
+import { exec, rowsOf } from '../../adapters/db/client.js';
 import { orderOf, rowMapper, timestamptz } from '../../adapters/db/rows.js';
 import { type CartRow, orderItems, orders, reservations, type OrderItemRow, type OrderRow } from '../../adapters/db/schema/tables.js';
 import { publishReservation } from '../cart/reserve.js';
@@ -115,7 +115,7 @@ export async function checkout(deps: Deps, actor: Actor, input: CheckoutInput): 
     // Hand-written statements (src/adapters/db/rows.ts): drizzle's builder cost a third of a
     // checkout's CPU. The cart row, locked: it serialises this cart's checkouts.
     const [cart] = rowsOf<{ id: string; status: CartRow['status'] }>(
-      await tx.execute(sql`select id, status from carts where id = ${input.cartId} and user_id = ${actor.userId} for update`),
+      await exec(tx, sql`select id, status from carts where id = ${input.cartId} and user_id = ${actor.userId} for update`),
     );
     if (!cart) return notFound('Cart');
     if (input.idempotencyKey) {
@@ -131,7 +131,7 @@ export async function checkout(deps: Deps, actor: Actor, input: CheckoutInput): 
     }
     // The cart's active holds, locked, with their products' price.
     const held = rowsOf<HeldRaw>(
-      await tx.execute(sql`
+      await exec(tx, sql`
         select r.id, r.quantity, r.expires_at, p.id as product_id, p.name, p.price_amount, p.currency
         from reservations r join products p on p.id = r.product_id
         where r.cart_id = ${cart.id} and r.status = 'ACTIVE'
@@ -160,19 +160,19 @@ export async function checkout(deps: Deps, actor: Actor, input: CheckoutInput): 
     // The five writes need nothing from each other's answers: sent together, they cost one round
     // trip (Postgres runs them in this order, so the items and holds find their order).
     const [inserted] = await Promise.all([
-      tx.execute(sql`
+      exec(tx, sql`
         insert into orders (id, cart_id, user_id, status, payment_status, inventory_status, total_amount, currency, payment_method,
                             shipping_address, shipping_address_sealed, idempotency_key)
         values (${orderId}, ${cart.id}, ${actor.userId}, 'PENDING', 'PENDING', 'CONFIRMED', ${total}, ${currency}, ${input.paymentMethod},
                 null, ${sealed.shippingAddressSealed}, ${input.idempotencyKey ?? null})
         returning *`),
-      tx.execute(sql`
+      exec(tx, sql`
         insert into order_items (order_id, reservation_id, product_id, quantity, unit_amount, currency)
         select ${orderId}::uuid, i.* from unnest(${holdIds}::uuid[], ${param(live.map((h) => h.productId))}::text[],
           ${param(live.map((h) => h.quantity))}::int[], ${param(live.map((h) => h.priceAmount))}::int[], ${param(live.map((h) => h.currency))}::text[]) as i`),
-      tx.execute(sql`update reservations set status = 'CHECKED_OUT', order_id = ${orderId}::uuid, updated_at = ${at} where id = any(${holdIds}::uuid[])`),
-      tx.execute(sql`update carts set status = 'CHECKED_OUT', updated_at = ${at} where id = ${cart.id}`),
-      tx.execute(outboxInsert('order.placed', orderId, actor.userId, payload)),
+      exec(tx, sql`update reservations set status = 'CHECKED_OUT', order_id = ${orderId}::uuid, updated_at = ${at} where id = any(${holdIds}::uuid[])`),
+      exec(tx, sql`update carts set status = 'CHECKED_OUT', updated_at = ${at} where id = ${cart.id}`),
+      exec(tx, outboxInsert('order.placed', orderId, actor.userId, payload)),
     ]);
     const order = orderOf(rowsOf<Record<string, unknown>>(inserted)[0]);
     return { __typename: 'CheckoutSuccess', order, fresh: live.map((h) => ({ id: h.id, productId: h.productId })) };
