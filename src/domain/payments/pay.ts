@@ -1,7 +1,3 @@
-import { createRequire } from 'node:module';
-const require = createRequire(import.meta.url);
-const PT: number[][] = [];
-if (process.env.PAY_TRACE) process.on('SIGTERM', () => { require('node:fs').writeFileSync(process.env.PAY_TRACE!, JSON.stringify(PT)); process.exit(0); });
 import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import { exec, rowsOf, type Tx, withCommit } from '../../adapters/db/client.js';
@@ -234,14 +230,11 @@ async function settleTogether(deps: Deps, items: Pick<Settling, 'paymentId' | 'o
   const orders: OrderRow[] = [];
   const sold: Moved[] = [];
   const released: Moved[] = [];
-  const S0 = performance.now(); let S1 = 0, S2 = 0, S3 = 0;
   const { results, products } = await deps.db.transaction(async (tx) => {
-    S1 = performance.now();
     const [payRows, orderRows] = await Promise.all([
       exec(tx, sql`select * from payments where id = any(${ids}::uuid[]) order by id for update`),
       exec(tx, sql`select * from orders where id in (select order_id from payments where id = any(${ids}::uuid[])) order by id for update`),
     ]);
-    S2 = performance.now();
     const payById = new Map(rowsOf<Raw>(payRows).map(paymentOf).map((p) => [p.id, p]));
     const orderById = new Map(rowsOf<Raw>(orderRows).map(orderOf).map((o) => [o.id, o]));
     const claimed = new Set<string>();
@@ -306,14 +299,12 @@ async function settleTogether(deps: Deps, items: Pick<Settling, 'paymentId' | 'o
     for (let i = 0; i < items.length; i += PIPELINED_SETTLEMENTS) {
       results.push(...(await Promise.all(items.slice(i, i + PIPELINED_SETTLEMENTS).map(settleOne))));
     }
-    S3 = performance.now();
     const { after } = await withCommit(tx, moveStock(tx, sold, released));
     return { results, products: after };
   });
   // The product rows, moved by the statements sent with the COMMIT (withCommit): if they failed,
   // nothing was committed, and this throws as the transaction would have.
   const productsMoved = await products;
-  if (items.length > 1) PT.push([items.length, S1 - S0, S2 - S1, S3 - S2, performance.now() - S3]);
   // Committed. Declined holds go back to the gate before anyone is answered (a shopper told
   // "declined" may reserve again at once); the news (stock, holds, orders) is issued all at once
   // and holds neither these answers nor the next batch, as in the reservations' group commit:
@@ -362,7 +353,8 @@ async function settleOrder(
         ${pay.decline ? sql`, decline_code = ${pay.decline.code}, message = ${pay.decline.message}` : sql``}
       where id = ${paymentId}`),
     markOrderStock(tx, order.id, w.stock, w.stock === 'PURCHASED' ? 'SELL' : 'FAIL', actorOf(order)),
-    exec(tx, 
+    exec(
+      tx,
       o.status === 'COMPLETED'
         ? sql`update orders set status = 'COMPLETED', payment_status = 'COMPLETED', inventory_status = 'CONFIRMED', transaction_id = ${o.transactionId}, updated_at = ${at}
               where id = ${order.id} returning *`
@@ -414,7 +406,8 @@ async function moveStock(tx: Tx, sold: Moved[], released: Moved[]): Promise<Prod
   // Issued together, in product-id order (Postgres runs them, and takes their row locks, in that order).
   const moves = [...units].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(async ([productId, u]) => {
     const [row] = rowsOf<Raw>(
-      await exec(tx, 
+      await exec(
+        tx,
         sql`update products set reserved_quantity = reserved_quantity - ${u.sold + u.released}, sold_quantity = sold_quantity + ${u.sold},
               available_quantity = available_quantity + ${u.released}, version = version + 1, updated_at = now()
             where id = ${productId} returning *`,
