@@ -39,6 +39,9 @@ export function rowsOf<T>(result: unknown): T[] {
   return ((result as { rows?: T[] }).rows ?? []) as T[];
 }
 
+/** A transaction on postgres.js (not PGlite, not a plain database handle). */
+const isPostgresJsTx = (tx: DbOrTx) => (tx.constructor as { [entityKind]?: string })[entityKind] === 'PostgresJsTransaction';
+
 /**
  * A transaction's last statements, sent with its COMMIT: call it as the callback's last step with
  * the statements already issued, return from the callback, and await `after` once the transaction
@@ -50,7 +53,7 @@ export function rowsOf<T>(result: unknown): T[] {
  * rejects with its error: nothing was committed. On PGlite (in process) they are awaited here.
  */
 export async function withCommit<T>(tx: Tx, statements: Promise<T>): Promise<{ after: Promise<T> }> {
-  if ((tx.constructor as { [entityKind]?: string })[entityKind] === 'PostgresJsTransaction') {
+  if (isPostgresJsTx(tx)) {
     statements.catch(() => {}); // awaited by the caller after the commit; not an unhandled rejection meanwhile
     return { after: statements };
   }
@@ -68,7 +71,7 @@ export async function withCommit<T>(tx: Tx, statements: Promise<T>): Promise<{ a
 export function exec(tx: DbOrTx, query: SQL): Promise<unknown> {
   const driver = tx as unknown as { session?: { client?: { unsafe?: PostgresUnsafe }; logger?: { logQuery(q: string, p: unknown[]): void } }; dialect?: { sqlToQuery(q: SQL): { sql: string; params: unknown[] } } };
   const unsafe = driver.session?.client?.unsafe;
-  if (!unsafe || !driver.dialect || (tx.constructor as { [entityKind]?: string })[entityKind] !== 'PostgresJsTransaction') return tx.execute(query);
+  if (!unsafe || !driver.dialect || !isPostgresJsTx(tx)) return tx.execute(query);
   const { sql: text, params } = driver.dialect.sqlToQuery(query);
   driver.session!.logger?.logQuery(text, params);
   return unsafe.call(driver.session!.client, text, params as never[], { prepare: true }) as Promise<unknown>;
