@@ -125,10 +125,9 @@ export async function createRuntime(
     gate.noteStock(s.productId, inventory.get(s.productId)!.availableQuantity);
   });
   // Events missed while pub/sub was down must not leave this process stale: re-read on reconnect.
-  const stopResync = events.onResync?.(() => {
-    // A moment's grace so the re-subscription is in place before the truth is read.
-    setTimeout(() => void refreshInventory(deps), 250).unref();
-  });
+  // The bus calls this once its re-subscription is acknowledged, so nothing published after
+  // the re-read can be missed.
+  const stopResync = events.onResync?.(() => void refreshInventory(deps));
   return {
     deps,
     database,

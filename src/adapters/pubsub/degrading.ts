@@ -7,9 +7,17 @@ import type { RedisEventBus } from './redis.js';
  * this process's subscribers still see this process's changes at once (instead of every
  * publish waiting on a dead connection), and cross-process delivery resumes when the
  * connection does (ioredis resubscribes by itself). Counts what it delivered locally.
+ *
+ * The other processes never saw what was delivered locally, and they may have resynced
+ * already (their connections can come back before this one's publisher does). So once
+ * this publisher is back, it asks them all to re-read, and keeps asking until Redis took it.
  */
 export class DegradingEventBus implements EventBus {
   localOnly = 0;
+  /** Local-only deliveries that no resync request has covered yet. */
+  private owed = 0;
+  private retry?: NodeJS.Timeout;
+  private closed = false;
 
   constructor(
     private readonly bus: RedisEventBus,
@@ -31,7 +39,28 @@ export class DegradingEventBus implements EventBus {
     }
     this.localOnly++;
     this.bus.deliverLocally(topic, id, payload);
+    if (this.owed++ === 0) this.settle();
   }
+
+  private settle = (): void => {
+    this.retry = undefined;
+    if (this.closed || this.owed === 0) return;
+    if (this.degraded) {
+      this.retry = setTimeout(this.settle, 250).unref();
+      return;
+    }
+    const covered = this.owed;
+    this.bus.requestResync().then(
+      () => {
+        // Deliveries made while the request was on its way are after it: ask again for them.
+        this.owed -= covered;
+        if (this.owed > 0) this.settle();
+      },
+      () => {
+        if (!this.closed) this.retry = setTimeout(this.settle, 1000).unref();
+      },
+    );
+  };
 
   subscribe<T extends Topic>(topic: T, id: string, signal?: AbortSignal): AsyncIterable<TopicMap[T]> {
     return this.bus.subscribe(topic, id, signal);
@@ -47,6 +76,8 @@ export class DegradingEventBus implements EventBus {
   }
 
   close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
     return this.bus.close();
   }
 }

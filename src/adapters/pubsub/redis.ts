@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import type { Redis } from 'ioredis';
 import type { EventBus, Topic, TopicMap } from '../../domain/events.js';
@@ -17,6 +18,8 @@ export class RedisEventBus implements EventBus {
   private pubsub: RedisPubSub;
   private subscribed = new Map<Topic, Promise<number>>();
   private resyncHandlers = new Set<() => void>();
+  private readonly self = randomUUID();
+  private readonly control: Promise<number>;
 
   constructor(
     publisher: Redis,
@@ -25,17 +28,38 @@ export class RedisEventBus implements EventBus {
   ) {
     this.pubsub = new RedisPubSub({ publisher, subscriber });
     // ioredis re-subscribes by itself after a reconnect; whatever was published in
-    // between is gone, so tell the caches to re-read the truth.
+    // between is gone, so tell the caches to re-read the truth. Not at 'ready' itself:
+    // the SUBSCRIBE commands are only sent then, and a re-read before Redis has
+    // acknowledged them could miss a change published in between. A PING sent behind
+    // them answers after they have been (replies come in order).
     let wasReady = subscriber.status === 'ready';
     subscriber.on('ready', () => {
-      if (wasReady) for (const h of [...this.resyncHandlers]) h();
+      if (wasReady) subscriber.ping().then(() => this.resync(), () => {}); // failed: the next 'ready' retries
       wasReady = true;
     });
+    // A process that could not publish (its publisher reconnecting while the others were
+    // already back) asks every process to re-read once it can: see requestResync.
+    this.control = this.pubsub.subscribe(`${prefix}control:resync`, (m: { from?: string }) => {
+      if (m?.from !== this.self) this.resync();
+    });
+  }
+
+  private resync() {
+    for (const h of [...this.resyncHandlers]) h();
   }
 
   onResync(handler: () => void): () => void {
     this.resyncHandlers.add(handler);
     return () => this.resyncHandlers.delete(handler);
+  }
+
+  /**
+   * Tells every other process that events of this one were missed (delivered in this process
+   * only), so they re-read the truth as after an outage of their own.
+   */
+  async requestResync(): Promise<void> {
+    await this.control;
+    await this.pubsub.publish(`${this.prefix}control:resync`, { from: this.self });
   }
 
   private channel(topic: Topic) {

@@ -1,0 +1,105 @@
+// The Redis event bus tells caches to re-read the truth after events may have been missed:
+// on its own reconnect (only once the re-subscription is acknowledged), and when another
+// process had to deliver its events locally because its publisher was not connected.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DegradingEventBus } from '../src/adapters/pubsub/degrading.js';
+import { RedisEventBus } from '../src/adapters/pubsub/redis.js';
+import type { InventorySnapshot } from '../src/domain/events.js';
+import { uniqueName } from './support/backends.js';
+import { startRedis } from './support/live.js';
+
+const waitFor = async (cond: () => boolean | Promise<boolean>, ms = 20_000) => {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+const snapshot = (productId: string, availableQuantity: number, version: number): InventorySnapshot => ({
+  productId,
+  totalQuantity: 1,
+  availableQuantity,
+  reservedQuantity: 0,
+  soldQuantity: 1 - availableQuantity,
+  version,
+  updatedAt: new Date().toISOString(),
+});
+
+describe('event bus resync on a private Redis', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  const clients: Redis[] = [];
+  const client = (opts: { lazyConnect?: boolean } = {}) => {
+    const c = new Redis(redis.url, { retryStrategy: () => 50, lazyConnect: opts.lazyConnect ?? false });
+    c.on('error', () => {});
+    clients.push(c);
+    return c;
+  };
+  beforeAll(async () => {
+    redis = await startRedis();
+  }, 60_000);
+  afterAll(async () => {
+    for (const c of clients) c.disconnect();
+    await redis?.stop();
+  });
+
+  // Resync waits for a PING sent behind the re-subscription; that the subscription is counted
+  // here holds with or without the wait (Redis takes the SUBSCRIBE before this probe's NUMSUB),
+  // so this checks the outcome, not the ordering the PING guarantees.
+  it('after a reconnect, resync runs with the subscription in place', async () => {
+    const prefix = `${uniqueName('rs')}:`;
+    const sub = client();
+    const bus = new RedisEventBus(client(), sub, prefix);
+    await bus.listen('stock', () => {});
+    const seen: number[] = [];
+    bus.onResync(() => {
+      // Counted by Redis at the moment the caches would re-read.
+      void probe.pubsub('NUMSUB', `${prefix}events:stock`).then((r) => seen.push(Number((r as unknown[])[1])));
+    });
+    const probe = client();
+    await redis.stop();
+    await redis.start();
+    await waitFor(() => seen.length > 0);
+    expect(seen[0]).toBe(1);
+    await bus.close();
+  }, 60_000);
+
+  it('a process whose publisher was down asks the others to re-read once it is back, and only then', async () => {
+    const prefix = `${uniqueName('rs')}:`;
+    const a = new RedisEventBus(client(), client(), prefix);
+    await a.listen('stock', () => {});
+    let resyncs = 0;
+    a.onResync(() => resyncs++);
+
+    // B's publisher is not connected (its reconnect lags the others'): its event stays local.
+    const pubB = client({ lazyConnect: true });
+    const rawB = new RedisEventBus(pubB, client(), prefix);
+    const b = new DegradingEventBus(rawB, pubB);
+    const localB: InventorySnapshot[] = [];
+    const seenA: InventorySnapshot[] = [];
+    await a.listen('stock', (s) => seenA.push(s));
+    await b.listen('stock', (s) => localB.push(s));
+    await b.publish('stock', 'p1', snapshot('p1', 0, 2));
+    expect(localB).toHaveLength(1);
+    expect(b.localOnly).toBe(1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seenA).toHaveLength(0);
+    expect(resyncs).toBe(0);
+
+    // B's publisher is back: A is told to re-read (B is not: it missed nothing).
+    let resyncsB = 0;
+    b.onResync(() => resyncsB++);
+    await pubB.connect();
+    await waitFor(() => resyncs === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(resyncs).toBe(1);
+    expect(resyncsB).toBe(0);
+
+    // Connected, B publishes normally: no further resync.
+    await b.publish('stock', 'p1', snapshot('p1', 1, 3));
+    await waitFor(() => seenA.length === 1);
+    expect(resyncs).toBe(1);
+    await b.close();
+    await a.close();
+  }, 60_000);
+});
