@@ -97,6 +97,28 @@ describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
     expect(row).toMatchObject({ availableQuantity: 7, reservedQuantity: 0, soldQuantity: 3 });
   });
 
+  it('a checkout whose writes fail commits nothing (they go out with the COMMIT)', async () => {
+    const { id: productId } = await h.product({ totalQuantity: 10 });
+    const sub = `co-rollback-${backend.replace(/\W/g, '-')}`;
+    const token = await h.token(sub);
+    const r = await h.gql(RESERVE, { input: { productId } }, token);
+    const { cartId, id: holdId } = r.data.reserve.reservation;
+    const { deps } = h.backend.runtime;
+    const db = deps.db;
+    // An order already on this (still active) cart: the checkout's order insert breaks
+    // orders_one_per_cart, the last of its writes to fail being the first sent.
+    await db.execute(sql`insert into orders (id, cart_id, user_id, status, payment_status, inventory_status, total_amount, currency, payment_method)
+      values (gen_random_uuid(), ${cartId}, 'someone-else', 'CANCELLED', 'FAILED', 'FAILED', 1, 'USD', 'pm_card_visa')`);
+    await expect(checkout(deps, { userId: sub, roles: [] }, { cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS })).rejects.toThrow();
+    const [hold] = await db.select().from(reservations).where(eq(reservations.id, holdId));
+    expect(hold).toMatchObject({ status: 'ACTIVE', orderId: null });
+    const [cart] = await db.select().from(carts).where(eq(carts.id, cartId));
+    expect(cart.status).toBe('ACTIVE');
+    expect(await db.select().from(orderItems).where(eq(orderItems.reservationId, holdId))).toEqual([]);
+    expect(await db.select().from(outbox).where(and(eq(outbox.userId, sub), eq(outbox.topic, 'order.placed')))).toEqual([]);
+    expect(await h.ledger(productId)).toEqual({ total: 10, available: 9, reserved: 1, sold: 0 });
+  });
+
   it('a declined payment stores its decline and puts the holds back, as drizzle reads them', async () => {
     const { productId, order } = await holdAndCheckout('raw-declined', { quantity: 2 });
     const { deps } = h.backend.runtime;

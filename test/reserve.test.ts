@@ -1,6 +1,9 @@
 // The reserve rules, run on the embedded default (PGlite + in-process gate) and on
 // Postgres + the Redis Lua gate.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { and, eq, sql } from 'drizzle-orm';
+import { reservations, stockMovements } from '../src/adapters/db/schema/tables.js';
+import { releaseReservation } from '../src/domain/cart/reserve.js';
 import { BACKENDS } from './support/backends.js';
 import { type Harness, harness, RESERVE } from './support/harness.js';
 
@@ -136,6 +139,23 @@ describe.each(BACKENDS)('reserve on %s', (backend) => {
     expect((await h.gql(RESERVE, { input: { productId: id } }, t)).data.reserve.__typename).toBe('ReserveSuccess');
     const malformed = await h.gql(`mutation { releaseReservation(id: "not-a-uuid") { __typename } }`, {}, t);
     expect(malformed.data.releaseReservation.__typename).toBe('InvalidInput');
+  });
+
+  it('a release whose product update fails commits nothing (that update goes out with the COMMIT)', async () => {
+    const { id } = await h.product({ totalQuantity: 1 });
+    const t = await h.token('release-rollback');
+    const r = await h.gql(RESERVE, { input: { productId: id } }, t);
+    const reservation = r.data.reserve.reservation;
+    const { deps } = h.backend.runtime;
+    // Balanced, but nothing reserved: the release's `reserved - 1` breaks the non-negative check.
+    await deps.db.execute(sql`update products set available_quantity = available_quantity + reserved_quantity, reserved_quantity = 0 where id = ${id}`);
+    const [held] = await deps.db.select().from(reservations).where(eq(reservations.id, reservation.id));
+    const actor = { userId: held.userId, roles: [] };
+    await expect(releaseReservation(deps, actor, reservation.id)).rejects.toThrow();
+    const [after] = await deps.db.select().from(reservations).where(eq(reservations.id, reservation.id));
+    expect(after.status).toBe('ACTIVE');
+    expect(await deps.db.select().from(stockMovements).where(and(eq(stockMovements.reservationId, reservation.id), eq(stockMovements.kind, 'RELEASE')))).toEqual([]);
+    expect(await h.ledger(id)).toEqual({ total: 1, available: 1, reserved: 0, sold: 0 });
   });
 
   it('expires an unattended hold and puts its stock back on sale', async () => {

@@ -39,8 +39,9 @@ export function rowsOf<T>(result: unknown): T[] {
   return ((result as { rows?: T[] }).rows ?? []) as T[];
 }
 
+const kindOf = (tx: DbOrTx) => (tx.constructor as { [entityKind]?: string })[entityKind];
 /** A transaction on postgres.js (not PGlite, not a plain database handle). */
-const isPostgresJsTx = (tx: DbOrTx) => (tx.constructor as { [entityKind]?: string })[entityKind] === 'PostgresJsTransaction';
+const isPostgresJsTx = (tx: DbOrTx) => kindOf(tx) === 'PostgresJsTransaction';
 
 /**
  * A transaction's last statements, sent with its COMMIT: call it as the callback's last step with
@@ -61,17 +62,20 @@ export async function withCommit<T>(tx: Tx, statements: Promise<T>): Promise<{ a
 }
 
 /**
- * Runs a hand-written statement in `tx` as drizzle's `execute` would, but on postgres.js as a
- * prepared statement (kept per connection). Drizzle sends such statements unprepared, and
- * postgres.js then describes each one that has parameters in a round trip of its own before running
- * it, and holds the statements issued after it until then: in a transaction, statements "sent
- * together" went out one round trip at a time, two each (a batch of 13 payment settlements took
- * 200 ms on a busy api). Same rows, same statement count; on PGlite, drizzle's own `execute`.
+ * Runs a hand-written statement in `tx` (a transaction or the database handle) as drizzle's
+ * `execute` would, but on postgres.js as a prepared statement (kept per connection). Drizzle sends
+ * such statements unprepared, and postgres.js then describes each one that has parameters in a
+ * round trip of its own before running it, and holds the statements issued after it until then: in
+ * a transaction, statements "sent together" went out one round trip at a time, two each (a batch of
+ * 13 payment settlements took 200 ms on a busy api); outside one, each statement held its pool
+ * connection for the extra round trip. Same rows, same statement count; on PGlite, drizzle's own
+ * `execute`.
  */
 export function exec(tx: DbOrTx, query: SQL): Promise<unknown> {
   const driver = tx as unknown as { session?: { client?: { unsafe?: PostgresUnsafe }; logger?: { logQuery(q: string, p: unknown[]): void } }; dialect?: { sqlToQuery(q: SQL): { sql: string; params: unknown[] } } };
   const unsafe = driver.session?.client?.unsafe;
-  if (!unsafe || !driver.dialect || !isPostgresJsTx(tx)) return tx.execute(query);
+  const kind = kindOf(tx);
+  if (!unsafe || !driver.dialect || (kind !== 'PostgresJsTransaction' && kind !== 'PostgresJsDatabase')) return tx.execute(query);
   const { sql: text, params } = driver.dialect.sqlToQuery(query);
   driver.session!.logger?.logQuery(text, params);
   return unsafe.call(driver.session!.client, text, params as never[], { prepare: true }) as Promise<unknown>;

@@ -9,6 +9,8 @@ import {
   type ProductRow,
   type ReservationRow,
 } from '../../adapters/db/schema/tables.js';
+import { exec, rowsOf, withCommit } from '../../adapters/db/client.js';
+import { productOf, rowMapper, timestamptz } from '../../adapters/db/rows.js';
 import { type Actor, type Deps, RetryableError } from '../context.js';
 import type { GateDecision } from '../gate/port.js';
 import { ReserveBatcher } from './commit-batch.js';
@@ -322,49 +324,46 @@ export interface ReleaseSuccess {
 export type ReleaseResult = ReleaseSuccess | NotFound | ReservationExpired | InvalidInput;
 
 /** Gives an ACTIVE hold back to the pool before it expires. Releasing twice is harmless. */
+const reservationOf = rowMapper(reservations);
+
 export async function releaseReservation(deps: Deps, actor: Actor, id: string): Promise<ReleaseResult> {
   const bad = assertUuid('id', id);
   if (bad) return bad;
   const now = deps.now();
   const out = await deps.db.transaction(async (tx) => {
-    const [r] = await tx
-      .select()
-      .from(reservations)
-      .where(and(eq(reservations.id, id), eq(reservations.userId, actor.userId)))
-      .for('update');
+    // Hand-written and prepared (exec): drizzle's builder sends statements unprepared, and each
+    // then costs a describe round trip and holds the ones issued after it.
+    const [r] = rowsOf<Record<string, unknown>>(
+      await exec(tx, sql`select * from reservations where id = ${id} and user_id = ${actor.userId} for update`),
+    ).map(reservationOf);
     if (!r) return notFound('Reservation');
     if (r.status === 'RELEASED') return { __typename: 'ReleaseSuccess' as const, reservation: r, product: undefined };
     if (r.status === 'EXPIRED' || (r.status === 'ACTIVE' && r.expiresAt <= now)) return reservationExpired();
     if (r.status !== 'ACTIVE') {
       return invalid(`A ${r.status.toLowerCase().replace('_', ' ')} reservation cannot be released`, 'id');
     }
-    // Sent together, the product row (every shopper's) last: it stays locked only for its
-    // own update and the commit.
-    const [[released], , [product]] = await Promise.all([
-      tx.update(reservations).set({ status: 'RELEASED', updatedAt: now }).where(eq(reservations.id, id)).returning(),
-      tx.insert(stockMovements).values({
-        productId: r.productId,
-        kind: 'RELEASE',
-        quantity: r.quantity,
-        reservationId: r.id,
-        actor: actor.userId,
-      }),
-      tx
-        .update(products)
-        .set({
-          availableQuantity: sql`${products.availableQuantity} + ${r.quantity}`,
-          reservedQuantity: sql`${products.reservedQuantity} - ${r.quantity}`,
-          ...stockBump,
-        })
-        .where(eq(products.id, r.productId))
-        .returning(),
-    ]);
-    return { __typename: 'ReleaseSuccess' as const, reservation: released, product };
+    // Sent together and with the COMMIT (withCommit), the product row (every shopper's) last: it
+    // stays locked only while Postgres runs its update and commits, not for a round trip to this
+    // process and back (on a busy api, the event loop's delay, which every reservation and
+    // settlement batch of the sale waited out behind it).
+    const at = timestamptz(now);
+    const writes = Promise.all([
+      exec(tx, sql`update reservations set status = 'RELEASED', updated_at = ${at} where id = ${id}`),
+      exec(tx, sql`insert into stock_movements (product_id, kind, quantity, reservation_id, actor) values (${r.productId}, 'RELEASE', ${r.quantity}, ${r.id}, ${actor.userId})`),
+      exec(tx, sql`
+        update products set available_quantity = available_quantity + ${r.quantity}, reserved_quantity = reserved_quantity - ${r.quantity},
+          version = version + 1, updated_at = now()
+        where id = ${r.productId} returning *`),
+    ]).then(([, , moved]) => rowsOf<Record<string, unknown>>(moved).map(productOf)[0]);
+    const { after } = await withCommit(tx, writes);
+    return { __typename: 'ReleaseSuccess' as const, reservation: { ...r, status: 'RELEASED' as const, updatedAt: now }, product: after };
   });
   if (out.__typename !== 'ReleaseSuccess') return out;
   if (out.product) {
+    // The writes sent with the COMMIT: if they failed, nothing was committed and this throws.
+    const product = await out.product;
     await returnToGate(deps, [out.reservation]);
-    await announceStock(deps, out.product);
+    await announceStock(deps, product);
     await publishReservation(deps, out.reservation);
   }
   return { __typename: 'ReleaseSuccess', reservation: out.reservation };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, sql } from 'drizzle-orm';
-import { exec, rowsOf } from '../../adapters/db/client.js';
+import { exec, rowsOf, withCommit } from '../../adapters/db/client.js';
 import { orderOf, rowMapper, timestamptz } from '../../adapters/db/rows.js';
 import { type CartRow, orderItems, orders, reservations, type OrderItemRow, type OrderRow } from '../../adapters/db/schema/tables.js';
 import { publishReservation } from '../cart/reserve.js';
@@ -111,32 +111,33 @@ export async function checkout(deps: Deps, actor: Actor, input: CheckoutInput): 
     assertIdempotencyKey(input.idempotencyKey);
   if (bad) return bad;
   const now = deps.now();
-  const result = await deps.db.transaction(async (tx): Promise<CheckoutResult & { fresh?: { id: string; productId: string }[] }> => {
+  type Placed = { __typename: 'Placed'; placed: Promise<OrderRow>; items: OrderItemRow[]; fresh: { id: string; productId: string }[] };
+  const result = await deps.db.transaction(async (tx): Promise<CheckoutResult | Placed> => {
     // Hand-written statements (src/adapters/db/rows.ts): drizzle's builder cost a third of a
-    // checkout's CPU. The cart row, locked: it serialises this cart's checkouts.
-    const [cart] = rowsOf<{ id: string; status: CartRow['status'] }>(
-      await exec(tx, sql`select id, status from carts where id = ${input.cartId} and user_id = ${actor.userId} for update`),
-    );
+    // checkout's CPU. Sent together (one round trip; Postgres runs them in this order, the second
+    // in a snapshot taken after the first): the cart row, locked, which serialises this cart's
+    // checkouts; then the cart's active holds (only if the caller's), locked, with their products'
+    // price. A cart already checked out has no active holds left.
+    const [cartRows, priorRows, heldRows] = await Promise.all([
+      exec(tx, sql`select id, status from carts where id = ${input.cartId} and user_id = ${actor.userId} for update`),
+      // A repeated request key: the order it placed (read after the cart lock, so a concurrent
+      // checkout of the same cart and key has committed by then).
+      input.idempotencyKey ? exec(tx, sql`select * from orders where user_id = ${actor.userId} and idempotency_key = ${input.idempotencyKey}`) : undefined,
+      exec(tx, sql`
+        select r.id, r.quantity, r.expires_at, p.id as product_id, p.name, p.price_amount, p.currency
+        from reservations r join products p on p.id = r.product_id
+        where r.cart_id = ${input.cartId} and r.user_id = ${actor.userId} and r.status = 'ACTIVE'
+        for update of r`),
+    ]);
+    const [cart] = rowsOf<{ id: string; status: CartRow['status'] }>(cartRows);
     if (!cart) return notFound('Cart');
-    if (input.idempotencyKey) {
-      const [prior] = await tx
-        .select()
-        .from(orders)
-        .where(and(eq(orders.userId, actor.userId), eq(orders.idempotencyKey, input.idempotencyKey)));
-      if (prior) return { __typename: 'CheckoutSuccess', order: prior };
-    }
+    const [prior] = priorRows ? rowsOf<Record<string, unknown>>(priorRows).map(orderOf) : [];
+    if (prior) return { __typename: 'CheckoutSuccess', order: prior };
     if (cart.status === 'CHECKED_OUT') {
       const [prior] = await tx.select().from(orders).where(eq(orders.cartId, cart.id));
       if (prior) return { __typename: 'CheckoutSuccess', order: prior };
     }
-    // The cart's active holds, locked, with their products' price.
-    const held = rowsOf<HeldRaw>(
-      await exec(tx, sql`
-        select r.id, r.quantity, r.expires_at, p.id as product_id, p.name, p.price_amount, p.currency
-        from reservations r join products p on p.id = r.product_id
-        where r.cart_id = ${cart.id} and r.status = 'ACTIVE'
-        for update of r`),
-    ).map(heldOf);
+    const held = rowsOf<HeldRaw>(heldRows).map(heldOf);
     const live = held.filter((h) => h.expiresAt > now);
     if (live.length === 0) {
       if (held.length > 0) return reservationExpired();
@@ -157,9 +158,10 @@ export async function checkout(deps: Deps, actor: Actor, input: CheckoutInput): 
     const param = <T>(values: T[]) => sql.param(values);
     const holdIds = param(live.map((h) => h.id));
     const payload = { orderId, total, currency, items: live.map((h) => ({ productId: h.productId, name: h.name, quantity: h.quantity, unitAmount: h.priceAmount })) };
-    // The five writes need nothing from each other's answers: sent together, they cost one round
-    // trip (Postgres runs them in this order, so the items and holds find their order).
-    const [inserted] = await Promise.all([
+    // The five writes need nothing from each other's answers: sent together and with the COMMIT
+    // (withCommit), they cost one round trip (Postgres runs them in this order, so the items and
+    // holds find their order), and the connection goes back to the pool a round trip sooner.
+    const writes = Promise.all([
       exec(tx, sql`
         insert into orders (id, cart_id, user_id, status, payment_status, inventory_status, total_amount, currency, payment_method,
                             shipping_address, shipping_address_sealed, idempotency_key)
@@ -173,16 +175,20 @@ export async function checkout(deps: Deps, actor: Actor, input: CheckoutInput): 
       exec(tx, sql`update reservations set status = 'CHECKED_OUT', order_id = ${orderId}::uuid, updated_at = ${at} where id = any(${holdIds}::uuid[])`),
       exec(tx, sql`update carts set status = 'CHECKED_OUT', updated_at = ${at} where id = ${cart.id}`),
       exec(tx, outboxInsert('order.placed', orderId, actor.userId, payload)),
-    ]);
-    const order = orderOf(rowsOf<Record<string, unknown>>(inserted)[0]);
-    return { __typename: 'CheckoutSuccess', order, fresh: live.map((h) => ({ id: h.id, productId: h.productId })) };
+    ]).then(([inserted]) => orderOf(rowsOf<Record<string, unknown>>(inserted)[0]));
+    const { after } = await withCommit(tx, writes);
+    const items = live.map((h) => ({ orderId, reservationId: h.id, productId: h.productId, quantity: h.quantity, unitAmount: h.priceAmount, currency: h.currency }));
+    return { __typename: 'Placed' as const, placed: after, items, fresh: live.map((h) => ({ id: h.id, productId: h.productId })) };
   });
-  if (result.__typename === 'CheckoutSuccess' && result.fresh) {
-    await publishOrder(deps, result.order);
+  if (result.__typename === 'Placed') {
+    // The writes sent with the COMMIT: if they failed, nothing was committed and this throws.
+    const order = await result.placed;
+    rememberItems(deps, order.id, result.items);
+    await publishOrder(deps, order);
     for (const r of result.fresh) {
       await publishReservation(deps, { id: r.id, userId: actor.userId, productId: r.productId, status: 'CHECKED_OUT' });
     }
-    return { __typename: 'CheckoutSuccess', order: result.order };
+    return { __typename: 'CheckoutSuccess', order };
   }
   return result;
 }
@@ -200,6 +206,29 @@ export async function listOrders(deps: Deps, actor: Actor, limit = 100): Promise
   return deps.db.select().from(orders).where(eq(orders.userId, actor.userId)).orderBy(desc(orders.createdAt)).limit(limit);
 }
 
+/**
+ * An order's items, which never change once it is placed: those of the orders this process placed
+ * or read lately are kept (bounded, oldest out first), so the answers of checkout and pay (whose
+ * orders list their items) and order reads cost no query for them.
+ */
 export async function itemsOf(deps: Deps, orderId: string): Promise<OrderItemRow[]> {
-  return rowsOf<Record<string, unknown>>(await deps.db.execute(sql`select * from order_items where order_id = ${orderId}`)).map(itemOf);
+  const known = knownItems(deps).get(orderId);
+  if (known) return known;
+  const items = rowsOf<Record<string, unknown>>(await exec(deps.db, sql`select * from order_items where order_id = ${orderId}`)).map(itemOf);
+  if (items.length) rememberItems(deps, orderId, items);
+  return items;
+}
+
+/** Orders whose items this process keeps, per runtime. */
+export const KNOWN_ITEMS_MAX = 10_000;
+const itemsByRuntime = new WeakMap<Deps, Map<string, OrderItemRow[]>>();
+function knownItems(deps: Deps) {
+  let m = itemsByRuntime.get(deps);
+  if (!m) itemsByRuntime.set(deps, (m = new Map()));
+  return m;
+}
+function rememberItems(deps: Deps, orderId: string, items: OrderItemRow[]) {
+  const m = knownItems(deps);
+  if (m.size >= KNOWN_ITEMS_MAX) m.delete(m.keys().next().value!);
+  m.set(orderId, items);
 }
