@@ -123,7 +123,7 @@ async function main() {
           const l = s.latencyMs;
           console.log(JSON.stringify({
             case: 7, round, load: before, seconds: s.durationMs / 1000, requests: s.requests, oversold: Math.max(0, Number(held.n) - 1000, s.oversold), failed: s.failures,
-            reserve: l.reserve, checkout: l.checkout, pay: l.pay, serverCpuS: cpu.toFixed(1), loadGenCpuS: ((self.user + self.system) / 1e6).toFixed(1), outcomes: s.reserveOutcomes,
+            reserve: l.reserve, checkout: l.checkout, pay: l.pay, serverCpuS: cpu.toFixed(1), loadGenCpuS: ((self.user + self.system) / 1e6).toFixed(1), loadGenLagMs: s.loadGeneratorLagMs, outcomes: s.reserveOutcomes,
           }));
         } finally {
           await p.stop();
