@@ -7,7 +7,8 @@
 // WRITE_CASES=6,7 (default both)  WRITE_ROUNDS=3  WRITE_SECONDS=8  plus any server env to pass on
 // through WRITE_ENV='{"RESERVE_BATCH_MAX":"1"}'; WRITE_FETCH=global: case 7's load generator on the global fetch;
 // WRITE_NODE_ARGS='--perf-basic-prof' adds node flags to the api process (for `perf record`, docs/performance.md);
-// WRITE_TIMELINE=500 prints case 7's requests per 500 ms of send time (see timedFetch).
+// WRITE_TIMELINE=500 prints case 7's requests per 500 ms of send time (see timedFetch);
+// WRITE_PRECONNECT=1: case 7's load generator opens its 200 connections before the sale opens.
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,7 +16,7 @@ import postgres from 'postgres';
 import { signToken } from '../src/auth.js';
 import { cpuSeconds, createSaleProduct, hs256, load, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
 import { RESERVE_MUTATION } from './scenario.js';
-import { leanFetch } from '../clients/load/http.js';
+import { type LeanFetch, leanFetch } from '../clients/load/http.js';
 
 const CASES = (process.env.WRITE_CASES ?? '6,7').split(',');
 const ROUNDS = Number(process.env.WRITE_ROUNDS ?? 3);
@@ -30,7 +31,7 @@ const la = () => loadavg().map((l) => l.toFixed(2)).join(' ');
  * table per bucket of send time: each operation's count, p50 and p99, and the reserves over 100 ms
  * (winners among them), to see where a tail comes from.
  */
-function timedFetch(inner: typeof fetch) {
+function timedFetch(inner: LeanFetch | typeof fetch) {
   const seen: { op: string; at: number; ms: number; won: boolean }[] = [];
   const t0 = performance.now();
   const fetch = (async (input: Parameters<typeof globalThis.fetch>[0], init?: RequestInit) => {
@@ -41,6 +42,7 @@ function timedFetch(inner: typeof fetch) {
     seen.push({ op: (op?.[1] ?? op?.[2] ?? '?').toLowerCase(), at: at - t0, ms: performance.now() - at, won: text.includes('ReserveSuccess') });
     return new Response(text, { status: res.status, headers: res.headers });
   }) as typeof globalThis.fetch;
+  const preconnect = 'preconnect' in inner ? inner.preconnect : undefined;
   const report = (bucket: number) => {
     const q = (xs: number[], f: number) => (xs.length ? xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * f))].toFixed(0) : '-');
     const ops = [...new Set(seen.map((r) => r.op))].sort();
@@ -54,7 +56,7 @@ function timedFetch(inner: typeof fetch) {
     }
     return lines.join('\n');
   };
-  return { fetch, report };
+  return { fetch: Object.assign(fetch, preconnect ? { preconnect } : {}), report };
 }
 
 async function main() {
@@ -113,7 +115,7 @@ async function main() {
           const self0 = process.cpuUsage();
           const timeline = process.env.WRITE_TIMELINE ? timedFetch(process.env.WRITE_FETCH === 'global' ? globalThis.fetch : leanFetch({ maxSockets: 200 })) : undefined;
           const fetch = timeline?.fetch ?? (process.env.WRITE_FETCH === 'global' ? globalThis.fetch : undefined);
-          const s = await runFlashSale({ url: `${base}/graphql`, productId: id, shoppers: 20_000, stock: 1000, concurrency: 200, secret: SECRET, ...(process.env.WRITE_CHECKOUT_RATE ? { checkoutRate: Number(process.env.WRITE_CHECKOUT_RATE) } : {}), onProgress: process.env.WRITE_PROGRESS ? (l: string) => console.error(l) : undefined, ...(fetch ? { fetch } : {}) });
+          const s = await runFlashSale({ url: `${base}/graphql`, productId: id, shoppers: 20_000, stock: 1000, concurrency: 200, secret: SECRET, preconnect: !!process.env.WRITE_PRECONNECT, ...(process.env.WRITE_CHECKOUT_RATE ? { checkoutRate: Number(process.env.WRITE_CHECKOUT_RATE) } : {}), onProgress: process.env.WRITE_PROGRESS ? (l: string) => console.error(l) : undefined, ...(fetch ? { fetch } : {}) });
           if (timeline) console.error(timeline.report(Number(process.env.WRITE_TIMELINE) || 500));
           const cpu = cpuSeconds(p.child.pid!) - cpu0;
           const self = process.cpuUsage(self0);

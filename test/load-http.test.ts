@@ -191,6 +191,22 @@ describe('leanFetch over raw sockets', () => {
     expect(connections).toBe(3);
   });
 
+  it('preconnect opens connections ahead (never past maxSockets) that the requests then use', async () => {
+    reset();
+    script = () => ['HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n', 'p'];
+    const f = leanFetch({ maxSockets: 4 });
+    expect(await f.preconnect(url, 10)).toBe(4);
+    await new Promise((r) => setTimeout(r, 50));
+    expect([connections, requests]).toEqual([4, 0]);
+    // Already open: asking again opens nothing more.
+    expect(await f.preconnect(url, 4)).toBe(4);
+    const all = await Promise.all(Array.from({ length: 8 }, () => f(url, { method: 'GET' }).then((r) => r.text())));
+    expect(all).toEqual(Array(8).fill('p'));
+    expect([connections, requests]).toEqual([4, 8]);
+    // https goes through node:https's agent: nothing to open ahead.
+    expect(await f.preconnect('https://127.0.0.1:1/', 2)).toBe(0);
+  });
+
   it('rejects on an abort, on a malformed answer and on a connection that closes mid-answer', async () => {
     reset();
     script = () => ['HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n', '12'];

@@ -14,6 +14,7 @@ const HELP = `flash-sale load generator
   --stock N            units on sale (default 100)
   --ramp MS            shoppers arrive over this many ms (default 1000)
   --concurrency N      shoppers in flight at most, each from its first request to its last (default 256)
+  --preconnect         open the concurrency's connections before the sale opens (as shoppers on the page have)
   --checkout-rate F    holders who check out and pay, 0..1 (default 0.85)
   --decline-rate F     payers whose card is declined, 0..1 (default 0.1)
   --release-rate F     abandoners who give the hold back (the rest let it expire) (default 0.5)
@@ -48,6 +49,7 @@ const OPTIONS = {
     subscribers: { type: 'string', default: '0' },
     product: { type: 'string' },
     seed: { type: 'string', default: '42' },
+    preconnect: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -88,6 +90,7 @@ const settings = {
   stock: int('stock', 1, 100_000_000),
   rampMs: int('ramp', 0, 3_600_000),
   concurrency: int('concurrency', 1, 100_000),
+  preconnect: values.preconnect!,
   checkoutRate: frac('checkout-rate'),
   declineRate: frac('decline-rate'),
   releaseRate: frac('release-rate'),

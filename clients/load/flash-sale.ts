@@ -9,7 +9,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { createFlashSaleClient, FlashSaleClient, FlashSaleError, newIdempotencyKey } from '../sdk/src/index.js';
 import { signTokenSync } from '../../src/auth.js';
-import { leanFetch } from './http.js';
+import { type LeanFetch, leanFetch } from './http.js';
 
 export interface FlashSaleOptions {
   /** Server base URL, e.g. http://localhost:4000 (GraphQL at /graphql). */
@@ -32,6 +32,13 @@ export interface FlashSaleOptions {
   rampMs?: number;
   /** Shoppers in flight at most (so requests too): each holds its slot from its first request to its last, as a k6 VU does. */
   concurrency?: number;
+  /**
+   * Open the `concurrency` keep-alive connections before the clock starts, as shoppers waiting on
+   * the sale's page already have theirs (default false: each opens with the first request sent on
+   * it, at the opening). A busy Node server accepts one new connection per event-loop turn
+   * (libuv >= 1.45), so a burst of new connections at the opening waits on that, not on the sale.
+   */
+  preconnect?: boolean;
   /** Of the shoppers who get a hold: fraction who check out and pay; the rest abandon. */
   checkoutRate?: number;
   /** Of the payers: fraction paying with a card that is declined. */
@@ -193,6 +200,8 @@ export async function runFlashSale(opts: FlashSaleOptions): Promise<Summary> {
 
   // Every shopper's client, made before the clock starts too.
   const clients = tokens.map((token) => createFlashSaleClient({ url: gqlUrl, getToken: () => token, retries: 1, fetch: fetchImpl }));
+
+  if (opts.preconnect) await (fetchImpl as Partial<LeanFetch>).preconnect?.(gqlUrl, opts.concurrency ?? 256);
 
   // --- subscribers ---
   const subs: { client: FlashSaleClient; events: number; last?: number; connected: boolean }[] = [];

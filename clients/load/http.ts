@@ -148,7 +148,7 @@ interface Conn {
 }
 
 /** A keep-alive pool of raw sockets per origin, at most `maxSockets` open per origin. */
-function rawHttp(maxSockets: number): Lean {
+function rawHttp(maxSockets: number): Lean & { preconnect(url: string, n: number): Promise<number> } {
   const pools = new Map<string, { idle: Conn[]; open: number; waiting: (() => void)[] }>();
 
   const poolOf = (origin: string) => {
@@ -172,7 +172,21 @@ function rawHttp(maxSockets: number): Lean {
       });
     });
 
-  return async (input, init = {}) => {
+  /** A socket given back (or opened ahead): idle until the next request, forgotten if closed meanwhile. */
+  const idle = (pool: ReturnType<typeof poolOf>, c: Conn) => {
+    c.idleSince = Date.now();
+    c.onGone = () => {
+      const i = pool.idle.indexOf(c);
+      if (i >= 0) {
+        pool.idle.splice(i, 1);
+        pool.open--;
+      }
+      c.onGone = undefined;
+    };
+    pool.idle.push(c);
+  };
+
+  const lean: Lean = async (input, init = {}) => {
     const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
     const { headers, body } = headersOf(init);
     const signal = init.signal ?? undefined;
@@ -230,17 +244,7 @@ function rawHttp(maxSockets: number): Lean {
         if (reuse) {
           const ka = /timeout=(\d+)/.exec(a.headers.get('keep-alive') ?? '');
           if (ka) c.keepAliveMs = Math.max(0, Number(ka[1]) * 1000 - 500);
-          c.idleSince = Date.now();
-          c.onGone = () => {
-            // Closed while idle: forget it.
-            const i = pool.idle.indexOf(c);
-            if (i >= 0) {
-              pool.idle.splice(i, 1);
-              pool.open--;
-            }
-            c.onGone = undefined;
-          };
-          pool.idle.push(c);
+          idle(pool, c);
         } else {
           pool.open--;
           c.socket.destroy();
@@ -268,6 +272,26 @@ function rawHttp(maxSockets: number): Lean {
     });
     return responseOf(url.toString(), answer);
   };
+
+  /**
+   * Opens up to `n` sockets to `url`'s origin ahead of the requests (never past maxSockets), kept
+   * idle for them; resolves with how many are open. Idle sockets are used within their keep-alive
+   * window (4 s before a server has said otherwise).
+   */
+  const preconnect = async (href: string, n: number) => {
+    const url = new URL(href);
+    const port = url.port ? Number(url.port) : 80;
+    const pool = poolOf(`${url.hostname}:${port}`);
+    const more = Math.max(0, Math.min(n, maxSockets) - pool.open);
+    pool.open += more;
+    const opened = await Promise.allSettled(Array.from({ length: more }, () => open(url.hostname, port)));
+    for (const o of opened) {
+      if (o.status === 'fulfilled') idle(pool, o.value);
+      else pool.open--;
+    }
+    return pool.open;
+  };
+  return Object.assign(lean, { preconnect });
 }
 
 /** node:https with a keep-alive agent, for `https:` URLs. */
@@ -292,7 +316,10 @@ function nodeHttps(maxSockets: number): Lean {
     });
 }
 
-export function leanFetch(opts: { maxSockets?: number } = {}): typeof fetch {
+/** `fetch` with `preconnect(url, n)`: opens n keep-alive sockets ahead of the requests (plain http). */
+export type LeanFetch = typeof fetch & { preconnect(url: string, n: number): Promise<number> };
+
+export function leanFetch(opts: { maxSockets?: number } = {}): LeanFetch {
   const max = opts.maxSockets ?? 256;
   const http = rawHttp(max);
   const https = nodeHttps(max);
@@ -300,5 +327,6 @@ export function leanFetch(opts: { maxSockets?: number } = {}): typeof fetch {
     const href = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     return href.startsWith('https:') ? https(input, init) : http(input, init);
   };
-  return lean as typeof fetch;
+  const preconnect = async (url: string, n: number) => (url.startsWith('https:') ? 0 : http.preconnect(url, n));
+  return Object.assign(lean as typeof fetch, { preconnect });
 }
