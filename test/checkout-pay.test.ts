@@ -338,6 +338,10 @@ describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
     expect((await h.gql(`{ orders { id } }`, {}, thief)).data.orders).toEqual([]);
     const mine = await h.gql(`query($id: ID!) { order(id: $id) { id status } }`, { id: order.id }, token);
     expect(mine.data.order).toEqual({ id: order.id, status: 'PENDING' });
+    // The thief's pay recorded no attempt; the owner's goes through.
+    expect(await h.backend.runtime.deps.db.select().from(payments).where(eq(payments.orderId, order.id))).toEqual([]);
+    const paid = await h.gql(PAY, { input: { orderId: order.id, paymentMethod: 'pm_card_visa', amount: 1999 } }, token);
+    expect(paid.data.pay.__typename).toBe('PaySuccess');
   });
 
   it('answers bad checkout and pay input with InvalidInput and changes nothing', async () => {
