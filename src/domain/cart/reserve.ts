@@ -323,9 +323,9 @@ export interface ReleaseSuccess {
 }
 export type ReleaseResult = ReleaseSuccess | NotFound | ReservationExpired | InvalidInput;
 
-/** Gives an ACTIVE hold back to the pool before it expires. Releasing twice is harmless. */
 const reservationOf = rowMapper(reservations);
 
+/** Gives an ACTIVE hold back to the pool before it expires. Releasing twice is harmless. */
 export async function releaseReservation(deps: Deps, actor: Actor, id: string): Promise<ReleaseResult> {
   const bad = assertUuid('id', id);
   if (bad) return bad;

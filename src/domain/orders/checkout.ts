@@ -114,10 +114,10 @@ export async function checkout(deps: Deps, actor: Actor, input: CheckoutInput): 
   type Placed = { __typename: 'Placed'; placed: Promise<OrderRow>; items: OrderItemRow[]; fresh: { id: string; productId: string }[] };
   const result = await deps.db.transaction(async (tx): Promise<CheckoutResult | Placed> => {
     // Hand-written statements (src/adapters/db/rows.ts): drizzle's builder cost a third of a
-    // checkout's CPU. Sent together (one round trip; Postgres runs them in this order, the second
-    // in a snapshot taken after the first): the cart row, locked, which serialises this cart's
-    // checkouts; then the cart's active holds (only if the caller's), locked, with their products'
-    // price. A cart already checked out has no active holds left.
+    // checkout's CPU. Sent together (one round trip; Postgres runs them in this order, each in a
+    // snapshot taken after the one before): the cart row, locked, which serialises this cart's
+    // checkouts; the order a repeated request key placed; then the cart's active holds (only if
+    // the caller's), locked, with their products' price. A cart already checked out has none left.
     const [cartRows, priorRows, heldRows] = await Promise.all([
       exec(tx, sql`select id, status from carts where id = ${input.cartId} and user_id = ${actor.userId} for update`),
       // A repeated request key: the order it placed (read after the cart lock, so a concurrent
@@ -220,7 +220,7 @@ export async function itemsOf(deps: Deps, orderId: string): Promise<OrderItemRow
 }
 
 /** Orders whose items this process keeps, per runtime. */
-export const KNOWN_ITEMS_MAX = 10_000;
+const KNOWN_ITEMS_MAX = 10_000;
 const itemsByRuntime = new WeakMap<Deps, Map<string, OrderItemRow[]>>();
 function knownItems(deps: Deps) {
   let m = itemsByRuntime.get(deps);
