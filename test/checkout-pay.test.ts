@@ -209,6 +209,20 @@ describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
       ]);
       expect(await deps.db.select({ status: reservations.status }).from(reservations).where(eq(reservations.orderId, o.id))).toEqual([{ status: ok ? 'PURCHASED' : 'RELEASED' }]);
       expect(await deps.db.select({ topic: outbox.topic }).from(outbox).where(eq(outbox.aggregateId, o.id))).toContainEqual({ topic: ok ? 'order.completed' : 'payment.failed' });
+      // The attempt and the order's news as a settlement alone writes them (all twelve by two statements).
+      const [attempt] = await deps.db.select().from(payments).where(eq(payments.orderId, o.id));
+      expect(attempt).toMatchObject(
+        ok
+          ? { status: 'SUCCEEDED', transactionId: after.transactionId, declineCode: null, message: null, gateway: 'sandbox' }
+          : { status: 'DECLINED', transactionId: null, declineCode: 'generic_decline', message: 'Your card was declined.', gateway: 'sandbox' },
+      );
+      expect(after).toMatchObject(ok ? { paymentStatus: 'COMPLETED', inventoryStatus: 'CONFIRMED' } : { paymentStatus: 'FAILED', inventoryStatus: 'FAILED', transactionId: null });
+      const [news] = await deps.db
+        .select({ userId: outbox.userId, payload: outbox.payload })
+        .from(outbox)
+        .where(and(eq(outbox.aggregateId, o.id), eq(outbox.topic, ok ? 'order.completed' : 'payment.failed')));
+      const base = { orderId: o.id, total: o.totalAmount, currency: o.currency };
+      expect(news).toEqual({ userId: o.userId, payload: ok ? { ...base, transactionId: after.transactionId } : { ...base, declineCode: 'generic_decline' } });
     }
   });
 
