@@ -1,5 +1,5 @@
 // Shared pieces of the benchmark: processes, a scratch database, the load generator, a keep-alive client.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -207,6 +207,83 @@ export function cpuSeconds(rootPid: number): number {
     }
   }
   return ticks / 100; // USER_HZ is 100 on Linux
+}
+
+/** Each process's /proc/<pid>/stat fields after the command name (field 3 onwards), by pid. */
+function procStats(): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      out.set(Number(entry), stat.slice(stat.lastIndexOf(')') + 2).split(' '));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU seconds of process trees so far, counting what their processes have already reaped: each
+ * living process's own time plus its reaped children's (utime + stime + cutime + cstime), so a
+ * server stopped between cases or a Postgres backend that has closed still counts (in its parent).
+ */
+function treesSeconds(roots: number[], stats = procStats()): number {
+  let ticks = 0;
+  for (const [pid, f] of stats) {
+    for (let p: number | undefined = pid; p; p = Number(stats.get(p)?.[1]) || undefined) {
+      if (roots.includes(p)) {
+        ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+        break;
+      }
+    }
+  }
+  return ticks / 100;
+}
+
+/** The machine's busy and stolen CPU seconds so far, all cores (the first line of /proc/stat). */
+function machineSeconds(): { busy: number; steal: number } {
+  const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  return { busy: (user + nice + system + irq + softirq) / 100, steal: steal / 100 };
+}
+
+/** The oldest process of that exact name (a local Postgres's postmaster, redis-server), or undefined. */
+function oldestNamed(name: string): number | undefined {
+  try {
+    return Number(execFileSync('pgrep', ['-o', '-x', name], { encoding: 'utf8' }).trim()) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface OtherWork {
+  /** CPU seconds used on this machine by anything but the benchmark, its servers, Postgres and Redis. */
+  seconds: number;
+  /** That, as a share of the machine (all cores) over the same wall time. */
+  share: number;
+  /** CPU the hypervisor gave to other guests while this one wanted it, as a share of the machine. */
+  stolen: number;
+  wallSeconds: number;
+}
+
+/**
+ * Measures, from now, how much CPU other work on the machine takes: the machine's busy time
+ * (/proc/stat) less the time of this process's tree (the load generator, every server it
+ * started, case 8's subscribers) and of the local Postgres and Redis trees. What the load
+ * average cannot tell apart: it counts the benchmark's own processes too.
+ */
+export function otherWorkMeter(cores: number): () => OtherWork {
+  const roots = [process.pid, oldestNamed('postgres'), oldestNamed('redis-server')].filter((p): p is number => !!p);
+  const m0 = machineSeconds();
+  const own0 = treesSeconds(roots);
+  const t0 = performance.now();
+  return () => {
+    const m = machineSeconds();
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const seconds = Math.max(0, m.busy - m0.busy - (treesSeconds(roots) - own0));
+    return { seconds, share: seconds / (wallSeconds * cores), stolen: (m.steal - m0.steal) / (wallSeconds * cores), wallSeconds };
+  };
 }
 
 /** Runs autocannon (one connection pool, keep-alive, no pipelining) and reports rps and latency. */

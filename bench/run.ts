@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { signToken } from '../src/auth.js';
-import { createSaleProduct, gql, hs256, type LoadResult, load, paired, type Proc, REDIS_URL, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
+import { createSaleProduct, gql, hs256, type LoadResult, load, otherWorkMeter, paired, type Proc, REDIS_URL, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
 import { INVENTORY_QUERY, RESERVE_MUTATION, runScenario } from './scenario.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
@@ -46,6 +46,8 @@ async function main() {
     loadBefore: loadavg().map((l) => l.toFixed(2)).join(' '),
   };
   log('machine', machine);
+  // Other work on the machine during the run, measured rather than guessed from the load average.
+  const otherWork = otherWorkMeter(machine.cores);
   const db = await scratchDatabase();
   const prefix = `${unique('fsb')}:`;
   const api = (extra: Record<string, string> = {}) => startProcess('src/index.ts', serverEnv(db.url, prefix, extra), { ready: '/health' });
@@ -246,7 +248,10 @@ async function main() {
 
     // --- report ----------------------------------------------------------------------------
     const rawRps = (raw1.rps + raw2.rps) / 2;
-    const overloaded = Math.max(Number(machine.loadBefore.split(' ')[0]), Number(loadBeforeFanout[0])) > machine.cores * 1.5;
+    const other = otherWork();
+    // More than a tenth of the machine taken by other processes (or by other guests, as stolen time).
+    const overloaded = other.share > 0.1 || other.stolen > 0.1;
+    const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
     const rawCpu = ((raw1.cpuUsPerReq ?? 0) + (raw2.cpuUsPerReq ?? 0)) / 2;
     /** Throughput ratio to the raw baseline of the same rounds (or of the run's two case-1 runs). */
     const ratio = (r: LoadResult) => (r.rps / (r.raw?.rps ?? rawRps)).toFixed(2);
@@ -269,14 +274,17 @@ How to read and reproduce: docs/performance.md.
 ${
   overloaded
     ? `
-> **Warning: this run is not representative.** The load average was ${machine.loadBefore} before and ${loadBeforeFanout.join(' ')} before case 8, on ${machine.cores} cores: other work held most of the CPU, so every number here is
-> mostly a measure of that contention (the raw server alone managed ${fmt(rawRps)} requests/s). Re-run \`npm run bench\` on a quiet machine.
+> **Warning: this run is not representative.** Other work took ${pct(other.share)} of the machine's CPU during the run
+> (and the hypervisor gave ${pct(other.stolen)} to other guests), so every number here is partly a measure of that
+> contention (the raw server alone managed ${fmt(rawRps)} requests/s). Re-run \`npm run bench\` on a quiet machine.
 `
     : ''
 }
 ## Machine
 
 - ${machine.cores} cores, ${machine.model}, ${machine.memGiB.toFixed(1)} GiB, Node ${machine.node}
+- other work during the run: ${fmt(other.seconds, 1)} CPU seconds by processes other than the benchmark, its servers, Postgres and Redis
+  (${pct(other.share)} of the machine over ${Math.round(other.wallSeconds)} s); stolen by the hypervisor: ${pct(other.stolen)} (/proc/stat)
 - load average (1, 5, 15 min) before the run: ${machine.loadBefore}; before case 8: ${loadBeforeFanout.join(' ')}; after it: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (case 8's subscribers load the machine themselves)
 - load generator: autocannon ${autocannonVersion()} in the bench process (one thread, keep-alive, no pipelining),
   ${CONNECTIONS} connections for cases 1-5, ${DURATION} s per case (cases 3-5: ${STEP_DURATION} s per optimisation step; the main
