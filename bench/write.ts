@@ -2,19 +2,20 @@
 // Case 6 (reserve with stock left, 200 connections, 20,000 distinct shoppers, tokens rotated)
 // and/or case 7 (the flash sale through clients/load's runFlashSale), set up as in bench/run.ts
 // (ROLE=all, RATE_LIMIT=off, FAST_PATH default), each on a fresh api process, WRITE_ROUNDS times.
-// Prints one JSON line per measurement with the load average and the server's CPU per request.
+// Prints one JSON line per measurement with the load average, the share of the machine other
+// processes took meanwhile (`otherWork`) and the server's CPU per request.
 //
 // WRITE_CASES=6,7 (default both)  WRITE_ROUNDS=3  WRITE_SECONDS=8  plus any server env to pass on
 // through WRITE_ENV='{"RESERVE_BATCH_MAX":"1"}'; WRITE_FETCH=global: case 7's load generator on the global fetch;
 // WRITE_NODE_ARGS='--perf-basic-prof' adds node flags to the api process (for `perf record`, docs/performance.md);
 // WRITE_TIMELINE=500 prints case 7's requests per 500 ms of send time (see timedFetch);
 // WRITE_PRECONNECT=1: case 7's load generator opens its 200 connections before the sale opens.
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { signToken } from '../src/auth.js';
-import { cpuSeconds, createSaleProduct, hs256, load, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
+import { cpuSeconds, createSaleProduct, hs256, load, otherWorkMeter, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
 import { RESERVE_MUTATION } from './scenario.js';
 import { type LeanFetch, leanFetch } from '../clients/load/http.js';
 
@@ -24,6 +25,8 @@ const SECONDS = Number(process.env.WRITE_SECONDS ?? 8);
 const EXTRA = JSON.parse(process.env.WRITE_ENV ?? '{}') as Record<string, string>;
 const PROFILE_DIR = process.env.WRITE_PROFILE_DIR;
 const nodeArgs = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : (process.env.WRITE_NODE_ARGS?.split(' ').filter(Boolean) ?? []);
+/** Other processes' share of the machine (bench/lib.ts otherWorkMeter). */
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const la = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 /**
@@ -74,6 +77,7 @@ async function main() {
           await createSaleProduct(base, admin, id, 50_000_000, 1000);
           const tokens = Array.from({ length: 20_000 }, (_, i) => hs256(SECRET, { sub: `w-${round}-${i}` }));
           const before = la();
+          const other = otherWorkMeter(cpus().length);
           const r = await load({
             url: `${base}/graphql`,
             method: 'POST',
@@ -85,7 +89,7 @@ async function main() {
             expect: '"ReserveSuccess"',
             pid: p.child.pid,
           });
-          console.log(JSON.stringify({ case: 6, round, load: before, rps: Math.round(r.rps), committed: r.matched, p50: r.p50, p99: r.p99, cpuUsPerReq: Math.round(r.cpuUsPerReq ?? 0), bad: r.non2xx + r.errors }));
+          console.log(JSON.stringify({ case: 6, round, load: before, otherWork: pct(other().share), rps: Math.round(r.rps), committed: r.matched, p50: r.p50, p99: r.p99, cpuUsPerReq: Math.round(r.cpuUsPerReq ?? 0), bad: r.non2xx + r.errors }));
         } finally {
           await p.stop();
         }
@@ -111,6 +115,7 @@ async function main() {
           });
           const { runFlashSale } = (await import(pathToFileURL(join(ROOT, 'clients/load/flash-sale.ts')).href)) as typeof import('../clients/load/flash-sale.js');
           const before = la();
+          const other = otherWorkMeter(cpus().length);
           const cpu0 = cpuSeconds(p.child.pid!);
           const self0 = process.cpuUsage();
           const timeline = process.env.WRITE_TIMELINE ? timedFetch(process.env.WRITE_FETCH === 'global' ? globalThis.fetch : leanFetch({ maxSockets: 200 })) : undefined;
@@ -124,7 +129,7 @@ async function main() {
           await sql.end();
           const l = s.latencyMs;
           console.log(JSON.stringify({
-            case: 7, round, load: before, seconds: s.durationMs / 1000, requests: s.requests, oversold: Math.max(0, Number(held.n) - 1000, s.oversold), failed: s.failures,
+            case: 7, round, load: before, otherWork: pct(other().share), seconds: s.durationMs / 1000, requests: s.requests, oversold: Math.max(0, Number(held.n) - 1000, s.oversold), failed: s.failures,
             reserve: l.reserve, checkout: l.checkout, pay: l.pay, serverCpuS: cpu.toFixed(1), loadGenCpuS: ((self.user + self.system) / 1e6).toFixed(1), loadGenLagMs: s.loadGeneratorLagMs, outcomes: s.reserveOutcomes,
           }));
         } finally {
