@@ -182,33 +182,6 @@ export interface LoadSpec {
   pid?: number;
 }
 
-/** CPU seconds (user + system) used so far by a process and all its descendants (Linux /proc). */
-export function cpuSeconds(rootPid: number): number {
-  const parent = new Map<number, number>();
-  const used = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parent.set(Number(entry), Number(f[1]));
-      used.set(Number(entry), Number(f[11]) + Number(f[12]));
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  let ticks = 0;
-  for (const [pid, t] of used) {
-    for (let p: number | undefined = pid; p; p = parent.get(p)) {
-      if (p === rootPid) {
-        ticks += t;
-        break;
-      }
-    }
-  }
-  return ticks / 100; // USER_HZ is 100 on Linux
-}
-
 /** Each process's /proc/<pid>/stat fields after the command name (field 3 onwards), by pid. */
 function procStats(): Map<number, string[]> {
   const out = new Map<number, string[]>();
@@ -225,22 +198,26 @@ function procStats(): Map<number, string[]> {
 }
 
 /**
- * CPU seconds of process trees so far, counting what their processes have already reaped: each
- * living process's own time plus its reaped children's (utime + stime + cutime + cstime), so a
- * server stopped between cases or a Postgres backend that has closed still counts (in its parent).
+ * CPU seconds (user + system, USER_HZ 100) of the process trees under `roots` so far. By default each
+ * living process's own time; with `reaped`, also what its already-reaped children used (cutime +
+ * cstime), so a server stopped between cases or a Postgres backend that has closed still counts.
  */
-function treesSeconds(roots: number[], stats = procStats()): number {
+function treesSeconds(roots: number[], reaped: boolean): number {
+  const stats = procStats();
   let ticks = 0;
   for (const [pid, f] of stats) {
     for (let p: number | undefined = pid; p; p = Number(stats.get(p)?.[1]) || undefined) {
       if (roots.includes(p)) {
-        ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+        ticks += Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0);
         break;
       }
     }
   }
   return ticks / 100;
 }
+
+/** CPU seconds (user + system) used so far by a process and all its living descendants (Linux /proc). */
+export const cpuSeconds = (rootPid: number): number => treesSeconds([rootPid], false);
 
 /** The machine's busy and stolen CPU seconds so far, all cores (the first line of /proc/stat). */
 function machineSeconds(): { busy: number; steal: number } {
@@ -276,12 +253,12 @@ export interface OtherWork {
 export function otherWorkMeter(cores: number): () => OtherWork {
   const roots = [process.pid, oldestNamed('postgres'), oldestNamed('redis-server')].filter((p): p is number => !!p);
   const m0 = machineSeconds();
-  const own0 = treesSeconds(roots);
+  const own0 = treesSeconds(roots, true);
   const t0 = performance.now();
   return () => {
     const m = machineSeconds();
     const wallSeconds = (performance.now() - t0) / 1000;
-    const seconds = Math.max(0, m.busy - m0.busy - (treesSeconds(roots) - own0));
+    const seconds = Math.max(0, m.busy - m0.busy - (treesSeconds(roots, true) - own0));
     return { seconds, share: seconds / (wallSeconds * cores), stolen: (m.steal - m0.steal) / (wallSeconds * cores), wallSeconds };
   };
 }
