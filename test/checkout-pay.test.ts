@@ -341,6 +341,39 @@ describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
     expect(sandbox().charges).toBe(before);
   });
 
+  it('every change to a product\'s stock moves its version (what stock events are ordered by)', async () => {
+    const { deps } = h.backend.runtime;
+    const { id } = await h.product({ totalQuantity: 5, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), reservationTtlSeconds: 1 } });
+    const version = async () => Number(rowsOf<{ version: number }>(await deps.db.execute(sql`select version from products where id = ${id}`))[0].version);
+    let v = await version();
+    const moves = async (what: string, change: () => Promise<unknown>) => {
+      await change();
+      const now = await version();
+      expect(now, what).toBeGreaterThan(v);
+      v = now;
+    };
+    const t = await h.token(`versions-${backend.replace(/\W/g, '-')}`);
+    const hold = async () => (await h.gql(RESERVE, { input: { productId: id } }, t)).data.reserve.reservation;
+    const ordered = async (method: string) => {
+      const r = await hold();
+      const c = await h.gql(CHECKOUT, { input: { cartId: r.cartId, paymentMethod: method, shippingAddress: ADDRESS } }, t);
+      return c.data.checkout.order;
+    };
+    let held: { id: string } | undefined;
+    await moves('reserve (group commit)', async () => (held = await hold()));
+    await moves('release', () => h.gql(`mutation($id: ID!) { releaseReservation(id: $id) { __typename } }`, { id: held!.id }, t));
+    let o = await ordered('pm_card_chargeDeclined');
+    await moves('settlement, declined', () => h.gql(PAY, { input: { orderId: o.id, paymentMethod: 'pm_card_chargeDeclined', amount: o.total.amount } }, t));
+    o = await ordered('pm_card_visa');
+    await moves('settlement, sold', () => h.gql(PAY, { input: { orderId: o.id, paymentMethod: 'pm_card_visa', amount: o.total.amount } }, t));
+    // Another shopper's hold (this one has bought its limit), left to expire.
+    const other = await h.token(`versions-2-${backend.replace(/\W/g, '-')}`);
+    expect((await h.gql(RESERVE, { input: { productId: id } }, other)).data.reserve.__typename).toBe('ReserveSuccess');
+    await new Promise((res) => setTimeout(res, 1100));
+    await moves('expiry', () => h.worker.tick());
+    expect(await h.ledger(id)).toEqual({ total: 5, available: 4, reserved: 0, sold: 1 });
+  });
+
   it("keeps shoppers out of each other's carts and orders", async () => {
     const { token, order, reservation } = await holdAndCheckout('owner', { quantity: 1 });
     const thief = await h.token('thief');

@@ -5,7 +5,7 @@ import { productOf, timestamptz } from '../../adapters/db/rows.js';
 import type { ProductRow, ReservationRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
 import { KeyedBatches } from '../batches.js';
-import { announceStock } from '../inventory/products.js';
+import { announceStock, stockBumpSql } from '../inventory/products.js';
 import { limitExceeded } from '../results.js';
 import { HOLDING } from './reserve.js';
 
@@ -171,8 +171,7 @@ export class ReserveBatcher {
         update products set
           available_quantity = available_quantity - ${units},
           reserved_quantity = reserved_quantity + ${units},
-          version = version + 1,
-          updated_at = now()
+          ${stockBumpSql}
         where id = ${productId}
           and available_quantity >= ${units}
           and starts_at <= ${at}

@@ -14,7 +14,7 @@ import { productOf, rowMapper, timestamptz } from '../../adapters/db/rows.js';
 import { type Actor, type Deps, RetryableError } from '../context.js';
 import type { GateDecision } from '../gate/port.js';
 import { ReserveBatcher } from './commit-batch.js';
-import { announceStock, getProduct, loadGate, stockBump } from '../inventory/products.js';
+import { announceStock, getProduct, loadGate, stockBump, stockBumpSql } from '../inventory/products.js';
 import { writeSoldOut } from '../notifications/events.js';
 import {
   assertIdempotencyKey,
@@ -352,7 +352,7 @@ export async function releaseReservation(deps: Deps, actor: Actor, id: string): 
       exec(tx, sql`insert into stock_movements (product_id, kind, quantity, reservation_id, actor) values (${r.productId}, 'RELEASE', ${r.quantity}, ${r.id}, ${actor.userId})`),
       exec(tx, sql`
         update products set available_quantity = available_quantity + ${r.quantity}, reserved_quantity = reserved_quantity - ${r.quantity},
-          version = version + 1, updated_at = now()
+          ${stockBumpSql}
         where id = ${r.productId} returning *`),
     ]).then(([, , moved]) => rowsOf<Record<string, unknown>>(moved).map(productOf)[0]);
     const { after } = await withCommit(tx, writes);

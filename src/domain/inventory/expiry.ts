@@ -6,7 +6,7 @@ import { outbox, stockMovements } from '../../adapters/db/schema/tables.js';
 import { publishReservation, returnToGate } from '../cart/reserve.js';
 import type { Deps } from '../context.js';
 import { publishOrder } from '../orders/checkout.js';
-import { announceStock } from './products.js';
+import { announceStock, stockBumpSql } from './products.js';
 import { products } from '../../adapters/db/schema/tables.js';
 import { inArray } from 'drizzle-orm';
 
@@ -51,7 +51,7 @@ export async function sweepExpired(deps: Deps, batch = 500): Promise<number> {
     for (const [productId, qty] of [...perProduct].sort(([a], [b]) => a.localeCompare(b))) {
       await tx.execute(sql`
         update products set available_quantity = available_quantity + ${qty},
-          reserved_quantity = reserved_quantity - ${qty}, version = version + 1, updated_at = now()
+          reserved_quantity = reserved_quantity - ${qty}, ${stockBumpSql}
         where id = ${productId}`);
     }
     await tx.insert(stockMovements).values(

@@ -42,8 +42,13 @@ export async function announceStock(deps: Deps, p: ProductRow): Promise<void> {
   }
 }
 
-/** The stock row of one product, updated in the same statement as the change that moves it. */
+/**
+ * What every change to a product's stock also sets: the version stock events are ordered by (a
+ * subscriber drops an event older than what it has) and the time of the change. `stockBump` for
+ * drizzle's `.set()`, `stockBumpSql` for hand-written statements (`update products set ..., ${stockBumpSql}`).
+ */
 export const stockBump = { version: sql`${products.version} + 1`, updatedAt: sql`now()` };
+export const stockBumpSql = sql.raw('version = version + 1, updated_at = now()');
 
 export interface CreateProductInput {
   id?: string | null;

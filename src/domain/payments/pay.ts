@@ -6,7 +6,7 @@ import { payments, type OrderRow, type PaymentRow, type ProductRow } from '../..
 import { publishReservation, returnToGate } from '../cart/reserve.js';
 import { type Actor, type Deps, RetryableError } from '../context.js';
 import { KeyedBatches } from '../batches.js';
-import { announceStock } from '../inventory/products.js';
+import { announceStock, stockBumpSql } from '../inventory/products.js';
 import { assertPaymentMethod, publishOrder } from '../orders/checkout.js';
 import {
   assertIdempotencyKey,
@@ -400,7 +400,7 @@ async function moveStock(tx: Tx, sold: Moved[], released: Moved[]): Promise<Prod
       await exec(
         tx,
         sql`update products set reserved_quantity = reserved_quantity - ${u.sold + u.released}, sold_quantity = sold_quantity + ${u.sold},
-              available_quantity = available_quantity + ${u.released}, version = version + 1, updated_at = now()
+              available_quantity = available_quantity + ${u.released}, ${stockBumpSql}
             where id = ${productId} returning *`,
       ),
     ).map(productOf);
