@@ -8,6 +8,8 @@ import { loadOpsConfig, OpsConfigError, type OpsConfig } from './ops/config.js';
 
 export type Role = 'all' | 'api' | 'worker';
 
+/** Connections of the main Postgres pool (per api process) unless `DATABASE_POOL_SIZE` says otherwise. */
+export const DEFAULT_POOL_SIZE = 20;
 /** Postgres connections kept for reservations' commits unless `RESERVE_CONNECTIONS` says otherwise. */
 export const DEFAULT_RESERVE_CONNECTIONS = 2;
 
@@ -50,7 +52,9 @@ export interface Config {
   fastPathReplay: boolean;
   /** Reservations of one product committed together at most (group commit); 1 commits each alone. */
   reserveBatchMax: number;
-  /** Postgres connections kept for reservations' commits, beside the main pool of 20 (0: they share it). */
+  /** Connections of the main Postgres pool of each process (`DATABASE_POOL_SIZE`). */
+  poolSize: number;
+  /** Postgres connections kept for reservations' commits, beside the main pool (0: they share it). */
   reserveConnections: number;
   /** Payment settlements committed together at most (group commit); 1 settles each alone. */
   settleBatchMax: number;
@@ -309,6 +313,7 @@ function performanceConfig(env: Record<string, string | undefined>, role: Role) 
     fastPathReplay: replay === 'on',
     tokenCacheMs: int(env, 'TOKEN_CACHE_MS', 30_000, 0, 3_600_000),
     reserveBatchMax: int(env, 'RESERVE_BATCH_MAX', 250, 1, 10_000),
+    poolSize: int(env, 'DATABASE_POOL_SIZE', DEFAULT_POOL_SIZE, 1, 1000),
     reserveConnections: int(env, 'RESERVE_CONNECTIONS', DEFAULT_RESERVE_CONNECTIONS, 0, 100),
     settleBatchMax: int(env, 'SETTLE_BATCH_MAX', 100, 1, 10_000),
   };

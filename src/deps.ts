@@ -8,7 +8,7 @@ import { createResilientRedisGate } from './adapters/redis/resilient.js';
 import { SandboxGateway } from './adapters/payments/sandbox.js';
 import { createPaymentGateway } from './adapters/payments/index.js';
 import { createNotifier } from './adapters/notify/index.js';
-import { type Config, DEFAULT_RESERVE_CONNECTIONS, defaultNotificationConfig, type NotificationConfig } from './config.js';
+import { type Config, DEFAULT_POOL_SIZE, DEFAULT_RESERVE_CONNECTIONS, defaultNotificationConfig, type NotificationConfig } from './config.js';
 import type { Notifier } from './domain/notifications/port.js';
 import type { Deps } from './domain/context.js';
 import type { EventBus } from './domain/events.js';
@@ -52,13 +52,13 @@ export interface RuntimeOptions {
 /** Builds every client from the config. Nothing is created at import time. */
 export async function createRuntime(
   config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> &
-    Partial<Pick<Config, 'redisPrefix' | 'payments' | 'dataEncryptionKey' | 'notifications' | 'reserveConnections'>> & {
+    Partial<Pick<Config, 'redisPrefix' | 'payments' | 'dataEncryptionKey' | 'notifications' | 'reserveConnections' | 'poolSize'>> & {
       ops?: Pick<Config['ops'], 'gateFallback'>;
     },
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = opts.log ?? pino({ level: config.logLevel });
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, reserveConnections: config.reserveConnections ?? DEFAULT_RESERVE_CONNECTIONS });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, maxConnections: config.poolSize ?? DEFAULT_POOL_SIZE, reserveConnections: config.reserveConnections ?? DEFAULT_RESERVE_CONNECTIONS });
   const closers: (() => Promise<unknown>)[] = [];
   const ops: RuntimeOps = {};
   let gate: StockGate;

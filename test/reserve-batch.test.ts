@@ -176,6 +176,28 @@ describe('RESERVE_BATCH_MAX', () => {
 });
 
 describe.skipIf(!BACKENDS.includes('postgres+redis'))('reservations on connections of their own (Postgres)', () => {
+  it('DATABASE_POOL_SIZE sets the main pool (default 20): that many statements run at once, no more', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    expect(loadConfig({}).poolSize).toBe(20);
+    expect(loadConfig({ DATABASE_POOL_SIZE: '40' }).poolSize).toBe(40);
+    for (const bad of ['0', '-3', 'many']) expect(() => loadConfig({ DATABASE_POOL_SIZE: bad })).toThrow(/DATABASE_POOL_SIZE/);
+    const db = await scratchDatabase();
+    const runtime = await createRuntime(
+      { databaseUrl: db.url, redisUrl: REDIS_URL, dataDir: '', logLevel: 'silent', poolSize: 3 },
+      { log: quietLog, redisPrefix: `${uniqueName('fsps')}:` },
+    );
+    try {
+      // Eight slow statements at once on a pool of three: three backends serve them all.
+      const pids = await Promise.all(
+        Array.from({ length: 8 }, async () => rowsOf<{ pid: number }>(await runtime.deps.db.execute(sql`select pg_backend_pid() as pid, pg_sleep(0.2)`))[0].pid),
+      );
+      expect(new Set(pids).size).toBe(3);
+    } finally {
+      await runtime.close();
+      await db.drop();
+    }
+  });
+
   it('a reserve commits while every connection of the main pool is busy; with RESERVE_CONNECTIONS=0 it waits for one', async () => {
     const { loadConfig } = await import('../src/config.js');
     expect(loadConfig({}).reserveConnections).toBe(2);
