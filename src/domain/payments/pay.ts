@@ -216,9 +216,10 @@ type Moved = { id: string; productId: string; userId: string; quantity: number }
 /**
  * One transaction for several settlements: the attempts and then their orders locked (each in id
  * order, so concurrent batches cannot deadlock), the charged and declined ones written by two
- * statements for all of them (`settleOrders`), then one update per product, with the COMMIT. The result of a settlement whose order
- * another one in the batch already settles is left undefined (the caller settles it afterwards),
- * so each reads its order as the settlement before it left it.
+ * statements for all of them (`settleOrders`), then one update per product, with the COMMIT.
+ * The result of a settlement whose order another one in the batch already settles is left
+ * undefined (the caller settles it afterwards), so each reads its order as the settlement before
+ * it left it.
  */
 async function settleTogether(deps: Deps, items: Pick<Settling, 'paymentId' | 'outcome'>[]): Promise<(PayResult | undefined)[]> {
   const now = deps.now();
@@ -336,7 +337,7 @@ async function settleOrders(tx: Tx, charged: Charged[], now: Date): Promise<Map<
         select * from unnest(${col((c) => c.payment.id)}::uuid[], ${orderIds}::uuid[], ${col((c) => (ok(c) ? 'SUCCEEDED' : 'DECLINED'))}::text[],
                              ${col((c) => c.outcome.transactionId ?? null)}::text[], ${col((c) => c.outcome.gateway ?? c.payment.gateway)}::text[],
                              ${col((c) => (c.outcome.status === 'declined' ? (c.outcome.declineCode ?? null) : null))}::text[],
-                             ${col((c) => (c.outcome.status === 'declined' ? c.outcome.message : null))}::text[], ${col((c) => c.order.userId)}::text[])
+                             ${col((c) => (c.outcome.status === 'declined' ? c.outcome.message : null))}::text[], ${col((c) => actorOf(c.order))}::text[])
           as s(payment_id, order_id, status, transaction_id, gateway, decline_code, message, actor)
       ), paid as (
         update payments p set status = s.status, transaction_id = s.transaction_id, gateway = s.gateway, updated_at = ${at},
