@@ -226,6 +226,41 @@ describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
     }
   });
 
+  it('a batch with attempts the gateway could not settle: those recorded FAILED / UNKNOWN with the message, the charged one sold', async () => {
+    const { deps } = h.backend.runtime;
+    const { productId, orders: placed } = await checkedOut('uncharged', 3);
+    const { stats } = settlerOf(deps);
+    const before = { ...stats };
+    const attempts = await Promise.all(
+      placed.map(async (o) => {
+        const started = await startAttempt(deps, { userId: o.userId, roles: [] }, { orderId: o.id, paymentMethod: 'pm_card_visa', amount: o.totalAmount });
+        if ('__typename' in started) throw new Error(`attempt not started: ${started.__typename}`);
+        return started.attempt;
+      }),
+    );
+    const outcomes = [
+      { status: 'unavailable' as const, message: 'Every gateway is down', retryAfterSeconds: 3 },
+      { status: 'unknown' as const, message: 'The gateway did not answer' },
+      await deps.payments.charge(chargeRequestOf(attempts[2])),
+    ];
+    const results = await Promise.all(attempts.map((a, i) => settlePayment(deps, a.id, outcomes[i])));
+    expect(results).toMatchObject([
+      { __typename: 'PaymentUnavailable', message: 'Every gateway is down', retryAfterSeconds: 3 },
+      { __typename: 'PaymentUnavailable', retryAfterSeconds: 10 },
+      { __typename: 'PaySuccess' },
+    ]);
+    expect([stats.batches - before.batches, stats.settlements - before.settlements]).toEqual([1, 3]);
+    const rows = await Promise.all(attempts.map(async (a) => (await deps.db.select().from(payments).where(eq(payments.id, a.id)))[0]));
+    expect(rows.map((r) => [r.status, r.message])).toEqual([
+      ['FAILED', 'Every gateway is down'],
+      ['UNKNOWN', 'The gateway did not answer'],
+      ['SUCCEEDED', null],
+    ]);
+    const statuses = await Promise.all(placed.map(async (o) => (await deps.db.select().from(orders).where(eq(orders.id, o.id)))[0].status));
+    expect(statuses).toEqual(['PENDING', 'PENDING', 'COMPLETED']);
+    expect(await h.ledger(productId)).toEqual({ total: 20, available: 17, reserved: 2, sold: 1 });
+  });
+
   it('a batch that fails is settled one by one: the others commit, the failing one commits nothing', async () => {
     const { deps } = h.backend.runtime;
     const good = await checkedOut('batch-good', 4);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { eq, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { exec, rowsOf, type Tx, withCommit } from '../../adapters/db/client.js';
 import { orderOf, productOf, rowMapper, timestamptz } from '../../adapters/db/rows.js';
 import { payments, type OrderRow, type PaymentRow, type ProductRow } from '../../adapters/db/schema/tables.js';
@@ -236,51 +236,58 @@ async function settleTogether(deps: Deps, items: Pick<Settling, 'paymentId' | 'o
     const orderById = new Map(rowsOf<Raw>(orderRows).map(orderOf).map((o) => [o.id, o]));
     const claimed = new Set<string>();
     // Charged and declined attempts are settled together below, by two statements for the whole
-    // batch; the rest is answered here (or, rarely, written here: gateway failures).
+    // batch, and attempts the gateway could not settle (FAILED, UNKNOWN) by one more, sent with them;
+    // the rest is answered from what was read.
     const charged: Charged[] = [];
-    const results = await Promise.all(
-      items.map(async ({ paymentId, outcome }, i): Promise<PayResult | undefined> => {
-        const p = payById.get(paymentId);
-        if (!p) return notFound('Payment');
-        if (claimed.has(p.orderId)) return undefined;
-        claimed.add(p.orderId);
-        const order = orderById.get(p.orderId)!;
-        if (p.status !== 'PROCESSING' && p.status !== 'UNKNOWN') {
-          if (outcome.status === 'succeeded' && p.status !== 'SUCCEEDED') {
-            // Settled as not charged (e.g. by reconciliation) but a charge did land: money without an order.
-            deps.log.error(
-              { paymentId: p.id, orderId: p.orderId, status: p.status, transactionId: outcome.transactionId, gateway: outcome.gateway },
-              'a charge landed on a payment attempt already settled as not charged: refund it',
-            );
-          }
-          return replay(order, p);
+    const uncharged: { id: string; status: 'FAILED' | 'UNKNOWN'; message: string }[] = [];
+    const results = items.map(({ paymentId, outcome }, i): PayResult | undefined => {
+      const p = payById.get(paymentId);
+      if (!p) return notFound('Payment');
+      if (claimed.has(p.orderId)) return undefined;
+      claimed.add(p.orderId);
+      const order = orderById.get(p.orderId)!;
+      if (p.status !== 'PROCESSING' && p.status !== 'UNKNOWN') {
+        if (outcome.status === 'succeeded' && p.status !== 'SUCCEEDED') {
+          // Settled as not charged (e.g. by reconciliation) but a charge did land: money without an order.
+          deps.log.error(
+            { paymentId: p.id, orderId: p.orderId, status: p.status, transactionId: outcome.transactionId, gateway: outcome.gateway },
+            'a charge landed on a payment attempt already settled as not charged: refund it',
+          );
         }
-        switch (outcome.status) {
-          case 'succeeded':
-          case 'declined':
-            charged.push({ index: i, payment: p, order, outcome });
-            return undefined; // answered once settleOrders has written it
-          case 'unavailable':
-            await tx.update(payments).set({ status: 'FAILED', message: outcome.message, updatedAt: now }).where(eq(payments.id, p.id));
-            return unavailable(outcome.message, outcome.retryAfterSeconds);
-          case 'unknown':
-            await tx.update(payments).set({ status: 'UNKNOWN', message: outcome.message, updatedAt: now }).where(eq(payments.id, p.id));
-            return unavailable('The payment outcome is not known yet; it will be settled shortly. Do not pay again.', 10);
-        }
-      }),
-    );
-    if (charged.length) {
-      const settled = await settleOrders(tx, charged, now);
-      for (const c of charged) {
-        const { order, moved } = settled.get(c.order.id)!;
-        orders.push(order);
-        if (c.outcome.status === 'succeeded') {
-          sold.push(...moved);
-          results[c.index] = { __typename: 'PaySuccess', order, transactionId: c.outcome.transactionId, paymentStatus: 'COMPLETED' };
-        } else {
-          released.push(...moved);
-          results[c.index] = declined(c.outcome.message, c.outcome.declineCode);
-        }
+        return replay(order, p);
+      }
+      switch (outcome.status) {
+        case 'succeeded':
+        case 'declined':
+          charged.push({ index: i, payment: p, order, outcome });
+          return undefined; // answered once settleOrders has written it
+        case 'unavailable':
+          uncharged.push({ id: p.id, status: 'FAILED', message: outcome.message });
+          return unavailable(outcome.message, outcome.retryAfterSeconds);
+        case 'unknown':
+          uncharged.push({ id: p.id, status: 'UNKNOWN', message: outcome.message });
+          return unavailable('The payment outcome is not known yet; it will be settled shortly. Do not pay again.', 10);
+      }
+    });
+    const [settled] = await Promise.all([
+      charged.length ? settleOrders(tx, charged, now) : undefined,
+      uncharged.length
+        ? exec(tx, sql`
+            update payments p set status = s.status, message = s.message, updated_at = ${timestamptz(now)}
+            from unnest(${sql.param(uncharged.map((u) => u.id))}::uuid[], ${sql.param(uncharged.map((u) => u.status))}::text[],
+                        ${sql.param(uncharged.map((u) => u.message))}::text[]) as s(id, status, message)
+            where p.id = s.id`)
+        : undefined,
+    ]);
+    for (const c of charged) {
+      const { order, moved } = settled!.get(c.order.id)!;
+      orders.push(order);
+      if (c.outcome.status === 'succeeded') {
+        sold.push(...moved);
+        results[c.index] = { __typename: 'PaySuccess', order, transactionId: c.outcome.transactionId, paymentStatus: 'COMPLETED' };
+      } else {
+        released.push(...moved);
+        results[c.index] = declined(c.outcome.message, c.outcome.declineCode);
       }
     }
     const { after } = await withCommit(tx, moveStock(tx, sold, released));
