@@ -216,7 +216,8 @@ type Moved = { id: string; productId: string; userId: string; quantity: number }
 /**
  * One transaction for several settlements: the attempts and then their orders locked (each in id
  * order, so concurrent batches cannot deadlock), the charged and declined ones written by two
- * statements for all of them (`settleOrders`), then one update per product, with the COMMIT.
+ * statements for all of them (`settleOrders`) and those the gateway could not settle by a third,
+ * sent together, then one update per product, with the COMMIT.
  * The result of a settlement whose order another one in the batch already settles is left
  * undefined (the caller settles it afterwards), so each reads its order as the settlement before
  * it left it.
@@ -338,11 +339,12 @@ async function settleOrders(tx: Tx, charged: Charged[], now: Date): Promise<Map<
   const col = <T>(f: (c: Charged) => T) => sql.param(charged.map(f));
   const ok = (c: Charged) => c.outcome.status === 'succeeded';
   const orderIds = col((c) => c.order.id);
+  const transactionIds = col((c) => c.outcome.transactionId ?? null);
   const [movedRows, orderRows] = await Promise.all([
     exec(tx, sql`
       with s as (
         select * from unnest(${col((c) => c.payment.id)}::uuid[], ${orderIds}::uuid[], ${col((c) => (ok(c) ? 'SUCCEEDED' : 'DECLINED'))}::text[],
-                             ${col((c) => c.outcome.transactionId ?? null)}::text[], ${col((c) => c.outcome.gateway ?? c.payment.gateway)}::text[],
+                             ${transactionIds}::text[], ${col((c) => c.outcome.gateway ?? c.payment.gateway)}::text[],
                              ${col((c) => (c.outcome.status === 'declined' ? (c.outcome.declineCode ?? null) : null))}::text[],
                              ${col((c) => (c.outcome.status === 'declined' ? c.outcome.message : null))}::text[], ${col((c) => actorOf(c.order))}::text[])
           as s(payment_id, order_id, status, transaction_id, gateway, decline_code, message, actor)
@@ -362,7 +364,7 @@ async function settleOrders(tx: Tx, charged: Charged[], now: Date): Promise<Map<
       select id, product_id, user_id, quantity, order_id from moved`),
     exec(tx, sql`
       with s as (
-        select * from unnest(${orderIds}::uuid[], ${col((c) => (ok(c) ? 'COMPLETED' : 'FAILED'))}::text[], ${col((c) => c.outcome.transactionId ?? null)}::text[],
+        select * from unnest(${orderIds}::uuid[], ${col((c) => (ok(c) ? 'COMPLETED' : 'FAILED'))}::text[], ${transactionIds}::text[],
                              ${col(() => randomUUID())}::uuid[], ${col((c) => (ok(c) ? 'order.completed' : 'payment.failed'))}::text[], ${col((c) => c.order.userId)}::text[],
                              ${col((c) => JSON.stringify({ orderId: c.order.id, total: c.order.totalAmount, currency: c.order.currency, ...(c.outcome.status === 'succeeded' ? { transactionId: c.outcome.transactionId } : { declineCode: c.outcome.declineCode }) }))}::text[])
           as s(order_id, status, transaction_id, outbox_id, topic, user_id, payload)
