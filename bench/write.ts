@@ -10,6 +10,8 @@
 // WRITE_NODE_ARGS='--perf-basic-prof' adds node flags to the api process (for `perf record`, docs/performance.md);
 // WRITE_TIMELINE=500 prints case 7's requests per 500 ms of send time (see timedFetch);
 // WRITE_PRECONNECT=1: case 7's load generator opens its 200 connections before the sale opens.
+// WRITE_AUTOEXPLAIN=<ms>: the scratch database logs the plan (EXPLAIN ANALYZE, buffers) of every statement
+// slower than that to the Postgres server log (auto_explain, loaded per session; /var/log/postgresql here).
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -64,6 +66,16 @@ function timedFetch(inner: LeanFetch | typeof fetch) {
 
 async function main() {
   const db = await scratchDatabase();
+  if (process.env.WRITE_AUTOEXPLAIN) {
+    const a = postgres(db.url, { max: 1, onnotice: () => {} });
+    const name = new URL(db.url).pathname.slice(1);
+    await a.unsafe(`alter database "${name}" set session_preload_libraries = 'auto_explain'`);
+    await a.unsafe(`alter database "${name}" set auto_explain.log_min_duration = '${process.env.WRITE_AUTOEXPLAIN}'`);
+    await a.unsafe(`alter database "${name}" set auto_explain.log_analyze = on`);
+    await a.unsafe(`alter database "${name}" set auto_explain.log_buffers = on`);
+    await a.unsafe(`alter database "${name}" set auto_explain.log_nested_statements = on`);
+    await a.end();
+  }
   const prefix = `${unique('fsw')}:`;
   const env = serverEnv(db.url, prefix, EXTRA);
   const admin = await signToken(SECRET, { sub: 'bench-admin', roles: ['admin'], expiresIn: '2h' });
