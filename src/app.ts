@@ -184,10 +184,8 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
 
   const restPlugin: Plugin = {
     async onRequest({ request, url, endResponse, fetchAPI, serverContext }) {
-      if (url.pathname === '/graphql' || url.pathname === '/health') {
-        if (url.pathname === '/health') endResponse(fetchAPI.Response.json({ status: 'ok' }));
-        return;
-      }
+      // /health never gets here: Yoga's own health check answers it first (200, empty body).
+      if (url.pathname === '/graphql') return;
       const requestId = requestIds.get(request) ?? randomUUID();
       const out = await answerRest({
         method: request.method,

@@ -21,6 +21,8 @@ describe('operations on postgres+redis', () => {
   it('answers /health and /ready with every dependency checked', async () => {
     const health = await h.app.fetch('http://test/health');
     expect(health.status).toBe(200);
+    // Yoga's health check: alive, nothing checked, nothing to read (docs/operations.md).
+    expect(await health.text()).toBe('');
     const ready = await h.app.fetch('http://test/ready');
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', migrations: 'ok' } });
