@@ -12,6 +12,8 @@
 // WRITE_PRECONNECT=1: case 7's load generator opens its 200 connections before the sale opens.
 // WRITE_AUTOEXPLAIN=<ms>: the scratch database logs the plan (EXPLAIN ANALYZE, buffers) of every statement
 // slower than that to the Postgres server log (auto_explain, loaded per session; /var/log/postgresql here).
+// WRITE_ANALYZE=1: ANALYZE the database after case 7's warm-up, so the sale is planned with statistics
+// (a fresh scratch database has none until autovacuum's next pass, up to a minute later).
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -70,7 +72,7 @@ async function main() {
     const a = postgres(db.url, { max: 1, onnotice: () => {} });
     const name = new URL(db.url).pathname.slice(1);
     await a.unsafe(`alter database "${name}" set session_preload_libraries = 'auto_explain'`);
-    await a.unsafe(`alter database "${name}" set auto_explain.log_min_duration = '${process.env.WRITE_AUTOEXPLAIN}'`);
+    await a.unsafe(`alter database "${name}" set auto_explain.log_min_duration = '${Number(process.env.WRITE_AUTOEXPLAIN)}'`);
     await a.unsafe(`alter database "${name}" set auto_explain.log_analyze = on`);
     await a.unsafe(`alter database "${name}" set auto_explain.log_buffers = on`);
     await a.unsafe(`alter database "${name}" set auto_explain.log_nested_statements = on`);
@@ -125,6 +127,11 @@ async function main() {
             durationSeconds: Number(process.env.WRITE_WARM_SECONDS ?? 4),
             warmupSeconds: 0,
           });
+          if (process.env.WRITE_ANALYZE) {
+            const a = postgres(db.url, { max: 1, onnotice: () => {} });
+            await a.unsafe('analyze');
+            await a.end();
+          }
           const { runFlashSale } = (await import(pathToFileURL(join(ROOT, 'clients/load/flash-sale.ts')).href)) as typeof import('../clients/load/flash-sale.js');
           const before = la();
           const other = otherWorkMeter(cpus().length);
