@@ -6,8 +6,12 @@
 // CHUNK=n the server runs at most n requests' work per turn (the rest on the next), which makes
 // turns, and so accepts, more frequent. Prints the new clients' time to their answer.
 //
-// WORK=1  BUSY=100  NEW=200  CHUNK=0 (off)
+// CLUSTER=1 runs the server as the one worker of a node:cluster primary, which then accepts the
+// connections and hands them over (docs/performance.md: no faster).
+//
+// WORK=1  BUSY=100  NEW=200  CHUNK=0 (off)  CLUSTER=0
 import { spawn } from 'node:child_process';
+import cluster from 'node:cluster';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 
@@ -16,7 +20,9 @@ const BUSY = Number(process.env.BUSY ?? 100);
 const NEW = Number(process.env.NEW ?? 200);
 const CHUNK = Number(process.env.CHUNK ?? 0);
 
-if (process.env.ACCEPT_SERVER) {
+if (process.env.ACCEPT_SERVER && process.env.CLUSTER === '1' && cluster.isPrimary) {
+  cluster.fork().on('message', (port) => process.send!(port));
+} else if (process.env.ACCEPT_SERVER) {
   const queue: (() => void)[] = [];
   let scheduled = false;
   const drain = () => {
@@ -79,7 +85,7 @@ if (process.env.ACCEPT_SERVER) {
   );
   ms.sort((a, b) => a - b);
   const q = (f: number) => Math.round(ms[Math.min(ms.length - 1, Math.floor(ms.length * f))]);
-  console.log(JSON.stringify({ work: WORK, busy: BUSY, new: NEW, chunk: CHUNK, allAnsweredMs: Math.round(performance.now() - t0), p50: q(0.5), p99: q(0.99), max: q(1) }));
+  console.log(JSON.stringify({ work: WORK, busy: BUSY, new: NEW, chunk: CHUNK, cluster: process.env.CLUSTER === '1', allAnsweredMs: Math.round(performance.now() - t0), p50: q(0.5), p99: q(0.99), max: q(1) }));
   stop = true;
   for (const s of busy) s.destroy();
   child.kill();
