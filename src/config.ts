@@ -50,6 +50,8 @@ export interface Config {
   fastPath: 'off' | 'graphql-js' | 'jit';
   /** The fast path replays remembered answers while they hold (docs/performance.md, "Replayed answers"). */
   fastPathReplay: boolean;
+  /** The fast path plans the SDK's operations at startup, not at their first request (docs/performance.md, step 27). */
+  fastPathWarm: boolean;
   /** Reservations of one product committed together at most (group commit); 1 commits each alone. */
   reserveBatchMax: number;
   /** Connections of the main Postgres pool of each process (`DATABASE_POOL_SIZE`). */
@@ -307,10 +309,13 @@ function performanceConfig(env: Record<string, string | undefined>, role: Role) 
   }
   const replay = (env.FAST_PATH_REPLAY || 'on').toLowerCase();
   if (!['on', 'off'].includes(replay)) throw new ConfigError(`FAST_PATH_REPLAY must be on or off, got "${env.FAST_PATH_REPLAY}"`);
+  const warm = (env.FAST_PATH_WARM || 'on').toLowerCase();
+  if (!['on', 'off'].includes(warm)) throw new ConfigError(`FAST_PATH_WARM must be on or off, got "${env.FAST_PATH_WARM}"`);
   return {
     workers,
     fastPath,
     fastPathReplay: replay === 'on',
+    fastPathWarm: warm === 'on',
     tokenCacheMs: int(env, 'TOKEN_CACHE_MS', 30_000, 0, 3_600_000),
     reserveBatchMax: int(env, 'RESERVE_BATCH_MAX', 250, 1, 10_000),
     poolSize: int(env, 'DATABASE_POOL_SIZE', DEFAULT_POOL_SIZE, 1, 1000),

@@ -80,6 +80,7 @@ async function main() {
       fastPath: config.fastPath,
       fastPathReplay: config.fastPathReplay,
       tokenCacheMs: config.tokenCacheMs,
+      fastPathWarm: config.fastPathWarm,
       web: {
         root: resolve(import.meta.dirname, '../clients/web/dist'),
         // Development only: the storefront's "demo shopper" sign-in.

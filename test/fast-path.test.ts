@@ -107,6 +107,34 @@ describe.each(MODES)('fast path on %s (FAST_PATH=%s)', (backend, mode) => {
     return viaFast;
   }
 
+  it("plans the SDK's queries and mutations at startup: a storefront's first reserve compiles nothing", async () => {
+    const sdk = await import('../clients/sdk/src/gql/graphql.js');
+    // Products, Product, Inventory, Cart, Reservation, Order, Orders, CreateProduct, Reserve,
+    // ReleaseReservation, Checkout, Pay: every query and mutation the SDK sends (not its subscriptions).
+    const id = (await h.product({ totalQuantity: 5, sale: { startsAt: new Date(Date.now() - 1000).toISOString() } })).id;
+    const compiled = stats().compiled;
+    expect(compiled).toBeGreaterThanOrEqual(12);
+    const fastBefore = stats().fast;
+    const token = await h.token('sdk-first-reserve');
+    const a = await fast('/graphql', post({ query: sdk.ReserveDocument.toString(), variables: { input: { productId: id } } }, token));
+    expect(a.body.data.reserve.__typename).toBe('ReserveSuccess');
+    const b = await fast('/graphql', post({ query: sdk.InventoryDocument.toString(), variables: { productId: id } }, token));
+    expect(b.body.data.inventory.availableQuantity).toBe(4);
+    expect(stats().fast).toBe(fastBefore + 2);
+    expect(stats().compiled).toBe(compiled);
+  });
+
+  if (backend === 'embedded' && mode === 'jit')
+    it('with FAST_PATH_WARM=off plans nothing before the first request', async () => {
+      const cold = await harness(backend, {}, { fastPath: mode, fastPathWarm: false });
+      try {
+        const listener = cold.app.server.listeners('request')[0] as unknown as { stats: FastPathStats };
+        expect(listener.stats.compiled).toBe(0);
+      } finally {
+        await cold.close();
+      }
+    });
+
   it('answers inventory(productId) exactly like Yoga, for a product, an unknown one and a malformed id', async () => {
     const a = await same(() => post({ query: INVENTORY, variables: { productId } }));
     expect(a.body.data.inventory.availableQuantity).toBe(50);
@@ -612,9 +640,11 @@ describe('performance settings', () => {
     const { loadConfig } = await import('../src/config.js');
     const real = { DATABASE_URL: 'postgres://localhost/x', REDIS_URL: 'redis://localhost:6379' };
     // The fast path is the default; FAST_PATH=off sends everything through Yoga.
-    expect(loadConfig({})).toMatchObject({ fastPath: 'jit', fastPathReplay: true, tokenCacheMs: 30_000, workers: 1, redisPrefix: 'fs:' });
+    expect(loadConfig({})).toMatchObject({ fastPath: 'jit', fastPathReplay: true, fastPathWarm: true, tokenCacheMs: 30_000, workers: 1, redisPrefix: 'fs:' });
     expect(loadConfig({ FAST_PATH_REPLAY: 'off' }).fastPathReplay).toBe(false);
     expect(() => loadConfig({ FAST_PATH_REPLAY: 'maybe' })).toThrow(/FAST_PATH_REPLAY/);
+    expect(loadConfig({ FAST_PATH_WARM: 'off' }).fastPathWarm).toBe(false);
+    expect(() => loadConfig({ FAST_PATH_WARM: 'later' })).toThrow(/FAST_PATH_WARM/);
     expect(loadConfig({ FAST_PATH: 'graphql-js' }).fastPath).toBe('graphql-js');
     expect(loadConfig({ ...real, FAST_PATH: 'off', TOKEN_CACHE_MS: '0', WORKERS: 'auto', REDIS_PREFIX: 'sale-7:' })).toMatchObject({
       fastPath: 'off',
