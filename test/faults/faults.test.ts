@@ -66,6 +66,10 @@ async function saleWithFault(name: string, fault: (c: Cluster) => Promise<void>)
 async function verify(name: string, run: Run) {
   try {
     await check(name, run);
+  } catch (err) {
+    // What the processes said last: how a fault that did not clear can be told apart.
+    for (const p of [...run.c.apis, run.c.worker]) console.log(`--- ${p.role} ${p.port ?? ''}\n${p.output.join('').slice(-6000)}`);
+    throw err;
   } finally {
     await run.c.close();
   }

@@ -195,7 +195,11 @@ export async function waitSettled(c: Cluster, productId: string, ms = 60_000) {
         from reservations r left join orders o on o.id = r.order_id
         where r.product_id = ${productId} and r.status in ('ACTIVE', 'CHECKED_OUT')
         group by 1, 2, 3, 4`.catch(() => []);
-      throw new Error(`stock never settled: ${JSON.stringify(a)}; live holds: ${JSON.stringify(holds)}`);
+      // Who might be holding those rows (a transaction left open skips them in the sweeper's SKIP LOCKED).
+      const sessions = await c.sql`
+        select application_name, state, wait_event_type, wait_event, now() - xact_start as in_transaction, left(query, 160) as query
+        from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and state <> 'idle'`.catch(() => []);
+      throw new Error(`stock never settled: ${JSON.stringify(a)}; live holds: ${JSON.stringify(holds)}; busy sessions: ${JSON.stringify(sessions)}`);
     }
     await new Promise((r) => setTimeout(r, 250));
   }
