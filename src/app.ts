@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import * as sdkDocuments from '../clients/sdk/src/gql/graphql.js';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaInitialContext } from 'graphql-yoga';
+// The SDK's generated documents (the text it sends), planned at startup (FAST_PATH_WARM).
+import * as sdkDocuments from '../clients/sdk/src/gql/graphql.js';
 import { AuthError, type Verifier } from './auth.js';
 import { type Actor, type Deps, RetryableError } from './domain/context.js';
 import { catalogue, cataloguedProduct, getProducts } from './domain/inventory/products.js';
