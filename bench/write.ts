@@ -66,17 +66,27 @@ function timedFetch(inner: LeanFetch | typeof fetch) {
   return { fetch: Object.assign(fetch, preconnect ? { preconnect } : {}), report };
 }
 
+/** Runs `fn` on a connection of its own to the scratch database, then closes it. */
+async function once<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.end();
+  }
+}
+
 async function main() {
   const db = await scratchDatabase();
   if (process.env.WRITE_AUTOEXPLAIN) {
-    const a = postgres(db.url, { max: 1, onnotice: () => {} });
     const name = new URL(db.url).pathname.slice(1);
-    await a.unsafe(`alter database "${name}" set session_preload_libraries = 'auto_explain'`);
-    await a.unsafe(`alter database "${name}" set auto_explain.log_min_duration = '${Number(process.env.WRITE_AUTOEXPLAIN)}'`);
-    await a.unsafe(`alter database "${name}" set auto_explain.log_analyze = on`);
-    await a.unsafe(`alter database "${name}" set auto_explain.log_buffers = on`);
-    await a.unsafe(`alter database "${name}" set auto_explain.log_nested_statements = on`);
-    await a.end();
+    await once(db.url, async (a) => {
+      await a.unsafe(`alter database "${name}" set session_preload_libraries = 'auto_explain'`);
+      await a.unsafe(`alter database "${name}" set auto_explain.log_min_duration = '${Number(process.env.WRITE_AUTOEXPLAIN)}'`);
+      await a.unsafe(`alter database "${name}" set auto_explain.log_analyze = on`);
+      await a.unsafe(`alter database "${name}" set auto_explain.log_buffers = on`);
+      await a.unsafe(`alter database "${name}" set auto_explain.log_nested_statements = on`);
+    });
   }
   const prefix = `${unique('fsw')}:`;
   const env = serverEnv(db.url, prefix, EXTRA);
@@ -127,11 +137,7 @@ async function main() {
             durationSeconds: Number(process.env.WRITE_WARM_SECONDS ?? 4),
             warmupSeconds: 0,
           });
-          if (process.env.WRITE_ANALYZE) {
-            const a = postgres(db.url, { max: 1, onnotice: () => {} });
-            await a.unsafe('analyze');
-            await a.end();
-          }
+          if (process.env.WRITE_ANALYZE) await once(db.url, (a) => a.unsafe('analyze'));
           const { runFlashSale } = (await import(pathToFileURL(join(ROOT, 'clients/load/flash-sale.ts')).href)) as typeof import('../clients/load/flash-sale.js');
           const before = la();
           const other = otherWorkMeter(cpus().length);
@@ -143,9 +149,7 @@ async function main() {
           if (timeline) console.error(timeline.report(Number(process.env.WRITE_TIMELINE) || 500));
           const cpu = cpuSeconds(p.child.pid!) - cpu0;
           const self = process.cpuUsage(self0);
-          const sql = postgres(db.url, { max: 1, onnotice: () => {} });
-          const [held] = await sql<{ n: number }[]>`select coalesce(sum(quantity), 0)::int as n from reservations where product_id = ${id} and status in ('ACTIVE','CHECKED_OUT','PURCHASED')`;
-          await sql.end();
+          const [held] = await once(db.url, (sql) => sql<{ n: number }[]>`select coalesce(sum(quantity), 0)::int as n from reservations where product_id = ${id} and status in ('ACTIVE','CHECKED_OUT','PURCHASED')`);
           const l = s.latencyMs;
           console.log(JSON.stringify({
             case: 7, round, load: before, otherWork: pct(other().share), seconds: s.durationMs / 1000, requests: s.requests, oversold: Math.max(0, Number(held.n) - 1000, s.oversold), failed: s.failures,

@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
 
+/** A stack frame in postgres.js's connection code. */
+const POSTGRES_JS_CONNECTION = /postgres[/\\]src[/\\]connection\.js/;
+
 /**
  * postgres.js 3.4.9 can throw from a `setImmediate` after a connection closed under it
  * (Postgres restarted): `TypeError: Cannot read properties of null (reading 'write')` in
@@ -12,7 +15,7 @@ import type { Logger } from 'pino';
 export function isPostgresJsClosedSocketWrite(err: unknown): boolean {
   if (!(err instanceof TypeError)) return false;
   const stack = err.stack ?? '';
-  return /reading 'write'/.test(err.message) && /nextWrite/.test(stack) && /postgres[/\\]src[/\\]connection\.js/.test(stack);
+  return /reading 'write'/.test(err.message) && /nextWrite/.test(stack) && POSTGRES_JS_CONNECTION.test(stack);
 }
 
 /** postgres.js's own errors for a lost connection (src/errors.js `connection`). */
@@ -33,7 +36,7 @@ const DRIVER_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_DESTRO
 export function isPostgresJsConnectionLoss(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string' || !/postgres[/\\]src[/\\]connection\.js/.test(err.stack ?? '')) return false;
+  if (typeof code !== 'string' || !POSTGRES_JS_CONNECTION.test(err.stack ?? '')) return false;
   if (DRIVER_CONNECTION_CODES.has(code)) return true;
   return err.name === 'PostgresError' && (/^08/.test(code) || /^57P0[1-3]$/.test(code) || code === '57014');
 }

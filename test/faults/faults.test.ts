@@ -62,13 +62,18 @@ async function saleWithFault(name: string, fault: (c: Cluster) => Promise<void>)
   return { c, productId, sale, faultAt, t0, shoppers: SHOPPERS };
 }
 
+/** The last lines each api process and the worker printed. */
+function printLogs(c: Cluster) {
+  for (const p of [...c.apis, c.worker]) console.log(`--- ${p.role} ${p.port ?? ''}\n${p.output.join('').slice(-6000)}`);
+}
+
 /** The checks every fault must pass, then a final wave proving every unsold unit can be sold again. */
 async function verify(name: string, run: Run) {
   try {
     await check(name, run);
   } catch (err) {
     // What the processes said last: how a fault that did not clear can be told apart.
-    for (const p of [...run.c.apis, run.c.worker]) console.log(`--- ${p.role} ${p.port ?? ''}\n${p.output.join('').slice(-6000)}`);
+    printLogs(run.c);
     throw err;
   } finally {
     await run.c.close();
@@ -108,7 +113,7 @@ async function check(name: string, run: Run) {
   };
   console.log(`\n[fault: ${name}]\n${JSON.stringify(figures, null, 2)}`);
   if (sale.others.length) console.log('unexpected answers:', sale.others);
-  if (process.env.FAULT_SHOW_LOGS) for (const p of [...c.apis, c.worker]) console.log(`--- ${p.role} ${p.port ?? ''}\n${p.output.join('').slice(-6000)}`);
+  if (process.env.FAULT_SHOW_LOGS) printLogs(c);
 
   // sold ≤ total and available + reserved + sold = total
   expect(before.sold).toBeLessThanOrEqual(before.total);
