@@ -15,6 +15,8 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY drizzle ./drizzle
 COPY scripts ./scripts
+# The SDK's generated operations: the api plans them at startup (FAST_PATH_WARM).
+COPY clients/sdk/src/gql ./clients/sdk/src/gql
 COPY --from=build /app/clients/web/dist ./clients/web/dist
 EXPOSE 4000
 # ROLE=all (api + worker in one process), api, or worker. Production needs

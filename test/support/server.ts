@@ -12,10 +12,17 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `src/index.ts` as a real process (the same entry point as `npm start`). */
-export function startServer(env: Record<string, string | undefined>, opts: { waitFor?: RegExp } = {}): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-    cwd: root,
+/**
+ * Starts `src/index.ts` as a real process (the same entry point as `npm start`); `cwd` and
+ * `command` (program and arguments, e.g. an image's CMD) start another copy of it instead.
+ */
+export function startServer(
+  env: Record<string, string | undefined>,
+  opts: { waitFor?: RegExp; cwd?: string; command?: readonly string[] } = {},
+): Promise<ServerProcess> {
+  const [program, ...args] = opts.command ?? [process.execPath, '--import', 'tsx', 'src/index.ts'];
+  const proc = spawn(program === 'node' ? process.execPath : program, args, {
+    cwd: opts.cwd ?? root,
     // RATE_LIMIT off: one test process plays every shopper from one IP (rate limits have their own tests).
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'development', RATE_LIMIT: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
