@@ -97,11 +97,19 @@ export interface DatabaseOptions {
   reserveConnections?: number;
 }
 
+/** The advisory lock processes take to migrate one at a time (a fixed bigint: "fsmigr" in ASCII). */
+export const MIGRATION_LOCK = 112645942896498;
+
 /** Builds the database and applies the committed migrations over their own connection. */
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   if (opts.databaseUrl) {
     const migrator = postgres(opts.databaseUrl, { max: 1, onnotice: () => {} });
     try {
+      // Several processes start together (api replicas and a worker on a new database, or a
+      // rolling deploy that brings a migration): one migrates while the others wait, then
+      // find it done. Without the lock, concurrent CREATE TABLEs failed all but one process.
+      // A session lock on the migrator's one connection, released when it closes.
+      await migrator.unsafe(`select pg_advisory_lock(${MIGRATION_LOCK})`);
       await migratePostgres(drizzlePostgres(migrator), { migrationsFolder });
     } finally {
       await migrator.end();
