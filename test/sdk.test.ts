@@ -1,12 +1,20 @@
 // The typed SDK against a real server on a real port: HTTP operations, graphql-ws
 // subscriptions, token refresh, and the ALTCHA solver checked by altcha-lib itself.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createChallenge, verifySolution } from 'altcha-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createFlashSaleClient, type FlashSaleClient, FlashSaleError, solveChallenge } from '../clients/sdk/src/index.js';
 import { type App, buildApp } from '../src/app.js';
 import { createVerifier } from '../src/auth.js';
+import { clientManifest } from '../src/security/manifest.js';
 import { ADDRESS, type Harness, harness, RESERVE, TEST_SECRET } from './support/harness.js';
+import { securedApp } from './support/security.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
 
 const until = async (cond: () => boolean, what: string, ms = 15_000) => {
   const end = Date.now() + ms;
@@ -145,5 +153,57 @@ describe('clients/sdk', () => {
     const forged = JSON.parse(Buffer.from(payload, 'base64').toString());
     forged.number += 1;
     expect(await verifySolution(Buffer.from(JSON.stringify(forged)).toString('base64'), hmacKey)).toBe(false);
+  });
+});
+
+describe('clients/sdk under PERSISTED_OPERATIONS=only', () => {
+  // The manifest `npm run persisted:build` writes: the texts the SDK sends are in it byte for
+  // byte (without them every SDK request was refused with PERSISTED_QUERY_ONLY).
+  let h: Harness;
+  let app: App;
+  let url: string;
+  const dir = mkdtempSync(join(tmpdir(), 'fs-sdk-persisted-'));
+  const clients: FlashSaleClient[] = [];
+  beforeAll(async () => {
+    h = await harness('embedded');
+    const file = join(dir, 'persisted-operations.json');
+    writeFileSync(file, JSON.stringify(clientManifest(join(root, 'clients'), { sdk: true }).manifest));
+    app = securedApp(h, { PERSISTED_OPERATIONS: 'only', PERSISTED_OPERATIONS_FILE: file }).app;
+    url = `http://127.0.0.1:${await app.start(0, '127.0.0.1')}/graphql`;
+  });
+  afterAll(async () => {
+    for (const c of clients) await c.close();
+    await app?.stop();
+    await h?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates, watches, reserves, checks out and pays through the SDK; free text is refused', async () => {
+    const adminToken = await h.token('sdk-ops', ['admin']);
+    const token = await h.token('sdk-persisted');
+    const admin = createFlashSaleClient({ url, getToken: () => adminToken, webSocketImpl: WebSocket });
+    const shopper = createFlashSaleClient({ url, getToken: () => token, webSocketImpl: WebSocket });
+    clients.push(admin, shopper);
+    const product = await admin.createProduct({ id: 'persisted-drop', name: 'Drop', priceAmount: 1500, totalQuantity: 3, sale: { startsAt: new Date(Date.now() - 1000).toISOString() } });
+    const stock: number[] = [];
+    shopper.onStockChanged(product.id, (inv) => stock.push(inv.availableQuantity));
+    await until(() => stock.length > 0, 'the first stock update');
+    expect((await shopper.inventory(product.id))?.availableQuantity).toBe(3);
+    const r = await shopper.reserve({ productId: product.id });
+    if (r.__typename !== 'ReserveSuccess') throw new Error(`reserve: ${r.__typename}`);
+    await until(() => stock.includes(2), 'the stock falling to 2');
+    const c = await shopper.checkout({ cartId: r.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS });
+    if (c.__typename !== 'CheckoutSuccess') throw new Error(`checkout: ${c.__typename}`);
+    const paid = await shopper.pay({ orderId: c.order.id, paymentMethod: 'pm_card_visa', amount: c.order.total.amount });
+    expect(paid.__typename).toBe('PaySuccess');
+    expect((await shopper.order(c.order.id))?.status).toBe('COMPLETED');
+    expect(await shopper.cart()).toBeNull();
+    // Anything else is still refused, even a query the SDK sends, spelled otherwise.
+    const free = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: `query Inventory($productId: ID!) { inventory(productId: $productId) { availableQuantity } }`, variables: { productId: product.id } }),
+    });
+    expect(((await free.json()) as any).errors[0].extensions.code).toBe('PERSISTED_QUERY_ONLY');
   });
 });
