@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
+import { DataDirInUse } from './adapters/db/data-dir-lock.js';
 import { buildApp } from './app.js';
 import { createVerifier, signToken } from './auth.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -122,6 +123,10 @@ async function main() {
 }
 
 main().catch((err) => {
+  if (err instanceof DataDirInUse) {
+    console.error(`flashsale: ${err.message}`);
+    process.exit(2);
+  }
   console.error('flashsale failed to start:', err);
   process.exit(1);
 });

@@ -1,9 +1,10 @@
 // The real entry point (`npm start`): embedded default with data that survives a
 // restart, the production guard, and Postgres + Redis shared by two processes.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DataDirInUse, lockDataDir } from '../src/adapters/db/data-dir-lock.js';
 import { signToken } from '../src/auth.js';
 import { BACKENDS, REDIS_URL, scratchDatabase, uniqueName } from './support/backends.js';
 import { ADDRESS, CHECKOUT, PAY, RESERVE, TEST_SECRET } from './support/harness.js';
@@ -69,6 +70,29 @@ describe('the server process', () => {
     expect(output).toMatch(/PORT must be a whole number/);
   });
 
+  it('refuses a second process on the same embedded DATA_DIR (exit 2) while the first serves, and starts once it has stopped', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'flashsale-'));
+    dirs.push(dataDir);
+    const first = await startServer({ DATA_DIR: dataDir, AUTH_JWT_SECRET: TEST_SECRET });
+    const second = await runToExit({ DATA_DIR: dataDir, AUTH_JWT_SECRET: TEST_SECRET });
+    expect(second.code, second.output).toBe(2);
+    expect(second.output).toMatch(new RegExp(`DATA_DIR ${dataDir} is in use by process ${first.proc.pid}`));
+    // The first was not disturbed, and its database still works.
+    const admin = await signToken(TEST_SECRET, { sub: 'op', roles: ['admin'] });
+    expect((await gql(first.url, CREATE, product('locked'), admin)).data.createProduct.id).toBe('locked');
+    // A worker beside it (`npm run worker`) is refused the same way.
+    expect((await runToExit({ DATA_DIR: dataDir, AUTH_JWT_SECRET: TEST_SECRET, ROLE: 'worker' })).code).toBe(2);
+    expect(await first.stop()).toBe(0);
+    expect(existsSync(join(dataDir, 'flashsale.pid'))).toBe(false);
+    // A lock left by a process that died (SIGKILL) does not keep the folder closed.
+    const killed = await startServer({ DATA_DIR: dataDir, AUTH_JWT_SECRET: TEST_SECRET });
+    expect(await killed.stop('SIGKILL')).toBe(null);
+    expect(readFileSync(join(dataDir, 'flashsale.pid'), 'utf8').trim()).toBe(String(killed.proc.pid));
+    const third = await startServer({ DATA_DIR: dataDir, AUTH_JWT_SECRET: TEST_SECRET });
+    expect((await gql(third.url, `{ product(id: "locked") { id } }`)).data.product.id).toBe('locked');
+    expect(await third.stop()).toBe(0);
+  });
+
   it.skipIf(!BACKENDS.includes('postgres+redis'))('runs two processes on one Postgres and one Redis without overselling', async () => {
     const db = await scratchDatabase();
     // Load shedding off: this test is about the gate; shedding a burst on a cold process has its own tests.
@@ -95,5 +119,40 @@ describe('the server process', () => {
       await b.stop();
       await db.drop();
     }
+  });
+});
+
+describe('the embedded database folder lock (lockDataDir)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flashsale-lock-'));
+  dirs.push(dir);
+  const pidFile = join(dir, 'flashsale.pid');
+
+  it('holds the folder for this process until released, then frees it', () => {
+    const release = lockDataDir(dir);
+    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.pid));
+    expect(() => lockDataDir(dir)).toThrow(DataDirInUse);
+    expect(() => lockDataDir(dir)).toThrow(/in use by this process/);
+    release();
+    expect(existsSync(pidFile)).toBe(false);
+    lockDataDir(dir)();
+  });
+
+  it('takes over a lock whose process is gone, or that names this pid without this process holding it (a restarted container)', () => {
+    writeFileSync(pidFile, '2147483646\n');
+    const a = lockDataDir(dir);
+    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.pid));
+    a();
+    writeFileSync(pidFile, `${process.pid}\n`);
+    const b = lockDataDir(dir);
+    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.pid));
+    b();
+  });
+
+  it('refuses a folder a live node process holds', () => {
+    // The vitest worker's parent is a live node process.
+    writeFileSync(pidFile, `${process.ppid}\n`);
+    expect(() => lockDataDir(dir)).toThrow(new RegExp(`in use by process ${process.ppid}`));
+    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.ppid));
+    rmSync(pidFile);
   });
 });
