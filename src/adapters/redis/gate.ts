@@ -43,12 +43,14 @@ export function defineGateScripts(redis: Redis): void {
 /** Every key of a product shares one hash tag, so its scripts run on one Redis Cluster shard. */
 export function gateKeys(prefix: string, productId: string) {
   const tag = `${prefix}{${productId}}`;
-  return {
-    gate: `${tag}:gate`,
-    users: `${tag}:users`,
-    idem: (userId: string, key: string) => `${tag}:idem:${userId}:${key}`,
-  };
+  return { gate: `${tag}:gate`, users: `${tag}:users` };
 }
+
+/**
+ * A shopper's idempotency key's record, in the product's hash tag. A plain function, not a
+ * closure made per call: every reserve and every keyed sold-out answer names one.
+ */
+export const idemKey = (prefix: string, productId: string, userId: string, key: string) => `${prefix}{${productId}}:idem:${userId}:${key}`;
 
 /** The one place Lua's integer codes become typed decisions. */
 export function toDecision([code, n, text]: [number, number, string]): GateDecision {
@@ -91,7 +93,7 @@ export class RedisGate implements StockGate {
     const raw = await this.redis.fsReserveV1(
       k.gate,
       k.users,
-      keyed ? k.idem(a.userId, a.idempotencyKey!) : k.idem('', ''),
+      keyed ? idemKey(this.prefix, a.productId, a.userId, a.idempotencyKey!) : idemKey(this.prefix, a.productId, '', ''),
       a.userId,
       a.quantity,
       a.nowMs,
@@ -110,11 +112,11 @@ export class RedisGate implements StockGate {
   }
 
   async mayRepeat(productId: string, userId: string, key: string): Promise<boolean> {
-    return (await this.redis.exists(gateKeys(this.prefix, productId).idem(userId, key))) === 1;
+    return (await this.redis.exists(idemKey(this.prefix, productId, userId, key))) === 1;
   }
 
   async forget(productId: string, userId: string, idempotencyKey: string): Promise<void> {
-    await this.redis.del(gateKeys(this.prefix, productId).idem(userId, idempotencyKey));
+    await this.redis.del(idemKey(this.prefix, productId, userId, idempotencyKey));
   }
 
   async load(s: GateSnapshot, force: boolean): Promise<boolean> {
