@@ -46,7 +46,8 @@ export function lockDataDir(dir: string): () => void {
       if ((ours && held.has(file)) || (!ours && pid > 0 && liveServer(pid))) {
         throw new DataDirInUse(
           `DATA_DIR ${dir} is in use by ${ours ? 'this process' : `process ${pid}`}: the embedded database serves one process. ` +
-            'Stop that process, or give this one another DATA_DIR; to run several processes (api and worker, WORKERS), use DATABASE_URL and REDIS_URL.',
+            'Stop that process, or give this one another DATA_DIR; to run several processes (api and worker, WORKERS), use DATABASE_URL and REDIS_URL. ' +
+            `(The lock is ${file}; if that process is not a flashsale server, delete it.)`,
         );
       }
       try {
