@@ -8,6 +8,7 @@ import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { createVerifier, signToken } from '../src/auth.js';
+import { loadSecurityConfig } from '../src/security/config.js';
 import { startWorker, type Worker } from '../src/worker.js';
 import { type Harness, harness, TEST_SECRET } from './support/harness.js';
 
@@ -65,13 +66,13 @@ describe.skipIf(!HAS_CHROMIUM)('storefront in a real browser', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  const open = async (name: string) => {
+  const open = async (name: string, at = base) => {
     const page = await context.newPage();
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(`${name}: ${m.text()}`);
     });
     page.on('pageerror', (e) => consoleErrors.push(`${name}: ${e.message}`));
-    await page.goto(`${base}/`);
+    await page.goto(`${at}/`);
     await page.getByRole('button', { name: 'Sign in as a demo shopper' }).click();
     await expect.poll(() => page.locator('#who').textContent()).toMatch(/Signed in as demo-/);
     return page;
@@ -179,6 +180,35 @@ describe.skipIf(!HAS_CHROMIUM)('storefront in a real browser', () => {
 
     expect((await h.ledger(sneaker.id)).sold).toBe(1);
     expect(consoleErrors).toEqual([]);
+  });
+
+  it('CAPTCHA=always: the page solves the proof-of-work challenge in the browser and takes the hold', { timeout: 60_000 }, async () => {
+    const guarded = buildApp(h.backend.runtime.deps, {
+      verifier: createVerifier({ secret: TEST_SECRET }),
+      security: loadSecurityConfig({ CAPTCHA: 'always', CAPTCHA_MAX_NUMBER: '20000' }, false),
+      web: { root: dirs[0], devToken: (sub) => signToken(TEST_SECRET, { sub, expiresIn: '1h' }) },
+    });
+    try {
+      const at = `http://127.0.0.1:${await guarded.start(0, '127.0.0.1')}`;
+      const drop = await h.product({ name: 'Guarded drop', totalQuantity: 2 });
+      // Without a solution this server asks for one (and holds nothing).
+      const asked = await guarded.fetch('http://x/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await h.token('no-solver')}` },
+        body: JSON.stringify({ query: 'mutation($input: ReserveInput!) { reserve(input: $input) { __typename } }', variables: { input: { productId: drop.id } } }),
+      });
+      expect((await asked.json()).data.reserve.__typename).toBe('CaptchaRequired');
+      const page = await open('C', at);
+      await reserve(page, drop.id);
+      await expect(page.locator('#hold')).toBeVisibleSoon();
+      expect(await alertState(page)).not.toBe('captcha');
+      expect((await h.ledger(drop.id)).reserved).toBe(1);
+      await shot(page, '6-captcha-solved-hold');
+      expect(consoleErrors).toEqual([]);
+      await page.close();
+    } finally {
+      await guarded.stop().catch(() => {});
+    }
   });
 });
 
