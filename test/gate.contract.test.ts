@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisGate } from '../src/adapters/redis/gate.js';
+import { RedisGateInspector } from '../src/adapters/redis/resilient.js';
 import { MemoryGate } from '../src/domain/gate/memory.js';
 import type { GateSnapshot, StockGate } from '../src/domain/gate/port.js';
 import { BACKENDS, REDIS_URL, uniqueName } from './support/backends.js';
@@ -155,4 +156,43 @@ describe.each(gates)('%s gate', (_name, make) => {
     expect(admitted).toHaveLength(37);
     expect(admitted.map((r) => r.sequence).sort((a, b) => a - b)).toEqual(Array.from({ length: 37 }, (_, i) => i + 1));
   });
+});
+
+// A big sale's gate after a Redis restart: its holders (one per unit, a million at most here) are
+// loaded again from Postgres. More than USERS_PER_COMMAND go through a staged hash in chunks
+// (one call with every holder failed past ~100,000: "Maximum call stack size exceeded").
+describe.skipIf(!BACKENDS.includes('postgres+redis'))('the Redis gate with a big sale’s holders', () => {
+  const holders = (n: number, from = 0) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`h${from + i}`, 1]));
+  const leftovers = async () => (await redis.keys(`${prefix}*staged*`)).length;
+
+  it('loads 250,000 holders: the per-user limit holds for every one of them, and nothing staged is left', async () => {
+    const gate = new RedisGate(redis, prefix);
+    const s = snapshot({ stock: 10, perUserLimit: 1, sequence: 250_000, held: holders(250_000) });
+    expect(await gate.load(s, true)).toBe(true);
+    expect(await redis.hlen(`${prefix}{${s.productId}}:users`)).toBe(250_000);
+    for (const u of ['h0', 'h123456', 'h249999']) expect((await gate.admit(attempt(s.productId, u))).outcome).toBe('LIMIT_EXCEEDED');
+    expect(await gate.admit(attempt(s.productId, 'newcomer'))).toEqual({ outcome: 'ADMITTED', sequence: 250_001 });
+    // Not forced on a loaded gate: nothing changes, and the staged hash is dropped.
+    expect(await gate.load({ ...s, stock: 999, held: holders(5000, 1_000_000) }, false)).toBe(false);
+    expect(await redis.hlen(`${prefix}{${s.productId}}:users`)).toBe(250_001);
+    expect(await leftovers()).toBe(0);
+    // The users hash is not left with the staged hash's expiry.
+    expect(await redis.ttl(`${prefix}{${s.productId}}:users`)).toBe(-1);
+  }, 60_000);
+
+  it('reconcile replaces 200,000 holders at once (compare-and-set), and drops the staged hash when the gate moved', async () => {
+    const gate = new RedisGate(redis, prefix);
+    const inspector = new RedisGateInspector(redis, prefix);
+    const s = snapshot({ stock: 50, perUserLimit: 1, held: holders(3) });
+    await gate.load(s, true);
+    const seen = (await inspector.peek(s.productId))!;
+    expect(await inspector.correct(s.productId, seen, 40, holders(200_000, 10))).toBe('DONE');
+    expect(await redis.hlen(`${prefix}{${s.productId}}:users`)).toBe(200_000);
+    expect((await gate.admit(attempt(s.productId, 'h0'))).outcome).toBe('ADMITTED'); // no longer held
+    expect((await gate.admit(attempt(s.productId, 'h100'))).outcome).toBe('LIMIT_EXCEEDED');
+    // The gate moved since `seen`: nothing written.
+    expect(await inspector.correct(s.productId, seen, 1, holders(2000))).toBe('MOVED');
+    expect(await redis.hlen(`${prefix}{${s.productId}}:users`)).toBe(200_001);
+    expect(await leftovers()).toBe(0);
+  }, 60_000);
 });

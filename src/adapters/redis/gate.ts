@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis, Result } from 'ioredis';
 import {
@@ -14,7 +15,7 @@ const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.m
 const SCRIPTS = {
   fsReserveV1: { numberOfKeys: 3, lua: lua('reserve-3') },
   fsReleaseV1: { numberOfKeys: 2, lua: lua('release-2') },
-  fsLoadV1: { numberOfKeys: 2, lua: lua('load-2') },
+  fsLoadV2: { numberOfKeys: 3, lua: lua('load-3') },
 } as const;
 
 declare module 'ioredis' {
@@ -30,7 +31,7 @@ declare module 'ioredis' {
       idemTtl: number,
     ): Result<[number, number, string], Context>;
     fsReleaseV1(gate: string, users: string, userId: string, quantity: number, restore: '0' | '1'): Result<number, Context>;
-    fsLoadV1(gate: string, users: string, ...args: (string | number)[]): Result<number, Context>;
+    fsLoadV2(gate: string, users: string, staged: string, ...args: (string | number)[]): Result<number, Context>;
   }
 }
 
@@ -44,6 +45,37 @@ export function defineGateScripts(redis: Redis): void {
 export function gateKeys(prefix: string, productId: string) {
   const tag = `${prefix}{${productId}}`;
   return { gate: `${tag}:gate`, users: `${tag}:users` };
+}
+
+/** Holders written per Redis command when a gate's users are loaded (a sale can have a million). */
+export const USERS_PER_COMMAND = 1000;
+/** A staged users hash left by a process that died while writing it goes away by itself. */
+const STAGED_TTL_SECONDS = 600;
+
+/**
+ * A product's holders made ready for a load or reconcile script: up to USERS_PER_COMMAND pairs go
+ * inline in the script's arguments; more are written first, in chunks, to a staged hash (same hash
+ * tag) that the script renames over the users hash, so the gate and its users still change in one
+ * script. (All the pairs in one command would be one JavaScript call with two arguments per holder,
+ * which fails past ~100,000 of them, and one Redis command that blocks the server while it runs.)
+ */
+export async function stageUsers(
+  redis: Redis,
+  prefix: string,
+  productId: string,
+  held: Record<string, number>,
+): Promise<{ staged: string; mode: 'inline' | 'staged'; pairs: (string | number)[] }> {
+  const staged = `${prefix}{${productId}}:users:staged:${randomUUID()}`;
+  const entries = Object.entries(held);
+  if (entries.length <= USERS_PER_COMMAND) return { staged, mode: 'inline', pairs: entries.flat() };
+  const chunk = (i: number) => Object.fromEntries(entries.slice(i, i + USERS_PER_COMMAND));
+  await redis.hset(staged, chunk(0));
+  await redis.expire(staged, STAGED_TTL_SECONDS);
+  // A few chunks in flight at a time (one write to Redis each round, with auto-pipelining).
+  const starts: number[] = [];
+  for (let i = USERS_PER_COMMAND; i < entries.length; i += USERS_PER_COMMAND) starts.push(i);
+  for (let w = 0; w < starts.length; w += 16) await Promise.all(starts.slice(w, w + 16).map((i) => redis.hset(staged, chunk(i))));
+  return { staged, mode: 'staged', pairs: [] };
 }
 
 /**
@@ -121,17 +153,19 @@ export class RedisGate implements StockGate {
 
   async load(s: GateSnapshot, force: boolean): Promise<boolean> {
     const k = gateKeys(this.prefix, s.productId);
-    const pairs = Object.entries(s.held).flatMap(([u, n]) => [u, n]);
-    const wrote = await this.redis.fsLoadV1(
+    const users = await stageUsers(this.redis, this.prefix, s.productId, s.held);
+    const wrote = await this.redis.fsLoadV2(
       k.gate,
       k.users,
+      users.staged,
       force ? '1' : '0',
       s.stock,
       s.sequence,
       s.startsAtMs,
       s.endsAtMs,
       s.perUserLimit,
-      ...pairs,
+      users.mode,
+      ...users.pairs,
     );
     if (wrote === 1) this.noteStock(s.productId, s.stock);
     return wrote === 1;

@@ -6,25 +6,25 @@ import type { GateSnapshot } from '../../domain/gate/port.js';
 import { fallbackSequence, PostgresAdmission } from '../../domain/gate/postgres.js';
 import { rebuildGate } from '../../domain/gate/reconcile.js';
 import { type GateInspector, ResilientGate } from '../../domain/gate/resilient.js';
-import { gateKeys, RedisGate } from './gate.js';
+import { gateKeys, RedisGate, stageUsers } from './gate.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    fsReconcileV1(gate: string, users: string, ...args: (string | number)[]): Result<number, Context>;
+    fsReconcileV2(gate: string, users: string, staged: string, ...args: (string | number)[]): Result<number, Context>;
   }
 }
 
 const REDIS_ABOVE_FALLBACK = 1_000_000;
 
-const RECONCILE = { numberOfKeys: 2, lua: readFileSync(new URL('./lua/reconcile-2.lua', import.meta.url), 'utf8') };
+const RECONCILE = { numberOfKeys: 3, lua: readFileSync(new URL('./lua/reconcile-3.lua', import.meta.url), 'utf8') };
 
-/** Looks at and corrects one product's Redis gate (compare-and-set, see reconcile-2.lua). */
+/** Looks at and corrects one product's Redis gate (compare-and-set, see reconcile-3.lua). */
 export class RedisGateInspector implements GateInspector {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {
-    const name: string = 'fsReconcileV1';
+    const name: string = 'fsReconcileV2';
     if (!(name in redis)) redis.defineCommand(name, RECONCILE);
   }
 
@@ -36,8 +36,8 @@ export class RedisGateInspector implements GateInspector {
 
   async correct(productId: string, expect: { stock: number; sequence: number }, stock: number, held?: Record<string, number>) {
     const k = gateKeys(this.prefix, productId);
-    const pairs = held ? Object.entries(held).flatMap(([u, n]) => [u, n]) : [];
-    const r = await this.redis.fsReconcileV1(k.gate, k.users, expect.sequence, expect.stock, stock, held ? '1' : '0', ...pairs);
+    const users = held ? await stageUsers(this.redis, this.prefix, productId, held) : { staged: `${k.users}:staged:none`, mode: 'keep' as const, pairs: [] };
+    const r = await this.redis.fsReconcileV2(k.gate, k.users, users.staged, expect.sequence, expect.stock, stock, users.mode, ...users.pairs);
     return r === 1 ? 'DONE' : r === 0 ? 'MOVED' : 'MISSING';
   }
 }

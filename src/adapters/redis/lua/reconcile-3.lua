@@ -1,0 +1,42 @@
+--[[
+  reconcile-3: correct a product's gate to Postgres's numbers, only if the gate has not
+  moved since it was looked at (compare-and-set, so an admission or release that ran in
+  between is never overwritten).
+
+  KEYS[1]  gate hash    {p}:gate
+  KEYS[2]  users hash   {p}:users
+  KEYS[3]  staged users hash (see load-3), used with ARGV[4] = 'staged'
+  ARGV[1]  expected sequence   ARGV[2] expected stock
+  ARGV[3]  new stock
+  ARGV[4]  'keep': keep the users hash; 'inline': replace it with the pairs that follow;
+           'staged': replace it with KEYS[3]
+  ARGV[5..] pairs (inline): userId, units held or bought
+
+  Returns 1 when it wrote, 0 when the gate moved (nothing written), -1 when not loaded; the
+  staged hash is dropped whenever it is not used.
+]]
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[3])
+  return -1
+end
+local g = redis.call('HMGET', KEYS[1], 'stock', 'seq')
+if tonumber(g[1]) ~= tonumber(ARGV[2]) or tonumber(g[2]) ~= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[3])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'stock', ARGV[3])
+if ARGV[4] == 'staged' then
+  redis.call('DEL', KEYS[2])
+  if redis.call('EXISTS', KEYS[3]) == 1 then
+    redis.call('RENAME', KEYS[3], KEYS[2])
+    redis.call('PERSIST', KEYS[2])
+  end
+elseif ARGV[4] == 'inline' then
+  redis.call('DEL', KEYS[2])
+  local i = 5
+  while i < #ARGV do
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+end
+return 1
