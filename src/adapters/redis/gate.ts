@@ -9,13 +9,13 @@ import {
   type StockGate,
 } from '../../domain/gate/port.js';
 
-const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+export const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 
 /** Scripts are registered under versioned names so two deployed versions never run each other's. */
 const SCRIPTS = {
   fsReserveV1: { numberOfKeys: 3, lua: lua('reserve-3') },
   fsReleaseV1: { numberOfKeys: 2, lua: lua('release-2') },
-  fsLoadV2: { numberOfKeys: 3, lua: lua('load-3') },
+  fsLoadV2: { numberOfKeys: 3, lua: lua('users') + lua('load-3') },
 } as const;
 
 declare module 'ioredis' {

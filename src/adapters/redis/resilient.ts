@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Redis, Result } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
@@ -6,7 +5,7 @@ import type { GateSnapshot } from '../../domain/gate/port.js';
 import { fallbackSequence, PostgresAdmission } from '../../domain/gate/postgres.js';
 import { rebuildGate } from '../../domain/gate/reconcile.js';
 import { type GateInspector, ResilientGate } from '../../domain/gate/resilient.js';
-import { gateKeys, RedisGate, stageUsers } from './gate.js';
+import { gateKeys, lua, RedisGate, stageUsers } from './gate.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -16,7 +15,7 @@ declare module 'ioredis' {
 
 const REDIS_ABOVE_FALLBACK = 1_000_000;
 
-const RECONCILE = { numberOfKeys: 3, lua: readFileSync(new URL('./lua/reconcile-3.lua', import.meta.url), 'utf8') };
+const RECONCILE = { numberOfKeys: 3, lua: lua('users') + lua('reconcile-3') };
 
 /** Looks at and corrects one product's Redis gate (compare-and-set, see reconcile-3.lua). */
 export class RedisGateInspector implements GateInspector {

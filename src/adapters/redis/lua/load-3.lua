@@ -1,5 +1,5 @@
 --[[
-  load-3: load a product's gate from Postgres's numbers.
+  load-3: load a product's gate from Postgres's numbers (users.lua is prepended).
 
   KEYS[1]  gate hash    {p}:gate
   KEYS[2]  users hash   {p}:users
@@ -28,18 +28,7 @@ if exists then
     seq = old
   end
 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'stock', ARGV[2], 'seq', seq, 'startsAt', ARGV[4], 'endsAt', ARGV[5], 'limit', ARGV[6])
-if ARGV[7] == 'staged' then
-  if redis.call('EXISTS', KEYS[3]) == 1 then
-    redis.call('RENAME', KEYS[3], KEYS[2])
-    redis.call('PERSIST', KEYS[2])
-  end
-else
-  local i = 8
-  while i < #ARGV do
-    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-    i = i + 2
-  end
-end
+replaceUsers(ARGV[7], 8)
 return 1

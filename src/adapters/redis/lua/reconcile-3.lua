@@ -1,5 +1,5 @@
 --[[
-  reconcile-3: correct a product's gate to Postgres's numbers, only if the gate has not
+  reconcile-3 (users.lua is prepended): correct a product's gate to Postgres's numbers, only if the gate has not
   moved since it was looked at (compare-and-set, so an admission or release that ran in
   between is never overwritten).
 
@@ -25,18 +25,7 @@ if tonumber(g[1]) ~= tonumber(ARGV[2]) or tonumber(g[2]) ~= tonumber(ARGV[1]) th
   return 0
 end
 redis.call('HSET', KEYS[1], 'stock', ARGV[3])
-if ARGV[4] == 'staged' then
-  redis.call('DEL', KEYS[2])
-  if redis.call('EXISTS', KEYS[3]) == 1 then
-    redis.call('RENAME', KEYS[3], KEYS[2])
-    redis.call('PERSIST', KEYS[2])
-  end
-elseif ARGV[4] == 'inline' then
-  redis.call('DEL', KEYS[2])
-  local i = 5
-  while i < #ARGV do
-    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-    i = i + 2
-  end
+if ARGV[4] ~= 'keep' then
+  replaceUsers(ARGV[4], 5)
 end
 return 1
