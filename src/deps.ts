@@ -69,10 +69,10 @@ export async function createRuntime(
     // Commands issued in the same tick go out in one write (one syscall and one Redis read for
     // dozens of concurrent reserves' gate and rate-limit scripts, or a batch's stock and
     // reservation events); each script still runs atomically, and order is kept.
-    const client = (autoPipeline: boolean) =>
+    const client = (autoPipeline: boolean, maxRetriesPerRequest: number | null = 2) =>
       new Redis(config.redisUrl!, {
         lazyConnect: false,
-        maxRetriesPerRequest: 2,
+        maxRetriesPerRequest,
         enableOfflineQueue: true,
         enableAutoPipelining: autoPipeline,
         retryStrategy: (n) => Math.min(n * 200, 2000),
@@ -80,7 +80,9 @@ export async function createRuntime(
     const gateClient = client(true);
     gateClient.on('error', (err) => log.warn({ err: err.message }, 'redis (gate) error'));
     const pub = client(true);
-    const sub = client(false);
+    // Subscriptions wait for the connection instead of failing: a process that starts while
+    // Redis is unreachable subscribes once it is back (the gate and publishes fail fast instead).
+    const sub = client(false, null);
     pub.on('error', () => {});
     sub.on('error', () => {});
     limiter = new RedisRateLimitStore(gateClient, prefix);

@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DegradingEventBus } from '../src/adapters/pubsub/degrading.js';
 import { RedisEventBus } from '../src/adapters/pubsub/redis.js';
 import type { InventorySnapshot } from '../src/domain/events.js';
-import { uniqueName } from './support/backends.js';
+import { sql } from 'drizzle-orm';
+import { rowsOf } from '../src/adapters/db/client.js';
+import { reserve } from '../src/domain/cart/reserve.js';
+import { RetryableError } from '../src/domain/context.js';
+import { createProduct } from '../src/domain/inventory/products.js';
+import { createRuntime, type Runtime } from '../src/deps.js';
+import { quietLog, scratchDatabase, uniqueName } from './support/backends.js';
 import { startRedis } from './support/live.js';
 
 const waitFor = async (cond: () => boolean | Promise<boolean>, ms = 20_000) => {
@@ -16,6 +22,8 @@ const waitFor = async (cond: () => boolean | Promise<boolean>, ms = 20_000) => {
     await new Promise((r) => setTimeout(r, 20));
   }
 };
+const admin = { userId: 'operator', roles: ['admin'] };
+const shopper = (userId: string) => ({ userId, roles: [] });
 const snapshot = (productId: string, availableQuantity: number, version: number): InventorySnapshot => ({
   productId,
   totalQuantity: 1,
@@ -102,4 +110,45 @@ describe('event bus resync on a private Redis', () => {
     await b.close();
     await a.close();
   }, 60_000);
+});
+
+describe('a process started while Redis is unreachable', () => {
+  it('starts, answers a reserve with a retryable fault or through the Postgres fallback, and once Redis is back subscribes and keeps up', async () => {
+    const [redis, db] = await Promise.all([startRedis(), scratchDatabase()]);
+    await redis.stop();
+    const config = { databaseUrl: db.url, redisUrl: redis.url, dataDir: '', logLevel: 'silent' };
+    const redisPrefix = `${uniqueName('fsdown')}:`;
+    let a: Runtime | undefined;
+    let b: Runtime | undefined;
+    try {
+      // Before: the stock subscription's SUBSCRIBE failed after two retries and start-up threw
+      // (MaxRetriesPerRequestError), so no process could start during a Redis outage.
+      a = await createRuntime(config, { log: quietLog, redisPrefix });
+      const created = await createProduct(a.deps, admin, { id: 'down-1', name: 'X', priceAmount: 100, currency: 'USD', totalQuantity: 5, sale: { startsAt: new Date(Date.now() - 1000), perUserLimit: 1, reservationTtlSeconds: 300 } });
+      expect('__typename' in created).toBe(false);
+      const during = await reserve(a.deps, shopper('early'), { productId: 'down-1', quantity: 1 }).then(
+        (r) => r.__typename,
+        (err: Error) => (err instanceof RetryableError ? 'retryable' : `unexpected: ${err.message}`),
+      );
+      expect(['ReserveSuccess', 'retryable']).toContain(during);
+
+      await redis.start();
+      b = await createRuntime(config, { log: quietLog, redisPrefix });
+      // A change made by another process reaches A: its subscription was made once Redis came back.
+      await waitFor(async () => (await reserve(b!.deps, shopper(`late-${Date.now()}`), { productId: 'down-1', quantity: 1 }).catch(() => undefined))?.__typename === 'ReserveSuccess');
+      const truth = async () => (await b!.database.db.execute(sql`select available_quantity as n from products where id = 'down-1'`)) as unknown;
+      const availableNow = async () => Number(rowsOf<{ n: number }>(await truth())[0].n);
+      await waitFor(async () => a!.deps.inventory.get('down-1')?.availableQuantity === (await availableNow()));
+      const last = await reserve(b.deps, shopper('last-one'), { productId: 'down-1', quantity: 1 });
+      expect(last.__typename).toBe('ReserveSuccess');
+      await waitFor(async () => a!.deps.inventory.get('down-1')?.availableQuantity === (await availableNow()));
+      // And A reserves through the Redis gate again.
+      expect((await reserve(a.deps, shopper('after'), { productId: 'down-1', quantity: 1 })).__typename).toBe('ReserveSuccess');
+    } finally {
+      await b?.close();
+      await a?.close();
+      await redis.stop();
+      await db.drop();
+    }
+  }, 90_000);
 });

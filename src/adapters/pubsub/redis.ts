@@ -4,6 +4,9 @@ import type { Redis } from 'ioredis';
 import type { EventBus, Topic, TopicMap } from '../../domain/events.js';
 import { Dispatcher } from './dispatcher.js';
 
+/** How long `listen` waits for Redis to acknowledge a subscription before going on without it. */
+const LISTEN_WAIT_MS = 2000;
+
 interface Envelope {
   id: string;
   payload: unknown;
@@ -22,8 +25,8 @@ export class RedisEventBus implements EventBus {
   private readonly control: Promise<number>;
 
   constructor(
-    publisher: Redis,
-    subscriber: Redis,
+    private readonly publisher: Redis,
+    private readonly subscriber: Redis,
     private readonly prefix = 'fs:',
   ) {
     this.pubsub = new RedisPubSub({ publisher, subscriber });
@@ -70,8 +73,13 @@ export class RedisEventBus implements EventBus {
   ensure(topic: Topic): Promise<number> {
     let sub = this.subscribed.get(topic);
     if (!sub) {
-      sub = this.pubsub.subscribe(this.channel(topic), (m: Envelope) => this.d.deliver(topic, m.id, m.payload));
-      this.subscribed.set(topic, sub);
+      const asked = this.pubsub.subscribe(this.channel(topic), (m: Envelope) => this.d.deliver(topic, m.id, m.payload));
+      this.subscribed.set(topic, asked);
+      // A subscription that failed is asked for again by the next caller, not remembered.
+      asked.catch(() => {
+        if (this.subscribed.get(topic) === asked) this.subscribed.delete(topic);
+      });
+      sub = asked;
     }
     return sub;
   }
@@ -86,17 +94,32 @@ export class RedisEventBus implements EventBus {
   }
 
   subscribe<T extends Topic>(topic: T, id: string, signal?: AbortSignal): AsyncIterable<TopicMap[T]> {
-    void this.ensure(topic);
+    this.ensure(topic).catch(() => {});
     return this.d.iterate(topic, id, signal);
   }
 
+  /**
+   * Calls `handler` with every event of the topic, from every process. Resolves once Redis has
+   * acknowledged the subscription, or after LISTEN_WAIT_MS if it has not (Redis unreachable: a
+   * process starting during an outage serves meanwhile, its gate on the Postgres fallback); the
+   * subscription is then made when Redis is back, and the caches re-read what they missed (resync).
+   */
   async listen<T extends Topic>(topic: T, handler: (payload: TopicMap[T]) => void) {
-    await this.ensure(topic);
     const off = this.d.onAll(topic, handler as (p: unknown) => void);
+    const sub = this.ensure(topic);
+    let timer: NodeJS.Timeout | undefined;
+    const acknowledged = await Promise.race([sub.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), LISTEN_WAIT_MS)))]);
+    clearTimeout(timer);
+    if (!acknowledged) sub.then(() => this.resync(), () => {});
     return async () => off();
   }
 
   async close(): Promise<void> {
-    await this.pubsub.close();
+    // QUIT waits for a connection that may never come back; an unconnected client just goes.
+    if (this.publisher.status === 'ready' && this.subscriber.status === 'ready') await this.pubsub.close();
+    else {
+      this.publisher.disconnect();
+      this.subscriber.disconnect();
+    }
   }
 }
