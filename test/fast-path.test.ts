@@ -5,6 +5,7 @@
 // security headers, persisted operations, abuse limits, read limits, audit, client IP)
 // holds on the fast path too.
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -241,6 +242,41 @@ describe.each(MODES)('fast path on %s (FAST_PATH=%s)', (backend, mode) => {
     expect(sse.headers.get('content-type')).toMatch(/text\/event-stream/);
     await sse.body?.cancel();
   });
+
+  it('hands bodies over its limit to Yoga without buffering them: a declared length over Yoga’s limit is refused before the body is sent', async () => {
+    const before = stats().handed.size ?? 0;
+    // 30 MB declared, 1 KB sent: the answer must not wait for the rest (before, the fast path read
+    // every byte first, and handing 30 MB to Yoga as bytes took ~12 s and ~800 MB).
+    const refused = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const r = httpRequest(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(30_000_000) } }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      r.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as NodeJS.ErrnoException).code === 'EPIPE' ? undefined : reject(err)));
+      r.write(`{"query":"{ products { id } }","variables":{"pad":"${'x'.repeat(1000)}`);
+      // never ended: the rest never comes
+    });
+    expect(refused.status).toBe(413);
+    expect(JSON.parse(refused.body).errors[0].extensions.code).toBe('REQUEST_ENTITY_TOO_LARGE');
+    // A chunked body (no declared length) over the fast path's 64 KiB: Yoga gets what was read and
+    // the rest as it comes, and answers it.
+    const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const r = httpRequest(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      r.on('error', reject);
+      // 200 KB of JSON whitespace between the fields.
+      r.write(`{"query":"query($productId: ID!) { inventory(productId: $productId) { totalQuantity } }",`);
+      for (let i = 0; i < 20; i++) r.write(' '.repeat(10_000));
+      r.end(`"variables":{"productId":"${productId}"}}`);
+    });
+    expect(chunked.status).toBe(200);
+    expect(JSON.parse(chunked.body)).toEqual({ data: { inventory: { totalQuantity: 50 } } });
+    expect((stats().handed.size ?? 0) - before).toBe(2);
+  }, 20_000);
 });
 
 describe.each(BACKENDS)('fast path applies every check Yoga applies, on %s', (backend) => {
