@@ -221,6 +221,8 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     landingPage: false,
     logging: false,
     batching: gqlLimits.maxBatch > 0 ? { limit: gqlLimits.maxBatch } : false,
+    // Yoga's own default is 25 MB; our operations are a few KB (five in a batch at most).
+    maxRequestBodySize: gqlLimits.maxBodyBytes,
     plugins: [
       requestIdPlugin,
       // Load shedding, request logs and metrics come first: a shed request costs nothing more.
@@ -292,6 +294,8 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     requests: ops.requests,
     headers: securityHeaders(!!opts.tls),
     persisted: manifest ? { mode: gqlLimits.persistedOperations as 'allow' | 'only', manifest } : undefined,
+    // Bodies over this go to Yoga, which refuses those over GRAPHQL_MAX_BODY_BYTES.
+    maxBodyBytes: Math.min(64 * 1024, gqlLimits.maxBodyBytes),
     // Root fields whose answers may be replayed while their memo token holds (the stock
     // snapshot; sold out): every check above still runs for each request.
     memo: opts.fastPathReplay === false ? undefined : { inventory: inventoryMemo, reserve: reserveMemo },

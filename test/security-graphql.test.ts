@@ -87,6 +87,29 @@ describe('abuse limits, refused before execution', () => {
     expect(JSON.stringify(await tooMany.json())).toMatch(/batch/i);
   });
 
+  it('bounds the request body: 1 MiB by default (Yoga alone allows 25 MB), GRAPHQL_MAX_BODY_BYTES to change it, on a real port through the fast path too', async () => {
+    // Whitespace between JSON fields: a valid request of the given size.
+    const body = (bytes: number) => `{"query":"{ products { id } }",${' '.repeat(bytes)}"variables":{}}`;
+    const post = (base: string, bytes: number) => fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(bytes) });
+    const byDefault = securedApp(h, {});
+    const wider = securedApp(h, { GRAPHQL_MAX_BODY_BYTES: String(4 * 1024 * 1024) });
+    const narrow = securedApp(h, { GRAPHQL_MAX_BODY_BYTES: '2048' });
+    try {
+      const [a, b, c] = await Promise.all([byDefault, wider, narrow].map(async (x) => `http://127.0.0.1:${await x.app.start(0, '127.0.0.1')}`));
+      const refused = await post(a, 2 * 1024 * 1024);
+      expect(refused.status).toBe(413);
+      expect((await refused.json()).errors[0].extensions.code).toBe('REQUEST_ENTITY_TOO_LARGE');
+      expect((await (await post(a, 512 * 1024)).json()).data.products).toBeInstanceOf(Array);
+      expect((await (await post(b, 2 * 1024 * 1024)).json()).data.products).toBeInstanceOf(Array);
+      // Under the fast path's own 64 KiB, the narrower limit still holds.
+      expect((await post(c, 4096)).status).toBe(413);
+      expect((await (await post(c, 100)).json()).data.products).toBeInstanceOf(Array);
+    } finally {
+      await Promise.all([byDefault, wider, narrow].map((x) => x.app.stop()));
+    }
+    expect(() => securedApp(h, { GRAPHQL_MAX_BODY_BYTES: '100' })).toThrow(/GRAPHQL_MAX_BODY_BYTES/);
+  });
+
   it('turns introspection off in production (and keeps it in development)', async () => {
     const prod = securedApp(h, {}, true);
     const r = await prod.gql('{ __schema { types { name } } }');

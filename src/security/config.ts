@@ -47,6 +47,8 @@ export interface GraphqlLimitsConfig {
   maxDirectives: number;
   /** Operations per batched HTTP request; 0 turns batching off. */
   maxBatch: number;
+  /** Largest GraphQL request body in bytes (HTTP 413 past it). */
+  maxBodyBytes: number;
   introspection: boolean;
   persistedOperations: 'off' | 'allow' | 'only';
   persistedOperationsFile?: string;
@@ -139,6 +141,7 @@ export function loadSecurityConfig(env: Env, production: boolean): SecurityConfi
       maxTokens: int(env, 'GRAPHQL_MAX_TOKENS', 1000, 50, 100_000),
       maxDirectives: int(env, 'GRAPHQL_MAX_DIRECTIVES', 10, 0, 1000),
       maxBatch: int(env, 'GRAPHQL_MAX_BATCH', 5, 0, 100),
+      maxBodyBytes: int(env, 'GRAPHQL_MAX_BODY_BYTES', 1024 * 1024, 1024, 100 * 1024 * 1024),
       introspection,
       persistedOperations: persisted,
       persistedOperationsFile: persistedFile,
