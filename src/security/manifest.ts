@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DefinitionNode, type FragmentDefinitionNode, Kind, type OperationDefinitionNode, parse, print, validate, visit } from 'graphql';
+import { type DefinitionNode, type DocumentNode, type FragmentDefinitionNode, Kind, type OperationDefinitionNode, parse, print, validate, visit } from 'graphql';
 import { schema } from '../schema/index.js';
 import { sha256 } from './plugins.js';
 import { sdkOperationTexts } from './sdk-operations.js';
@@ -17,6 +17,12 @@ export function clientManifest(dir: string, opts: { sdk: boolean }): { manifest:
     sdk,
   );
   return { manifest, files: files.length, sdkDocuments: sdk.length };
+}
+
+/** Throws, naming the file and operation, when `doc` does not validate against the schema. */
+function validated(file: string, op: OperationDefinitionNode, doc: DocumentNode): void {
+  const errors = validate(schema, doc);
+  if (errors.length) throw new Error(`${file} ${op.name!.value}: ${errors.map((e) => e.message).join('; ')}`);
 }
 
 /**
@@ -55,8 +61,7 @@ export function buildManifest(sources: { file: string; text: string }[], exact: 
       });
     walk(op);
     const doc = { kind: Kind.DOCUMENT, definitions: [op, ...[...used.values()].sort((a, b) => a.name.value.localeCompare(b.name.value))] } as const;
-    const errors = validate(schema, doc);
-    if (errors.length) throw new Error(`${file} ${op.name!.value}: ${errors.map((e) => e.message).join('; ')}`);
+    validated(file, op, doc);
     const text = print(doc);
     manifest[sha256(text)] = text;
   }
@@ -64,8 +69,7 @@ export function buildManifest(sources: { file: string; text: string }[], exact: 
     const doc = parse(text);
     const ops = doc.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
     if (ops.length !== 1 || !ops[0].name) throw new Error(`${file}: a sent document holds one named operation (found ${ops.length})`);
-    const errors = validate(schema, doc);
-    if (errors.length) throw new Error(`${file} ${ops[0].name.value}: ${errors.map((e) => e.message).join('; ')}`);
+    validated(file, ops[0], doc);
     manifest[sha256(text)] = text;
   }
   return manifest;

@@ -7,6 +7,9 @@ export class DataDirInUse extends Error {}
 /** The folders this process holds, so a stale lock that names our own pid (a restarted container's pid 1) is told apart. */
 const held = new Set<string>();
 
+/** The pid a lock file names (NaN when it names none; throws when the file is gone). */
+const pidIn = (file: string) => Number.parseInt(readFileSync(file, 'utf8'), 10);
+
 /** Whether `pid` is a live process that may be a flashsale server (a node process, where /proc tells). */
 function liveServer(pid: number): boolean {
   try {
@@ -38,7 +41,7 @@ export function lockDataDir(dir: string): () => void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw err;
       let pid = 0;
       try {
-        pid = Number.parseInt(readFileSync(file, 'utf8'), 10);
+        pid = pidIn(file);
       } catch {
         continue; // released meanwhile: try again
       }
@@ -52,7 +55,7 @@ export function lockDataDir(dir: string): () => void {
       }
       try {
         // Left by a process that is gone; unless another starter replaced it meanwhile.
-        if (Number.parseInt(readFileSync(file, 'utf8'), 10) === pid) unlinkSync(file);
+        if (pidIn(file) === pid) unlinkSync(file);
       } catch {
         // another starter took it over first: try again
       }
@@ -64,7 +67,7 @@ export function lockDataDir(dir: string): () => void {
     const release = () => {
       if (!held.delete(file)) return;
       try {
-        if (Number.parseInt(readFileSync(file, 'utf8'), 10) === process.pid) unlinkSync(file);
+        if (pidIn(file) === process.pid) unlinkSync(file);
       } catch {
         // already gone
       }

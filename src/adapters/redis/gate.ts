@@ -42,8 +42,10 @@ export function defineGateScripts(redis: Redis): void {
 }
 
 /** Every key of a product shares one hash tag, so its scripts run on one Redis Cluster shard. */
+const tagOf = (prefix: string, productId: string) => `${prefix}{${productId}}`;
+
 export function gateKeys(prefix: string, productId: string) {
-  const tag = `${prefix}{${productId}}`;
+  const tag = tagOf(prefix, productId);
   return { gate: `${tag}:gate`, users: `${tag}:users` };
 }
 
@@ -65,7 +67,7 @@ export async function stageUsers(
   productId: string,
   held: Record<string, number>,
 ): Promise<{ staged: string; mode: 'inline' | 'staged'; pairs: (string | number)[] }> {
-  const staged = `${prefix}{${productId}}:users:staged:${randomUUID()}`;
+  const staged = `${tagOf(prefix, productId)}:users:staged:${randomUUID()}`;
   const entries = Object.entries(held);
   if (entries.length <= USERS_PER_COMMAND) return { staged, mode: 'inline', pairs: entries.flat() };
   const chunk = (i: number) => Object.fromEntries(entries.slice(i, i + USERS_PER_COMMAND));
@@ -82,7 +84,7 @@ export async function stageUsers(
  * A shopper's idempotency key's record, in the product's hash tag. A plain function, not a
  * closure made per call: every reserve and every keyed sold-out answer names one.
  */
-export const idemKey = (prefix: string, productId: string, userId: string, key: string) => `${prefix}{${productId}}:idem:${userId}:${key}`;
+export const idemKey = (prefix: string, productId: string, userId: string, key: string) => `${tagOf(prefix, productId)}:idem:${userId}:${key}`;
 
 /** The one place Lua's integer codes become typed decisions. */
 export function toDecision([code, n, text]: [number, number, string]): GateDecision {
