@@ -10,7 +10,8 @@ import { type Actor, type Deps, RetryableError } from './domain/context.js';
 import { catalogue, cataloguedProduct, getProducts } from './domain/inventory/products.js';
 import type { ProductRow } from './adapters/db/schema/tables.js';
 import { attachGraphqlWs, type LiveWsStats } from './live/ws.js';
-import { handleRest } from './rest/routes.js';
+import { handleRest, REST_MAX_BODY_BYTES } from './rest/routes.js';
+import { readJson } from './http/body.js';
 import { webhooksPlugin } from './rest/webhooks.js';
 import { createFastPath, type FastPathMode } from './http/fast-path.js';
 import { requestIdFrom } from './http/request-id.js';
@@ -193,7 +194,7 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
       const out = await answerRest({
         method: request.method,
         path: url.pathname,
-        body: () => request.json(),
+        body: () => readJson(request, REST_MAX_BODY_BYTES),
         authorization: request.headers.get('authorization'),
         ip: ipOf(request.headers.get('x-forwarded-for'), serverContext),
         requestId,

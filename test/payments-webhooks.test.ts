@@ -1,5 +1,6 @@
 // Gateway webhooks (Stripe, PayPal) through the real app: signatures verified on the
 // raw body, settling idempotent; every test asserts how many charges each gateway took.
+import { request as httpRequest } from 'node:http';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { payments } from '../src/adapters/db/schema/tables.js';
@@ -65,6 +66,30 @@ describe.each(BACKENDS)('payments webhooks on %s', (backend) => {
       expect((await orderOf(o.order.id, o.token)).status).toBe('PENDING');
       expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 9, reserved: 1, sold: 0 });
       expect(counts()).toEqual({ stripe: before.stripe + 1, paypal: before.paypal });
+    });
+
+    it('a body over 512 KiB is refused with 413 through the real port, declared or chunked, and a genuine event still settles', async () => {
+      const base = `http://127.0.0.1:${await h.app.start(0, '127.0.0.1')}`;
+      /** Sends 10 KB pieces of a body without a declared length, and never ends it: the answer must not wait for the end. */
+      const chunked = (pieces: number) =>
+        new Promise<number>((resolve, reject) => {
+          const r = httpRequest(`${base}/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          });
+          r.on('error', (err) => (['ECONNRESET', 'EPIPE'].includes((err as NodeJS.ErrnoException).code!) ? undefined : reject(err)));
+          let i = 0;
+          const next = () => i++ < pieces && r.write(' '.repeat(10_000), next);
+          next();
+        });
+      // Before, a chunked body was read to its end, however long, and only then measured.
+      expect(await chunked(60)).toBe(413);
+      expect((await fetch(`${base}/webhooks/stripe`, { method: 'POST', body: ' '.repeat(600_000) })).status).toBe(413);
+      const o = await chargedButUnsettled('webhook-sized');
+      const genuine = await stripe.signEvent('payment_intent.succeeded', o.intent);
+      const res = await fetch(`${base}/webhooks/stripe`, { method: 'POST', headers: genuine.headers, body: genuine.body });
+      expect(res.status).toBe(200);
+      expect((await orderOf(o.order.id, o.token)).status).toBe('COMPLETED');
     });
 
     it('a genuine event settles the order; duplicates and a late contradicting event change nothing', async () => {

@@ -1,5 +1,7 @@
 // The seed's REST endpoints: exact paths, snake_case shapes, same rules as GraphQL.
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { opsOf } from '../src/ops/index.js';
 import { BACKENDS } from './support/backends.js';
 import { type Harness, harness } from './support/harness.js';
 
@@ -84,5 +86,51 @@ describe.each(BACKENDS)('REST mirror on %s', (backend) => {
     expect((await call('POST', '/payment', { order_id: '00000000-0000-4000-8000-000000000000', payment_method: 'pm_card_visa', amount: 1.234 }, t)).status).toBe(400);
     expect((await call('GET', '/add-to-cart')).status).toBe(405);
     expect((await h.ledger(id)).available).toBe(5);
+  });
+
+  it('reads bodies through the real port with a limit: a declared or chunked body over 64 KiB is refused with 413, nothing read past it', async () => {
+    const port = await h.app.start(0, '127.0.0.1');
+    const base = `http://127.0.0.1:${port}`;
+    const { id } = await h.product({ totalQuantity: 5 });
+    const t = await h.token('rest-big');
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${t}` };
+    // A normal body through node:http (not app.fetch) is read whole.
+    const ok = await fetch(`${base}/add-to-cart`, { method: 'POST', headers, body: JSON.stringify({ product_id: id, quantity: 1 }) });
+    expect({ status: ok.status, body: await ok.json() }).toMatchObject({ status: 200 });
+    /** Sends `first`, then (chunked) `more` pieces of 10 KB; the answer may come before the rest is sent. */
+    const send = (path: string, extra: Record<string, string>, first: string, more: number) =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const r = httpRequest(`${base}${path}`, { method: 'POST', headers: { ...headers, ...extra } }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(body) }));
+        });
+        r.on('error', (err) => (['ECONNRESET', 'EPIPE'].includes((err as NodeJS.ErrnoException).code!) ? undefined : reject(err)));
+        r.write(first);
+        if (more < 0) return; // declared length: the rest never comes
+        let i = 0;
+        const next = () => {
+          if (i++ < more) r.write(' '.repeat(10_000), next);
+          else r.end('}');
+        };
+        next();
+      });
+    // 30 MB declared, 1 KB sent: refused without waiting for the rest.
+    const declared = await send('/add-to-cart', { 'content-length': String(30_000_000) }, `{"product_id":"${id}","pad":"${'x'.repeat(1000)}`, -1);
+    expect(declared).toMatchObject({ status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE' } } });
+    // A chunked body of 200 KB: refused once it passes 64 KiB.
+    const chunked = await send('/add-to-cart', { 'transfer-encoding': 'chunked' }, `{"product_id":"${id}","quantity":1`, 20);
+    expect(chunked).toMatchObject({ status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE' } } });
+    // Just under the limit is still a body like any other.
+    const padded = await fetch(`${base}/reserve-inventory`, {
+      method: 'POST',
+      headers: { ...headers, authorization: `Bearer ${await h.token('rest-big-2')}` },
+      body: `{"product_id":"${id}","quantity":1${' '.repeat(60_000)}}`,
+    });
+    expect(padded.status).toBe(200);
+    expect((await h.ledger(id)).available).toBe(3);
+    // The refused bodies were never parsed, so only the two read ones count as reserve attempts.
+    await new Promise((res) => setTimeout(res, 1100));
+    expect(await opsOf(h.backend.runtime.deps)!.attempts.perSecond(id)).toBeGreaterThan(0);
   });
 });

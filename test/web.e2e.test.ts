@@ -100,6 +100,8 @@ describe.skipIf(!HAS_CHROMIUM)('storefront in a real browser', () => {
     expect((await fetch(`${base}/assets/..%2f..%2fpackage.json`)).status).toBe(404);
     const bad = await fetch(`${base}/dev/token`, { method: 'POST', body: JSON.stringify({ name: 'no spaces allowed' }) });
     expect(bad.status).toBe(400);
+    const big = await fetch(`${base}/dev/token`, { method: 'POST', body: JSON.stringify({ name: 'x'.repeat(5000) }) });
+    expect(big.status).toBe(413);
     const { token, sub } = await (await fetch(`${base}/dev/token`, { method: 'POST', body: JSON.stringify({ name: 'probe' }) })).json();
     expect(sub).toBe('demo-probe');
     expect((await h.gql('{ orders { id } }', {}, token)).data).toEqual({ orders: [] });

@@ -311,13 +311,6 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
         endResponse(fetchAPI.Response.json(begun.refusal.body, { status: begun.refusal.status, headers: begun.refusal.headers }));
         return;
       }
-      if (request.method === 'POST' && (path === '/reserve-inventory' || path === '/add-to-cart')) {
-        request
-          .clone()
-          .json()
-          .then((b: { product_id?: unknown }) => typeof b?.product_id === 'string' && attempts.record(b.product_id))
-          .catch(() => {});
-      }
     },
     onExecute({ args, setResultAndStopExecution }) {
       const request = args.contextValue.request;

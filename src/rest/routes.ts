@@ -6,6 +6,8 @@ import { checkout, getOrder } from '../domain/orders/checkout.js';
 import { pay } from '../domain/payments/pay.js';
 import { PRODUCT_ID_RE } from '../domain/results.js';
 import type { Security } from '../security/guard.js';
+import { BodyTooLarge } from '../http/body.js';
+import { opsOf } from '../ops/index.js';
 
 /**
  * The seed's REST endpoints, mirrored with their exact paths and snake_case shapes.
@@ -14,6 +16,7 @@ import type { Security } from '../security/guard.js';
 export interface RestRequest {
   method: string;
   path: string;
+  /** The parsed JSON body; throws `BodyTooLarge` past `REST_MAX_BODY_BYTES`. */
   body: () => Promise<unknown>;
   /** The verified shopper, or why the token was refused. */
   actor?: Actor;
@@ -22,6 +25,9 @@ export interface RestRequest {
   security?: Security;
   ip?: string;
 }
+
+/** The REST mirror's bodies are a few hundred bytes; anything past this is refused with 413. */
+export const REST_MAX_BODY_BYTES = 64 * 1024;
 
 export interface RestResponse {
   status: number;
@@ -149,7 +155,10 @@ export async function handleRest(deps: Deps, req: RestRequest): Promise<RestResp
     const parsed = await req.body();
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return bad('The body must be a JSON object');
     body = parsed as Record<string, unknown>;
-  } catch {
+  } catch (err) {
+    if (err instanceof BodyTooLarge) {
+      return { status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE', message: `${err.message}; nothing was changed` } } };
+    }
     return bad('The body is not valid JSON');
   }
   if (body.user_id !== undefined && body.user_id !== req.actor.userId) {
@@ -166,6 +175,8 @@ export async function handleRest(deps: Deps, req: RestRequest): Promise<RestResp
       const quantity = body.quantity === undefined ? 1 : body.quantity;
       if (typeof quantity !== 'number') return bad('quantity must be a number', 'quantity');
       const input = { productId: str(body, 'product_id') ?? '', quantity, idempotencyKey: str(body, 'idempotency_key') };
+      // Counted as a GraphQL reserve is (saleStats.reserveAttemptsPerSecond), sold out or not.
+      if (input.productId) opsOf(deps)?.attempts.record(input.productId);
       // As in GraphQL: sold out is answered from memory before the rate limits and the challenge.
       const gone = knownSoldOut(deps, input) ?? (await keyedSoldOut(deps, actor, input));
       if (gone) return errorResponse(gone as never);

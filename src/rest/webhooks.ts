@@ -2,6 +2,7 @@ import type { Plugin } from 'graphql-yoga';
 import { type Deps, RetryableError } from '../domain/context.js';
 import { applyNotification } from '../domain/payments/notify.js';
 import { gatewaysOf, NotificationRejected } from '../domain/payments/port.js';
+import { BodyTooLarge, readBody } from '../http/body.js';
 
 const MAX_BODY_BYTES = 512 * 1024;
 
@@ -19,13 +20,16 @@ export function webhooksPlugin(deps: Deps): Plugin {
       if (request.method !== 'POST') return json({ error: { code: 'METHOD_NOT_ALLOWED', message: 'POST only' } }, 405);
       const gateway = gatewaysOf(deps.payments).find((g) => g.name === m[1] && g.parseNotification);
       if (!gateway) return json({ error: { code: 'NOT_FOUND', message: `No webhook endpoint for ${m[1]}` } }, 404);
-      // Gateway events are a few KB; refuse anything huge before reading it.
-      if (Number(request.headers.get('content-length') ?? 0) > MAX_BODY_BYTES) {
-        return json({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'Webhook body too large' } }, 413);
+      // Gateway events are a few KB: a declared length over the limit is refused unread, a
+      // chunked body as soon as it passes it. The signature covers the exact bytes sent: keep
+      // the raw body, never re-serialise.
+      let raw: string;
+      try {
+        raw = (await readBody(request, MAX_BODY_BYTES)).toString('utf8');
+      } catch (err) {
+        if (err instanceof BodyTooLarge) return json({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'Webhook body too large' } }, 413);
+        throw err;
       }
-      // The signature covers the exact bytes sent: read the raw body, never re-serialise.
-      const raw = await request.text();
-      if (Buffer.byteLength(raw) > MAX_BODY_BYTES) return json({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'Webhook body too large' } }, 413);
       let notification;
       try {
         notification = await gateway.parseNotification!(raw, request.headers);

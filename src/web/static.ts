@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { Plugin } from 'graphql-yoga';
+import { BodyTooLarge, readJson } from '../http/body.js';
 
 /**
  * Serves the storefront (clients/web, built by `npm run build:web`) at `/`, and in development
@@ -52,8 +53,12 @@ export function webPlugin(opts: WebOptions): Plugin {
         }
         let name: unknown;
         try {
-          name = ((await request.json()) as { name?: unknown } | null)?.name;
-        } catch {
+          name = ((await readJson(request, 4096)) as { name?: unknown } | null)?.name;
+        } catch (err) {
+          if (err instanceof BodyTooLarge) {
+            endResponse(fetchAPI.Response.json({ error: { code: 'PAYLOAD_TOO_LARGE', message: err.message } }, { status: 413 }));
+            return;
+          }
           name = undefined;
         }
         if (name !== undefined && (typeof name !== 'string' || !SUB_RE.test(name))) {
