@@ -43,6 +43,8 @@ export interface AppOptions {
   graphiql?: boolean;
   /** Drop a WebSocket whose unsent backlog passes this many bytes (default 1 MiB). */
   wsMaxBufferedBytes?: number;
+  /** Ping each WebSocket this often, spread over the interval; one that has not answered its last ping is dropped (default 12 s). */
+  wsKeepAliveMs?: number;
   /** Rate limits, bot challenge, GraphQL limits (config.security); without it rate limits and the challenge are off. */
   security?: SecurityConfig;
   /** Serve HTTPS and WSS with this certificate and key (PEM). */
@@ -319,6 +321,7 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     yoga,
     deps,
     maxBufferedBytes: opts.wsMaxBufferedBytes ?? 1024 * 1024,
+    keepAliveMs: opts.wsKeepAliveMs,
     // Persisted operations apply to WebSocket operations as to HTTP ones.
     resolveQuery: manifest
       ? (params) => resolvePersisted(gqlLimits.persistedOperations as 'allow' | 'only', manifest, params as never)

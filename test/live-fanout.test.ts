@@ -140,3 +140,51 @@ describe('fan-out and bad input (embedded)', () => {
     await c.dispose();
   });
 });
+
+describe('WebSocket keep-alive (embedded)', () => {
+  let h: Harness;
+  let app: App;
+  let port: number;
+  const KEEPALIVE = 1000;
+  beforeAll(async () => {
+    h = await harness('embedded');
+    app = buildApp(h.backend.runtime.deps, { verifier: createVerifier({ secret: TEST_SECRET }), wsKeepAliveMs: KEEPALIVE });
+    port = await app.start(0, '127.0.0.1');
+  }, 180_000);
+  afterAll(async () => {
+    await app?.stop();
+    await h?.close();
+  });
+
+  it('pings each socket once per interval, spread over it rather than all at once, and drops a socket that stops answering', async () => {
+    const open = (autoPong: boolean) =>
+      new Promise<{ ws: WebSocket; pings: number[]; closed: Promise<void> }>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws', { autoPong });
+        const pings: number[] = [];
+        ws.on('ping', () => pings.push(performance.now()));
+        const closed = new Promise<void>((r) => ws.once('close', () => r()));
+        // Initialised, as a client is (graphql-ws closes a socket that never sends connection_init).
+        ws.once('open', () => ws.send(JSON.stringify({ type: 'connection_init' })));
+        ws.once('message', () => resolve({ ws, pings, closed }));
+        ws.once('error', reject);
+      });
+    const live = await Promise.all(Array.from({ length: 40 }, () => open(true)));
+    const silent = await open(false);
+    const t0 = performance.now();
+    // Three intervals: every answering socket is pinged about once per interval, and stays.
+    await new Promise((r) => setTimeout(r, 3 * KEEPALIVE + 300));
+    for (const c of live) {
+      expect(c.ws.readyState).toBe(WebSocket.OPEN);
+      expect(c.pings.length).toBeGreaterThanOrEqual(2);
+      expect(c.pings.length).toBeLessThanOrEqual(4);
+    }
+    // The silent one was pinged, did not answer, and was dropped at its next turn.
+    await silent.closed;
+    expect(silent.pings.length).toBeGreaterThanOrEqual(1);
+    // Spread: within one interval the 40 sockets' pings came at many different moments, not in
+    // one burst (one sweep over every socket wrote them all within a millisecond or two).
+    const firsts = live.map((c) => c.pings.find((t) => t > t0 + KEEPALIVE)!).sort((a, b) => a - b);
+    expect(firsts[firsts.length - 1] - firsts[0]).toBeGreaterThan(KEEPALIVE / 4);
+    for (const c of live) c.ws.close();
+  }, 20_000);
+});

@@ -33,7 +33,7 @@ export interface LiveWsOptions {
   deps: Deps;
   /** Drop a socket whose unsent backlog exceeds this (bytes). */
   maxBufferedBytes: number;
-  /** Ping every socket this often; one that did not answer the previous ping is dropped. */
+  /** Ping every socket this often (spread over the interval); one that did not answer its previous ping is dropped. */
   keepAliveMs?: number;
   path?: string;
 }
@@ -57,6 +57,8 @@ interface Conn {
   request: IncomingMessage;
   gw?: GwContext<Record<string, unknown>, Extra>;
   alive: boolean;
+  /** The keep-alive slot this socket is pinged in. */
+  pingSlot: Set<Conn>;
   /** Operation ids this socket runs on a shared group. */
   shared: Map<string, Group>;
   /** Interception happens in arrival order. */
@@ -102,6 +104,8 @@ const OPEN = 1;
  */
 const FANOUT_CHUNK = 1000;
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
+/** How often the keep-alive pings its next slice of the sockets. */
+const KEEPALIVE_TICK_MS = 100;
 
 type Enveloped = ReturnType<YogaServerInstance<Record<string, unknown>, Record<string, unknown>>['getEnveloped']>;
 
@@ -135,6 +139,11 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
   });
   const conns = new Set<Conn>();
   const groups = new Map<string, Group>();
+  const tickMs = Math.max(1, Math.min(KEEPALIVE_TICK_MS, keepAliveMs));
+  /** The keep-alive's slots (see below): one is visited per tick. */
+  const pingSlots: Set<Conn>[] = Array.from({ length: Math.max(1, Math.round(keepAliveMs / tickMs)) }, () => new Set());
+  let pingTick = 0;
+  let dealt = 0;
   let droppedSlow = 0;
   let disposing = false;
 
@@ -386,8 +395,9 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
       socket.close(1001, 'Server shutting down');
       return;
     }
-    const conn: Conn = { socket, request, alive: true, shared: new Map(), chain: Promise.resolve() };
+    const conn: Conn = { socket, request, alive: true, shared: new Map(), chain: Promise.resolve(), pingSlot: pingSlots[dealt++ % pingSlots.length] };
     conns.add(conn);
+    conn.pingSlot.add(conn);
     socket.on('pong', () => (conn.alive = true));
     socket.once('error', () => socket.terminate());
     let deliver: ((raw: string) => Promise<void>) | undefined;
@@ -420,16 +430,22 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
     });
     socket.once('close', (code, reason) => {
       conns.delete(conn);
+      conn.pingSlot.delete(conn);
       leaveAll(conn);
       void closed(code, String(reason));
     });
   });
 
-  // One keep-alive sweep for every socket.
+  // Keep-alive, spread over the interval: sockets are dealt round-robin into slots, one slot is
+  // visited per tick, so each socket is pinged once per `keepAliveMs` (and dropped if it has not
+  // answered its previous ping) and each tick pings about the same number of sockets, however they
+  // arrived. One sweep over every socket at once (before 2026-12-03) wrote 10,000 pings in one go
+  // and read 10,000 pongs right after: stock updates waited behind it, ~200-300 ms at 10,000 sockets.
   const keepAlive =
     keepAliveMs > 0
       ? setInterval(() => {
-          for (const c of conns) {
+          const slot = pingSlots[pingTick++ % pingSlots.length];
+          for (const c of slot) {
             if (!c.alive) {
               c.socket.terminate();
               continue;
@@ -437,7 +453,7 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
             c.alive = false;
             if (c.socket.readyState === OPEN) c.socket.ping();
           }
-        }, keepAliveMs)
+        }, tickMs)
       : undefined;
   keepAlive?.unref();
 
