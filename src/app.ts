@@ -32,6 +32,7 @@ import {
   resolvePersisted,
   securityHeaders,
   securityHeadersPlugin,
+  corsAllowListPlugin,
 } from './security/plugins.js';
 import { createOps, type RuntimeOps } from './ops/index.js';
 import type { OpsConfig } from './ops/config.js';
@@ -226,11 +227,15 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     batching: gqlLimits.maxBatch > 0 ? { limit: gqlLimits.maxBatch } : false,
     // Yoga's own default is 25 MB; our operations are a few KB (five in a batch at most).
     maxRequestBodySize: gqlLimits.maxBodyBytes,
+    // CORS_ORIGINS: `*` keeps Yoga's default (any origin), `off` sends no CORS headers, a list
+    // is answered by corsAllowListPlugin below.
+    cors: securityConfig.corsOrigins === '*' ? undefined : false,
     plugins: [
       requestIdPlugin,
       // Load shedding, request logs and metrics come first: a shed request costs nothing more.
       ...ops.plugins,
       securityHeadersPlugin(!!opts.tls),
+      ...(Array.isArray(securityConfig.corsOrigins) ? [corsAllowListPlugin(securityConfig.corsOrigins)] : []),
       webhooksPlugin(deps),
       ...(opts.web ? [webPlugin(opts.web)] : []),
       restPlugin,
@@ -295,7 +300,8 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     ipOf: (req) => ipOf(req.headers['x-forwarded-for'] as string | undefined, { req }),
     rest: (req) => answerRest(req),
     requests: ops.requests,
-    headers: securityHeaders(!!opts.tls),
+    // With an origin list every answer varies by Origin (corsAllowListPlugin says so on Yoga's).
+    headers: { ...securityHeaders(!!opts.tls), ...(Array.isArray(securityConfig.corsOrigins) ? { vary: 'Origin' } : {}) },
     persisted: manifest ? { mode: gqlLimits.persistedOperations as 'allow' | 'only', manifest } : undefined,
     // Bodies over this go to Yoga, which refuses those over GRAPHQL_MAX_BODY_BYTES.
     maxBodyBytes: Math.min(64 * 1024, gqlLimits.maxBodyBytes),

@@ -60,6 +60,11 @@ export interface SecurityConfig {
   graphql: GraphqlLimitsConfig;
   /** Proxies in front of the server whose X-Forwarded-For entries are trusted (0 = use the socket address). */
   trustProxy: number;
+  /**
+   * CORS_ORIGINS: the web origins whose pages may call the API from a browser (and open its
+   * WebSockets): `*` any origin (the default), `off` none (same-origin pages only), or a list.
+   */
+  corsOrigins: '*' | 'off' | string[];
   tlsCertFile?: string;
   tlsKeyFile?: string;
 }
@@ -92,6 +97,27 @@ function oneOf<T extends string>(env: Env, name: string, values: readonly T[], f
   const raw = (env[name] || fallback).toLowerCase() as T;
   if (!values.includes(raw)) throw new SecurityConfigError(`${name} must be one of ${values.join(', ')}, got "${env[name]}"`);
   return raw;
+}
+
+/** CORS_ORIGINS: `*` (default), `off`, or a comma-separated list of origins such as https://shop.example.com. */
+function corsOrigins(env: Env): '*' | 'off' | string[] {
+  const raw = (env.CORS_ORIGINS ?? '').trim();
+  if (raw === '' || raw === '*') return '*';
+  if (raw.toLowerCase() === 'off') return 'off';
+  const list = raw.split(',').map((o) => o.trim()).filter(Boolean);
+  for (const o of list) {
+    let origin: string | undefined;
+    try {
+      const u = new URL(o);
+      origin = u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : undefined;
+    } catch {
+      origin = undefined;
+    }
+    if (origin !== o) {
+      throw new SecurityConfigError(`CORS_ORIGINS: "${o}" is not an origin (scheme://host[:port], no path or trailing slash, e.g. https://shop.example.com); or use * or off`);
+    }
+  }
+  return [...new Set(list)];
 }
 
 export function loadSecurityConfig(env: Env, production: boolean): SecurityConfig {
@@ -147,6 +173,7 @@ export function loadSecurityConfig(env: Env, production: boolean): SecurityConfi
       persistedOperationsFile: persistedFile,
     },
     trustProxy: int(env, 'TRUST_PROXY', 0, 0, 10),
+    corsOrigins: corsOrigins(env),
     tlsCertFile: cert,
     tlsKeyFile: key,
   };

@@ -172,3 +172,38 @@ export function securityHeadersPlugin(tls: boolean): Plugin {
     },
   };
 }
+
+/**
+ * CORS for a list of allowed origins (CORS_ORIGINS): a listed origin gets its own origin back
+ * (with `Vary: Origin`), its preflights are answered 204 with the methods and headers asked
+ * for; any other origin gets no CORS headers, so browsers keep its pages from reading answers
+ * (same-origin pages, the storefront among them, need none). Requests are served either way:
+ * nothing here is a credential check (the API authenticates by bearer token, never a cookie).
+ */
+export function corsAllowListPlugin(origins: readonly string[]): Plugin {
+  const allowed = new Set(origins);
+  const headersFor = (request: Request): Record<string, string> | undefined => {
+    const origin = request.headers.get('origin');
+    if (!origin || !allowed.has(origin)) return undefined;
+    return { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true' };
+  };
+  return {
+    onRequest({ request, fetchAPI, endResponse }) {
+      if (request.method !== 'OPTIONS') return;
+      const headers: Record<string, string> = { 'content-length': '0', vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers' };
+      const cors = headersFor(request);
+      if (cors) {
+        Object.assign(headers, cors, { 'access-control-allow-methods': 'GET, POST, OPTIONS', 'access-control-max-age': '600' });
+        const asked = request.headers.get('access-control-request-headers');
+        if (asked) headers['access-control-allow-headers'] = asked;
+      }
+      endResponse(new fetchAPI.Response(null, { status: 204, headers }));
+    },
+    onResponse({ request, response }) {
+      const cors = headersFor(request);
+      const vary = response.headers.get('vary');
+      if (!vary?.split(',').some((v) => v.trim().toLowerCase() === 'origin')) response.headers.set('vary', vary ? `${vary}, Origin` : 'Origin');
+      if (cors) for (const [k, v] of Object.entries(cors)) response.headers.set(k, v);
+    },
+  };
+}
