@@ -328,6 +328,9 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     deps,
     maxBufferedBytes: opts.wsMaxBufferedBytes ?? 1024 * 1024,
     keepAliveMs: opts.wsKeepAliveMs,
+    // Per-IP limits are rate limits: off with RATE_LIMIT=off (load tests from one address).
+    maxPerIp: securityConfig.rateLimit.enabled ? securityConfig.rateLimit.wsPerIp : 0,
+    ipOf: (req) => ipOf(req.headers['x-forwarded-for'] as string | undefined, { req }),
     // Persisted operations apply to WebSocket operations as to HTTP ones.
     resolveQuery: manifest
       ? (params) => resolvePersisted(gqlLimits.persistedOperations as 'allow' | 'only', manifest, params as never)

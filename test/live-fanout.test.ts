@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { buildApp, type App } from '../src/app.js';
 import { createVerifier } from '../src/auth.js';
+import { loadSecurityConfig } from '../src/security/config.js';
 import { ADDRESS, CHECKOUT, type Harness, harness, RESERVE, TEST_SECRET } from './support/harness.js';
 import { collect, COUNTDOWN, ORDER, sse, STOCK, wsClient } from './support/live.js';
 
@@ -187,4 +188,57 @@ describe('WebSocket keep-alive (embedded)', () => {
     expect(firsts[firsts.length - 1] - firsts[0]).toBeGreaterThan(KEEPALIVE / 4);
     for (const c of live) c.ws.close();
   }, 20_000);
+});
+
+describe('WebSockets per client IP (WS_MAX_PER_IP)', () => {
+  let h: Harness;
+  const apps: App[] = [];
+  beforeAll(async () => {
+    h = await harness('embedded');
+  }, 180_000);
+  afterAll(async () => {
+    for (const a of apps) await a.stop().catch(() => {});
+    await h?.close();
+  });
+  const serve = async (env: Record<string, string>) => {
+    const app = buildApp(h.backend.runtime.deps, { verifier: createVerifier({ secret: TEST_SECRET }), security: loadSecurityConfig({ TRUST_PROXY: '1', ...env }, false) });
+    apps.push(app);
+    return { app, port: await app.start(0, '127.0.0.1') };
+  };
+  /** Opens a socket as `ip` (behind one trusted proxy): the socket, or the HTTP status that refused it. */
+  const open = (port: number, ip: string) =>
+    new Promise<WebSocket | number>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws', { headers: { 'x-forwarded-for': ip } });
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode!));
+      ws.once('error', reject);
+    });
+
+  it('refuses an address its next socket past the limit with 429, counts each address apart, and frees a place when a socket closes', async () => {
+    const { app, port } = await serve({ WS_MAX_PER_IP: '3', RATE_LIMIT: 'on' });
+    const mine = await Promise.all([1, 2, 3].map(() => open(port, '203.0.113.5')));
+    expect(mine.every((s) => s instanceof WebSocket)).toBe(true);
+    expect(await open(port, '203.0.113.5')).toBe(429);
+    const other = await open(port, '198.51.100.7');
+    expect(other).toBeInstanceOf(WebSocket);
+    const closed = new Promise((r) => (mine[0] as WebSocket).once('close', r));
+    (mine[0] as WebSocket).close();
+    await closed;
+    // The server sees the close a moment after the client does.
+    let again: WebSocket | number = 429;
+    for (let i = 0; i < 50 && again === 429; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      again = await open(port, '203.0.113.5');
+    }
+    expect(again).toBeInstanceOf(WebSocket);
+    expect(app.live().refusedPerIp).toBeGreaterThanOrEqual(1);
+    for (const s of [...mine, other, again]) if (s instanceof WebSocket) s.close();
+  });
+
+  it('is off with RATE_LIMIT=off (a load test from one address)', async () => {
+    const { port } = await serve({ WS_MAX_PER_IP: '2', RATE_LIMIT: 'off' });
+    const socks = await Promise.all([1, 2, 3, 4].map(() => open(port, '203.0.113.9')));
+    expect(socks.every((s) => s instanceof WebSocket)).toBe(true);
+    for (const s of socks) (s as WebSocket).close();
+  });
 });

@@ -35,6 +35,9 @@ export interface LiveWsOptions {
   maxBufferedBytes: number;
   /** Ping every socket this often (spread over the interval); one that did not answer its previous ping is dropped. */
   keepAliveMs?: number;
+  /** Open sockets one client IP (`ipOf`) may hold in this process; past it the upgrade is answered 429. 0 or unset: no limit. */
+  maxPerIp?: number;
+  ipOf?: (req: IncomingMessage) => string | undefined;
   path?: string;
 }
 
@@ -44,6 +47,8 @@ export interface LiveWsStats {
   sharedSubscribers: number;
   /** Sockets dropped because their backlog passed the bound. */
   droppedSlow: number;
+  /** Upgrades refused because their IP held `maxPerIp` sockets already. */
+  refusedPerIp: number;
 }
 
 export interface LiveWs {
@@ -57,6 +62,8 @@ interface Conn {
   request: IncomingMessage;
   gw?: GwContext<Record<string, unknown>, Extra>;
   alive: boolean;
+  /** The client IP counted against `maxPerIp`, when limited. */
+  ip?: string;
   /** The keep-alive slot this socket is pinged in. */
   pingSlot: Set<Conn>;
   /** Operation ids this socket runs on a shared group. */
@@ -130,10 +137,28 @@ function sharedStockProduct(doc: DocumentNode, operationName: string | null | un
 export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
   const { yoga, deps, maxBufferedBytes } = opts;
   const keepAliveMs = opts.keepAliveMs ?? 12_000;
+  const maxPerIp = opts.maxPerIp ?? 0;
+  /** Open sockets per client IP (only with `maxPerIp`). */
+  const perIp = new Map<string, number>();
+  let refusedPerIp = 0;
   const wss = new WebSocketServer({
     server: opts.server,
     path: opts.path ?? '/graphql',
     handleProtocols,
+    // Counted when a socket opens, so handshakes in flight at the same moment can pass the limit
+    // by their number; the limit is against an address holding thousands, not one more.
+    verifyClient:
+      maxPerIp > 0 && opts.ipOf
+        ? ({ req }: { req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void) => {
+            const ip = opts.ipOf!(req);
+            if (ip !== undefined && (perIp.get(ip) ?? 0) >= maxPerIp) {
+              refusedPerIp++;
+              done(false, 429, 'Too many WebSocket connections from this address', { 'retry-after': '10' });
+              return;
+            }
+            done(true);
+          }
+        : undefined,
     maxPayload: 256 * 1024,
     perMessageDeflate: false,
   });
@@ -398,6 +423,10 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
     const conn: Conn = { socket, request, alive: true, shared: new Map(), chain: Promise.resolve(), pingSlot: pingSlots[dealt++ % pingSlots.length] };
     conns.add(conn);
     conn.pingSlot.add(conn);
+    if (maxPerIp > 0 && opts.ipOf) {
+      conn.ip = opts.ipOf(request);
+      if (conn.ip !== undefined) perIp.set(conn.ip, (perIp.get(conn.ip) ?? 0) + 1);
+    }
     socket.on('pong', () => (conn.alive = true));
     socket.once('error', () => socket.terminate());
     let deliver: ((raw: string) => Promise<void>) | undefined;
@@ -431,6 +460,11 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
     socket.once('close', (code, reason) => {
       conns.delete(conn);
       conn.pingSlot.delete(conn);
+      if (conn.ip !== undefined) {
+        const left = (perIp.get(conn.ip) ?? 1) - 1;
+        if (left > 0) perIp.set(conn.ip, left);
+        else perIp.delete(conn.ip);
+      }
       leaveAll(conn);
       void closed(code, String(reason));
     });
@@ -461,7 +495,7 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
     stats() {
       let sharedSubscribers = 0;
       for (const g of groups.values()) sharedSubscribers += g.members.size;
-      return { sockets: conns.size, sharedGroups: groups.size, sharedSubscribers, droppedSlow };
+      return { sockets: conns.size, sharedGroups: groups.size, sharedSubscribers, droppedSlow, refusedPerIp };
     },
     async dispose(graceMs = 2000) {
       disposing = true;

@@ -17,6 +17,8 @@ export interface RateLimitConfig {
   reserve: { shopper: RateRule; ip: RateRule; product: RateRule };
   read: { shopper: RateRule; ip: RateRule };
   checkout: { shopper: RateRule; ip: RateRule };
+  /** WS_MAX_PER_IP: open WebSockets one client IP may hold per api process (0: no limit). */
+  wsPerIp: number;
 }
 
 export type CaptchaMode = 'off' | 'suspicious' | 'always';
@@ -148,6 +150,7 @@ export function loadSecurityConfig(env: Env, production: boolean): SecurityConfi
         shopper: rule(env, 'RATE_LIMIT_CHECKOUT_SHOPPER', '20/1m'),
         ip: rule(env, 'RATE_LIMIT_CHECKOUT_IP', '200/1m'),
       },
+      wsPerIp: int(env, 'WS_MAX_PER_IP', 1000, 0, 1_000_000),
     },
     captcha: {
       mode: oneOf(env, 'CAPTCHA', ['off', 'suspicious', 'always'] as const, 'off'),
