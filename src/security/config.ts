@@ -63,8 +63,9 @@ export interface SecurityConfig {
   /** Proxies in front of the server whose X-Forwarded-For entries are trusted (0 = use the socket address). */
   trustProxy: number;
   /**
-   * CORS_ORIGINS: the web origins whose pages may call the API from a browser (and open its
-   * WebSockets): `*` any origin (the default), `off` none (same-origin pages only), or a list.
+   * CORS_ORIGINS: the web origins whose pages may read the API's answers in a browser: `*` any
+   * origin (the default), `off` none (same-origin pages only), or a list. Not applied to
+   * WebSockets (browsers do not apply CORS to them; a socket is authenticated by its token).
    */
   corsOrigins: '*' | 'off' | string[];
   tlsCertFile?: string;
