@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DataDirInUse, lockDataDir } from '../src/adapters/db/data-dir-lock.js';
+import { DataDirInUse, lockDataDir, startTimeOf } from '../src/adapters/db/data-dir-lock.js';
 import { signToken } from '../src/auth.js';
 import { BACKENDS, REDIS_URL, scratchDatabase, uniqueName } from './support/backends.js';
 import { ADDRESS, CHECKOUT, PAY, RESERVE, TEST_SECRET } from './support/harness.js';
@@ -87,7 +87,7 @@ describe('the server process', () => {
     // A lock left by a process that died (SIGKILL) does not keep the folder closed.
     const killed = await startServer({ DATA_DIR: dataDir, AUTH_JWT_SECRET: TEST_SECRET });
     expect(await killed.stop('SIGKILL')).toBe(null);
-    expect(readFileSync(join(dataDir, 'flashsale.pid'), 'utf8').trim()).toBe(String(killed.proc.pid));
+    expect(readFileSync(join(dataDir, 'flashsale.pid'), 'utf8').split(' ')[0]).toBe(String(killed.proc.pid));
     const third = await startServer({ DATA_DIR: dataDir, AUTH_JWT_SECRET: TEST_SECRET });
     expect((await gql(third.url, `{ product(id: "locked") { id } }`)).data.product.id).toBe('locked');
     expect(await third.stop()).toBe(0);
@@ -126,10 +126,12 @@ describe('the embedded database folder lock (lockDataDir)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flashsale-lock-'));
   dirs.push(dir);
   const pidFile = join(dir, 'flashsale.pid');
+  /** The pid the lock file names (it also holds the process's start time). */
+  const lockPid = () => readFileSync(pidFile, 'utf8').trim().split(' ')[0];
 
   it('holds the folder for this process until released, then frees it', () => {
     const release = lockDataDir(dir);
-    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.pid));
+    expect(readFileSync(pidFile, 'utf8').trim()).toBe(`${process.pid} ${startTimeOf(process.pid)}`);
     expect(() => lockDataDir(dir)).toThrow(DataDirInUse);
     expect(() => lockDataDir(dir)).toThrow(/in use by this process/);
     release();
@@ -140,11 +142,11 @@ describe('the embedded database folder lock (lockDataDir)', () => {
   it('takes over a lock whose process is gone, or that names this pid without this process holding it (a restarted container)', () => {
     writeFileSync(pidFile, '2147483646\n');
     const a = lockDataDir(dir);
-    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.pid));
+    expect(lockPid()).toBe(String(process.pid));
     a();
     writeFileSync(pidFile, `${process.pid}\n`);
     const b = lockDataDir(dir);
-    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.pid));
+    expect(lockPid()).toBe(String(process.pid));
     b();
   });
 
@@ -152,7 +154,21 @@ describe('the embedded database folder lock (lockDataDir)', () => {
     // The vitest worker's parent is a live node process.
     writeFileSync(pidFile, `${process.ppid}\n`);
     expect(() => lockDataDir(dir)).toThrow(new RegExp(`in use by process ${process.ppid}`));
-    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.ppid));
+    expect(lockPid()).toBe(String(process.ppid));
+    // The same with its start time, as a server writes it.
+    writeFileSync(pidFile, `${process.ppid} ${startTimeOf(process.ppid)}\n`);
+    expect(() => lockDataDir(dir)).toThrow(new RegExp(`in use by process ${process.ppid}`));
     rmSync(pidFile);
+  });
+
+  it('takes over a lock whose pid a later, unrelated process has (its start time differs)', () => {
+    // A server that crashed left its pid; after a restart another node process got that pid.
+    // Before the start time was recorded, that looked like a live server and the folder stayed closed.
+    const started = startTimeOf(process.ppid);
+    expect(started).toBeDefined();
+    writeFileSync(pidFile, `${process.ppid} ${Number(started) - 1}\n`);
+    const release = lockDataDir(dir);
+    expect(lockPid()).toBe(String(process.pid));
+    release();
   });
 });

@@ -7,16 +7,37 @@ export class DataDirInUse extends Error {}
 /** The folders this process holds, so a stale lock that names our own pid (a restarted container's pid 1) is told apart. */
 const held = new Set<string>();
 
-/** The pid a lock file names (NaN when it names none; throws when the file is gone). */
-const pidIn = (file: string) => Number.parseInt(readFileSync(file, 'utf8'), 10);
+/** What a lock file says: `<pid> [<start time>]` (NaN pid when it names none; throws when the file is gone). */
+function lockIn(file: string): { pid: number; started?: string } {
+  const [pid, started] = readFileSync(file, 'utf8').trim().split(/\s+/);
+  return { pid: Number.parseInt(pid, 10), started };
+}
+const pidIn = (file: string) => lockIn(file).pid;
 
-/** Whether `pid` is a live process that may be a flashsale server (a node process, where /proc tells). */
-function liveServer(pid: number): boolean {
+/**
+ * When process `pid` started, in clock ticks since boot (/proc/<pid>/stat, field 22): with the pid
+ * it names one process for good, where a pid alone may be reused by another after a crash.
+ * Undefined without /proc or when there is no such process.
+ */
+export function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the lock's process is alive: the same start time where both are known, else a live node process (where /proc tells). */
+function liveServer(pid: number, started: string | undefined): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const now = startTimeOf(pid);
+  if (started !== undefined && now !== undefined) return now === started;
   try {
     return /node|tsx/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
   } catch {
@@ -40,13 +61,14 @@ export function lockDataDir(dir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw err;
       let pid = 0;
+      let started: string | undefined;
       try {
-        pid = pidIn(file);
+        ({ pid, started } = lockIn(file));
       } catch {
         continue; // released meanwhile: try again
       }
       const ours = pid === process.pid;
-      if ((ours && held.has(file)) || (!ours && pid > 0 && liveServer(pid))) {
+      if ((ours && held.has(file)) || (!ours && pid > 0 && liveServer(pid, started))) {
         throw new DataDirInUse(
           `DATA_DIR ${dir} is in use by ${ours ? 'this process' : `process ${pid}`}: the embedded database serves one process. ` +
             'Stop that process, or give this one another DATA_DIR; to run several processes (api and worker, WORKERS), use DATABASE_URL and REDIS_URL. ' +
@@ -61,7 +83,9 @@ export function lockDataDir(dir: string): () => void {
       }
       continue;
     }
-    writeSync(fd, `${process.pid}\n`);
+    // The start time too, so a later process that happens to get this pid is not taken for us.
+    const started = startTimeOf(process.pid);
+    writeSync(fd, started === undefined ? `${process.pid}\n` : `${process.pid} ${started}\n`);
     closeSync(fd);
     held.add(file);
     const release = () => {
