@@ -87,11 +87,17 @@ describe('the Docker image (Dockerfile, final stage)', () => {
     const all = stages(readFileSync(join(root, 'Dockerfile'), 'utf8'));
     const image = all[all.length - 1];
     expect(image.cmd, 'the final stage has a CMD').toBeDefined();
-    // What the build stage makes that the image copies: the storefront (npm run build:web).
-    if (!existsSync(join(root, 'clients/web/dist/index.html'))) execFileSync('npm', ['run', 'build:web'], { cwd: root, stdio: 'ignore' });
-
     const dir = mkdtempSync(join(tmpdir(), 'fs-image-'));
     dirs.push(dir);
+    // What the build stage makes that the image copies, made as its RUN lines make it: the
+    // storefront (npm run build:web) and the persisted-operations manifest (npm run persisted:build,
+    // written here into the scratch folder rather than into the checkout).
+    const build = all.find((st) => st.name === 'build')!;
+    expect(build.runs).toContain('npm run build:web');
+    expect(build.runs).toContain('npm run persisted:build');
+    if (!existsSync(join(root, 'clients/web/dist/index.html'))) execFileSync('npm', ['run', 'build:web'], { cwd: root, stdio: 'ignore' });
+    const made: Record<string, string> = { [`${build.workdir}/persisted-operations.json`]: join(dir, 'persisted-operations.json') };
+    execFileSync('npm', ['run', 'persisted:build', '--', '--out', made[`${build.workdir}/persisted-operations.json`]], { cwd: root, stdio: 'ignore' });
     const app = join(dir, 'app');
     mkdirSync(app);
     for (const c of image.copies) {
@@ -100,7 +106,7 @@ describe('the Docker image (Dockerfile, final stage)', () => {
       if (other) expect(other.copies.some((x) => x.sources.join() === '.' && x.dest === '.'), `stage ${c.from} copies the repository`).toBe(true);
       for (const source of c.sources) {
         if (other) expect(source.startsWith(`${other.workdir}/`), `${source} is under ${other.workdir}`).toBe(true);
-        const from = join(root, other ? source.slice(other.workdir.length + 1) : source);
+        const from = made[source] ?? join(root, other ? source.slice(other.workdir.length + 1) : source);
         expect(existsSync(from), `COPY source ${source}`).toBe(true);
         const dest = c.dest.endsWith('/') || c.sources.length > 1 ? join(app, c.dest, source.split('/').pop()!) : join(app, c.dest);
         mkdirSync(dirname(dest), { recursive: true });
@@ -153,6 +159,27 @@ describe('the Docker image (Dockerfile, final stage)', () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<html/i);
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    expect(await server.stop()).toBe(0);
+    server = undefined;
+
+    // PERSISTED_OPERATIONS=only with the manifest the image holds: the SDK's operations run, an
+    // operation of nobody's client is refused before it runs.
+    server = await startServer(
+      {
+        ...image.env,
+        AUTH_JWT_SECRET: secret,
+        DATA_ENCRYPTION_KEY: `k1:${Buffer.alloc(32, 3).toString('base64')}`,
+        DATA_DIR: join(dir, 'data'),
+        PERSISTED_OPERATIONS: 'only',
+        PERSISTED_OPERATIONS_FILE: 'persisted-operations.json',
+      },
+      { cwd: app, command: image.cmd },
+    );
+    const sdk = await import('../clients/sdk/src/gql/graphql.js');
+    const inv = await gql(sdk.InventoryDocument.toString(), { productId: 'image-drop' }, shopper);
+    expect(inv.data?.inventory?.availableQuantity, JSON.stringify(inv)).toBe(2);
+    const adHoc = await gql(`query { products { id name } }`, {}, shopper);
+    expect(adHoc.errors?.[0]?.extensions?.code, JSON.stringify(adHoc)).toBe('PERSISTED_QUERY_ONLY');
     expect(await server.stop()).toBe(0);
     server = undefined;
 
