@@ -73,6 +73,21 @@ describe.each(gates)('%s gate', (_name, make) => {
     expect(await gate.admit(attempt(s.productId, 'v', 1, { nowMs: NOW + 10 }))).toEqual({ outcome: 'ENDED' });
   });
 
+  it("setWindow moves a loaded product's window and nothing else; a product it does not hold stays unknown", async () => {
+    const s = snapshot({ stock: 5, sequence: 7 });
+    await gate.load(s, true);
+    expect(await gate.admit(attempt(s.productId, 'a'))).toEqual({ outcome: 'ADMITTED', sequence: 8 });
+    // An operator ends the sale: from its end on, refused as ended; stock, sequence and holders unchanged.
+    await gate.setWindow(s.productId, s.startsAtMs, NOW);
+    expect(await gate.admit(attempt(s.productId, 'b'))).toEqual({ outcome: 'ENDED' });
+    await gate.setWindow(s.productId, s.startsAtMs, -1);
+    expect(await gate.admit(attempt(s.productId, 'b'))).toEqual({ outcome: 'ADMITTED', sequence: 9 });
+    expect(await gate.admit(attempt(s.productId, 'a', 2))).toEqual({ outcome: 'LIMIT_EXCEEDED', limit: 2 });
+    // Not loaded: nothing is written (no half-made gate), the product is still loaded from Postgres.
+    await gate.setWindow('never-loaded-window', NOW - 1, NOW);
+    expect(await gate.admit(attempt('never-loaded-window'))).toEqual({ outcome: 'UNKNOWN_PRODUCT' });
+  });
+
   it('checks the sale window before the limit, and the limit before the stock', async () => {
     const s = snapshot({ stock: 0, perUserLimit: 1, held: { u: 1 }, startsAtMs: NOW + 5 });
     await gate.load(s, true);

@@ -11,6 +11,12 @@ export interface InventorySnapshot {
   /** Monotonic per product: a cache keeps the snapshot with the highest version. */
   version: number;
   updatedAt: string;
+  /**
+   * The sale window (ISO; `endsAt` null when open-ended), so every process's catalogue follows
+   * an operator who ends a sale. Absent from events of processes older than `endSale`.
+   */
+  startsAt?: string;
+  endsAt?: string | null;
 }
 
 export interface ReservationEvent {

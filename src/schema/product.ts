@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { createProduct, inventoryOf, listProducts, saleState } from '../domain/inventory/products.js';
+import { createProduct, endSale, inventoryOf, listProducts, saleState } from '../domain/inventory/products.js';
 import { assertProductId } from '../domain/results.js';
 import { builder } from './builder.js';
 import { Inventory, Product, Sale } from './refs.js';
@@ -85,6 +85,22 @@ builder.mutationFields((t) => ({
       });
       if ('__typename' in out) {
         throw new GraphQLError(out.message, { extensions: { code: out.code, field: out.field } });
+      }
+      return out;
+    },
+  }),
+  endSale: t.field({
+    type: Product,
+    description:
+      "Admin only: end the product's sale now (a pricing mistake, a recall); a sale not yet open ends too. " +
+      'Reserves are refused from then on (SaleNotOpen, SALE_ENDED); holds already made keep their time and may still be ' +
+      'checked out, orders may still be paid. A sale already over is returned as it is.',
+    authScopes: { admin: true },
+    args: { productId: t.arg.id({ required: true }) },
+    resolve: async (_root, { productId }, ctx) => {
+      const out = await endSale(ctx.deps, String(productId));
+      if ('__typename' in out) {
+        throw new GraphQLError(out.message, { extensions: { code: out.code, ...('field' in out ? { field: out.field } : {}) } });
       }
       return out;
     },

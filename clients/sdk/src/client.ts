@@ -11,6 +11,7 @@ import {
   type CheckoutInput,
   type CheckoutMutation,
   CreateProductDocument,
+  EndSaleDocument,
   type CreateProductInput,
   InventoryDocument,
   OrderDocument,
@@ -201,6 +202,10 @@ export class FlashSaleClient {
   /** Admin only. */
   async createProduct(input: CreateProductInput) {
     return (await this.execute(CreateProductDocument, { input })).createProduct;
+  }
+  /** Admin only: ends the product's sale now (reserves refused from then on; holds already made stay). */
+  async endSale(productId: string) {
+    return (await this.execute(EndSaleDocument, { productId })).endSale;
   }
 
   /**

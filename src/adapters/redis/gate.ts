@@ -110,6 +110,9 @@ export function toDecision([code, n, text]: [number, number, string]): GateDecis
   }
 }
 
+/** KEYS[1] the gate hash; ARGV[1] startsAt ms, ARGV[2] endsAt ms (-1: none). A rare operator action: sent as EVAL. */
+const SET_WINDOW = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'startsAt', ARGV[1], 'endsAt', ARGV[2]) return 1 end return 0`;
+
 export class RedisGate implements StockGate {
   readonly kind = 'redis' as const;
   private soldOut = new Set<string>();
@@ -171,6 +174,11 @@ export class RedisGate implements StockGate {
     );
     if (wrote === 1) this.noteStock(s.productId, s.stock);
     return wrote === 1;
+  }
+
+  async setWindow(productId: string, startsAtMs: number, endsAtMs: number): Promise<void> {
+    // Only a gate that is loaded: fields written into a missing hash would make a gate without stock.
+    await this.redis.eval(SET_WINDOW, 1, gateKeys(this.prefix, productId).gate, startsAtMs, endsAtMs);
   }
 
   knownSoldOut(productId: string): boolean {

@@ -83,6 +83,13 @@ export class MemoryGate implements StockGate {
     return true;
   }
 
+  async setWindow(productId: string, startsAtMs: number, endsAtMs: number): Promise<void> {
+    const p = this.products.get(productId);
+    if (!p) return;
+    p.startsAtMs = startsAtMs;
+    p.endsAtMs = endsAtMs;
+  }
+
   knownSoldOut(productId: string): boolean {
     const p = this.products.get(productId);
     return p !== undefined && p.stock <= 0;

@@ -57,6 +57,11 @@ export interface StockGate {
   mayRepeat(productId: string, userId: string, idempotencyKey: string, nowMs: number): Promise<boolean>;
   /** Loads a product's state; unless `force`, only when the gate has none yet. Returns whether it wrote. */
   load(snapshot: GateSnapshot, force: boolean): Promise<boolean>;
+  /**
+   * Moves a product's sale window (an operator ended the sale), leaving its stock, sequence and
+   * holders as they are. A product the gate does not hold is left alone: it loads from Postgres.
+   */
+  setWindow(productId: string, startsAtMs: number, endsAtMs: number): Promise<void>;
   /** What this process knows without a round trip: the product is sold out. */
   knownSoldOut(productId: string): boolean;
   /** Tells this process the latest available count (from pub/sub), to set or clear the sold-out flag. */

@@ -179,6 +179,16 @@ export class ResilientGate implements StockGate {
     }
   }
 
+  async setWindow(productId: string, startsAtMs: number, endsAtMs: number): Promise<void> {
+    // During an outage admissions read the window from Postgres, and the rebuild reloads it.
+    if (!this.usable()) return;
+    try {
+      await this.o.primary.setWindow(productId, startsAtMs, endsAtMs);
+    } catch (err) {
+      this.markDown(err);
+    }
+  }
+
   knownSoldOut(productId: string): boolean {
     return this.o.primary.knownSoldOut(productId);
   }

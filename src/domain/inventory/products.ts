@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
-import type { DbOrTx } from '../../adapters/db/client.js';
+import { type DbOrTx, exec, rowsOf } from '../../adapters/db/client.js';
+import { productOf, timestamptz } from '../../adapters/db/rows.js';
 import { products, reservations, stockMovements, type ProductRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
 import type { InventorySnapshot } from '../events.js';
 import type { GateSnapshot } from '../gate/port.js';
-import { assertIntRange, assertProductId, assertText, type InvalidInput, invalid } from '../results.js';
+import { assertIntRange, assertProductId, assertText, type InvalidInput, invalid, type NotFound, notFound } from '../results.js';
 
 export type SaleState = 'SCHEDULED' | 'LIVE' | 'SOLD_OUT' | 'ENDED';
 
@@ -25,6 +26,8 @@ export function snapshotOf(p: ProductRow): InventorySnapshot {
     soldQuantity: p.soldQuantity,
     version: p.version,
     updatedAt: p.updatedAt.toISOString(),
+    startsAt: p.startsAt.toISOString(),
+    endsAt: p.endsAt ? p.endsAt.toISOString() : null,
   };
 }
 
@@ -115,6 +118,37 @@ export async function createProduct(deps: Deps, actor: Actor, input: CreateProdu
   return row;
 }
 
+/**
+ * Ends a product's sale now (an operator's call: a pricing mistake, a recall). Postgres first (the
+ * truth: its reserve statements check the window), then the gate's copy of the window, then every
+ * process's catalogue through the stock event (the version moves). A sale not yet open ends too
+ * (its start moves to now: an empty window, over). Reserves are refused from then on
+ * (`SaleNotOpen`, SALE_ENDED); holds already made keep their time and may still be checked out,
+ * orders may still be paid. A sale already over is left as it is, and told to the gate and the
+ * other processes again (a repeat after a fault half-way finishes the job).
+ */
+export async function endSale(deps: Deps, productId: string): Promise<ProductRow | NotFound | InvalidInput> {
+  const bad = assertProductId('productId', productId);
+  if (bad) return bad;
+  const at = timestamptz(deps.now());
+  const [ended] = rowsOf<Record<string, unknown>>(
+    await exec(
+      deps.db,
+      sql`update products set ends_at = ${at}, starts_at = least(starts_at, ${at}), ${stockBumpSql}
+          where id = ${productId} and (ends_at is null or ends_at > ${at})
+          returning *`,
+    ),
+  ).map(productOf);
+  const row = ended ?? (await getProduct(deps.db, productId));
+  if (!row) return notFound('Product');
+  if (row.endsAt && row.endsAt <= deps.now()) {
+    await deps.gate.setWindow(row.id, row.startsAt.getTime(), row.endsAt.getTime());
+    catalogue(deps, [row]);
+    await announceStock(deps, row);
+  }
+  return row;
+}
+
 export async function getProduct(db: DbOrTx, id: string): Promise<ProductRow | undefined> {
   if (!assertProductIdOk(id)) return undefined;
   const [row] = await db.select().from(products).where(eq(products.id, id));
@@ -136,8 +170,9 @@ export async function listProducts(db: DbOrTx): Promise<ProductRow[]> {
 /**
  * Products as answers show them, without a query per answer (a winning `reserve` and every
  * order line ask for their product). A product's catalogue fields (name, price, currency,
- * sale window, limits) never change once it is created: only its stock columns move, and
- * those are taken from the in-memory stock copy that `inventory` is answered from. Rows
+ * limits) never change once it is created: its stock columns move, and its sale window when an
+ * operator ends the sale (`endSale`), and both are taken from the in-memory stock copy that
+ * `inventory` is answered from (every change bumps the version and is announced). Rows
  * come from Postgres on a miss; at most `CATALOGUE_MAX` are kept (then it starts again).
  */
 export const CATALOGUE_MAX = 10_000;
@@ -158,6 +193,8 @@ export function cataloguedProduct(deps: Deps, id: string): ProductRow | undefine
     soldQuantity: s.soldQuantity,
     version: s.version,
     updatedAt: new Date(s.updatedAt),
+    ...(s.startsAt !== undefined ? { startsAt: new Date(s.startsAt) } : {}),
+    ...(s.endsAt !== undefined ? { endsAt: s.endsAt === null ? null : new Date(s.endsAt) } : {}),
   };
   rows!.set(id, fresh);
   return fresh;

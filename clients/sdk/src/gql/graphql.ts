@@ -187,6 +187,8 @@ export type Mutation = {
   checkout: CheckoutResult;
   /** Admin only: create a product with its stock and sale window. */
   createProduct: Product;
+  /** Admin only: end the product's sale now (a pricing mistake, a recall); a sale not yet open ends too. Reserves are refused from then on (SaleNotOpen, SALE_ENDED); holds already made keep their time and may still be checked out, orders may still be paid. A sale already over is returned as it is. */
+  endSale: Product;
   /** GDPR: erase the signed-in shopper's personal data. Orders are kept for accounting, pseudonymised. */
   eraseMyData: EraseSuccess;
   /** Notify me when the sale of this product starts and when it sells out. */
@@ -212,6 +214,11 @@ export type MutationCheckoutArgs = {
 
 export type MutationCreateProductArgs = {
   input: CreateProductInput;
+};
+
+
+export type MutationEndSaleArgs = {
+  productId: Scalars['ID']['input'];
 };
 
 
@@ -639,6 +646,13 @@ export type CreateProductMutationVariables = Exact<{
 
 export type CreateProductMutation = { __typename?: 'Mutation', createProduct: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } } };
 
+export type EndSaleMutationVariables = Exact<{
+  productId: Scalars['ID']['input'];
+}>;
+
+
+export type EndSaleMutation = { __typename?: 'Mutation', endSale: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } } };
+
 export type ReserveMutationVariables = Exact<{
   input: ReserveInput;
 }>;
@@ -1014,6 +1028,39 @@ fragment ProductFields on Product {
     ...InventoryFields
   }
 }`) as unknown as TypedDocumentString<CreateProductMutation, CreateProductMutationVariables>;
+export const EndSaleDocument = new TypedDocumentString(`
+    mutation EndSale($productId: ID!) {
+  endSale(productId: $productId) {
+    ...ProductFields
+  }
+}
+    fragment InventoryFields on Inventory {
+  productId
+  totalQuantity
+  availableQuantity
+  reservedQuantity
+  soldQuantity
+  soldOut
+  updatedAt
+}
+fragment ProductFields on Product {
+  id
+  name
+  price {
+    amount
+    currency
+  }
+  sale {
+    startsAt
+    endsAt
+    perUserLimit
+    reservationTtlSeconds
+    state
+  }
+  inventory {
+    ...InventoryFields
+  }
+}`) as unknown as TypedDocumentString<EndSaleMutation, EndSaleMutationVariables>;
 export const ReserveDocument = new TypedDocumentString(`
     mutation Reserve($input: ReserveInput!) {
   reserve(input: $input) {
