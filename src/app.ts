@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
@@ -154,6 +154,8 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
   const security = new Security(deps, securityConfig);
   const ipOf = (headerXff: string | null | undefined, serverContext: unknown) =>
     clientIp(headerXff, nodeRequestOf(serverContext)?.socket?.remoteAddress, securityConfig.trustProxy);
+  /** The same for a node:http request (the fast path, WebSocket upgrades). */
+  const ipOfNode = (req: IncomingMessage) => ipOf(req.headers['x-forwarded-for'] as string | undefined, { req });
   const gqlLimits = securityConfig.graphql;
   const manifest = gqlLimits.persistedOperations !== 'off' ? OperationManifest.load(gqlLimits.persistedOperationsFile!) : undefined;
   const ops = createOps(deps, opts.ops?.config, opts.ops?.runtime);
@@ -297,7 +299,7 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     yoga: yoga as never,
     authenticate,
     context: contextOf,
-    ipOf: (req) => ipOf(req.headers['x-forwarded-for'] as string | undefined, { req }),
+    ipOf: ipOfNode,
     rest: (req) => answerRest(req),
     requests: ops.requests,
     // With an origin list every answer varies by Origin (corsAllowListPlugin says so on Yoga's).
@@ -330,7 +332,7 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     keepAliveMs: opts.wsKeepAliveMs,
     // Per-IP limits are rate limits: off with RATE_LIMIT=off (load tests from one address).
     maxPerIp: securityConfig.rateLimit.enabled ? securityConfig.rateLimit.wsPerIp : 0,
-    ipOf: (req) => ipOf(req.headers['x-forwarded-for'] as string | undefined, { req }),
+    ipOf: ipOfNode,
     // Persisted operations apply to WebSocket operations as to HTTP ones.
     resolveQuery: manifest
       ? (params) => resolvePersisted(gqlLimits.persistedOperations as 'allow' | 'only', manifest, params as never)

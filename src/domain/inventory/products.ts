@@ -143,7 +143,7 @@ export async function endSale(deps: Deps, productId: string): Promise<ProductRow
   if (!row) return notFound('Product');
   if (row.endsAt && row.endsAt <= deps.now()) {
     await deps.gate.setWindow(row.id, row.startsAt.getTime(), row.endsAt.getTime());
-    catalogue(deps, [row]);
+    // The snapshot carries the window: this process's catalogue takes it as the others' do.
     await announceStock(deps, row);
   }
   return row;
