@@ -12,6 +12,12 @@
 // WRITE_PRECONNECT=1: case 7's load generator opens its 200 connections before the sale opens.
 // WRITE_AUTOEXPLAIN=<ms>: the scratch database logs the plan (EXPLAIN ANALYZE, buffers) of every statement
 // slower than that to the Postgres server log (auto_explain, loaded per session; /var/log/postgresql here).
+// WRITE_VARIANTS='{"a":{},"b":{"SOME_ENV":"1"}}': case 6 once per variant per round (server env added to
+// WRITE_ENV), alternating, each followed by 3 s of the raw node:http server, and reported as server CPU per
+// reservation over raw's CPU per request measured beside it: on a VM whose speed drifts by ±20 % from one
+// minute to the next, the ratio tells variants apart where microseconds per request do not.
+// WRITE_WARM6=<seconds>: case 6 measured after that many seconds of reserves of another product by other
+// shoppers (as bench/run.ts's warm measurement), so a variant's CPU per reservation is not its cold start's.
 // WRITE_ANALYZE=1: ANALYZE the database after case 7's warm-up, so the sale is planned with statistics
 // (a fresh scratch database has none until autovacuum's next pass, up to a minute later).
 import { cpus, loadavg } from 'node:os';
@@ -91,15 +97,23 @@ async function main() {
   const prefix = `${unique('fsw')}:`;
   const env = serverEnv(db.url, prefix, EXTRA);
   const admin = await signToken(SECRET, { sub: 'bench-admin', roles: ['admin'], expiresIn: '2h' });
+  const variants = Object.entries(JSON.parse(process.env.WRITE_VARIANTS ?? '{"":{}}') as Record<string, Record<string, string>>);
+  const raw = variants.length > 1 ? await startProcess('bench/raw-server.ts', {}) : undefined;
+  const ratios: Record<string, number[]> = {};
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      if (CASES.includes('6')) {
-        const p = await startProcess('src/index.ts', env, { ready: '/health', nodeArgs });
+      if (CASES.includes('6')) for (const [variant, vEnv] of variants) {
+        const p = await startProcess('src/index.ts', { ...env, ...vEnv }, { ready: '/health', nodeArgs });
         try {
           const base = `http://127.0.0.1:${p.port}`;
-          const id = `w6-${round}-${Date.now().toString(36)}`;
+          const id = `w6-${round}${variant}-${Date.now().toString(36)}`;
           await createSaleProduct(base, admin, id, 50_000_000, 1000);
-          const tokens = Array.from({ length: 20_000 }, (_, i) => hs256(SECRET, { sub: `w-${round}-${i}` }));
+          const tokens = Array.from({ length: 20_000 }, (_, i) => hs256(SECRET, { sub: `w-${round}-${variant}-${i}` }));
+          if (Number(process.env.WRITE_WARM6) > 0) {
+            const warmId = await createSaleProduct(base, admin, `${id}-warm`, 50_000_000, 1000);
+            const crowd = Array.from({ length: 5_000 }, (_, i) => hs256(SECRET, { sub: `w-warm-${round}-${variant}-${i}` }));
+            await load({ url: `${base}/graphql`, method: 'POST', body: JSON.stringify({ query: RESERVE_MUTATION, variables: { input: { productId: warmId } } }), tokens: crowd, connections: 200, durationSeconds: Number(process.env.WRITE_WARM6), warmupSeconds: 0 });
+          }
           const before = la();
           const other = otherWorkMeter(cpus().length);
           const r = await load({
@@ -113,7 +127,10 @@ async function main() {
             expect: '"ReserveSuccess"',
             pid: p.child.pid,
           });
-          console.log(JSON.stringify({ case: 6, round, load: before, otherWork: pct(other().share), rps: Math.round(r.rps), committed: r.matched, p50: r.p50, p99: r.p99, cpuUsPerReq: Math.round(r.cpuUsPerReq ?? 0), bad: r.non2xx + r.errors }));
+          const r0 = raw && (await load({ url: `http://127.0.0.1:${raw.port}/`, pid: raw.child.pid!, expect: '"hello":"world"', connections: 50, durationSeconds: 3 }));
+          const ratio = r0 ? (r.cpuUsPerReq ?? 0) / (r0.cpuUsPerReq ?? 1) : undefined;
+          if (ratio !== undefined) (ratios[variant] ??= []).push(ratio);
+          console.log(JSON.stringify({ case: 6, ...(raw ? { variant, cpuRatio: ratio!.toFixed(1), rawCpuUs: r0!.cpuUsPerReq!.toFixed(1) } : {}), round, load: before, otherWork: pct(other().share), rps: Math.round(r.rps), committed: r.matched, p50: r.p50, p99: r.p99, cpuUsPerReq: Math.round(r.cpuUsPerReq ?? 0), bad: r.non2xx + r.errors }));
         } finally {
           await p.stop();
         }
@@ -160,7 +177,12 @@ async function main() {
         }
       }
     }
+    if (raw) {
+      const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+      console.log(JSON.stringify({ case: 6, cpuRatioMedian: Object.fromEntries(Object.entries(ratios).map(([k, xs]) => [k, med(xs).toFixed(1)])) }));
+    }
   } finally {
+    await raw?.stop();
     await db.drop();
   }
 }

@@ -70,7 +70,6 @@ export class ReserveBatcher {
     private readonly deps: Deps,
     /** Commits one attempt alone (the single path, with all its refusals and faults). */
     private readonly single: (a: Admitted) => Promise<unknown>,
-    private readonly publish: (r: ReservationRow) => Promise<void>,
   ) {
     this.max = deps.reserveBatchMax ?? MAX_BATCH;
     this.queues = new KeyedBatches(this.max, (productId, batch) => this.run(productId, batch));
@@ -114,23 +113,21 @@ export class ReserveBatcher {
     }
     this.stats.batches++;
     this.stats.attempts += batch.length;
-    // The batch is committed: answer now. The news (one stock event, one event per reservation)
-    // goes out after, all at once, and holds neither these answers nor the next batch: awaited
-    // one by one, a batch's publishes cost a Redis round trip each while the queue waited.
+    // The batch is committed: answer now. The news (one stock event for the batch) goes out
+    // after and holds neither these answers nor the next batch. No reservation event: a new
+    // hold's id is first known from this answer, so nobody can be watching it yet (see
+    // newHoldsUnannounced in reserve.ts).
     batch.forEach((w, i) => w.resolve(done.outcomes[i]));
     void this.spread(productId, done.product, done.stored);
   }
 
-  /** After a commit: the stock event and the reservations' events, issued together (failures only logged). */
+  /** After a commit: the stock event (a failure only logged). */
   private async spread(productId: string, product: ProductRow, stored: ReservationRow[]): Promise<void> {
     try {
-      const sent: Promise<void>[] = [];
-      if (stored.length) sent.push(announceStock(this.deps, product));
-      for (const r of stored) sent.push(this.publish(r));
-      await Promise.all(sent);
+      if (stored.length) await announceStock(this.deps, product);
     } catch (err) {
       // Committed is committed: what follows only spreads the news.
-      this.deps.log.warn({ err, productId }, 'after a batched commit: stock or reservation event failed');
+      this.deps.log.warn({ err, productId }, 'after a batched commit: stock event failed');
     }
   }
 
