@@ -163,6 +163,46 @@ describe.each(gates)('%s gate', (_name, make) => {
     expect(await gate.admit(attempt(s.productId, 'c'))).toEqual({ outcome: 'SOLD_OUT', left: 0 });
   });
 
+  it('decides attempts issued together in arrival order, each seeing those before it', async () => {
+    // All in one turn of the event loop (the Redis gate sends them in one script call): a shopper
+    // reaching the limit, a key repeated, a quantity over what is left, the last unit, then sold out.
+    const s = snapshot({ stock: 5, sequence: 40, perUserLimit: 2, held: { old: 2 } });
+    await gate.load(s, true);
+    const key = attempt(s.productId, 'k', 1, { idempotencyKey: 'same' });
+    const tries = [
+      attempt(s.productId, 'a'),
+      attempt(s.productId, 'old'),
+      attempt(s.productId, 'a'),
+      key,
+      attempt(s.productId, 'a'),
+      { ...attempt(s.productId, 'k', 1, { idempotencyKey: 'same' }) },
+      attempt(s.productId, 'b', 2),
+      attempt(s.productId, 'c', 2),
+      attempt(s.productId, 'c', 1),
+      attempt(s.productId, 'd', 1),
+      attempt(s.productId, 'early', 1, { nowMs: NOW - 5000 }),
+    ];
+    const out = await Promise.all(tries.map((t) => gate.admit(t)));
+    expect(out).toEqual([
+      { outcome: 'ADMITTED', sequence: 41 },
+      { outcome: 'LIMIT_EXCEEDED', limit: 2 },
+      { outcome: 'ADMITTED', sequence: 42 },
+      { outcome: 'ADMITTED', sequence: 43 },
+      { outcome: 'LIMIT_EXCEEDED', limit: 2 },
+      { outcome: 'REPEATED', reservationId: key.reservationId, sequence: 43 },
+      { outcome: 'ADMITTED', sequence: 44 },
+      { outcome: 'SOLD_OUT', left: 0 },
+      { outcome: 'SOLD_OUT', left: 0 },
+      { outcome: 'SOLD_OUT', left: 0 },
+      { outcome: 'NOT_STARTED' },
+    ]);
+    expect(gate.knownSoldOut(s.productId)).toBe(true);
+    // What the batch left is what the next attempts see.
+    await gate.release(s.productId, 'a', 1, true);
+    expect(await gate.admit(attempt(s.productId, 'a'))).toEqual({ outcome: 'ADMITTED', sequence: 45 });
+    expect(await gate.admit(attempt(s.productId, 'a'))).toEqual({ outcome: 'LIMIT_EXCEEDED', limit: 2 });
+  });
+
   it('admits exactly the stock under 1,000 concurrent attempts', async () => {
     const s = snapshot({ stock: 37, perUserLimit: 1 });
     await gate.load(s, true);
@@ -170,6 +210,55 @@ describe.each(gates)('%s gate', (_name, make) => {
     const admitted = results.filter((r) => r.outcome === 'ADMITTED') as { sequence: number }[];
     expect(admitted).toHaveLength(37);
     expect(admitted.map((r) => r.sequence).sort((a, b) => a - b)).toEqual(Array.from({ length: 37 }, (_, i) => i + 1));
+  });
+});
+
+describe.skipIf(!BACKENDS.includes('postgres+redis'))('the Redis gate, batching', () => {
+  it("sends a turn's attempts of a product as one script call, and each product's apart", async () => {
+    // The gate on a connection of its own, watched with MONITOR: what reaches Redis from it.
+    const own = new Redis(REDIS_URL);
+    const watch = await new Redis(REDIS_URL).monitor();
+    try {
+      await own.ping();
+      const addr = `${own.stream.localAddress}:${own.stream.localPort}`;
+      const scripts: string[] = [];
+      watch.on('monitor', (_t: string, args: string[], source: string) => {
+        if (source.endsWith(addr) && /^eval/i.test(args[0])) scripts.push(args[0]);
+      });
+      const gate = new RedisGate(own, prefix);
+      const p1 = snapshot({ stock: 300, perUserLimit: 1 });
+      const p2 = snapshot({ stock: 300, perUserLimit: 1 });
+      await gate.load(p1, true);
+      await gate.load(p2, true);
+      await own.ping();
+      scripts.length = 0;
+      const out = await Promise.all(Array.from({ length: 400 }, (_, i) => gate.admit(attempt(i % 2 ? p1.productId : p2.productId, `u${i}`))));
+      expect(out.filter((d) => d.outcome === 'ADMITTED')).toHaveLength(400);
+      await own.ping();
+      for (let i = 0; i < 20 && scripts.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      // Two script calls, not 400 (ioredis sends a script's first call on a connection as EVAL).
+      expect(scripts).toHaveLength(2);
+      expect(gate.stats).toEqual({ calls: 2, attempts: 400 });
+      // Sequences in arrival order per product.
+      const seqOf = (pid: string) => out.filter((_, i) => (i % 2 ? p1.productId : p2.productId) === pid).map((d) => (d as { sequence: number }).sequence);
+      expect(seqOf(p1.productId)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      expect(seqOf(p2.productId)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    } finally {
+      watch.disconnect();
+      await own.quit();
+    }
+  });
+
+  it('a call Redis cannot take fails each of its attempts, and the gate is unchanged', async () => {
+    const broken = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+    broken.on('error', () => {});
+    const gate = new RedisGate(broken, prefix);
+    const s = snapshot({ stock: 3 });
+    await new RedisGate(redis, prefix).load(s, true);
+    const out = await Promise.allSettled([gate.admit(attempt(s.productId, 'x')), gate.admit(attempt(s.productId, 'y'))]);
+    expect(out.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect(await redis.hget(`${prefix}{${s.productId}}:gate`, 'stock')).toBe('3');
+    broken.disconnect();
   });
 });
 

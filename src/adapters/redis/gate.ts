@@ -13,23 +13,15 @@ export const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, i
 
 /** Scripts are registered under versioned names so two deployed versions never run each other's. */
 const SCRIPTS = {
-  fsReserveV1: { numberOfKeys: 3, lua: lua('reserve-3') },
+  // Its number of keys varies with the batch (its keyed attempts): given as the first argument.
+  fsReserveManyV1: { lua: lua('reserve-many') },
   fsReleaseV1: { numberOfKeys: 2, lua: lua('release-2') },
   fsLoadV2: { numberOfKeys: 3, lua: lua('users') + lua('load-3') },
 } as const;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    fsReserveV1(
-      gate: string,
-      users: string,
-      idem: string,
-      userId: string,
-      quantity: number,
-      nowMs: number,
-      reservationId: string,
-      idemTtl: number,
-    ): Result<[number, number, string], Context>;
+    fsReserveManyV1(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Result<(number | string)[], Context>;
     fsReleaseV1(gate: string, users: string, userId: string, quantity: number, restore: '0' | '1'): Result<number, Context>;
     fsLoadV2(gate: string, users: string, staged: string, ...args: (string | number)[]): Result<number, Context>;
   }
@@ -39,6 +31,19 @@ export function defineGateScripts(redis: Redis): void {
   for (const [name, def] of Object.entries(SCRIPTS)) {
     if (!(name in redis)) redis.defineCommand(name, def);
   }
+  // The gate gathers a turn's attempts into one call itself; auto-pipelined, each call would wait
+  // for another turn of the event loop before it is written.
+  const ignored = redis.options.autoPipeliningIgnoredCommands;
+  if (redis.options.enableAutoPipelining && ignored && !ignored.includes('fsReserveManyV1')) ignored.push('fsReserveManyV1');
+}
+
+/** At most this many attempts per script call (a longer turn's attempts go in several, in order). */
+export const ADMITS_PER_CALL = 500;
+
+interface Pending {
+  a: AdmitAttempt;
+  resolve(d: GateDecision): void;
+  reject(err: unknown): void;
 }
 
 /** Every key of a product shares one hash tag, so its scripts run on one Redis Cluster shard. */
@@ -116,6 +121,11 @@ const SET_WINDOW = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET'
 export class RedisGate implements StockGate {
   readonly kind = 'redis' as const;
   private soldOut = new Set<string>();
+  /** Attempts of this event-loop turn not yet sent, per product, in arrival order. */
+  private pending = new Map<string, Pending[]>();
+  private flushing = false;
+  /** Script calls made and attempts they carried (tests, the batching's effect). */
+  readonly stats = { calls: 0, attempts: 0 };
 
   constructor(
     private readonly redis: Redis,
@@ -124,22 +134,63 @@ export class RedisGate implements StockGate {
     defineGateScripts(redis);
   }
 
-  async admit(a: AdmitAttempt): Promise<GateDecision> {
-    const k = gateKeys(this.prefix, a.productId);
-    const keyed = a.idempotencyKey !== undefined;
-    const raw = await this.redis.fsReserveV1(
-      k.gate,
-      k.users,
-      keyed ? idemKey(this.prefix, a.productId, a.userId, a.idempotencyKey!) : idemKey(this.prefix, a.productId, '', ''),
-      a.userId,
-      a.quantity,
-      a.nowMs,
-      a.reservationId,
-      keyed ? IDEMPOTENCY_TTL_SECONDS : 0,
-    );
-    const d = toDecision(raw);
-    if (d.outcome === 'SOLD_OUT' && d.left === 0) this.soldOut.add(a.productId);
-    return d;
+  /**
+   * Admits or refuses in arrival order. The attempts that arrive in one turn of the event loop
+   * (the requests of one read from the sockets) go to Redis as one script call per product, at
+   * the turn's end, as auto-pipelining sent them in one write before: one call instead of one per
+   * attempt, which was most of this process's Redis client CPU per reservation. Each attempt is
+   * decided exactly as alone (reserve-many.lua); a failed call fails each of its attempts.
+   */
+  admit(a: AdmitAttempt): Promise<GateDecision> {
+    return new Promise((resolve, reject) => {
+      const q = this.pending.get(a.productId);
+      if (q) q.push({ a, resolve, reject });
+      else this.pending.set(a.productId, [{ a, resolve, reject }]);
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushing = false;
+    const all = this.pending;
+    this.pending = new Map();
+    for (const [productId, q] of all) {
+      for (let i = 0; i < q.length; i += ADMITS_PER_CALL) void this.send(productId, q.length <= ADMITS_PER_CALL ? q : q.slice(i, i + ADMITS_PER_CALL));
+    }
+  }
+
+  private async send(productId: string, batch: Pending[]): Promise<void> {
+    const k = gateKeys(this.prefix, productId);
+    const keys: string[] = [k.gate, k.users];
+    const args: (string | number)[] = [];
+    for (const { a } of batch) {
+      const keyed = a.idempotencyKey !== undefined;
+      if (keyed) keys.push(idemKey(this.prefix, productId, a.userId, a.idempotencyKey!));
+      args.push(a.userId, a.quantity, a.nowMs, a.reservationId, keyed ? IDEMPOTENCY_TTL_SECONDS : 0, keyed ? keys.length : 0);
+    }
+    let raw: (number | string)[];
+    try {
+      this.stats.calls++;
+      this.stats.attempts += batch.length;
+      raw = await this.redis.fsReserveManyV1(keys.length, ...keys, ...args);
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      let d: GateDecision;
+      try {
+        d = toDecision([raw[3 * i] as number, raw[3 * i + 1] as number, raw[3 * i + 2] as string]);
+      } catch (err) {
+        batch[i].reject(err);
+        continue;
+      }
+      if (d.outcome === 'SOLD_OUT' && d.left === 0) this.soldOut.add(productId);
+      batch[i].resolve(d);
+    }
   }
 
   async release(productId: string, userId: string, quantity: number, restoreStock: boolean): Promise<void> {

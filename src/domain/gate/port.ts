@@ -3,7 +3,7 @@
  * touch Postgres, and stamps admitted ones with an arrival sequence number.
  *
  * Two implementations share one decision table (`decide` below, mirrored line for
- * line by `adapters/redis/lua/reserve-3.lua`) and one contract suite
+ * line by `adapters/redis/lua/reserve-many.lua`) and one contract suite
  * (`test/gate.contract.test.ts`): the in-process gate (embedded default) and the
  * Redis Lua gate.
  */
