@@ -79,6 +79,43 @@ describe.each(stores)('%s rate limiter', (_name, make) => {
     expect(out.filter((d) => d.allowed)).toHaveLength(37);
   });
 
+  it("takeAll takes a request's buckets in turn: the first refusal wins, those before it stay taken", async () => {
+    const [user, ip, product] = [key(), key(), key()];
+    const r = (u: number, i: number, p: number) => [
+      { key: user, rule: { count: u, periodSeconds: 10 } },
+      { key: ip, rule: { count: i, periodSeconds: 10 } },
+      { key: product, rule: { count: p, periodSeconds: 10 } },
+    ];
+    expect(await store.takeAll(r(3, 2, 5), NOW)).toEqual({ allowed: true, retryAfterMs: 0 });
+    expect(await store.takeAll(r(3, 2, 5), NOW)).toEqual({ allowed: true, retryAfterMs: 0 });
+    // The ip bucket (2 per 10 s) refuses: the user's third slot is taken, the product's is not.
+    expect(await store.takeAll(r(3, 2, 5), NOW)).toEqual({ allowed: false, retryAfterMs: 5000 });
+    expect((await store.take(user, { count: 3, periodSeconds: 10 }, NOW)).allowed).toBe(false);
+    expect((await store.take(product, { count: 5, periodSeconds: 10 }, NOW)).allowed).toBe(true);
+    expect((await store.take(product, { count: 5, periodSeconds: 10 }, NOW)).allowed).toBe(true);
+    expect((await store.take(product, { count: 5, periodSeconds: 10 }, NOW)).allowed).toBe(true);
+    expect((await store.take(product, { count: 5, periodSeconds: 10 }, NOW)).allowed).toBe(false);
+    expect(await store.takeAll([], NOW)).toEqual({ allowed: true, retryAfterMs: 0 });
+  });
+
+  it('takeAll from many requests at once: each sees what the ones before it took, exactly `count` pass', async () => {
+    const shared = key();
+    const rule = { count: 37, periodSeconds: 60 };
+    // 1,000 requests in one turn, each its own bucket and the shared one (twice for every tenth).
+    const out = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) =>
+        store.takeAll([{ key: `${shared}-own-${i}`, rule: { count: 1, periodSeconds: 60 } }, { key: shared, rule, cost: i % 10 === 0 ? 2 : 1 }], NOW),
+      ),
+    );
+    const passed = out.map((d, i): number => (d.allowed ? (i % 10 === 0 ? 2 : 1) : 0)).reduce((a, b) => a + b, 0);
+    expect(passed).toBeLessThanOrEqual(37);
+    expect(passed).toBeGreaterThanOrEqual(36);
+    // In arrival order: the first ones pass, then only refusals.
+    const firstRefused = out.findIndex((d) => !d.allowed);
+    expect(out.slice(firstRefused).filter((d) => d.allowed).length).toBeLessThanOrEqual(1);
+    expect(out[999]).toEqual({ allowed: false, retryAfterMs: expect.any(Number) });
+  });
+
   it('remembers a one-time token: first use true, every replay false', async () => {
     const k = key();
     const uses = await Promise.all(Array.from({ length: 20 }, () => store.once(k, 60)));
@@ -94,5 +131,32 @@ describe.each(stores)('%s rate limiter', (_name, make) => {
     expect(await store.distinct(k, 'bob', 60, NOW)).toBe(2);
     for (let i = 0; i < 30; i++) await store.distinct(k, `bot-${i}`, 60, NOW);
     expect(await store.distinct(k, 'carol', 60, NOW)).toBe(33);
+  });
+});
+
+describe('the Redis rate limiter, batching', () => {
+  it("sends a turn's checks as one script call", async () => {
+    const store = new RedisRateLimitStore(redis, prefix);
+    const before = { ...store.stats };
+    const rule = { count: 1000, periodSeconds: 60 };
+    const k = key();
+    const out = await Promise.all(Array.from({ length: 300 }, (_, i) => store.takeAll([{ key: `${k}-u${i}`, rule }, { key: `${k}-ip`, rule }, { key: `${k}-p`, rule }], NOW)));
+    expect(out.every((d) => d.allowed)).toBe(true);
+    expect({ calls: store.stats.calls - before.calls, checks: store.stats.checks - before.checks }).toEqual({ calls: 1, checks: 300 });
+    // The shared buckets gave 300 each, in one call: 700 of their 1,000 are left.
+    for (const shared of [`${k}-ip`, `${k}-p`]) {
+      expect((await store.take(shared, rule, NOW, 700)).allowed).toBe(true);
+      expect((await store.take(shared, rule, NOW)).allowed).toBe(false);
+    }
+  });
+
+  it('a call Redis cannot take fails each of its checks', async () => {
+    const broken = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+    broken.on('error', () => {});
+    const store = new RedisRateLimitStore(broken, prefix);
+    const rule = { count: 5, periodSeconds: 60 };
+    const out = await Promise.allSettled([store.takeAll([{ key: key(), rule }], NOW), store.takeAll([{ key: key(), rule }], NOW)]);
+    expect(out.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    broken.disconnect();
   });
 });

@@ -48,15 +48,14 @@ export class Security {
     return this.deps.now().getTime();
   }
 
-  /** Takes one from each bucket in turn; the first refusal wins. */
+  /** Takes one from each bucket in turn; the first refusal wins (one store call for them all). */
   private async limit(buckets: [string, RateRule][]): Promise<RateLimited | undefined> {
     if (!this.config.rateLimit.enabled) return undefined;
-    const now = this.now();
-    for (const [key, rule] of buckets) {
-      const d = await this.deps.limiter.take(key, rule, now);
-      if (!d.allowed) return rateLimited(d.retryAfterMs);
-    }
-    return undefined;
+    const d = await this.deps.limiter.takeAll(
+      buckets.map(([key, rule]) => ({ key, rule })),
+      this.now(),
+    );
+    return d.allowed ? undefined : rateLimited(d.retryAfterMs);
   }
 
   /** Reads (queries, subscriptions, GET /inventory): per shopper when signed in, per IP when known. */

@@ -41,10 +41,22 @@ export function gcra(
   return { allowed: true, tat: next, retryAfterMs: 0 };
 }
 
+/** One bucket of a request's rate-limit check. */
+export interface Bucket {
+  key: string;
+  rule: RateRule;
+  cost?: number;
+}
+
 export interface RateLimitStore {
   readonly kind: 'memory' | 'redis';
   /** Takes `cost` from the bucket `key` under `rule`, atomically. */
   take(key: string, rule: RateRule, nowMs: number, cost?: number): Promise<RateDecision>;
+  /**
+   * A request's buckets, taken in turn: allowed when every one is; else the first refusal's wait,
+   * the buckets before it staying taken (as `take` called on each in turn).
+   */
+  takeAll(buckets: readonly Bucket[], nowMs: number): Promise<RateDecision>;
   /** True the first time `key` is seen within `ttlSeconds`, false on every replay. */
   once(key: string, ttlSeconds: number): Promise<boolean>;
   /** Adds `member` to the set `key` (kept `windowSeconds`) and returns how many distinct members it holds. */
@@ -69,6 +81,14 @@ export class MemoryRateLimitStore implements RateLimitStore {
     const d = gcra(tat, nowMs, rule, cost);
     if (d.allowed) this.tats.set(key, { tat: d.tat, expires: d.tat / 1000 });
     return { allowed: d.allowed, retryAfterMs: d.retryAfterMs };
+  }
+
+  async takeAll(buckets: readonly Bucket[], nowMs: number): Promise<RateDecision> {
+    for (const b of buckets) {
+      const d = await this.take(b.key, b.rule, nowMs, b.cost);
+      if (!d.allowed) return d;
+    }
+    return { allowed: true, retryAfterMs: 0 };
   }
 
   async once(key: string, ttlSeconds: number): Promise<boolean> {
