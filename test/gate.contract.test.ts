@@ -238,11 +238,42 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('the Redis gate, batching'
       for (let i = 0; i < 20 && scripts.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
       // Two script calls, not 400 (ioredis sends a script's first call on a connection as EVAL).
       expect(scripts).toHaveLength(2);
-      expect(gate.stats).toEqual({ calls: 2, attempts: 400 });
+      expect(gate.stats).toMatchObject({ calls: 2, attempts: 400 });
       // Sequences in arrival order per product.
       const seqOf = (pid: string) => out.filter((_, i) => (i % 2 ? p1.productId : p2.productId) === pid).map((d) => (d as { sequence: number }).sequence);
       expect(seqOf(p1.productId)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
       expect(seqOf(p2.productId)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    } finally {
+      watch.disconnect();
+      await own.quit();
+    }
+  });
+
+  it("looks up a turn's idempotency keys of a product in one MGET, each answered for its own shopper", async () => {
+    const own = new Redis(REDIS_URL);
+    const watch = await new Redis(REDIS_URL).monitor();
+    try {
+      await own.ping();
+      const addr = `${own.stream.localAddress}:${own.stream.localPort}`;
+      const seen: string[] = [];
+      watch.on('monitor', (_t: string, args: string[], source: string) => {
+        if (source.endsWith(addr)) seen.push(args[0].toLowerCase());
+      });
+      const gate = new RedisGate(own, prefix);
+      const s = snapshot({ stock: 100, perUserLimit: 5 });
+      await gate.load(s, true);
+      await Promise.all(Array.from({ length: 10 }, (_, i) => gate.admit(attempt(s.productId, `k${i}`, 1, { idempotencyKey: `key-${i}` }))));
+      await own.ping();
+      seen.length = 0;
+      // 100 lookups in one turn: the ten admitted keys (their own shoppers only), and others.
+      const asks = Array.from({ length: 100 }, (_, i) => ({ user: `k${i % 20}`, key: `key-${i % 20}` }));
+      const out = await Promise.all(asks.map((a) => gate.mayRepeat(s.productId, a.user, a.key, NOW)));
+      expect(out).toEqual(asks.map((a) => Number(a.user.slice(1)) < 10));
+      expect(await gate.mayRepeat(s.productId, 'k11', 'key-1', NOW)).toBe(false);
+      await own.ping();
+      for (let i = 0; i < 20 && !seen.includes('ping'); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(seen.filter((c) => c === 'mget')).toHaveLength(2);
+      expect(seen.filter((c) => c === 'exists' || c === 'get')).toHaveLength(0);
     } finally {
       watch.disconnect();
       await own.quit();

@@ -31,10 +31,10 @@ export function defineGateScripts(redis: Redis): void {
   for (const [name, def] of Object.entries(SCRIPTS)) {
     if (!(name in redis)) redis.defineCommand(name, def);
   }
-  // The gate gathers a turn's attempts into one call itself; auto-pipelined, each call would wait
-  // for another turn of the event loop before it is written.
+  // The gate gathers a turn's attempts (and key lookups, MGET) into one call itself; auto-pipelined,
+  // each call would wait for another turn of the event loop before it is written.
   const ignored = redis.options.autoPipeliningIgnoredCommands;
-  if (redis.options.enableAutoPipelining && ignored && !ignored.includes('fsReserveManyV1')) ignored.push('fsReserveManyV1');
+  if (redis.options.enableAutoPipelining && ignored) for (const c of ['fsReserveManyV1', 'mget']) if (!ignored.includes(c)) ignored.push(c);
 }
 
 /** At most this many attempts per script call (a longer turn's attempts go in several, in order). */
@@ -43,6 +43,12 @@ export const ADMITS_PER_CALL = 500;
 interface Pending {
   a: AdmitAttempt;
   resolve(d: GateDecision): void;
+  reject(err: unknown): void;
+}
+
+interface Lookup {
+  key: string;
+  resolve(seen: boolean): void;
   reject(err: unknown): void;
 }
 
@@ -123,9 +129,11 @@ export class RedisGate implements StockGate {
   private soldOut = new Set<string>();
   /** Attempts of this event-loop turn not yet sent, per product, in arrival order. */
   private pending = new Map<string, Pending[]>();
+  /** Idempotency keys of this turn to look up (keyed sold-out reserves), per product. */
+  private lookups = new Map<string, Lookup[]>();
   private flushing = false;
   /** Script calls made and attempts they carried (tests, the batching's effect). */
-  readonly stats = { calls: 0, attempts: 0 };
+  readonly stats = { calls: 0, attempts: 0, lookupCalls: 0, lookups: 0 };
 
   constructor(
     private readonly redis: Redis,
@@ -146,11 +154,14 @@ export class RedisGate implements StockGate {
       const q = this.pending.get(a.productId);
       if (q) q.push({ a, resolve, reject });
       else this.pending.set(a.productId, [{ a, resolve, reject }]);
-      if (!this.flushing) {
-        this.flushing = true;
-        setImmediate(() => this.flush());
-      }
+      this.schedule();
     });
+  }
+
+  private schedule(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {
@@ -160,6 +171,25 @@ export class RedisGate implements StockGate {
     for (const [productId, q] of all) {
       for (let i = 0; i < q.length; i += ADMITS_PER_CALL) void this.send(productId, q.length <= ADMITS_PER_CALL ? q : q.slice(i, i + ADMITS_PER_CALL));
     }
+    const keys = this.lookups;
+    this.lookups = new Map();
+    for (const q of keys.values()) {
+      for (let i = 0; i < q.length; i += ADMITS_PER_CALL) void this.lookUp(q.length <= ADMITS_PER_CALL ? q : q.slice(i, i + ADMITS_PER_CALL));
+    }
+  }
+
+  /** One MGET for a product's keys of this turn (one hash tag: one slot, in a Cluster too). */
+  private async lookUp(q: Lookup[]): Promise<void> {
+    let found: (string | null)[];
+    try {
+      this.stats.lookupCalls++;
+      this.stats.lookups += q.length;
+      found = await this.redis.mget(q.map((l) => l.key));
+    } catch (err) {
+      for (const l of q) l.reject(err);
+      return;
+    }
+    q.forEach((l, i) => l.resolve(found[i] !== null));
   }
 
   private async send(productId: string, batch: Pending[]): Promise<void> {
@@ -199,8 +229,18 @@ export class RedisGate implements StockGate {
     if (stock > 0) this.soldOut.delete(productId);
   }
 
-  async mayRepeat(productId: string, userId: string, key: string): Promise<boolean> {
-    return (await this.redis.exists(idemKey(this.prefix, productId, userId, key))) === 1;
+  /**
+   * Whether the shopper's key was admitted (keyed sold-out reserves, most of a sale's requests from
+   * the SDK). The lookups of one turn go with the admits, one MGET per product.
+   */
+  mayRepeat(productId: string, userId: string, key: string): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      const l = { key: idemKey(this.prefix, productId, userId, key), resolve, reject };
+      const q = this.lookups.get(productId);
+      if (q) q.push(l);
+      else this.lookups.set(productId, [l]);
+      this.schedule();
+    });
   }
 
   async forget(productId: string, userId: string, idempotencyKey: string): Promise<void> {
