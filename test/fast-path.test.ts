@@ -601,6 +601,67 @@ describe.each(BACKENDS)('fast path applies every check Yoga applies, on %s', (ba
     expect(off.stats().replayed).toBe(0);
   });
 
+  it("replays a keyed SoldOut for every fresh key (the SDK's reserves) after one key lookup; never for a key that was admitted", async () => {
+    const s = await served();
+    const id = await onSale(1);
+    const replayed = () => s.stats().replayed;
+    const keyed = (t: string | undefined, idempotencyKey: string) => () => post({ query: RESERVE, variables: { input: { productId: id, idempotencyKey } } }, t);
+    const winner = await shopper('keyed-winner');
+    const won = await s.fast('/graphql', keyed(winner, 'winner-key-1')());
+    expect(won.body.data.reserve.__typename).toBe('ReserveSuccess');
+    // The first keyed SoldOut is computed (and remembered under the body less its key).
+    const t1 = await shopper('keyed-late');
+    for (let i = 0; i < 100 && (await s.fast('/graphql', keyed(t1, `late-${i}`)())).body.data.reserve.__typename !== 'SoldOut'; i++) await new Promise((r) => setTimeout(r, 50));
+    const gate = h.backend.runtime.deps.gate;
+    const lookups = { n: 0 };
+    const mayRepeat = gate.mayRepeat;
+    gate.mayRepeat = (...args) => (lookups.n++, mayRepeat.apply(gate, args));
+    try {
+      // A fresh key from another shopper: the same answer as Yoga's, replayed after one lookup.
+      let r = replayed();
+      const t2 = await shopper('keyed-later');
+      expect((await s.same(keyed(t2, 'fresh-key-0001'))).body.data.reserve).toMatchObject({ __typename: 'SoldOut', productId: id });
+      expect(replayed()).toBe(r + 1);
+      const asked = lookups.n;
+      expect((await s.fast('/graphql', keyed(t2, 'fresh-key-0002')())).body.data.reserve.__typename).toBe('SoldOut');
+      expect(replayed()).toBe(r + 2);
+      expect(lookups.n).toBe(asked + 1);
+      // The winner's retry with its key: its reservation, not the remembered SoldOut.
+      r = replayed();
+      const again = await s.fast('/graphql', keyed(winner, 'winner-key-1')());
+      expect(again.body.data.reserve.__typename).toBe('ReserveSuccess');
+      expect(again.body.data.reserve.reservation.id).toBe(won.body.data.reserve.reservation.id);
+      expect(replayed()).toBe(r);
+      // The same key from another shopper was never theirs: SoldOut, replayed.
+      expect((await s.fast('/graphql', keyed(t2, 'winner-key-1')())).body.data.reserve.__typename).toBe('SoldOut');
+      expect(replayed()).toBe(r + 1);
+      // A bad key, no token, a bad token: computed (the same answers as Yoga's), never replayed.
+      r = replayed();
+      expect((await s.same(keyed(t2, 'x'.repeat(129)))).body.data.reserve).toMatchObject({ __typename: 'InvalidInput', field: 'idempotencyKey' });
+      expect((await s.same(keyed(t2, 'has space'))).body.data.reserve).toMatchObject({ __typename: 'InvalidInput', field: 'idempotencyKey' });
+      expect((await s.same(keyed(undefined, 'fresh-key-0003'))).body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+      expect((await s.same(keyed('not.a.token', 'fresh-key-0004'))).body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+      expect(replayed()).toBe(r);
+      // The lookup fails: not replayed; the full path answers (the gate's script refuses it).
+      gate.mayRepeat = () => Promise.reject(new Error('read failed'));
+      expect((await s.fast('/graphql', keyed(t2, 'fresh-key-0005')())).body.data.reserve.__typename).toBe('SoldOut');
+      expect(replayed()).toBe(r);
+    } finally {
+      gate.mayRepeat = mayRepeat;
+    }
+    // Stock comes back: a fresh key takes the unit.
+    const released = await h.gql(`mutation($id: ID!) { releaseReservation(id: $id) { __typename } }`, { id: won.body.data.reserve.reservation.id }, winner);
+    expect(released.data.releaseReservation.__typename).toBe('ReleaseSuccess');
+    const t3 = await shopper('keyed-after');
+    let got = '';
+    for (let i = 0; i < 100 && got !== 'ReserveSuccess'; i++) {
+      got = (await s.fast('/graphql', keyed(t3, `after-${i}`)())).body.data.reserve.__typename;
+      if (got !== 'ReserveSuccess') await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(got).toBe('ReserveSuccess');
+    expect(await h.ledger(id)).toEqual({ total: 1, available: 0, reserved: 1, sold: 0 });
+  });
+
   it('answers reads whose rate-limit store is down as Yoga does: a retryable UNAVAILABLE, for GraphQL and REST', async () => {
     const own = await ownRedis();
     const client = new Redis(own.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });

@@ -80,7 +80,48 @@ export type MemoContext = Pick<Context, 'deps' | 'actor' | 'authError'>;
  * must then depend on nothing the token does not cover (no side effects, no per-shopper
  * data). See docs/performance.md, "Replayed answers".
  */
-export type FieldMemo = (args: Record<string, unknown>, ctx: MemoContext) => unknown;
+export type FieldMemo = ((args: Record<string, unknown>, ctx: MemoContext) => unknown) & { keyed?: KeyedMemo };
+
+/**
+ * A root field whose answer is the same for every idempotency key that was never used: the SDK
+ * sends a fresh key with each reserve, so its bodies differ by the key alone, and a sold-out
+ * reserve's answer (`SoldOut`) is the same for all of them. Remembered under the body with the
+ * key's value left out; replayed when the token (taken as if there were no key) holds and
+ * `unused` says this shopper's key was never admitted.
+ */
+export interface KeyedMemo {
+  /** The argument holding the key, as a path into the field's arguments (`['input', 'idempotencyKey']`). */
+  path: readonly string[];
+  /** The memo token as if the arguments carried no key; undefined: the answer must be computed. */
+  token(args: Record<string, unknown>, ctx: MemoContext): unknown;
+  /** Whether this answer (the field's value) is one to remember for every unused key. */
+  remember(value: unknown): boolean;
+  /** Whether `key` was never used by this caller (then the remembered answer holds for it). */
+  unused(args: Record<string, unknown>, key: string, ctx: MemoContext): Promise<boolean>;
+}
+
+/** The key's value in a JSON body, and the body without it, when it is spelled plainly once. */
+function keyOf(body: string, path: readonly string[]): { key: string; rest: string } | undefined {
+  const name = `"${path[path.length - 1]}":"`;
+  const at = body.indexOf(name);
+  if (at < 0 || body.indexOf(name, at + 1) >= 0) return undefined;
+  const from = at + name.length;
+  const to = body.indexOf('"', from);
+  if (to <= from || to - from > 128) return undefined;
+  // Printable ASCII without escapes: the JSON text is the key itself.
+  for (let i = from; i < to; i++) {
+    const c = body.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e || c === 0x5c) return undefined;
+  }
+  return { key: body.slice(from, to), rest: body.slice(0, from) + body.slice(to) };
+}
+
+/** The value at `path` in the arguments, or undefined. */
+function argAt(args: Record<string, unknown>, path: readonly string[]): unknown {
+  let v: unknown = args;
+  for (const k of path) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  return v;
+}
 
 /** What `getEnveloped` gives back: Yoga's parse and validate with every plugin's hooks. */
 interface Enveloped {
@@ -258,6 +299,8 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
   const common = opts.headers ?? {};
   const persisted = opts.persisted;
   const memos = new Map<string, Replay>();
+  /** Keyed answers, under the body without the key's value (see KeyedMemo). */
+  const keyedMemos = new Map<string, Replay>();
   const maxMemos = opts.maxMemos ?? 1000;
 
   /** The root fields' memos when every root field has one (plain fields, no directives), else undefined. */
@@ -454,6 +497,25 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
     return pending.then((limited): Checked => (limited ? { stop: { errors: [limited] } } : { done: exec?.done }));
   }
 
+  /** A keyed run's answer may be remembered: the field's value is one to keep, and its token held through the run. */
+  function keyedStill(k: { field: MemoField }, memo: { args: Record<string, unknown>[]; tokens: unknown[] }, r: ExecutionResult, auth: Auth): boolean {
+    const name = k.field.node.alias?.value ?? k.field.node.name.value;
+    const value = (r.data as Record<string, unknown>)[name];
+    return k.field.memo.keyed!.remember(value) && k.field.memo.keyed!.token(memo.args[0], { deps, actor: auth.actor, authError: auth.authError }) === memo.tokens[0];
+  }
+
+  /** The keyed field of the memo documents (the first one's path; every keyed memo names its key the same way). */
+  const keyedPath = Object.values(opts.memo ?? {}).find((m) => m.keyed)?.keyed?.path;
+  const keyedSplit = (body: string) => (keyedPath ? keyOf(body, keyedPath) : undefined);
+
+  /** A keyed answer's one root field: its token (taken as if keyless) holds, and this caller never used `key`. */
+  async function keyedHolds(m: Replay, key: string, auth: Auth): Promise<boolean> {
+    const f = m.plan.memo![0];
+    const ctx: MemoContext = { deps, actor: auth.actor, authError: auth.authError };
+    if (f.memo.keyed!.token(m.args[0], ctx) !== m.tokens[0]) return false;
+    return f.memo.keyed!.unused(m.args[0], key, ctx).catch(() => false);
+  }
+
   async function replay(req: IncomingMessage, res: ServerResponse, state: RequestState | undefined, m: Replay, auth: Auth, media: string): Promise<void> {
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const p = m.plan;
@@ -481,6 +543,16 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
       const known = opts.authenticate(opts.verifier, req.headers.authorization);
       auth = isPromise(known) ? await known : known;
       if (holds(remembered.plan.memo!, remembered.args, remembered.tokens, auth)) return replay(req, res, state, remembered, auth, media);
+    }
+    // The same body but for an idempotency key: replayed when the key was never used by this caller.
+    const split = key !== undefined && !remembered && keyedMemos.size ? keyedSplit(key) : undefined;
+    const keyedHit = split && keyedMemos.get(split.rest);
+    if (split && keyedHit && keyedHit.media === media) {
+      if (!auth) {
+        const known = opts.authenticate(opts.verifier, req.headers.authorization);
+        auth = isPromise(known) ? await known : known;
+      }
+      if (await keyedHolds(keyedHit, split.key, auth)) return replay(req, res, state, keyedHit, auth, media);
     }
     let body: Record<string, unknown>;
     try {
@@ -526,11 +598,23 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
     let result: ExecutionResult;
     // A replayable document: its arguments and tokens before the run (undefined: not this time).
     let memo: { args: Record<string, unknown>[]; tokens: unknown[] } | undefined;
+    // A keyed answer to remember (one root field with a keyed memo, its key given): under the body less the key.
+    let keyed: { rest: string; field: MemoField; key: string } | undefined;
     if (key !== undefined && p.memo) {
       try {
         const args = p.memo.map((f) => getArgumentValues(f.def, f.node, coerced));
         const tokens = tokensOf(p.memo, args, auth);
         if (tokens) memo = { args, tokens };
+        const f = p.memo[0];
+        const given = p.memo.length === 1 && f.memo.keyed ? argAt(args[0], f.memo.keyed.path) : undefined;
+        const split = typeof given === 'string' ? keyedSplit(key) : undefined;
+        if (!memo && split && split.key === given) {
+          const t = f.memo.keyed!.token(args[0], { deps, actor: auth.actor, authError: auth.authError });
+          if (t !== undefined) {
+            memo = { args, tokens: [t] };
+            keyed = { rest: split.rest, field: f, key: split.key };
+          }
+        }
       } catch {
         // Arguments that do not coerce: the run words the error, nothing is remembered.
       }
@@ -549,10 +633,11 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
         result = r.errors?.length ? { errors: masked(r.errors), data: r.data } : { data: r.data };
         // Remembered only when it ran without errors and the tokens held through the run
         // (an answer computed while the stock changed is not kept).
-        if (memo && !r.errors?.length && r.data && holds(p.memo!, memo.args, memo.tokens, auth)) {
+        if (memo && !r.errors?.length && r.data && (keyed ? keyedStill(keyed, memo, r, auth) : holds(p.memo!, memo.args, memo.tokens, auth))) {
           const out = processRegularResult(result as never, CAPTURE, media) as unknown as Captured;
-          if (memos.size >= maxMemos) memos.clear();
-          memos.set(key!, { plan: p, media, vars, args: memo.args, tokens: memo.tokens, result, status: out.init.status, body: out.body, headers: out.init.headers });
+          const into = keyed ? keyedMemos : memos;
+          if (into.size >= maxMemos) into.clear();
+          into.set(keyed ? keyed.rest : key!, { plan: p, media, vars, args: memo.args, tokens: memo.tokens, result, status: out.init.status, body: out.body, headers: out.init.headers });
           return send(req, res, state, '/graphql', requestId, out.init.status, out.body, out.init.headers);
         }
       }

@@ -98,6 +98,20 @@ const SOLD_OUT = Symbol('sold out');
 export const reserveMemo: FieldMemo = (args, ctx) =>
   ctx.actor && knownSoldOut(ctx.deps, reserveInput(args.input as Parameters<typeof reserveInput>[0])) ? SOLD_OUT : undefined;
 
+/**
+ * A keyed `reserve` (every SDK reserve carries a fresh key) on a product this process knows is
+ * sold out answers `SoldOut` when the shopper's key was never admitted (keyedSoldOut): the same
+ * answer for every such key, so the fast path replays it after that one lookup (batched per turn).
+ */
+reserveMemo.keyed = {
+  path: ['input', 'idempotencyKey'],
+  token: (args, ctx) =>
+    ctx.actor && knownSoldOut(ctx.deps, { ...reserveInput(args.input as Parameters<typeof reserveInput>[0]), idempotencyKey: undefined }) ? SOLD_OUT : undefined,
+  remember: (value) => (value as { __typename?: unknown } | null)?.__typename === 'SoldOut',
+  unused: async (args, key, ctx) =>
+    !(await ctx.deps.gate.mayRepeat(String((args.input as { productId: unknown }).productId), ctx.actor!.userId, key, ctx.deps.now().getTime())),
+};
+
 builder.mutationFields((t) => ({
   reserve: t.field({
     type: ReserveResult,

@@ -233,7 +233,7 @@ export class RedisGate implements StockGate {
    * Whether the shopper's key was admitted (keyed sold-out reserves, most of a sale's requests from
    * the SDK). The lookups of one turn go with the admits, one MGET per product.
    */
-  mayRepeat(productId: string, userId: string, key: string): Promise<boolean> {
+  mayRepeat(productId: string, userId: string, key: string, _nowMs?: number): Promise<boolean> {
     return new Promise((resolve, reject) => {
       const l = { key: idemKey(this.prefix, productId, userId, key), resolve, reject };
       const q = this.lookups.get(productId);
