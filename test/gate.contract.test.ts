@@ -214,69 +214,76 @@ describe.each(gates)('%s gate', (_name, make) => {
 });
 
 describe.skipIf(!BACKENDS.includes('postgres+redis'))('the Redis gate, batching', () => {
-  it("sends a turn's attempts of a product as one script call, and each product's apart", async () => {
-    // The gate on a connection of its own, watched with MONITOR: what reaches Redis from it.
+  /** A Redis connection of its own, and the commands it sends as MONITOR sees them (names, lower case). */
+  async function watched() {
     const own = new Redis(REDIS_URL);
     const watch = await new Redis(REDIS_URL).monitor();
+    await own.ping();
+    const addr = `${own.stream.localAddress}:${own.stream.localPort}`;
+    const seen: string[] = [];
+    watch.on('monitor', (_t: string, args: string[], source: string) => {
+      if (source.endsWith(addr)) seen.push(args[0].toLowerCase());
+    });
+    return {
+      own,
+      seen,
+      /** Everything sent so far has been seen (a PING sent last has come back through MONITOR). */
+      async settle() {
+        await own.ping();
+        const pings = seen.filter((c) => c === 'ping').length;
+        for (let i = 0; i < 40 && seen.filter((c) => c === 'ping').length === pings; i++) await new Promise((r) => setTimeout(r, 25));
+      },
+      async stop() {
+        watch.disconnect();
+        await own.quit();
+      },
+    };
+  }
+
+  it("sends a turn's attempts of a product as one script call, and each product's apart", async () => {
+    const w = await watched();
     try {
-      await own.ping();
-      const addr = `${own.stream.localAddress}:${own.stream.localPort}`;
-      const scripts: string[] = [];
-      watch.on('monitor', (_t: string, args: string[], source: string) => {
-        if (source.endsWith(addr) && /^eval/i.test(args[0])) scripts.push(args[0]);
-      });
-      const gate = new RedisGate(own, prefix);
+      const gate = new RedisGate(w.own, prefix);
       const p1 = snapshot({ stock: 300, perUserLimit: 1 });
       const p2 = snapshot({ stock: 300, perUserLimit: 1 });
       await gate.load(p1, true);
       await gate.load(p2, true);
-      await own.ping();
-      scripts.length = 0;
+      await w.settle();
+      w.seen.length = 0;
       const out = await Promise.all(Array.from({ length: 400 }, (_, i) => gate.admit(attempt(i % 2 ? p1.productId : p2.productId, `u${i}`))));
       expect(out.filter((d) => d.outcome === 'ADMITTED')).toHaveLength(400);
-      await own.ping();
-      for (let i = 0; i < 20 && scripts.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      await w.settle();
       // Two script calls, not 400 (ioredis sends a script's first call on a connection as EVAL).
-      expect(scripts).toHaveLength(2);
+      expect(w.seen.filter((c) => c.startsWith('eval'))).toHaveLength(2);
       expect(gate.stats).toMatchObject({ calls: 2, attempts: 400 });
       // Sequences in arrival order per product.
       const seqOf = (pid: string) => out.filter((_, i) => (i % 2 ? p1.productId : p2.productId) === pid).map((d) => (d as { sequence: number }).sequence);
       expect(seqOf(p1.productId)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
       expect(seqOf(p2.productId)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
     } finally {
-      watch.disconnect();
-      await own.quit();
+      await w.stop();
     }
   });
 
   it("looks up a turn's idempotency keys of a product in one MGET, each answered for its own shopper", async () => {
-    const own = new Redis(REDIS_URL);
-    const watch = await new Redis(REDIS_URL).monitor();
+    const w = await watched();
     try {
-      await own.ping();
-      const addr = `${own.stream.localAddress}:${own.stream.localPort}`;
-      const seen: string[] = [];
-      watch.on('monitor', (_t: string, args: string[], source: string) => {
-        if (source.endsWith(addr)) seen.push(args[0].toLowerCase());
-      });
-      const gate = new RedisGate(own, prefix);
+      const gate = new RedisGate(w.own, prefix);
       const s = snapshot({ stock: 100, perUserLimit: 5 });
       await gate.load(s, true);
       await Promise.all(Array.from({ length: 10 }, (_, i) => gate.admit(attempt(s.productId, `k${i}`, 1, { idempotencyKey: `key-${i}` }))));
-      await own.ping();
-      seen.length = 0;
+      await w.settle();
+      w.seen.length = 0;
       // 100 lookups in one turn: the ten admitted keys (their own shoppers only), and others.
       const asks = Array.from({ length: 100 }, (_, i) => ({ user: `k${i % 20}`, key: `key-${i % 20}` }));
       const out = await Promise.all(asks.map((a) => gate.mayRepeat(s.productId, a.user, a.key, NOW)));
       expect(out).toEqual(asks.map((a) => Number(a.user.slice(1)) < 10));
       expect(await gate.mayRepeat(s.productId, 'k11', 'key-1', NOW)).toBe(false);
-      await own.ping();
-      for (let i = 0; i < 20 && !seen.includes('ping'); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(seen.filter((c) => c === 'mget')).toHaveLength(2);
-      expect(seen.filter((c) => c === 'exists' || c === 'get')).toHaveLength(0);
+      await w.settle();
+      expect(w.seen.filter((c) => c === 'mget')).toHaveLength(2);
+      expect(w.seen.filter((c) => c === 'exists' || c === 'get')).toHaveLength(0);
     } finally {
-      watch.disconnect();
-      await own.quit();
+      await w.stop();
     }
   });
 

@@ -7,9 +7,9 @@ const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.m
 
 /** Versioned name: two deployed versions never run each other's script. */
 const SCRIPTS = {
-  fsRateLimitV1: { numberOfKeys: 1, lua: lua('ratelimit-1') },
+  fsRateLimitV1: { numberOfKeys: 1, lua: lua('gcra') + lua('ratelimit-1') },
   // Its number of keys varies with the batch: given as the first argument.
-  fsRateLimitManyV1: { lua: lua('ratelimit-many') },
+  fsRateLimitManyV1: { lua: lua('gcra') + lua('ratelimit-many') },
 } as const;
 
 declare module 'ioredis' {

@@ -1,5 +1,6 @@
 --[[
-  ratelimit-many: the rate-limit checks of many requests, atomically, in the order given. Each
+  ratelimit-many: the rate-limit checks of many requests, atomically, in the order given (gcra.lua
+  is prepended). Each
   request takes from its buckets in turn, exactly as ratelimit-1 takes from one (gcra() in
   src/security/ratelimit.ts, whole microseconds); its first refusal ends it (the buckets taken
   before stay taken, as when they were separate calls), and every later request sees what the
@@ -17,37 +18,13 @@
 local out = {}
 local i = 1
 while i <= #ARGV do
-  local now = math.floor(tonumber(ARGV[i]) * 1000)
+  local nowMs = tonumber(ARGV[i])
   local b = tonumber(ARGV[i + 1])
   i = i + 2
   local allowed, wait = 1, 0
   for j = 1, b do
     if allowed == 1 then
-      local key = KEYS[tonumber(ARGV[i])]
-      local count = tonumber(ARGV[i + 1])
-      local period = tonumber(ARGV[i + 2]) * 1000
-      local cost = tonumber(ARGV[i + 3])
-      local interval = math.floor(period / count)
-      local tat = tonumber(redis.call('GET', key))
-      local base = now
-      if tat and tat > now then
-        base = tat
-      end
-      local nxt = base + cost * interval
-      local allowAt = nxt - period
-      if allowAt > now then
-        allowed = 0
-        wait = math.ceil((allowAt - now) / 1000)
-        if wait < 1 then
-          wait = 1
-        end
-      else
-        local ttl = math.ceil((nxt - now) / 1000)
-        if ttl < 1 then
-          ttl = 1
-        end
-        redis.call('SET', key, string.format('%d', nxt), 'PX', ttl)
-      end
+      allowed, wait = gcraTake(KEYS[tonumber(ARGV[i])], nowMs, tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]))
     end
     i = i + 4
   end
