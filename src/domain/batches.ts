@@ -29,3 +29,37 @@ export class KeyedBatches<T> {
     this.queues.delete(key);
   }
 }
+
+/**
+ * Items gathered per key during one turn of the event loop and handed to `send` when the turn
+ * ends (setImmediate), in arrival order, at most `max` per call. Unlike KeyedBatches nothing waits
+ * for an earlier call: each turn's items go out at once (the Redis gate's admits and key lookups,
+ * the rate limiter's checks: one command per call, its items decided in order). `send` answers
+ * every item it is given and never throws.
+ */
+export class TurnBatches<T> {
+  private queues = new Map<string, T[]>();
+
+  constructor(
+    private readonly max: number,
+    private readonly send: (key: string, items: T[]) => void,
+  ) {}
+
+  add(key: string, item: T): void {
+    const q = this.queues.get(key);
+    if (q) {
+      q.push(item);
+      return;
+    }
+    if (!this.queues.size) setImmediate(() => this.flush());
+    this.queues.set(key, [item]);
+  }
+
+  private flush(): void {
+    const all = this.queues;
+    this.queues = new Map();
+    for (const [key, q] of all) {
+      for (let i = 0; i < q.length; i += this.max) this.send(key, q.length <= this.max ? q : q.slice(i, i + this.max));
+    }
+  }
+}

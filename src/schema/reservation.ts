@@ -105,8 +105,7 @@ export const reserveMemo: FieldMemo = (args, ctx) =>
  */
 reserveMemo.keyed = {
   path: ['input', 'idempotencyKey'],
-  token: (args, ctx) =>
-    ctx.actor && knownSoldOut(ctx.deps, { ...reserveInput(args.input as Parameters<typeof reserveInput>[0]), idempotencyKey: undefined }) ? SOLD_OUT : undefined,
+  token: (args, ctx) => reserveMemo({ input: { ...(args.input as object), idempotencyKey: undefined } }, ctx),
   remember: (value) => (value as { __typename?: unknown } | null)?.__typename === 'SoldOut',
   unused: async (args, key, ctx) =>
     !(await ctx.deps.gate.mayRepeat(String((args.input as { productId: unknown }).productId), ctx.actor!.userId, key, ctx.deps.now().getTime())),

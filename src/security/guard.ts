@@ -3,7 +3,8 @@ import { createChallenge, extractParams, verifySolution } from 'altcha-lib';
 import type { Payload } from 'altcha-lib/types';
 import type { Actor, Deps } from '../domain/context.js';
 import { getProduct } from '../domain/inventory/products.js';
-import type { RateRule, SecurityConfig } from './config.js';
+import type { SecurityConfig } from './config.js';
+import type { Bucket } from './ratelimit.js';
 
 export interface RateLimited {
   __typename: 'RateLimited';
@@ -49,38 +50,35 @@ export class Security {
   }
 
   /** Takes one from each bucket in turn; the first refusal wins (one store call for them all). */
-  private async limit(buckets: [string, RateRule][]): Promise<RateLimited | undefined> {
+  private async limit(buckets: Bucket[]): Promise<RateLimited | undefined> {
     if (!this.config.rateLimit.enabled) return undefined;
-    const d = await this.deps.limiter.takeAll(
-      buckets.map(([key, rule]) => ({ key, rule })),
-      this.now(),
-    );
+    const d = await this.deps.limiter.takeAll(buckets, this.now());
     return d.allowed ? undefined : rateLimited(d.retryAfterMs);
   }
 
   /** Reads (queries, subscriptions, GET /inventory): per shopper when signed in, per IP when known. */
   read(actor: Actor | undefined, ip: string | undefined): Promise<RateLimited | undefined> {
     const r = this.config.rateLimit.read;
-    const buckets: [string, RateRule][] = [];
-    if (actor) buckets.push([`read:u:${actor.userId}`, r.shopper]);
-    if (ip) buckets.push([`read:ip:${ip}`, r.ip]);
+    const buckets: Bucket[] = [];
+    if (actor) buckets.push({ key: `read:u:${actor.userId}`, rule: r.shopper });
+    if (ip) buckets.push({ key: `read:ip:${ip}`, rule: r.ip });
     return this.limit(buckets);
   }
 
   /** checkout and pay share one budget, apart from reserve's and reads'. */
   checkout(actor: Actor, ip: string | undefined): Promise<RateLimited | undefined> {
     const r = this.config.rateLimit.checkout;
-    const buckets: [string, RateRule][] = [[`co:u:${actor.userId}`, r.shopper]];
-    if (ip) buckets.push([`co:ip:${ip}`, r.ip]);
+    const buckets: Bucket[] = [{ key: `co:u:${actor.userId}`, rule: r.shopper }];
+    if (ip) buckets.push({ key: `co:ip:${ip}`, rule: r.ip });
     return this.limit(buckets);
   }
 
   /** Runs before every reserve: rate limits, then the challenge when the mode asks for one. */
   async reserve(actor: Actor, ip: string | undefined, productId: string, solution?: string | null): Promise<RateLimited | CaptchaRequired | undefined> {
     const r = this.config.rateLimit.reserve;
-    const buckets: [string, RateRule][] = [[`rs:u:${actor.userId}`, r.shopper]];
-    if (ip) buckets.push([`rs:ip:${ip}`, r.ip]);
-    buckets.push([`rs:p:${productId}`, r.product]);
+    const buckets: Bucket[] = [{ key: `rs:u:${actor.userId}`, rule: r.shopper }];
+    if (ip) buckets.push({ key: `rs:ip:${ip}`, rule: r.ip });
+    buckets.push({ key: `rs:p:${productId}`, rule: r.product });
     const limited = await this.limit(buckets);
     if (limited) return limited;
     return this.captcha(actor, ip, productId, solution);

@@ -8,6 +8,7 @@ import {
   IDEMPOTENCY_TTL_SECONDS,
   type StockGate,
 } from '../../domain/gate/port.js';
+import { TurnBatches } from '../../domain/batches.js';
 
 export const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 
@@ -128,10 +129,9 @@ export class RedisGate implements StockGate {
   readonly kind = 'redis' as const;
   private soldOut = new Set<string>();
   /** Attempts of this event-loop turn not yet sent, per product, in arrival order. */
-  private pending = new Map<string, Pending[]>();
+  private readonly pending = new TurnBatches<Pending>(ADMITS_PER_CALL, (productId, batch) => void this.send(productId, batch));
   /** Idempotency keys of this turn to look up (keyed sold-out reserves), per product. */
-  private lookups = new Map<string, Lookup[]>();
-  private flushing = false;
+  private readonly lookups = new TurnBatches<Lookup>(ADMITS_PER_CALL, (_, q) => void this.lookUp(q));
   /** Script calls made and attempts they carried (tests, the batching's effect). */
   readonly stats = { calls: 0, attempts: 0, lookupCalls: 0, lookups: 0 };
 
@@ -150,32 +150,7 @@ export class RedisGate implements StockGate {
    * decided exactly as alone (reserve-many.lua); a failed call fails each of its attempts.
    */
   admit(a: AdmitAttempt): Promise<GateDecision> {
-    return new Promise((resolve, reject) => {
-      const q = this.pending.get(a.productId);
-      if (q) q.push({ a, resolve, reject });
-      else this.pending.set(a.productId, [{ a, resolve, reject }]);
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.flushing) return;
-    this.flushing = true;
-    setImmediate(() => this.flush());
-  }
-
-  private flush(): void {
-    this.flushing = false;
-    const all = this.pending;
-    this.pending = new Map();
-    for (const [productId, q] of all) {
-      for (let i = 0; i < q.length; i += ADMITS_PER_CALL) void this.send(productId, q.length <= ADMITS_PER_CALL ? q : q.slice(i, i + ADMITS_PER_CALL));
-    }
-    const keys = this.lookups;
-    this.lookups = new Map();
-    for (const q of keys.values()) {
-      for (let i = 0; i < q.length; i += ADMITS_PER_CALL) void this.lookUp(q.length <= ADMITS_PER_CALL ? q : q.slice(i, i + ADMITS_PER_CALL));
-    }
+    return new Promise((resolve, reject) => this.pending.add(a.productId, { a, resolve, reject }));
   }
 
   /** One MGET for a product's keys of this turn (one hash tag: one slot, in a Cluster too). */
@@ -234,13 +209,7 @@ export class RedisGate implements StockGate {
    * the SDK). The lookups of one turn go with the admits, one MGET per product.
    */
   mayRepeat(productId: string, userId: string, key: string, _nowMs?: number): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      const l = { key: idemKey(this.prefix, productId, userId, key), resolve, reject };
-      const q = this.lookups.get(productId);
-      if (q) q.push(l);
-      else this.lookups.set(productId, [l]);
-      this.schedule();
-    });
+    return new Promise((resolve, reject) => this.lookups.add(productId, { key: idemKey(this.prefix, productId, userId, key), resolve, reject }));
   }
 
   async forget(productId: string, userId: string, idempotencyKey: string): Promise<void> {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis, Result } from 'ioredis';
 import type { RateRule } from '../../security/config.js';
 import type { Bucket, RateDecision, RateLimitStore } from '../../security/ratelimit.js';
+import { TurnBatches } from '../../domain/batches.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 
@@ -48,7 +49,8 @@ interface Check {
  */
 export class RedisRateLimitStore implements RateLimitStore {
   readonly kind = 'redis' as const;
-  private pending: Check[] = [];
+  /** This turn's checks, sent when it ends (one queue: the call names many keys). */
+  private readonly pending = new TurnBatches<Check>(CHECKS_PER_CALL, (_, checks) => void this.send(checks));
   /** Script calls made and requests' checks they carried (tests, the batching's effect). */
   readonly stats = { calls: 0, checks: 0 };
 
@@ -78,15 +80,7 @@ export class RedisRateLimitStore implements RateLimitStore {
    */
   takeAll(buckets: readonly Bucket[], nowMs: number): Promise<RateDecision> {
     if (!buckets.length) return Promise.resolve({ allowed: true, retryAfterMs: 0 });
-    return new Promise((resolve, reject) => {
-      if (this.pending.push({ buckets, nowMs, resolve, reject }) === 1) setImmediate(() => this.flush());
-    });
-  }
-
-  private flush(): void {
-    const all = this.pending;
-    this.pending = [];
-    for (let i = 0; i < all.length; i += CHECKS_PER_CALL) void this.send(all.length <= CHECKS_PER_CALL ? all : all.slice(i, i + CHECKS_PER_CALL));
+    return new Promise((resolve, reject) => this.pending.add('', { buckets, nowMs, resolve, reject }));
   }
 
   private async send(checks: Check[]): Promise<void> {
