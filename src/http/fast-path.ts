@@ -606,14 +606,13 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
         const tokens = tokensOf(p.memo, args, auth);
         if (tokens) memo = { args, tokens };
         const f = p.memo[0];
-        const given = p.memo.length === 1 && f.memo.keyed ? argAt(args[0], f.memo.keyed.path) : undefined;
-        const split = typeof given === 'string' ? keyedSplit(key) : undefined;
-        if (!memo && split && split.key === given) {
-          const t = f.memo.keyed!.token(args[0], { deps, actor: auth.actor, authError: auth.authError });
-          if (t !== undefined) {
-            memo = { args, tokens: [t] };
-            keyed = { rest: split.rest, field: f, key: split.key };
-          }
+        const given = !memo && p.memo.length === 1 && f.memo.keyed ? argAt(args[0], f.memo.keyed.path) : undefined;
+        // The body is cut only when there is an answer to remember (not for a reserve with stock left).
+        const t = typeof given === 'string' ? f.memo.keyed!.token(args[0], { deps, actor: auth.actor, authError: auth.authError }) : undefined;
+        const cut = t !== undefined ? (split ?? keyedSplit(key)) : undefined;
+        if (cut && cut.key === given) {
+          memo = { args, tokens: [t] };
+          keyed = { rest: cut.rest, field: f, key: cut.key };
         }
       } catch {
         // Arguments that do not coerce: the run words the error, nothing is remembered.
