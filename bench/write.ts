@@ -18,6 +18,8 @@
 // minute to the next, the ratio tells variants apart where microseconds per request do not.
 // WRITE_WARM6=<seconds>: case 6 measured after that many seconds of reserves of another product by other
 // shoppers (as bench/run.ts's warm measurement), so a variant's CPU per reservation is not its cold start's.
+// WRITE_OUTPUT=1: case 6 prints the last few KB the api printed (with WRITE_NODE_ARGS='--trace-gc', its last collections).
+// Case 6 also reports the api's garbage-collection time during the measurement by kind (`gcMs`, from its /metrics).
 // WRITE_ANALYZE=1: ANALYZE the database after case 7's warm-up, so the sale is planned with statistics
 // (a fresh scratch database has none until autovacuum's next pass, up to a minute later).
 import { cpus, loadavg } from 'node:os';
@@ -38,6 +40,14 @@ const nodeArgs = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : (
 /** Other processes' share of the machine (bench/lib.ts otherWorkMeter). */
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const la = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+/** The api's garbage-collection time so far by kind (major, minor, incremental, weakcb), from its /metrics. */
+async function gcSeconds(base: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^flashsale_process_nodejs_gc_duration_seconds_(sum|count)\{kind="(\w+)"\} ([\d.e+-]+)$/gm)) out[m[1] === 'sum' ? m[2] : `${m[2]}N`] = Number(m[3]) / (m[1] === 'sum' ? 1 : 1000);
+  return out;
+}
 
 /**
  * WRITE_TIMELINE=<bucket ms>: every request of case 7 timed through the load generator's fetch, then a
@@ -116,6 +126,7 @@ async function main() {
           }
           const before = la();
           const other = otherWorkMeter(cpus().length);
+          const gc0 = await gcSeconds(base);
           const r = await load({
             url: `${base}/graphql`,
             method: 'POST',
@@ -127,10 +138,13 @@ async function main() {
             expect: '"ReserveSuccess"',
             pid: p.child.pid,
           });
+          const gc1 = await gcSeconds(base);
+          const gcMs = Object.fromEntries(Object.entries(gc1).map(([k, v]) => [k, Math.round(1000 * (v - (gc0[k] ?? 0)))]));
           const r0 = raw && (await load({ url: `http://127.0.0.1:${raw.port}/`, pid: raw.child.pid!, expect: '"hello":"world"', connections: 50, durationSeconds: 3 }));
           const ratio = r0 ? (r.cpuUsPerReq ?? 0) / (r0.cpuUsPerReq ?? 1) : undefined;
           if (ratio !== undefined) (ratios[variant] ??= []).push(ratio);
-          console.log(JSON.stringify({ case: 6, ...(raw ? { variant, cpuRatio: ratio!.toFixed(1), rawCpuUs: r0!.cpuUsPerReq!.toFixed(1) } : {}), round, load: before, otherWork: pct(other().share), rps: Math.round(r.rps), committed: r.matched, p50: r.p50, p99: r.p99, cpuUsPerReq: Math.round(r.cpuUsPerReq ?? 0), bad: r.non2xx + r.errors }));
+          console.log(JSON.stringify({ case: 6, ...(raw ? { variant, cpuRatio: ratio!.toFixed(1), rawCpuUs: r0!.cpuUsPerReq!.toFixed(1) } : {}), round, load: before, otherWork: pct(other().share), rps: Math.round(r.rps), committed: r.matched, p50: r.p50, p99: r.p99, cpuUsPerReq: Math.round(r.cpuUsPerReq ?? 0), gcMs, bad: r.non2xx + r.errors }));
+          if (process.env.WRITE_OUTPUT) console.error(p.output());
         } finally {
           await p.stop();
         }
