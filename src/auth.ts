@@ -28,7 +28,12 @@ function actorOf(payload: JWTPayload): Actor {
   if (!sub || !SUB_RE.test(sub)) throw new AuthError('The token has no valid subject (sub)');
   const raw = (payload as { roles?: unknown }).roles;
   const roles = Array.isArray(raw) ? raw.filter((r): r is string => typeof r === 'string') : [];
-  return { userId: sub, roles, issuedAtMs: typeof payload.iat === 'number' ? payload.iat * 1000 : undefined };
+  return {
+    userId: sub,
+    roles,
+    issuedAtMs: typeof payload.iat === 'number' ? payload.iat * 1000 : undefined,
+    expiresAtMs: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
+  };
 }
 
 export function createVerifier(opts: VerifierOptions): Verifier {

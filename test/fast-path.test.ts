@@ -730,6 +730,27 @@ describe('token cache', () => {
     await expect(v.verify('garbage')).rejects.toThrow(/Invalid token/);
     expect(calls).toBe(3);
   });
+
+  it("takes a token's exp from the verifier's actor, and from the token itself when a verifier does not say it", async () => {
+    let clock = Date.now();
+    const inner = createVerifier({ secret: TEST_SECRET });
+    const token = await signToken(TEST_SECRET, { sub: 'shopper-2', expiresIn: '10s' });
+    const exp = (await inner.verify(token)).expiresAtMs!;
+    expect(Math.abs(exp - (Date.now() + 10_000))).toBeLessThan(2_000);
+    for (const says of [true, false]) {
+      let calls = 0;
+      const verifier = { verify: async (t: string) => (calls++, says ? inner.verify(t) : { ...(await inner.verify(t)), expiresAtMs: undefined }) };
+      const v = cachedVerifier(verifier, { ttlMs: 30_000, now: () => clock });
+      expect(await v.verify(token)).toMatchObject({ userId: 'shopper-2', roles: [] });
+      clock = exp - 1;
+      await v.verify(token);
+      expect(calls).toBe(1);
+      clock = exp; // at its exp: verified again, whoever said when it ends
+      await v.verify(token).catch(() => undefined);
+      expect(calls).toBe(2);
+      clock = Date.now();
+    }
+  });
 });
 
 describe('performance settings', () => {

@@ -37,6 +37,8 @@ export interface Actor {
   roles: readonly string[];
   /** When the token was issued (epoch ms), if it says. */
   issuedAtMs?: number;
+  /** When the token expires (epoch ms), if it says: a verified token is never trusted past it. */
+  expiresAtMs?: number;
 }
 
 export const isAdmin = (a: Actor | undefined) => a?.roles.includes('admin') ?? false;

@@ -9,9 +9,14 @@ export interface TokenCacheOptions {
   now?: () => number;
 }
 
+const NO_ROLES: readonly string[] = Object.freeze([]);
+
 type Entry = { actor: Actor; until: number } | { error: string; until: number };
 
-/** The `exp` claim (seconds) of a token that was already verified, or undefined. */
+/**
+ * The `exp` claim of a token that was already verified (epoch ms), or undefined: for a verifier
+ * that does not say it with the actor (ours do, from the payload they have just read).
+ */
 function expiryMs(token: string): number | undefined {
   const dot1 = token.indexOf('.');
   const dot2 = token.indexOf('.', dot1 + 1);
@@ -60,9 +65,10 @@ export function cachedVerifier(inner: Verifier, opts: TokenCacheOptions): Verifi
       if (hit) return hit;
       try {
         const actor = await inner.verify(token);
-        const exp = expiryMs(token);
+        const exp = actor.expiresAtMs ?? expiryMs(token);
         const until = Math.min(t + opts.ttlMs, exp ?? Number.POSITIVE_INFINITY);
-        if (until > t) remember(token, { actor: Object.freeze({ ...actor, roles: Object.freeze([...actor.roles]) }), until });
+        // A copy the caller cannot change; a shopper's token has no roles, and they all share one.
+        if (until > t) remember(token, { actor: Object.freeze({ ...actor, roles: actor.roles.length ? Object.freeze([...actor.roles]) : NO_ROLES }), until });
         return actor;
       } catch (err) {
         if (err instanceof AuthError) remember(token, { error: err.message, until: t + Math.min(opts.ttlMs, 1000) });
