@@ -116,6 +116,33 @@ describe.each(stores)('%s rate limiter', (_name, make) => {
     expect(out[999]).toEqual({ allowed: false, retryAfterMs: expect.any(Number) });
   });
 
+  it('takeAll at different times in one turn: each request decided at its own time, to the microsecond', async () => {
+    const k = key();
+    // 2 per second: a slot every 500 ms. Six requests of one turn, each at its own time (fractions of a
+    // ms included), the second and third at the same instant, one of them a cost of 2.
+    const rule = { count: 2, periodSeconds: 1 };
+    const at = [0, 0.4, 0.4, 499.9995, 500.0015, 1200.25];
+    const cost = [1, 1, 2, 1, 1, 2];
+    const out = await Promise.all(at.map((t, i) => store.takeAll([{ key: `${k}-own-${i}`, rule }, { key: k, rule, cost: cost[i] }], NOW + t)));
+    expect(out).toEqual([
+      { allowed: true, retryAfterMs: 0 },
+      { allowed: true, retryAfterMs: 0 },
+      { allowed: false, retryAfterMs: 1000 },
+      { allowed: false, retryAfterMs: 1 },
+      { allowed: true, retryAfterMs: 0 },
+      { allowed: false, retryAfterMs: 300 },
+    ]);
+  });
+
+  it('refuses a cost that is not a whole number, or a time that is not a number, and takes nothing', async () => {
+    const k = key();
+    const rule = { count: 1, periodSeconds: 60 };
+    await expect(store.takeAll([{ key: k, rule }, { key: key(), rule, cost: 1.5 }], NOW)).rejects.toThrow(RangeError);
+    await expect(store.takeAll([{ key: k, rule, cost: -1 }], NOW)).rejects.toThrow(/whole number/);
+    await expect(store.takeAll([{ key: k, rule }], Number.NaN)).rejects.toThrow(/time/);
+    expect(await store.takeAll([{ key: k, rule }], NOW)).toEqual({ allowed: true, retryAfterMs: 0 });
+  });
+
   it('remembers a one-time token: first use true, every replay false', async () => {
     const k = key();
     const uses = await Promise.all(Array.from({ length: 20 }, () => store.once(k, 60)));

@@ -45,7 +45,17 @@ export function gcra(
 export interface Bucket {
   key: string;
   rule: RateRule;
+  /** Slots this request takes from the bucket: a whole number, 1 when left out. */
   cost?: number;
+}
+
+/** Why `takeAll` cannot take these (a cost that is not a whole number >= 0, a time that is not a number), or undefined. */
+export function badCheck(buckets: readonly Bucket[], nowMs: number): RangeError | undefined {
+  if (!Number.isFinite(nowMs)) return new RangeError(`A rate-limit check's time must be a number of ms, not ${nowMs}`);
+  for (const b of buckets) {
+    if (b.cost !== undefined && !(Number.isSafeInteger(b.cost) && b.cost >= 0)) return new RangeError(`A bucket's cost must be a whole number >= 0, not ${b.cost}`);
+  }
+  return undefined;
 }
 
 export interface RateLimitStore {
@@ -84,6 +94,8 @@ export class MemoryRateLimitStore implements RateLimitStore {
   }
 
   async takeAll(buckets: readonly Bucket[], nowMs: number): Promise<RateDecision> {
+    const bad = badCheck(buckets, nowMs);
+    if (bad) throw bad;
     for (const b of buckets) {
       const d = await this.take(b.key, b.rule, nowMs, b.cost);
       if (!d.allowed) return d;

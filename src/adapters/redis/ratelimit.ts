@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis, Result } from 'ioredis';
 import type { RateRule } from '../../security/config.js';
-import type { Bucket, RateDecision, RateLimitStore } from '../../security/ratelimit.js';
+import { badCheck, type Bucket, type RateDecision, type RateLimitStore } from '../../security/ratelimit.js';
 import { TurnBatches } from '../../domain/batches.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
@@ -10,13 +10,13 @@ const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.m
 const SCRIPTS = {
   fsRateLimitV1: { numberOfKeys: 1, lua: lua('gcra') + lua('ratelimit-1') },
   // Its number of keys varies with the batch: given as the first argument.
-  fsRateLimitManyV1: { lua: lua('gcra') + lua('ratelimit-many') },
+  fsRateLimitManyV2: { lua: lua('gcra') + lua('ratelimit-many') },
 } as const;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     fsRateLimitV1(bucket: string, nowMs: number, count: number, periodMs: number, cost: number): Result<[number, number], Context>;
-    fsRateLimitManyV1(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Result<number[], Context>;
+    fsRateLimitManyV2(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Result<number[], Context>;
   }
 }
 
@@ -27,7 +27,7 @@ export function defineRateLimitScripts(redis: Redis): void {
   // The store gathers a turn's checks into one call itself; auto-pipelined, the call would wait
   // another turn of the event loop before it is written.
   const ignored = redis.options.autoPipeliningIgnoredCommands;
-  if (redis.options.enableAutoPipelining && ignored && !ignored.includes('fsRateLimitManyV1')) ignored.push('fsRateLimitManyV1');
+  if (redis.options.enableAutoPipelining && ignored && !ignored.includes('fsRateLimitManyV2')) ignored.push('fsRateLimitManyV2');
 }
 
 /** At most this many requests' checks per script call. */
@@ -79,28 +79,39 @@ export class RedisRateLimitStore implements RateLimitStore {
    * trip and most of the CPU its limits cost this process.
    */
   takeAll(buckets: readonly Bucket[], nowMs: number): Promise<RateDecision> {
+    const bad = badCheck(buckets, nowMs);
+    if (bad) return Promise.reject(bad);
     if (!buckets.length) return Promise.resolve({ allowed: true, retryAfterMs: 0 });
     return new Promise((resolve, reject) => this.pending.add('', { buckets, nowMs, resolve, reject }));
   }
 
+  /** One call for `checks` (ratelimit-many.lua: the keys and rules once, the checks as one string of numbers). */
   private async send(checks: Check[]): Promise<void> {
     const keys: string[] = [];
-    const at = new Map<string, number>();
-    const args: (string | number)[] = [];
+    const keyAt = new Map<string, number>();
+    const rules: number[] = [];
+    const ruleAt = new Map<RateRule, number>();
+    // Whole microseconds, floored as gcra() does, each check's after the earliest's.
+    let base = Number.POSITIVE_INFINITY;
+    for (const c of checks) base = Math.min(base, Math.floor(c.nowMs * 1000));
+    let text = '';
     for (const c of checks) {
-      args.push(c.nowMs, c.buckets.length);
+      text += `${Math.floor(c.nowMs * 1000) - base} ${c.buckets.length}`;
       for (const b of c.buckets) {
         const k = `${this.prefix}rl:${b.key}`;
-        let i = at.get(k);
-        if (i === undefined) at.set(k, (i = keys.push(k)));
-        args.push(i, b.rule.count, b.rule.periodSeconds * 1000, b.cost ?? 1);
+        let i = keyAt.get(k);
+        if (i === undefined) keyAt.set(k, (i = keys.push(k)));
+        let r = ruleAt.get(b.rule);
+        if (r === undefined) ruleAt.set(b.rule, (r = rules.push(b.rule.count, b.rule.periodSeconds * 1000) / 2));
+        text += ` ${i} ${r} ${b.cost ?? 1}`;
       }
+      text += ' ';
     }
     let raw: number[];
     try {
       this.stats.calls++;
       this.stats.checks += checks.length;
-      raw = await this.redis.fsRateLimitManyV1(keys.length, ...keys, ...args);
+      raw = await this.redis.fsRateLimitManyV2(keys.length, ...keys, base, rules.length / 2, ...rules, text);
     } catch (err) {
       for (const c of checks) c.reject(err);
       return;

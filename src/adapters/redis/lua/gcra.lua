@@ -1,10 +1,10 @@
 -- gcra: prepended to ratelimit-1 and ratelimit-many (a script cannot call another).
 -- Takes `cost` from the GCRA bucket `key` (its value: the theoretical arrival time, µs), as gcra() in
--- src/security/ratelimit.ts does, line for line, in whole microseconds. `now` is epoch ms.
+-- src/security/ratelimit.ts does, line for line, in whole microseconds. `now` is epoch µs, whole
+-- (the callers floor epoch ms × 1000, as gcra() does).
 -- Returns 1, 0 when taken (the key then holds the new arrival time and expires with it), or
 -- 0, retryAfterMs (>= 1) when refused (nothing changed).
-local function gcraTake(key, nowMs, count, periodMs, cost)
-  local now = math.floor(nowMs * 1000)
+local function gcraTake(key, now, count, periodMs, cost)
   local period = periodMs * 1000
   local interval = math.floor(period / count)
   local tat = tonumber(redis.call('GET', key))

@@ -12,5 +12,5 @@
     allowed 1  taken; the key now holds the new arrival time and expires with it
     allowed 0  refused; nothing changed; retryAfterMs >= 1 until one more fits
 ]]
-local allowed, wait = gcraTake(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+local allowed, wait = gcraTake(KEYS[1], math.floor(tonumber(ARGV[1]) * 1000), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
 return { allowed, wait }
