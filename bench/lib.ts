@@ -48,15 +48,15 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-/** Starts a TypeScript entry point under tsx with `env`, waits until `ready` answers 2xx. */
+/** Starts a TypeScript entry point under tsx with `env` (in `cwd`, this checkout by default), waits until `ready` answers 2xx. */
 export async function startProcess(
   file: string,
   env: Record<string, string>,
-  opts: { ready?: string; nodeArgs?: string[]; timeoutMs?: number } = {},
+  opts: { ready?: string; nodeArgs?: string[]; timeoutMs?: number; cwd?: string } = {},
 ): Promise<Proc> {
   const port = await freePort();
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', file], {
-    cwd: ROOT,
+    cwd: opts.cwd ?? ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
