@@ -100,7 +100,7 @@ export async function createRuntime(
   }
   const inventory = new InventoryCache(opts.stockCoalesceMs ?? 100);
   const notifySettings = { ...(config.notifications ?? defaultNotificationConfig()), ...opts.notifications };
-  const notifier = { ...createNotifier(notifySettings, config.dataDir, log), ...opts.notifier };
+  const notifier = { ...(await createNotifier(notifySettings, config.dataDir, log)), ...opts.notifier };
   closers.push(async () => {
     for (const s of new Set(Object.values(notifier))) await s.close?.();
   });
@@ -110,7 +110,7 @@ export async function createRuntime(
     gate,
     events,
     inventory,
-    payments: opts.payments ?? (config.payments ? createPaymentGateway(config.payments, log) : new SandboxGateway()),
+    payments: opts.payments ?? (config.payments ? await createPaymentGateway(config.payments, log) : new SandboxGateway()),
     log,
     now: opts.now ?? (() => new Date()),
     notifications: { notifier, settings: notifySettings },

@@ -23,7 +23,7 @@ describe('notifications on the embedded default', () => {
     expect(config.notifications.smtpUrl).toBeUndefined();
     expect(config.notifications.twilio).toBeUndefined();
     h = await harness('embedded', {
-      notifier: createNotifier(config.notifications, dataDir, quietLog),
+      notifier: await createNotifier(config.notifications, dataDir, quietLog),
       notifications: { intervalMs: 3_600_000 },
     });
   });

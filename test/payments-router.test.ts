@@ -21,7 +21,7 @@ describe('gateway router circuit breaker (real SDKs, local gateways)', () => {
   const req = (n: number) => ({ orderId: `breaker-${n}`, amount: 500, currency: 'EUR', paymentMethod: 'pm_card_visa', idempotencyKey: `breaker_${n}` });
 
   it('opens after N failures (traffic goes straight to PayPal), probes Stripe again later and closes', async () => {
-    const router = gatewayFor(stripe, paypal, { PAYMENT_BREAKER_FAILURES: '2', PAYMENT_BREAKER_OPEN_MS: '400' }) as GatewayRouter;
+    const router = (await gatewayFor(stripe, paypal, { PAYMENT_BREAKER_FAILURES: '2', PAYMENT_BREAKER_OPEN_MS: '400' })) as GatewayRouter;
     stripe.fault('create', { kind: '500' }, 2);
     expect(await router.charge(req(1))).toMatchObject({ status: 'succeeded', gateway: 'paypal' });
     expect(router.breaker('stripe')!.state).toBe('CLOSED');
@@ -40,7 +40,7 @@ describe('gateway router circuit breaker (real SDKs, local gateways)', () => {
   });
 
   it('a timeout, then a 5xx on the retry: the first request may have charged, so no failover before the lookup', async () => {
-    const router = gatewayFor(stripe, paypal) as GatewayRouter;
+    const router = (await gatewayFor(stripe, paypal)) as GatewayRouter;
     const before = { stripe: stripe.charges.length, paypal: paypal.charges.length };
     // Stripe charges but answers too late; then the retry's create (the first one passes) fails with a 500.
     stripe.fault('confirm', { kind: 'slow', ms: TIMEOUT_MS * 4 });
@@ -50,7 +50,7 @@ describe('gateway router circuit breaker (real SDKs, local gateways)', () => {
   });
 
   it('with every gateway down, nothing is charged and the shopper gets a retry hint', async () => {
-    const router = gatewayFor(stripe, paypal, { PAYMENT_BREAKER_FAILURES: '1', PAYMENT_BREAKER_OPEN_MS: '5000' }) as GatewayRouter;
+    const router = (await gatewayFor(stripe, paypal, { PAYMENT_BREAKER_FAILURES: '1', PAYMENT_BREAKER_OPEN_MS: '5000' })) as GatewayRouter;
     const before = { stripe: stripe.charges.length, paypal: paypal.charges.length };
     stripe.fault('create', { kind: '500' });
     paypal.fault('create', { kind: '500' });
@@ -65,7 +65,7 @@ describe('gateway router circuit breaker (real SDKs, local gateways)', () => {
   });
 
   it('a PayPal decline is a decline, and PayPal-Request-Id makes a repeat charge once', async () => {
-    const router = gatewayFor(stripe, paypal, { PAYMENT_GATEWAYS: 'paypal' });
+    const router = await gatewayFor(stripe, paypal, { PAYMENT_GATEWAYS: 'paypal' });
     const before = paypal.charges.length;
     expect(await router.charge({ ...req(20), paymentMethod: 'pm_card_chargeDeclined' })).toMatchObject({ status: 'declined', declineCode: 'instrument_declined', gateway: 'paypal' });
     const a = await router.charge(req(21));

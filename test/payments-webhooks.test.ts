@@ -20,7 +20,7 @@ describe.each(BACKENDS)('payments webhooks on %s', (backend) => {
   beforeAll(async () => {
     stripe = await startFakeStripe({ secretKey: STRIPE_KEY, webhookSecret: WEBHOOK_SECRET });
     paypal = await startFakePayPal(PAYPAL);
-    h = await harness(backend, { payments: gatewayFor(stripe, paypal) });
+    h = await harness(backend, { payments: await gatewayFor(stripe, paypal) });
   });
   afterAll(async () => {
     await h?.close();

@@ -21,7 +21,7 @@ describe.each(BACKENDS)('payments through Stripe and PayPal on %s', (backend) =>
   beforeAll(async () => {
     stripe = await startFakeStripe({ secretKey: STRIPE_KEY, webhookSecret: WEBHOOK_SECRET });
     paypal = await startFakePayPal(PAYPAL);
-    h = await harness(backend, { payments: gatewayFor(stripe, paypal) });
+    h = await harness(backend, { payments: await gatewayFor(stripe, paypal) });
   });
   afterAll(async () => {
     await h?.close();

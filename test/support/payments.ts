@@ -14,7 +14,7 @@ export const PAYPAL = { clientId: 'flashsale-client', clientSecret: 'flashsale-s
 export const TIMEOUT_MS = 800;
 export const PAYPAL_WEBHOOK_ID = 'WH-FLASHSALE-TEST-0001';
 
-export function gatewayFor(stripe: FakeStripe, paypal: FakePayPal, extra: Record<string, string> = {}): PaymentGateway {
+export function gatewayFor(stripe: FakeStripe, paypal: FakePayPal, extra: Record<string, string> = {}): Promise<PaymentGateway> {
   const config = loadPaymentsConfig({
     PAYMENT_GATEWAYS: 'stripe,paypal',
     STRIPE_SECRET_KEY: STRIPE_KEY,
