@@ -9,7 +9,7 @@
 // shoppers' warm-up)  COMPARE_ROUNDS=2  COMPARE_SECONDS=4 (per case per round)
 //
 // Prints one line per checkout per round (api CPU µs per request, its ratio to raw's, p50/p99 ms, and
-// how many answers had the expected body), then the median CPU per request of each case per checkout.
+// how many answers had the expected body), then each case's lowest and highest CPU per request per checkout.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,9 +85,9 @@ async function main() {
         }
       }
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    console.log('median api CPU µs per request:');
-    for (const t of trees) console.log(`  ${t.name}: ${Object.entries(cpu[t.name] ?? {}).map(([c, xs]) => `case ${c} ${median(xs).toFixed(1)}`).join(', ')}`);
+    const range = (xs: number[]) => `${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)}`;
+    console.log('api CPU µs per request, lowest-highest over the rounds (read each round\'s line against raw\'s beside it too):');
+    for (const t of trees) console.log(`  ${t.name}: ${Object.entries(cpu[t.name] ?? {}).map(([c, xs]) => `case ${c} ${range(xs)}`).join(', ')}`);
   } finally {
     await raw.stop();
     await db.drop();
