@@ -1,10 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
 import { entityKind, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
@@ -140,6 +137,12 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   if (!inMemory) mkdirSync(dataDir, { recursive: true });
   const release = inMemory ? () => {} : lockDataDir(dataDir);
   try {
+    // Loaded only for the embedded database: a process on Postgres never uses PGlite.
+    const [{ PGlite }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
+      import('@electric-sql/pglite'),
+      import('drizzle-orm/pglite'),
+      import('drizzle-orm/pglite/migrator'),
+    ]);
     const client = await PGlite.create(inMemory ? undefined : dataDir);
     const counter = queryCounter();
     const db = drizzlePglite(client, { schema: tables, logger: counter.logger });
