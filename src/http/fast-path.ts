@@ -474,9 +474,12 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
   const masked = (errors: readonly GraphQLError[]) =>
     mask ? errors.map((e) => mask.maskError(e, mask.errorMessage, mask.isDev) as GraphQLError) : errors;
 
+  /** What a field's memo is given about this caller. */
+  const memoContext = (auth: Auth): MemoContext => ({ deps, actor: auth.actor, authError: auth.authError });
+
   /** The memo tokens of a replayable document's root fields for this caller; undefined when any field's answer must be computed. */
   function tokensOf(fields: MemoField[], args: Record<string, unknown>[], auth: Auth): unknown[] | undefined {
-    const ctx: MemoContext = { deps, actor: auth.actor, authError: auth.authError };
+    const ctx = memoContext(auth);
     const out: unknown[] = [];
     for (let i = 0; i < fields.length; i++) {
       const t = fields[i].memo(args[i], ctx);
@@ -515,7 +518,7 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
   function keyedStill(k: { field: MemoField }, memo: { args: Record<string, unknown>[]; tokens: unknown[] }, r: ExecutionResult, auth: Auth): boolean {
     const name = k.field.node.alias?.value ?? k.field.node.name.value;
     const value = (r.data as Record<string, unknown>)[name];
-    return k.field.memo.keyed!.remember(value) && k.field.memo.keyed!.token(memo.args[0], { deps, actor: auth.actor, authError: auth.authError }) === memo.tokens[0];
+    return k.field.memo.keyed!.remember(value) && k.field.memo.keyed!.token(memo.args[0], memoContext(auth)) === memo.tokens[0];
   }
 
   /** The keyed field of the memo documents (the first one's path; every keyed memo names its key the same way). */
@@ -525,7 +528,7 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
   /** A keyed answer's one root field: its token (taken as if keyless) holds, and this caller never used `key`. */
   async function keyedHolds(m: Replay, key: string, auth: Auth): Promise<boolean> {
     const f = m.plan.memo![0];
-    const ctx: MemoContext = { deps, actor: auth.actor, authError: auth.authError };
+    const ctx = memoContext(auth);
     if (f.memo.keyed!.token(m.args[0], ctx) !== m.tokens[0]) return false;
     return f.memo.keyed!.unused(m.args[0], key, ctx).catch(() => false);
   }
@@ -622,7 +625,7 @@ export function createFastPath(opts: FastPathOptions): RequestListener & { stats
         const f = p.memo[0];
         const given = !memo && p.memo.length === 1 && f.memo.keyed ? argAt(args[0], f.memo.keyed.path) : undefined;
         // The body is cut only when there is an answer to remember (not for a reserve with stock left).
-        const t = typeof given === 'string' ? f.memo.keyed!.token(args[0], { deps, actor: auth.actor, authError: auth.authError }) : undefined;
+        const t = typeof given === 'string' ? f.memo.keyed!.token(args[0], memoContext(auth)) : undefined;
         const cut = t !== undefined ? (split ?? keyedSplit(key)) : undefined;
         if (cut && cut.key === given) {
           memo = { args, tokens: [t] };
