@@ -73,11 +73,11 @@ async function main() {
           // Cases 3-5: a second of each first, so what is measured is compiled code.
           for (const c of todo) if (c !== '6') await load({ ...specs[c], durationSeconds: 1, warmupSeconds: 0 });
           const r0 = await load({ url: `http://127.0.0.1:${raw.port}/`, pid: raw.child.pid!, expect: '"hello":"world"', connections: 50, durationSeconds: 3, warmupSeconds: 0 });
-          const line = [`raw ${r0.cpuUsPerReq!.toFixed(1)} µs`];
+          const line = [`raw ${r0.cpuUsPerReq!.toFixed(1)} µs, ${Math.round(r0.rps)}/s`];
           for (const c of todo) {
             const r = await load({ ...specs[c], warmupSeconds: 0, pid: p.child.pid });
             ((cpu[t.name] ??= {})[c] ??= []).push(r.cpuUsPerReq!);
-            line.push(`case ${c} ${r.cpuUsPerReq!.toFixed(1)} µs (${(r.cpuUsPerReq! / r0.cpuUsPerReq!).toFixed(2)}× raw, p50 ${r.p50} p99 ${r.p99} ms, ${r.matched}/${r.requests} expected)`);
+            line.push(`case ${c} ${r.cpuUsPerReq!.toFixed(1)} µs (${(r.cpuUsPerReq! / r0.cpuUsPerReq!).toFixed(2)}× raw; ${Math.round(r.rps)}/s, ${(r.rps / r0.rps).toFixed(2)}× raw's; p50 ${r.p50} p99 ${r.p99} ms, ${r.matched}/${r.requests} expected)`);
           }
           console.log(`round ${round} ${t.name}: ${line.join(' | ')}`);
         } finally {

@@ -1,8 +1,10 @@
 // Shared pieces of the benchmark: processes, a scratch database, the load generator, a keep-alive client.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { freePort, scratchDatabase as scratch } from '../test/support/scratch.js';
@@ -180,6 +182,11 @@ export interface LoadSpec {
   warmupSeconds?: number;
   /** The server's process id: its CPU time (and its children's) is measured. */
   pid?: number;
+  /**
+   * The load generator: `autocannon` (default; in this process) or `wrk` (Debian's, a separate
+   * process in C: a Lua script rotates the tokens and checks the bodies, see loadWrk).
+   */
+  generator?: 'autocannon' | 'wrk';
 }
 
 /** Each process's /proc/<pid>/stat fields after the command name (field 3 onwards), by pid. */
@@ -265,6 +272,7 @@ export function otherWorkMeter(cores: number): () => OtherWork {
 
 /** Runs autocannon (one connection pool, keep-alive, no pipelining) and reports rps and latency. */
 export async function load(spec: LoadSpec): Promise<LoadResult> {
+  if ((spec.generator ?? process.env.BENCH_GENERATOR) === 'wrk') return loadWrk(spec);
   const headers = { 'content-type': 'application/json', ...spec.headers };
   let next = 0;
   let matched = 0;
@@ -306,6 +314,113 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
     matched: spec.expect ? matched : undefined,
   };
 }
+
+/** Whether Debian's wrk is installed (`apt-get install wrk`). */
+export function hasWrk(): boolean {
+  if (wrkInstalled !== undefined) return wrkInstalled;
+  return (wrkInstalled = findWrk());
+}
+let wrkInstalled: boolean | undefined;
+function findWrk(): boolean {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (err) {
+    // wrk --version prints its banner and exits with 1
+    return (err as { status?: number }).status === 1;
+  }
+}
+
+/**
+ * The Lua side of loadWrk. Each wrk thread reads the tokens and takes every `threads`-th one
+ * from its own offset (so the threads together rotate over all of them, one per request, as
+ * autocannon's shared sequence does), counts answers whose body holds the expected string, and
+ * `done` prints the totals with wrk's latency percentiles (µs) as one JSON line.
+ */
+const WRK_SCRIPT = `
+-- offset (set by setup), matched and answered (read by done) are the thread's globals
+local tokens, n, threads, expect, base = {}, 0, 1, nil, {}
+offset, matched, answered = 0, 0, 0
+function setup(thread)
+  thread:set("offset", #__threads)
+  table.insert(__threads, thread)
+end
+function init(args)
+  threads, expect = tonumber(args[2]), args[3]
+  if expect == "" then expect = nil end
+  for k, v in pairs(wrk.headers) do base[k] = v end
+  if args[1] ~= "" then for line in io.lines(args[1]) do tokens[#tokens + 1] = line end end
+  n = offset
+end
+function request()
+  if #tokens == 0 then return wrk.format() end
+  local h = {}
+  for k, v in pairs(base) do h[k] = v end
+  h["Authorization"] = "Bearer " .. tokens[n % #tokens + 1]
+  n = n + threads
+  return wrk.format(nil, nil, h, nil)
+end
+function response(status, headers, body)
+  answered = answered + 1
+  if expect and body and string.find(body, expect, 1, true) then matched = matched + 1 end
+end
+function done(summary, latency, requests)
+  local m, a = 0, 0
+  for _, t in ipairs(__threads) do m = m + t:get("matched"); a = a + t:get("answered") end
+  local e = summary.errors
+  io.write(string.format('WRK_RESULT {"requests":%d,"durationUs":%d,"p50":%d,"p99":%d,"matched":%d,"answered":%d,"non2xx":%d,"errors":%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), m, a, e.status, e.connect + e.read + e.write + e.timeout))
+end
+__threads = {}
+`;
+
+/**
+ * `load` with Debian's wrk as the generator: one thread (the cores are the server's), the same
+ * connections, request, token rotation and body check. wrk's own CPU per request is a fraction of
+ * autocannon's, which shares the two cores with the server, Postgres and Redis in cases 6-7.
+ */
+export async function loadWrk(spec: LoadSpec): Promise<LoadResult> {
+  if (!hasWrk()) throw new Error("BENCH_GENERATOR=wrk: wrk is not installed (Debian: apt-get install wrk)");
+  const dir = mkdtempSync(join(tmpdir(), 'fs-wrk-'));
+  try {
+    const script = join(dir, 'load.lua');
+    const method = spec.method ?? 'GET';
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', ...spec.headers };
+    const lua = `wrk.method = ${JSON.stringify(method)}\n` + (spec.body ? `wrk.body = ${luaString(spec.body)}\n` : '') + Object.entries(headers).map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}\n`).join('') + WRK_SCRIPT;
+    writeFileSync(script, lua);
+    const tokensFile = spec.tokens ? join(dir, 'tokens') : '';
+    if (spec.tokens) writeFileSync(tokensFile, spec.tokens.join('\n') + '\n');
+    const threads = 1;
+    const run = async (seconds: number) => {
+      const out = await new Promise<string>((resolve, reject) => {
+        const args = ['-t', String(threads), '-c', String(spec.connections), '-d', `${seconds}s`, '--timeout', '30s', '-s', script, spec.url, '--', tokensFile, String(threads), spec.expect ?? ''];
+        execFile('wrk', args, { maxBuffer: 1 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`wrk failed: ${stderr || err.message}`)) : resolve(stdout)));
+      });
+      const line = out.split('\n').find((l) => l.startsWith('WRK_RESULT '));
+      if (!line) throw new Error(`wrk printed no result: ${out}`);
+      return JSON.parse(line.slice('WRK_RESULT '.length)) as { requests: number; durationUs: number; p50: number; p99: number; matched: number; answered: number; non2xx: number; errors: number };
+    };
+    if ((spec.warmupSeconds ?? 1) > 0) await run(spec.warmupSeconds ?? 1);
+    const cpu0 = spec.pid ? cpuSeconds(spec.pid) : 0;
+    const r = await run(spec.durationSeconds);
+    const cpu = spec.pid ? cpuSeconds(spec.pid) - cpu0 : undefined;
+    return {
+      rps: r.requests / (r.durationUs / 1e6),
+      cpuUsPerReq: cpu !== undefined && r.requests > 0 ? (cpu * 1e6) / r.requests : undefined,
+      p50: r.p50 / 1000,
+      p99: r.p99 / 1000,
+      requests: r.requests,
+      non2xx: r.non2xx,
+      errors: r.errors,
+      matched: spec.expect ? r.matched : undefined,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A Lua string literal (long brackets cannot hold every JSON body; escapes can). */
+const luaString = (s: string) => `"${s.replace(/[\\"\n\r]/g, (c) => ({ '\\': '\\\\', '"': '\\"', '\n': '\\n', '\r': '\\r' })[c]!)}"`;
 
 /**
  * Measures `spec` and the raw baseline in alternating rounds, so slow drift on a shared

@@ -6,7 +6,9 @@
 // raw node:http server measured in the same run. See docs/performance.md.
 //
 // BENCH_DURATION (s, default 8) per case; BENCH_STEP_DURATION (s, default 5) per
-// optimisation step; BENCH_CONNECTIONS (default 50) for cases 1-5; BENCH_SKIP_FANOUT=1.
+// optimisation step; BENCH_CONNECTIONS (default 50) for cases 1-5; BENCH_SKIP_FANOUT=1;
+// BENCH_GENERATOR=wrk drives cases 1-6 with Debian's wrk instead of autocannon.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -308,7 +310,7 @@ ${
 - other work during the run: ${fmt(other.seconds, 1)} CPU seconds by processes other than the benchmark, its servers, Postgres and Redis
   (${pct(other.share)} of the machine over ${Math.round(other.wallSeconds)} s); stolen by the hypervisor: ${pct(other.stolen)} (/proc/stat)
 - load average (1, 5, 15 min) before the run: ${machine.loadBefore}; before case 8: ${loadBeforeFanout.join(' ')}; after it: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (case 8's subscribers load the machine themselves)
-- load generator: autocannon ${autocannonVersion()} in the bench process (one thread, keep-alive, no pipelining),
+- load generator for cases 1-6: ${generatorDescription()},
   ${CONNECTIONS} connections for cases 1-5, ${DURATION} s per case (cases 3-5: ${STEP_DURATION} s per optimisation step; the main
   table's cases 3-5 are step E, the default configuration; cases 6-7 run the default too), after warm-up (cases 1-5; case 6 from a
   cold process, and once more after 1 s of warm-up by other shoppers);
@@ -406,6 +408,13 @@ Environment: BENCH_DURATION=${DURATION} BENCH_STEP_DURATION=${STEP_DURATION} BEN
 }
 
 let PG_VERSION: string | undefined;
+/** Which load generator drove cases 1-6 (BENCH_GENERATOR, bench/lib.ts load). */
+function generatorDescription(): string {
+  if (process.env.BENCH_GENERATOR !== 'wrk') return `autocannon ${autocannonVersion()} in the bench process (one thread, keep-alive, no pipelining)`;
+  const banner = spawnSync('wrk', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/\s*Copyright.*$/, '');
+  return `${banner || 'wrk'} (BENCH_GENERATOR=wrk: a separate process, one thread, keep-alive, no pipelining; a Lua script rotates the tokens and checks every body)`;
+}
+
 function autocannonVersion(): string {
   try {
     return (JSON.parse(readFileSync(join(ROOT, 'node_modules/autocannon/package.json'), 'utf8')) as { version: string }).version;

@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { signToken } from '../src/auth.js';
-import { cpuSeconds, createSaleProduct, hs256, load, otherWorkMeter, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
+import { cpuSeconds, createSaleProduct, hs256, type LoadSpec, load, otherWorkMeter, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
 import { RESERVE_MUTATION } from './scenario.js';
 import { type LeanFetch, leanFetch } from '../clients/load/http.js';
 
@@ -137,6 +137,7 @@ async function main() {
             warmupSeconds: 0,
             expect: '"ReserveSuccess"',
             pid: p.child.pid,
+            generator: (vEnv.BENCH_GENERATOR ?? process.env.BENCH_GENERATOR) as LoadSpec['generator'],
           });
           const gc1 = await gcSeconds(base);
           const gcMs = Object.fromEntries(Object.entries(gc1).map(([k, v]) => [k, Math.round(1000 * (v - (gc0[k] ?? 0)))]));
