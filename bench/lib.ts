@@ -431,7 +431,7 @@ export async function paired(spec: LoadSpec, raw: { url: string; pid: number; ex
   const mine: LoadResult[] = [];
   const base: LoadResult[] = [];
   for (let i = 0; i < rounds; i++) {
-    base.push(await load({ url: raw.url, connections: spec.connections, durationSeconds: per, pid: raw.pid, expect: raw.expect, warmupSeconds: i === 0 ? 1 : 0 }));
+    base.push(await load({ url: raw.url, connections: spec.connections, durationSeconds: per, pid: raw.pid, expect: raw.expect, warmupSeconds: i === 0 ? 1 : 0, generator: spec.generator }));
     mine.push(await load({ ...spec, durationSeconds: per, warmupSeconds: i === 0 ? spec.warmupSeconds : 0 }));
   }
   const mean = (xs: (number | undefined)[]) => (xs.some((x) => x === undefined) ? undefined : xs.reduce((a: number, b) => a + b!, 0) / xs.length);

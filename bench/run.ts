@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { signToken } from '../src/auth.js';
-import { createSaleProduct, gql, hs256, type LoadResult, load, otherWorkMeter, paired, type Proc, REDIS_URL, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
+import { createSaleProduct, gql, hasWrk, hs256, type LoadResult, type LoadSpec, load, otherWorkMeter, paired, type Proc, REDIS_URL, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
 import { INVENTORY_QUERY, RESERVE_MUTATION, runScenario } from './scenario.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
@@ -110,25 +110,25 @@ async function main() {
     }
 
     // --- cases 3, 4, 5 on each optimisation step -----------------------------------------
-    const hot = async (label: string, env: Record<string, string>, seconds: number) => {
+    const hot = async (label: string, env: Record<string, string>, seconds: number, generator?: LoadSpec['generator']) => {
       const p = await api(env);
       procs.push(p);
       const b = `http://127.0.0.1:${p.port}`;
       const pid = p.child.pid;
       // Warm the server's code paths for all three cases before any is measured.
       for (const w of [{ body: INVENTORY_BODY(readId), url: `${b}/graphql` }, { body: RESERVE_BODY(soldId), url: `${b}/graphql`, tokens: crowd.slice(0, 1000), tokenMode: 'prebuilt' as const }, { url: `${b}/inventory/${readId}` }]) {
-        await load({ ...w, method: w.body ? 'POST' : 'GET', connections: CONNECTIONS, durationSeconds: 1, warmupSeconds: 0 });
+        await load({ ...w, method: w.body ? 'POST' : 'GET', connections: CONNECTIONS, durationSeconds: 1, warmupSeconds: 0, generator });
       }
       const out = {
-        inventory: await paired({ url: `${b}/graphql`, method: 'POST', body: INVENTORY_BODY(readId), connections: CONNECTIONS, durationSeconds: seconds, expect: '"availableQuantity":1000', pid }, rawTarget, ROUNDS),
-        soldOut: await paired({ url: `${b}/graphql`, method: 'POST', body: RESERVE_BODY(soldId), tokens: crowd.slice(0, 1000), tokenMode: 'prebuilt', connections: CONNECTIONS, durationSeconds: seconds, expect: '"SoldOut"', pid }, rawTarget, ROUNDS),
-        rest: await paired({ url: `${b}/inventory/${readId}`, connections: CONNECTIONS, durationSeconds: seconds, expect: '"available_quantity":1000', pid }, rawTarget, ROUNDS),
+        inventory: await paired({ url: `${b}/graphql`, method: 'POST', body: INVENTORY_BODY(readId), connections: CONNECTIONS, durationSeconds: seconds, expect: '"availableQuantity":1000', pid, generator }, rawTarget, ROUNDS),
+        soldOut: await paired({ url: `${b}/graphql`, method: 'POST', body: RESERVE_BODY(soldId), tokens: crowd.slice(0, 1000), tokenMode: 'prebuilt', connections: CONNECTIONS, durationSeconds: seconds, expect: '"SoldOut"', pid, generator }, rawTarget, ROUNDS),
+        rest: await paired({ url: `${b}/inventory/${readId}`, connections: CONNECTIONS, durationSeconds: seconds, expect: '"available_quantity":1000', pid, generator }, rawTarget, ROUNDS),
       };
       await stopAll();
       log(label, Object.fromEntries(Object.entries(out).map(([k, v]) => [k, `${Math.round(v.rps)} rps (${(v.rps / v.raw!.rps).toFixed(2)}x), ${Math.round(v.cpuUsPerReq ?? 0)} us cpu/req (raw ${Math.round(v.raw!.cpuUsPerReq ?? 0)})`])));
       return out;
     };
-    const steps: { label: string; env: Record<string, string>; what: string }[] = [
+    const steps: { label: string; env: Record<string, string>; what: string; generator?: LoadSpec['generator'] }[] = [
       { label: 'A. Yoga only, before (FAST_PATH=off)', env: { FAST_PATH: 'off', TOKEN_CACHE_MS: '0' }, what: 'every request through Yoga; jose verifies every token' },
       { label: 'B. + token cache', env: { FAST_PATH: 'off', TOKEN_CACHE_MS: '30000' }, what: 'verified tokens remembered 30 s (never past exp)' },
       { label: 'C. + node:http fast path, cached parse/validate, graphql-js execute (FAST_PATH=graphql-js, FAST_PATH_REPLAY=off)', env: { FAST_PATH: 'graphql-js', FAST_PATH_REPLAY: 'off' }, what: "Yoga's Request/Response adapters and hook machinery skipped for known JSON POSTs and GET /inventory; the plugins' checks still run, called directly" },
@@ -136,10 +136,15 @@ async function main() {
       { label: 'E. + replayed answers (FAST_PATH=jit, FAST_PATH_REPLAY=on: the default)', env: { FAST_PATH: 'jit' }, what: 'inventory and sold-out reserve answers replayed while their memo token holds (stock snapshot, sold out); every check still runs' },
       { label: 'F. E with WORKERS=2 (node:cluster)', env: { FAST_PATH: 'jit', WORKERS: '2' }, what: 'two api processes on one port (the load generator shares the same 2 cores)' },
     ];
+    // The issue's own load generator: a process in C that leaves the server more of the two cores
+    // than autocannon in this process does, so the ratios are not flattered by the generator's cost.
+    if (process.env.BENCH_GENERATOR !== 'wrk' && hasWrk()) {
+      steps.push({ label: 'G. E driven by wrk instead of autocannon (cross-check)', env: { FAST_PATH: 'jit' }, what: 'the default configuration again, raw and case both driven by wrk (one thread, separate process); not an optimisation', generator: 'wrk' });
+    }
     const stepResults: { label: string; what: string; r: Awaited<ReturnType<typeof hot>> }[] = [];
     for (const st of steps) {
       log('step', st.label);
-      stepResults.push({ label: st.label, what: st.what, r: await hot(st.label, st.env, STEP_DURATION) });
+      stepResults.push({ label: st.label, what: st.what, r: await hot(st.label, st.env, STEP_DURATION, st.generator) });
     }
     // The main table's cases 3-5: step E, the default configuration (FAST_PATH=jit, replay on).
     const main = stepResults[4].r;
@@ -370,6 +375,8 @@ Method and history: docs/live-updates.md, "Benchmark".`
 ## What each optimisation bought (cases 3, 4, 5; ${STEP_DURATION} s each)
 
 Each step is a server configuration (env variables in docs/performance.md), measured in this run, cumulative from the top.
+Step G (when Debian's wrk is installed) is not an optimisation: step E again, with wrk driving the raw server and the cases
+instead of autocannon, whose own CPU on the same two cores flatters the ratios (docs/performance.md, "Load generators").
 The profile behind step C is in bench/profiles/ (\`npm run bench:profile\`).
 
 Each cell: requests/s (ratio to raw requests/s in the same rounds; ratio to raw CPU per request).
