@@ -338,9 +338,9 @@ function findWrk(): boolean {
  * `done` prints the totals with wrk's latency percentiles (µs) as one JSON line.
  */
 const WRK_SCRIPT = `
--- offset (set by setup), matched and answered (read by done) are the thread's globals
+-- offset (set by setup) and matched (read by done) are the thread's globals
 local tokens, n, threads, expect, base = {}, 0, 1, nil, {}
-offset, matched, answered = 0, 0, 0
+offset, matched = 0, 0
 function setup(thread)
   thread:set("offset", #__threads)
   table.insert(__threads, thread)
@@ -356,20 +356,19 @@ function request()
   if #tokens == 0 then return wrk.format() end
   local h = {}
   for k, v in pairs(base) do h[k] = v end
-  h["Authorization"] = "Bearer " .. tokens[n % #tokens + 1]
+  h["authorization"] = "Bearer " .. tokens[n % #tokens + 1]
   n = n + threads
   return wrk.format(nil, nil, h, nil)
 end
 function response(status, headers, body)
-  answered = answered + 1
   if expect and body and string.find(body, expect, 1, true) then matched = matched + 1 end
 end
 function done(summary, latency, requests)
-  local m, a = 0, 0
-  for _, t in ipairs(__threads) do m = m + t:get("matched"); a = a + t:get("answered") end
+  local m = 0
+  for _, t in ipairs(__threads) do m = m + t:get("matched") end
   local e = summary.errors
-  io.write(string.format('WRK_RESULT {"requests":%d,"durationUs":%d,"p50":%d,"p99":%d,"matched":%d,"answered":%d,"non2xx":%d,"errors":%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), m, a, e.status, e.connect + e.read + e.write + e.timeout))
+  io.write(string.format('WRK_RESULT {"requests":%d,"durationUs":%d,"p50":%d,"p99":%d,"matched":%d,"non2xx":%d,"errors":%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), m, e.status, e.connect + e.read + e.write + e.timeout))
 end
 __threads = {}
 `;
@@ -377,7 +376,9 @@ __threads = {}
 /**
  * `load` with Debian's wrk as the generator: one thread (the cores are the server's), the same
  * connections, request, token rotation and body check. wrk's own CPU per request is a fraction of
- * autocannon's, which shares the two cores with the server, Postgres and Redis in cases 6-7.
+ * autocannon's, which shares the two cores with the server, Postgres and Redis. `tokenMode` is
+ * autocannon's concern: the Lua script builds each request with its token either way, in one
+ * rotation over all the tokens.
  */
 export async function loadWrk(spec: LoadSpec): Promise<LoadResult> {
   if (!hasWrk()) throw new Error("BENCH_GENERATOR=wrk: wrk is not installed (Debian: apt-get install wrk)");
@@ -385,7 +386,9 @@ export async function loadWrk(spec: LoadSpec): Promise<LoadResult> {
   try {
     const script = join(dir, 'load.lua');
     const method = spec.method ?? 'GET';
-    const headers: Record<string, string> = { 'Content-Type': 'application/json', ...spec.headers };
+    // As autocannon sends them (load): JSON content type unless the spec says otherwise, names in lower case.
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    for (const [k, v] of Object.entries(spec.headers ?? {})) headers[k.toLowerCase()] = v;
     const lua = `wrk.method = ${JSON.stringify(method)}\n` + (spec.body ? `wrk.body = ${luaString(spec.body)}\n` : '') + Object.entries(headers).map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}\n`).join('') + WRK_SCRIPT;
     writeFileSync(script, lua);
     const tokensFile = spec.tokens ? join(dir, 'tokens') : '';
@@ -398,7 +401,7 @@ export async function loadWrk(spec: LoadSpec): Promise<LoadResult> {
       });
       const line = out.split('\n').find((l) => l.startsWith('WRK_RESULT '));
       if (!line) throw new Error(`wrk printed no result: ${out}`);
-      return JSON.parse(line.slice('WRK_RESULT '.length)) as { requests: number; durationUs: number; p50: number; p99: number; matched: number; answered: number; non2xx: number; errors: number };
+      return JSON.parse(line.slice('WRK_RESULT '.length)) as { requests: number; durationUs: number; p50: number; p99: number; matched: number; non2xx: number; errors: number };
     };
     if ((spec.warmupSeconds ?? 1) > 0) await run(spec.warmupSeconds ?? 1);
     const cpu0 = spec.pid ? cpuSeconds(spec.pid) : 0;

@@ -136,8 +136,8 @@ async function main() {
       { label: 'E. + replayed answers (FAST_PATH=jit, FAST_PATH_REPLAY=on: the default)', env: { FAST_PATH: 'jit' }, what: 'inventory and sold-out reserve answers replayed while their memo token holds (stock snapshot, sold out); every check still runs' },
       { label: 'F. E with WORKERS=2 (node:cluster)', env: { FAST_PATH: 'jit', WORKERS: '2' }, what: 'two api processes on one port (the load generator shares the same 2 cores)' },
     ];
-    // The issue's own load generator: a process in C that leaves the server more of the two cores
-    // than autocannon in this process does, so the ratios are not flattered by the generator's cost.
+    // The issue's own load generator: a process in C that leaves the servers more of the two cores
+    // than autocannon in this process does, so a ratio flattered by the generator's own cost shows.
     if (process.env.BENCH_GENERATOR !== 'wrk' && hasWrk()) {
       steps.push({ label: 'G. E driven by wrk instead of autocannon (cross-check)', env: { FAST_PATH: 'jit' }, what: 'the default configuration again, raw and case both driven by wrk (one thread, separate process); not an optimisation', generator: 'wrk' });
     }
@@ -376,7 +376,7 @@ Method and history: docs/live-updates.md, "Benchmark".`
 
 Each step is a server configuration (env variables in docs/performance.md), measured in this run, cumulative from the top.
 Step G (when Debian's wrk is installed) is not an optimisation: step E again, with wrk driving the raw server and the cases
-instead of autocannon, whose own CPU on the same two cores flatters the ratios (docs/performance.md, "Load generators").
+instead of autocannon, whose own CPU on the same two cores could flatter the ratios (docs/performance.md, "Load generators").
 The profile behind step C is in bench/profiles/ (\`npm run bench:profile\`).
 
 Each cell: requests/s (ratio to raw requests/s in the same rounds; ratio to raw CPU per request).
