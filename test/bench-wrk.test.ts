@@ -8,7 +8,7 @@ describe.skipIf(!hasWrk())('load with BENCH_GENERATOR=wrk', () => {
   const seen = new Map<string, number>();
   let answered = 0;
   let good = 0;
-  let bodies: string[] = [];
+  const bodies: string[] = [];
   let url = '';
   const server = createServer((req, res) => {
     let body = '';
