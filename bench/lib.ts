@@ -270,7 +270,7 @@ export function otherWorkMeter(cores: number): () => OtherWork {
   };
 }
 
-/** Runs autocannon (one connection pool, keep-alive, no pipelining) and reports rps and latency. */
+/** Runs autocannon (one connection pool, keep-alive, no pipelining), or wrk (spec.generator or BENCH_GENERATOR), and reports rps and latency. */
 export async function load(spec: LoadSpec): Promise<LoadResult> {
   if ((spec.generator ?? process.env.BENCH_GENERATOR) === 'wrk') return loadWrk(spec);
   const headers = { 'content-type': 'application/json', ...spec.headers };
@@ -317,8 +317,7 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
 
 /** Whether Debian's wrk is installed (`apt-get install wrk`). */
 export function hasWrk(): boolean {
-  if (wrkInstalled !== undefined) return wrkInstalled;
-  return (wrkInstalled = findWrk());
+  return (wrkInstalled ??= findWrk());
 }
 let wrkInstalled: boolean | undefined;
 function findWrk(): boolean {

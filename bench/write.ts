@@ -137,7 +137,8 @@ async function main() {
             warmupSeconds: 0,
             expect: '"ReserveSuccess"',
             pid: p.child.pid,
-            generator: (vEnv.BENCH_GENERATOR ?? process.env.BENCH_GENERATOR) as LoadSpec['generator'],
+            // A variant may name its generator; otherwise load() takes BENCH_GENERATOR's.
+            generator: vEnv.BENCH_GENERATOR as LoadSpec['generator'],
           });
           const gc1 = await gcSeconds(base);
           const gcMs = Object.fromEntries(Object.entries(gc1).map(([k, v]) => [k, Math.round(1000 * (v - (gc0[k] ?? 0)))]));
