@@ -322,6 +322,26 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('the Redis gate with a big
     expect(await redis.ttl(`${prefix}{${s.productId}}:users`)).toBe(-1);
   }, 60_000);
 
+  it('a rebuild merges 20,000 holders into a loaded gate: each shopper keeps the higher count, nothing is raised', async () => {
+    const gate = new RedisGate(redis, prefix);
+    // The live gate: 12,000 holders, two of them with 2 units (admitted since the snapshot was read).
+    const s = snapshot({ stock: 30, sequence: 700, perUserLimit: 2, held: { ...holders(12_000), h5: 2, h11999: 2 } });
+    await gate.load(s, true);
+    // Postgres's older view: 20,000 holders (8,000 the gate has not seen: admitted through Postgres
+    // alone during an outage), h5 with 1 unit, more stock, a lower sequence.
+    const merged = { ...s, stock: 45, sequence: 500, held: { ...holders(20_000), h7: 2 } };
+    expect(await gate.merge(merged)).toBe(true);
+    const users = await redis.hgetall(`${prefix}{${s.productId}}:users`);
+    expect(Object.keys(users)).toHaveLength(20_000);
+    expect([users.h5, users.h7, users.h11999, users.h19999, users.h0]).toEqual(['2', '2', '2', '1', '1']);
+    expect(await redis.hmget(`${prefix}{${s.productId}}:gate`, 'stock', 'seq')).toEqual(['30', '700']);
+    expect((await gate.admit(attempt(s.productId, 'h7', 1))).outcome).toBe('LIMIT_EXCEEDED');
+    expect(await gate.admit(attempt(s.productId, 'h19999', 1))).toEqual({ outcome: 'ADMITTED', sequence: 701 });
+    // Nothing to merge into: false, nothing written.
+    expect(await gate.merge({ ...merged, productId: `${s.productId}-none` })).toBe(false);
+    expect(await redis.exists(`${prefix}{${s.productId}-none}:gate`, `${prefix}{${s.productId}-none}:users`)).toBe(0);
+  }, 60_000);
+
   it('reconcile replaces 200,000 holders at once (compare-and-set), and drops the staged hash when the gate moved', async () => {
     const gate = new RedisGate(redis, prefix);
     const inspector = new RedisGateInspector(redis, prefix);

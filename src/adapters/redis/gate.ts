@@ -18,6 +18,7 @@ const SCRIPTS = {
   fsReserveManyV1: { lua: lua('reserve-many') },
   fsReleaseV1: { numberOfKeys: 2, lua: lua('release-2') },
   fsLoadV2: { numberOfKeys: 3, lua: lua('users') + lua('load-3') },
+  fsMergeV1: { numberOfKeys: 2, lua: lua('merge-2') },
 } as const;
 
 declare module 'ioredis' {
@@ -25,6 +26,7 @@ declare module 'ioredis' {
     fsReserveManyV1(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Result<(number | string)[], Context>;
     fsReleaseV1(gate: string, users: string, userId: string, quantity: number, restore: '0' | '1'): Result<number, Context>;
     fsLoadV2(gate: string, users: string, staged: string, ...args: (string | number)[]): Result<number, Context>;
+    fsMergeV1(gate: string, users: string, ...args: (string | number)[]): Result<number, Context>;
   }
 }
 
@@ -232,8 +234,32 @@ export class RedisGate implements StockGate {
       users.mode,
       ...users.pairs,
     );
-    if (wrote === 1) this.noteStock(s.productId, s.stock);
+    // The sold-out flag is left alone: the snapshot was read before this write, and the flag
+    // follows the newest stock this process has seen (its stock events, versioned).
     return wrote === 1;
+  }
+
+  /**
+   * Folds a snapshot into a gate that already holds the product (merge-2.lua): the lower stock,
+   * the higher sequence and shoppers' counts, the earlier window. A rebuild's snapshot is read
+   * before it is written, and never holds the admissions not yet stored: overwriting a live gate
+   * with it would hand out again what others had just admitted. False (nothing written) when
+   * the gate does not hold the product. A sale's many holders go in several calls, the gate's
+   * fields with the last; a count merged early only ever refuses more, never admits more.
+   */
+  async merge(s: GateSnapshot): Promise<boolean> {
+    const k = gateKeys(this.prefix, s.productId);
+    const fields = [s.stock, s.sequence, s.startsAtMs, s.endsAtMs, s.perUserLimit];
+    const entries = Object.entries(s.held);
+    const last = Math.max(0, entries.length - USERS_PER_COMMAND);
+    for (let w = 0; w < last; w += 16 * USERS_PER_COMMAND) {
+      const calls: Promise<number>[] = [];
+      for (let i = w; i < Math.min(last, w + 16 * USERS_PER_COMMAND); i += USERS_PER_COMMAND) {
+        calls.push(this.redis.fsMergeV1(k.gate, k.users, '0', ...fields, ...entries.slice(i, Math.min(last, i + USERS_PER_COMMAND)).flat()));
+      }
+      if ((await Promise.all(calls)).includes(-1)) return false;
+    }
+    return (await this.redis.fsMergeV1(k.gate, k.users, '1', ...fields, ...entries.slice(last).flat())) >= 0;
   }
 
   async setWindow(productId: string, startsAtMs: number, endsAtMs: number): Promise<void> {

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import type { GateSnapshot } from '../../domain/gate/port.js';
 import { fallbackSequence, PostgresAdmission } from '../../domain/gate/postgres.js';
-import { rebuildGate } from '../../domain/gate/reconcile.js';
+import { type GateRebuilder, rebuildGate } from '../../domain/gate/reconcile.js';
 import { type GateInspector, ResilientGate } from '../../domain/gate/resilient.js';
 import { gateKeys, lua, RedisGate, stageUsers } from './gate.js';
 
@@ -50,18 +50,30 @@ export interface ResilientRedisGateOptions {
   now?: () => Date;
 }
 
+/**
+ * The lowest sequence the Redis gate may hand out next for a product. Once the fallback has handed
+ * out sequences, the Redis gate starts far above them, so a process still admitting through
+ * Postgres (it has not noticed Redis is back yet) can never hand out a number the Redis gate also
+ * hands out. Sequences are unique and increasing, not dense.
+ */
+export const sequenceFloor = (db: Db) => async (productId: string) => {
+  const last = await fallbackSequence(db, productId);
+  return last > 0 ? last + REDIS_ABOVE_FALLBACK : 0;
+};
+
+/** A rebuild's writes into the Redis gate, with each product's sequence raised to its floor. */
+export function redisRebuilder(primary: RedisGate, floor: (productId: string) => Promise<number>): GateRebuilder {
+  const above = async (s: GateSnapshot) => ({ ...s, sequence: Math.max(s.sequence, await floor(s.productId)) });
+  return {
+    load: async (s) => primary.load(await above(s), false),
+    merge: async (s) => primary.merge(await above(s)),
+  };
+}
+
 /** The Redis Lua gate wrapped with its Postgres fallback, probe and rebuild (see domain/gate/resilient.ts). */
 export function createResilientRedisGate(o: ResilientRedisGateOptions): ResilientGate {
   const primary = new RedisGate(o.redis, o.prefix);
-  // Once the fallback has handed out sequences, the Redis gate starts far above them, so a
-  // process still admitting through Postgres (it has not noticed Redis is back yet) can never
-  // hand out a number the Redis gate also hands out. Sequences are unique and increasing, not dense.
-  const floor = async (productId: string) => {
-    const last = await fallbackSequence(o.db, productId);
-    return last > 0 ? last + REDIS_ABOVE_FALLBACK : 0;
-  };
-  const loadAboveFloor = async (s: GateSnapshot, force: boolean) =>
-    primary.load({ ...s, sequence: Math.max(s.sequence, await floor(s.productId)) }, force);
+  const floor = sequenceFloor(o.db);
   return new ResilientGate({
     primary,
     inspector: new RedisGateInspector(o.redis, o.prefix),
@@ -80,7 +92,7 @@ export function createResilientRedisGate(o: ResilientRedisGateOptions): Resilien
     },
     sequenceFloor: floor,
     rebuild: async () => {
-      await rebuildGate({ db: o.db, now: o.now ?? (() => new Date()) }, { load: loadAboveFloor });
+      await rebuildGate({ db: o.db, now: o.now ?? (() => new Date()) }, redisRebuilder(primary, floor));
     },
     log: o.log,
   });

@@ -2,7 +2,7 @@ import { gt, isNull, or } from 'drizzle-orm';
 import { products } from '../../adapters/db/schema/tables.js';
 import type { Deps } from '../context.js';
 import { announceStock, gateSnapshot, getProduct } from '../inventory/products.js';
-import type { StockGate } from './port.js';
+import type { GateSnapshot, StockGate } from './port.js';
 import { type GateInspector, ResilientGate } from './resilient.js';
 
 /**
@@ -82,17 +82,32 @@ export async function reconcileGate(deps: Deps, opts: ReconcileOptions, memo: Re
   return report;
 }
 
-/** Rebuilds the gate from Postgres for every product still on sale (after the gate's store came back). */
-export async function rebuildGate(
-  deps: Pick<Deps, 'db' | 'now'>,
-  gate: Pick<StockGate, 'load'>,
-): Promise<number> {
+/** How a rebuild writes one product into a shared gate. */
+export interface GateRebuilder {
+  /** Writes the snapshot when the gate holds nothing for the product; false (nothing written) when it does. */
+  load(snapshot: GateSnapshot): Promise<boolean>;
+  /**
+   * Folds the snapshot into a gate that holds the product, never raising what it may admit
+   * (RedisGate.merge); false when the gate holds nothing after all.
+   */
+  merge(snapshot: GateSnapshot): Promise<boolean>;
+}
+
+/**
+ * Rebuilds the gate from Postgres for every product still on sale (after the gate's store came
+ * back). An empty store (Redis restarted) is loaded. A product's gate that is already there (another
+ * process rebuilt it first, or Redis kept its state through a partition) is never overwritten: the
+ * snapshot was read before, and other processes may have admitted through the gate since; it is
+ * merged (the lower stock, the higher sequence and counts), and the reconciler raises it later if
+ * it stands below Postgres.
+ */
+export async function rebuildGate(deps: Pick<Deps, 'db' | 'now'>, gate: GateRebuilder): Promise<number> {
   const now = deps.now();
   const rows = await deps.db.select().from(products).where(or(isNull(products.endsAt), gt(products.endsAt, now)));
   for (const row of rows) {
     const snap = await gateSnapshot(deps.db, row);
-    // Empty store (restarted): a plain load. State survived (a partition): overwrite it.
-    if (!(await gate.load(snap, false))) await gate.load(snap, true);
+    // Loaded, merged, or (gone again between the two: flushed) loaded after all.
+    if (!(await gate.load(snap)) && !(await gate.merge(snap))) await gate.load(snap);
   }
   return rows.length;
 }
