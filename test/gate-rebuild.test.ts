@@ -4,6 +4,7 @@
 // shared Redis under a prefix of its own; nothing is killed here (test/gate-fallback.test.ts and
 // test/live-soldout.test.ts restart their own Redis).
 import { Redis } from 'ioredis';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisGate } from '../src/adapters/redis/gate.js';
 import { redisRebuilder, sequenceFloor } from '../src/adapters/redis/resilient.js';
@@ -16,6 +17,15 @@ import { BACKENDS, quietLog, REDIS_URL, scratchDatabase, uniqueName } from './su
 
 const admin = { userId: 'operator', roles: ['admin'] };
 const shopper = (userId: string) => ({ userId, roles: [] });
+
+/** Waits for a process's gate to be back on Redis (its probe found Redis and it rebuilt). */
+const backUp = async (gate: ResilientGate) => {
+  const end = Date.now() + 15_000;
+  while (gate.mode !== 'up') {
+    if (Date.now() > end) throw new Error('the cut-off process did not come back');
+    await new Promise((res) => setTimeout(res, 50));
+  }
+};
 
 describe.skipIf(!BACKENDS.includes('postgres+redis'))('rebuilding the Redis gate while other processes use it', () => {
   const prefix = `${uniqueName('fsrb')}:`;
@@ -115,11 +125,7 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('rebuilding the Redis gate
       expect(r.__typename).toBe('ReserveSuccess');
       expect(cutGate.counts.fallbackAdmits).toBe(1);
       expect(await redis.hget(keys(id).gate, 'stock')).toBe('4');
-      const end = Date.now() + 15_000;
-      while (cutGate.mode !== 'up') {
-        if (Date.now() > end) throw new Error('the cut-off process did not come back');
-        await new Promise((res) => setTimeout(res, 50));
-      }
+      await backUp(cutGate);
       expect(cutGate.counts.rebuilds).toBe(1);
     } finally {
       await cut.close();
@@ -132,6 +138,41 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('rebuilding the Redis gate
     expect(Number(await redis.hget(keys(id).gate, 'seq'))).toBeGreaterThanOrEqual(floor);
     expect(await buy(id, 'p2')).toBe('LimitExceeded');
     expect([await buy(id, 'p3'), await buy(id, 'p4'), await buy(id, 'p5')]).toEqual(['ReserveSuccess', 'ReserveSuccess', 'SoldOut']);
+  });
+
+  it('a cut-off process rebuilds only after its fallback reservations are stored, not merely admitted', async () => {
+    const id = 'rb-storing';
+    await product(id, 5, 2);
+    const cut = await createRuntime({ databaseUrl: db.url, redisUrl: REDIS_URL, dataDir: '', logLevel: 'silent' }, { log: quietLog, redisPrefix: prefix });
+    // The product's row locked elsewhere: the fallback's admission is decided at once, its storing waits.
+    const locker = postgres(db.url, { max: 1, onnotice: () => {} });
+    let unlock!: () => void;
+    const locked = new Promise<void>((res) => (unlock = res));
+    const holding = locker.begin(async (tx) => {
+      await tx`select 1 from products where id = ${id} for update`;
+      await locked;
+    });
+    try {
+      const cutGate = cut.deps.gate as ResilientGate;
+      cutGate.markDown('a partition, in this test');
+      const pending = reserve(cut.deps, shopper('s1'), { productId: id, quantity: 2 });
+      // The probe finds Redis after 500 ms; the rebuild must wait for s1's units to be stored.
+      await new Promise((res) => setTimeout(res, 1500));
+      expect(cutGate.counts.fallbackAdmits).toBe(1);
+      expect(cutGate.mode).toBe('recovering');
+      expect(cutGate.counts.rebuilds).toBe(0);
+      unlock();
+      await holding;
+      expect((await pending).__typename).toBe('ReserveSuccess');
+      await backUp(cutGate);
+    } finally {
+      unlock();
+      await locker.end();
+      await cut.close();
+    }
+    // The rebuild read Postgres after s1's two units were stored: the gate knows them.
+    expect(await redis.hget(keys(id).gate, 'stock')).toBe('3');
+    expect(await redis.hget(keys(id).users, 's1')).toBe('2');
   });
 
   it('an operator ends the sale while the rebuild is under way: the older snapshot does not reopen it', async () => {

@@ -133,14 +133,18 @@ export async function reserve(deps: Deps, actor: Actor, input: ReserveInput): Pr
       return decision.outcome === 'ENDED' ? saleEnded(p.startsAt, p.endsAt) : saleNotStarted(p.startsAt, p.endsAt);
     }
     case 'ADMITTED':
-      return (await batcherOf(deps).commit({
-        actor,
-        productId: input.productId,
-        quantity: input.quantity,
-        idempotencyKey: key,
-        reservationId,
-        sequence: decision.sequence,
-      })) as ReserveResult;
+      try {
+        return (await batcherOf(deps).commit({
+          actor,
+          productId: input.productId,
+          quantity: input.quantity,
+          idempotencyKey: key,
+          reservationId,
+          sequence: decision.sequence,
+        })) as ReserveResult;
+      } finally {
+        decision.stored?.();
+      }
   }
 }
 

@@ -32,7 +32,11 @@ export interface AdmitAttempt {
 }
 
 export type GateDecision =
-  | { outcome: 'ADMITTED'; sequence: number }
+  /**
+   * `stored`, when present, must be called once Postgres has kept or refused the admission: the
+   * Postgres fallback counts its admissions until then, so a rebuild of the gate waits for them.
+   */
+  | { outcome: 'ADMITTED'; sequence: number; stored?: () => void }
   /** The same shopper already reserved with this idempotency key. */
   | { outcome: 'REPEATED'; reservationId: string; sequence: number }
   | { outcome: 'NOT_STARTED' }

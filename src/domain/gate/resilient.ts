@@ -100,7 +100,10 @@ export class ResilientGate implements StockGate {
       if (!(await this.o.probe().catch(() => false))) continue;
       this.setMode('recovering');
       try {
-        // Let this process's fallback admissions finish storing first, so the rebuild counts them.
+        // Let this process's fallback admissions finish storing first, so the rebuild counts them
+        // (at most 5 s: an admission whose caller never says it is stored must not hold Redis back;
+        // one the snapshot misses leaves the gate above Postgres, which refuses the extra attempt,
+        // and reconciliation lowers it).
         for (let i = 0; i < 100 && this.inFlight > 0; i++) await new Promise((r) => setTimeout(r, 50));
         await this.o.rebuild();
         this.counts.rebuilds++;
@@ -129,12 +132,26 @@ export class ResilientGate implements StockGate {
     if (this.o.fallback === 'error') {
       throw new RetryableError('The stock gate is unavailable; nothing was reserved, try again', { retryAfterSeconds: 1 });
     }
+    // Counted until Postgres has kept or refused the admission (the caller's `stored`), not only
+    // until it is decided: a rebuild's snapshot must see what the fallback admitted.
     this.inFlight++;
+    let handedOver = false;
     try {
       this.counts.fallbackAdmits++;
-      return await this.o.postgres.admit(a);
+      const d = await this.o.postgres.admit(a);
+      if (d.outcome !== 'ADMITTED') return d;
+      handedOver = true;
+      let done = false;
+      return {
+        ...d,
+        stored: () => {
+          if (done) return;
+          done = true;
+          this.inFlight--;
+        },
+      };
     } finally {
-      this.inFlight--;
+      if (!handedOver) this.inFlight--;
     }
   }
 
