@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signTokenSync } from '../src/auth.js';
 import { createSaleProduct, hs256, type LoadSpec, load, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
-import { INVENTORY_QUERY, RESERVE_MUTATION } from './scenario.js';
+import { hotCases, stockCase } from './scenario.js';
 
 const CASES = (process.env.COMPARE_CASES ?? '3,4,5').split(',');
 const ROUNDS = Number(process.env.COMPARE_ROUNDS ?? 2);
@@ -53,21 +53,19 @@ async function main() {
           const base = `http://127.0.0.1:${p.port}`;
           const readId = await createSaleProduct(base, admin, unique('cmp-read'), 1000, 1);
           const soldId = await createSaleProduct(base, admin, unique('cmp-sold'), 1, 1);
-          const reserve = (productId: string) => JSON.stringify({ query: RESERVE_MUTATION, variables: { input: { productId } } });
           // The sold-out product's one unit taken, as in bench/run.ts.
-          await load({ url: `${base}/graphql`, method: 'POST', body: reserve(soldId), tokens: [hs256(SECRET, { sub: 'cmp-buyer' })], connections: 1, durationSeconds: 1, warmupSeconds: 0 });
+          await load({ ...stockCase(base, soldId, [hs256(SECRET, { sub: 'cmp-buyer' })]), connections: 1, durationSeconds: 1, warmupSeconds: 0 });
           const crowd = Array.from({ length: 1000 }, (_, i) => hs256(SECRET, { sub: `cmp-${round}-${i}` }));
-          const specs: Record<string, LoadSpec> = {
-            '3': { url: `${base}/graphql`, method: 'POST', body: JSON.stringify({ query: INVENTORY_QUERY, variables: { productId: readId } }), connections: 50, durationSeconds: SECONDS, expect: '"availableQuantity":1000' },
-            '4': { url: `${base}/graphql`, method: 'POST', body: reserve(soldId), tokens: crowd, tokenMode: 'prebuilt', connections: 50, durationSeconds: SECONDS, expect: '"SoldOut"' },
-            '5': { url: `${base}/inventory/${readId}`, connections: 50, durationSeconds: SECONDS, expect: '"available_quantity":1000' },
-          };
+          const specs: Record<string, LoadSpec> = Object.fromEntries(
+            Object.entries(hotCases(base, readId, soldId, crowd)).map(([c, r]) => [c, { ...r, connections: 50, durationSeconds: SECONDS }]),
+          );
           if (CASES.includes('6')) {
             const warmId = await createSaleProduct(base, admin, unique('cmp-warm'), 50_000_000, 1000);
-            await load({ url: `${base}/graphql`, method: 'POST', body: reserve(warmId), tokens: Array.from({ length: 5000 }, (_, i) => hs256(SECRET, { sub: `cmp-w-${round}-${i}` })), connections: 200, durationSeconds: 2, warmupSeconds: 0 });
+            const warmCrowd = Array.from({ length: 5000 }, (_, i) => hs256(SECRET, { sub: `cmp-w-${round}-${i}` }));
+            await load({ ...stockCase(base, warmId, warmCrowd), connections: 200, durationSeconds: 2, warmupSeconds: 0 });
             const stockId = await createSaleProduct(base, admin, unique('cmp-stock'), 50_000_000, 1000);
             const shoppers = Array.from({ length: 20_000 }, (_, i) => hs256(SECRET, { sub: `cmp-s-${round}-${i}` }));
-            specs['6'] = { url: `${base}/graphql`, method: 'POST', body: reserve(stockId), tokens: shoppers, connections: 200, durationSeconds: SECONDS, expect: '"ReserveSuccess"' };
+            specs['6'] = { ...stockCase(base, stockId, shoppers), connections: 200, durationSeconds: SECONDS };
           }
           const todo = CASES.filter((c) => specs[c]);
           // Cases 3-5: a second of each first, so what is measured is compiled code.

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { signToken } from '../src/auth.js';
 import { gql, hs256, load, REDIS_URL, ROOT, SECRET, scratchDatabase, startProcess, unique } from './lib.js';
-import { INVENTORY_QUERY, RESERVE_MUTATION } from './scenario.js';
+import { inventoryBody, RESERVE_MUTATION, reserveBody } from './scenario.js';
 
 const DIR = join(ROOT, 'bench', 'profiles');
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
@@ -109,7 +109,7 @@ async function profileOnce(name: string, env: Record<string, string>, dbUrl: str
   const r = await load({
     url: `${base}/graphql`,
     method: 'POST',
-    body: JSON.stringify(soldOut || stock ? { query: RESERVE_MUTATION, variables: { input: { productId: id } } } : { query: INVENTORY_QUERY, variables: { productId: id } }),
+    body: soldOut || stock ? reserveBody(id) : inventoryBody(id),
     tokens,
     connections: stock ? 200 : 50,
     durationSeconds: SECONDS,

@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { signToken } from '../src/auth.js';
 import { createSaleProduct, gql, hasWrk, hs256, type LoadResult, type LoadSpec, load, otherWorkMeter, paired, type Proc, REDIS_URL, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
-import { INVENTORY_QUERY, RESERVE_MUTATION, runScenario } from './scenario.js';
+import { hotCases, RESERVE_MUTATION, runScenario, stockCase } from './scenario.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
 const STEP_DURATION = Number(process.env.BENCH_STEP_DURATION ?? 6);
@@ -26,8 +26,6 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const SHOPPERS = Number(process.env.BENCH_SHOPPERS ?? 20_000);
 const UNITS = Number(process.env.BENCH_UNITS ?? 1_000);
 
-const INVENTORY_BODY = (productId: string) => JSON.stringify({ query: INVENTORY_QUERY, variables: { productId } });
-const RESERVE_BODY = (productId: string) => JSON.stringify({ query: RESERVE_MUTATION, variables: { input: { productId } } });
 
 interface Row {
   case: string;
@@ -115,15 +113,11 @@ async function main() {
       procs.push(p);
       const b = `http://127.0.0.1:${p.port}`;
       const pid = p.child.pid;
+      const cases = hotCases(b, readId, soldId, crowd.slice(0, 1000));
       // Warm the server's code paths for all three cases before any is measured.
-      for (const w of [{ body: INVENTORY_BODY(readId), url: `${b}/graphql` }, { body: RESERVE_BODY(soldId), url: `${b}/graphql`, tokens: crowd.slice(0, 1000), tokenMode: 'prebuilt' as const }, { url: `${b}/inventory/${readId}` }]) {
-        await load({ ...w, method: w.body ? 'POST' : 'GET', connections: CONNECTIONS, durationSeconds: 1, warmupSeconds: 0, generator });
-      }
-      const out = {
-        inventory: await paired({ url: `${b}/graphql`, method: 'POST', body: INVENTORY_BODY(readId), connections: CONNECTIONS, durationSeconds: seconds, expect: '"availableQuantity":1000', pid, generator }, rawTarget, ROUNDS),
-        soldOut: await paired({ url: `${b}/graphql`, method: 'POST', body: RESERVE_BODY(soldId), tokens: crowd.slice(0, 1000), tokenMode: 'prebuilt', connections: CONNECTIONS, durationSeconds: seconds, expect: '"SoldOut"', pid, generator }, rawTarget, ROUNDS),
-        rest: await paired({ url: `${b}/inventory/${readId}`, connections: CONNECTIONS, durationSeconds: seconds, expect: '"available_quantity":1000', pid, generator }, rawTarget, ROUNDS),
-      };
+      for (const w of Object.values(cases)) await load({ ...w, connections: CONNECTIONS, durationSeconds: 1, warmupSeconds: 0, generator });
+      const measure = (c: keyof typeof cases) => paired({ ...cases[c], connections: CONNECTIONS, durationSeconds: seconds, pid, generator }, rawTarget, ROUNDS);
+      const out = { inventory: await measure('3'), soldOut: await measure('4'), rest: await measure('5') };
       await stopAll();
       log(label, Object.fromEntries(Object.entries(out).map(([k, v]) => [k, `${Math.round(v.rps)} rps (${(v.rps / v.raw!.rps).toFixed(2)}x), ${Math.round(v.cpuUsPerReq ?? 0)} us cpu/req (raw ${Math.round(v.raw!.cpuUsPerReq ?? 0)})`])));
       return out;
@@ -162,22 +156,12 @@ async function main() {
     const case6 = async (extra: Record<string, string>, warm = false) => {
       const p = await api(extra);
       procs.push(p);
-      const url = `http://127.0.0.1:${p.port}/graphql`;
+      const b = `http://127.0.0.1:${p.port}`;
       if (warm) {
-        const warmId = await createSaleProduct(`http://127.0.0.1:${p.port}`, admin, `bench-warm-${Date.now().toString(36)}`, 50_000_000, 1000);
-        await load({ url, method: 'POST', body: RESERVE_BODY(warmId), tokens: warmCrowd, connections: 200, durationSeconds: 1, warmupSeconds: 0, expect: '"ReserveSuccess"' });
+        const warmId = await createSaleProduct(b, admin, `bench-warm-${Date.now().toString(36)}`, 50_000_000, 1000);
+        await load({ ...stockCase(b, warmId, warmCrowd), connections: 200, durationSeconds: 1, warmupSeconds: 0 });
       }
-      const r = await load({
-        url,
-        method: 'POST',
-        body: RESERVE_BODY(stockId),
-        tokens,
-        connections: 200,
-        durationSeconds: DURATION,
-        warmupSeconds: 0,
-        expect: '"ReserveSuccess"',
-        pid: p.child.pid,
-      });
+      const r = await load({ ...stockCase(b, stockId, tokens), connections: 200, durationSeconds: DURATION, warmupSeconds: 0, pid: p.child.pid });
       return { p, r };
     };
     log('case 6: reserve with stock left at 200 connections, each reservation committed alone');

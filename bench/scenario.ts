@@ -3,10 +3,37 @@
 // winner checks out and pays. Reports requests/s, p50/p99 per operation and what sold.
 // (clients/load's runFlashSale replaces it once merged: see the HOOK in bench/run.ts.)
 import { Agent } from 'node:http';
-import { http, percentile } from './lib.js';
+import { http, type LoadSpec, percentile } from './lib.js';
 
 export const INVENTORY_QUERY = `query Inventory($productId: ID!) { inventory(productId: $productId) { availableQuantity soldOut } }`;
 export const RESERVE_MUTATION = `mutation Reserve($input: ReserveInput!) { reserve(input: $input) { __typename ... on ReserveSuccess { reservation { id cartId sequence } } ... on Error { code } } }`;
+
+export const inventoryBody = (productId: string) => JSON.stringify({ query: INVENTORY_QUERY, variables: { productId } });
+export const reserveBody = (productId: string) => JSON.stringify({ query: RESERVE_MUTATION, variables: { input: { productId } } });
+
+/** What a case sends and expects; each runner adds connections, duration, pid and generator. */
+export type CaseRequest = Pick<LoadSpec, 'url' | 'method' | 'body' | 'tokens' | 'tokenMode' | 'expect'>;
+
+/**
+ * Cases 3-5 as bench/run.ts, bench/write.ts and bench/compare.ts all send them: `readId` a product
+ * with 1,000 units on sale, `soldId` one sold out, `crowd` the sold-out reserve's shoppers (sent
+ * as prebuilt requests, so the generator's own cost stays close to the raw baseline's).
+ */
+export const hotCases = (base: string, readId: string, soldId: string, crowd: string[]): Record<'3' | '4' | '5', CaseRequest> => ({
+  '3': { url: `${base}/graphql`, method: 'POST', body: inventoryBody(readId), expect: '"availableQuantity":1000' },
+  '4': { url: `${base}/graphql`, method: 'POST', body: reserveBody(soldId), tokens: crowd, tokenMode: 'prebuilt', expect: '"SoldOut"' },
+  '5': { url: `${base}/inventory/${readId}`, expect: '"available_quantity":1000' },
+});
+
+/** Case 6 (and its warm-ups): reserves of a product with stock left, one shopper per token in turn. */
+export const stockCase = (base: string, productId: string, shoppers: string[]): CaseRequest => ({
+  url: `${base}/graphql`,
+  method: 'POST',
+  body: reserveBody(productId),
+  tokens: shoppers,
+  expect: '"ReserveSuccess"',
+});
+
 const CHECKOUT_MUTATION = `mutation Checkout($input: CheckoutInput!) { checkout(input: $input) { __typename ... on CheckoutSuccess { order { id total { amount } } } ... on Error { code } } }`;
 const PAY_MUTATION = `mutation Pay($input: PayInput!) { pay(input: $input) { __typename ... on Error { code } } }`;
 

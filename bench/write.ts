@@ -28,7 +28,7 @@ import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { signToken } from '../src/auth.js';
 import { cpuSeconds, createSaleProduct, hs256, type LoadSpec, load, otherWorkMeter, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
-import { RESERVE_MUTATION } from './scenario.js';
+import { stockCase } from './scenario.js';
 import { type LeanFetch, leanFetch } from '../clients/load/http.js';
 
 const CASES = (process.env.WRITE_CASES ?? '6,7').split(',');
@@ -122,20 +122,16 @@ async function main() {
           if (Number(process.env.WRITE_WARM6) > 0) {
             const warmId = await createSaleProduct(base, admin, `${id}-warm`, 50_000_000, 1000);
             const crowd = Array.from({ length: 5_000 }, (_, i) => hs256(SECRET, { sub: `w-warm-${round}-${variant}-${i}` }));
-            await load({ url: `${base}/graphql`, method: 'POST', body: JSON.stringify({ query: RESERVE_MUTATION, variables: { input: { productId: warmId } } }), tokens: crowd, connections: 200, durationSeconds: Number(process.env.WRITE_WARM6), warmupSeconds: 0 });
+            await load({ ...stockCase(base, warmId, crowd), connections: 200, durationSeconds: Number(process.env.WRITE_WARM6), warmupSeconds: 0 });
           }
           const before = la();
           const other = otherWorkMeter(cpus().length);
           const gc0 = await gcSeconds(base);
           const r = await load({
-            url: `${base}/graphql`,
-            method: 'POST',
-            body: JSON.stringify({ query: RESERVE_MUTATION, variables: { input: { productId: id } } }),
-            tokens,
+            ...stockCase(base, id, tokens),
             connections: 200,
             durationSeconds: SECONDS,
             warmupSeconds: 0,
-            expect: '"ReserveSuccess"',
             pid: p.child.pid,
             // A variant may name its generator; otherwise load() takes BENCH_GENERATOR's.
             generator: vEnv.BENCH_GENERATOR as LoadSpec['generator'],
@@ -162,10 +158,7 @@ async function main() {
           const warm = `w7warm-${round}-${Date.now().toString(36)}`;
           await createSaleProduct(base, admin, warm, 50_000_000, 1000);
           await load({
-            url: `${base}/graphql`,
-            method: 'POST',
-            body: JSON.stringify({ query: RESERVE_MUTATION, variables: { input: { productId: warm } } }),
-            tokens: Array.from({ length: 5000 }, (_, i) => hs256(SECRET, { sub: `warm-${round}-${i}` })),
+            ...stockCase(base, warm, Array.from({ length: 5000 }, (_, i) => hs256(SECRET, { sub: `warm-${round}-${i}` }))),
             connections: 200,
             durationSeconds: Number(process.env.WRITE_WARM_SECONDS ?? 4),
             warmupSeconds: 0,
