@@ -135,6 +135,23 @@ describe.each(gates)('%s gate', (_name, make) => {
     expect((await gate.admit(attempt(s.productId, 'u', 1, { idempotencyKey: 'k1' }))).outcome).toBe('ADMITTED');
   });
 
+  it('forgets a key only while it still names the given admission', async () => {
+    const s = snapshot({ perUserLimit: 10 });
+    await gate.load(s, true);
+    const first = attempt(s.productId, 'u', 1, { idempotencyKey: 'kk' });
+    expect((await gate.admit(first)).outcome).toBe('ADMITTED');
+    expect(await gate.forgetIf(s.productId, 'u', 'kk', 'another-reservation')).toBe(false);
+    expect(await gate.forgetIf(s.productId, 'v', 'kk', first.reservationId)).toBe(false);
+    expect(await gate.mayRepeat(s.productId, 'u', 'kk', NOW)).toBe(true);
+    expect(await gate.forgetIf(s.productId, 'u', 'kk', first.reservationId)).toBe(true);
+    expect(await gate.forgetIf(s.productId, 'u', 'kk', first.reservationId)).toBe(false);
+    const second = attempt(s.productId, 'u', 1, { idempotencyKey: 'kk' });
+    expect((await gate.admit(second)).outcome).toBe('ADMITTED');
+    // A reservation id that is a prefix of the stored one is another admission.
+    expect(await gate.forgetIf(s.productId, 'u', 'kk', second.reservationId.slice(0, 8))).toBe(false);
+    expect(await gate.admit(attempt(s.productId, 'u', 1, { idempotencyKey: 'kk' }))).toMatchObject({ outcome: 'REPEATED', reservationId: second.reservationId });
+  });
+
   it('release gives the units back to stock and to the shopper, and clears sold out', async () => {
     const s = snapshot({ stock: 1, perUserLimit: 1 });
     await gate.load(s, true);

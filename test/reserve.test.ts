@@ -71,6 +71,28 @@ describe.each(BACKENDS)('reserve on %s', (backend) => {
     expect((await h.ledger(id)).reserved).toBe(2);
   });
 
+  it('a retry with the key of an admission never stored (its process died) is served as a new attempt, once, not told to wait for a day', async () => {
+    const { id } = await h.product({ totalQuantity: 3, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 1 } });
+    const t = await h.token('survivor');
+    // The gate admitted the shopper's first tap; the process died before Postgres stored it.
+    const ghost = crypto.randomUUID();
+    const gate = h.backend.runtime.deps.gate;
+    expect((await gate.admit({ productId: id, userId: 'survivor', quantity: 1, nowMs: Date.now(), reservationId: ghost, idempotencyKey: 'tap-died' })).outcome).toBe('ADMITTED');
+    // The SDK retries with the same key (twice at once here): one reservation, not the ghost's.
+    const [r, twin] = await Promise.all([0, 1].map(() => h.gql(RESERVE, { input: { productId: id, idempotencyKey: 'tap-died' } }, t)));
+    expect(r.data?.reserve.__typename).toBe('ReserveSuccess');
+    expect(twin.data?.reserve.reservation?.id).toBe(r.data.reserve.reservation.id);
+    expect(r.data.reserve.reservation.id).not.toBe(ghost);
+    const again = await h.gql(RESERVE, { input: { productId: id, idempotencyKey: 'tap-died' } }, t);
+    expect(again.data.reserve.reservation.id).toBe(r.data.reserve.reservation.id);
+    // The ghost's unit and the shopper's count went back to the gate: a limit of 1 still holds, and
+    // the other two units sell.
+    expect((await h.gql(RESERVE, { input: { productId: id, idempotencyKey: 'tap-later' } }, t)).data.reserve).toMatchObject({ __typename: 'LimitExceeded' });
+    const others = await Promise.all(['o1', 'o2', 'o3'].map(async (u) => (await h.gql(RESERVE, { input: { productId: id } }, await h.token(u))).data.reserve.__typename));
+    expect(others.sort()).toEqual(['ReserveSuccess', 'ReserveSuccess', 'SoldOut']);
+    expect(await h.ledger(id)).toEqual({ total: 3, available: 0, reserved: 3, sold: 0 });
+  });
+
   it('refuses outside the sale window with SaleNotOpen', async () => {
     const soon = await h.product({ sale: { startsAt: new Date(Date.now() + 3_600_000).toISOString() } });
     const over = await h.product({

@@ -127,6 +127,12 @@ export function toDecision([code, n, text]: [number, number, string]): GateDecis
 /** KEYS[1] the gate hash; ARGV[1] startsAt ms, ARGV[2] endsAt ms (-1: none). A rare operator action: sent as EVAL. */
 const SET_WINDOW = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'startsAt', ARGV[1], 'endsAt', ARGV[2]) return 1 end return 0`;
 
+/**
+ * KEYS[1] an idempotency key's record ('<reservationId>:<sequence>'); ARGV[1] '<reservationId>:'.
+ * Deletes it only while it names that reservation. Rare (an admission never stored): sent as EVAL.
+ */
+const FORGET_IF = `local v = redis.call('GET', KEYS[1]) if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end return 0`;
+
 export class RedisGate implements StockGate {
   readonly kind = 'redis' as const;
   private soldOut = new Set<string>();
@@ -216,6 +222,10 @@ export class RedisGate implements StockGate {
 
   async forget(productId: string, userId: string, idempotencyKey: string): Promise<void> {
     await this.redis.del(idemKey(this.prefix, productId, userId, idempotencyKey));
+  }
+
+  async forgetIf(productId: string, userId: string, idempotencyKey: string, reservationId: string): Promise<boolean> {
+    return (await this.redis.eval(FORGET_IF, 1, idemKey(this.prefix, productId, userId, idempotencyKey), `${reservationId}:`)) === 1;
   }
 
   async load(s: GateSnapshot, force: boolean): Promise<boolean> {

@@ -99,9 +99,13 @@ function invalidReserve(input: ReserveInput): InvalidInput | undefined {
 export async function reserve(deps: Deps, actor: Actor, input: ReserveInput): Promise<ReserveResult> {
   const bad = invalidReserve(input);
   if (bad) return bad;
-  const key = input.idempotencyKey ?? undefined;
   const gone = knownSoldOut(deps, input);
   if (gone) return gone;
+  return admitAndCommit(deps, actor, input, true);
+}
+
+async function admitAndCommit(deps: Deps, actor: Actor, input: ReserveInput, mayTakeOver: boolean): Promise<ReserveResult> {
+  const key = input.idempotencyKey ?? undefined;
 
   const reservationId = randomUUID();
   const attempt = {
@@ -120,8 +124,24 @@ export async function reserve(deps: Deps, actor: Actor, input: ReserveInput): Pr
   }
 
   switch (decision.outcome) {
-    case 'REPEATED':
-      return repeated(deps, actor, decision.reservationId);
+    case 'REPEATED': {
+      const first = await storedReservation(deps, actor, decision.reservationId);
+      if (first) return { __typename: 'ReserveSuccess', reservation: first };
+      // Admitted with this key and never stored: the process that admitted it died (or its
+      // hand-back was lost). The key would answer "in progress" for a day; this attempt takes it
+      // over instead, once: the key forgotten only while it still names that admission, its units
+      // given back to the gate, then admitted afresh. Were the first attempt alive after all, the
+      // unique (shopper, key) index lets only one of the two be stored, and the other hands back.
+      if (mayTakeOver && key) {
+        if (await deps.gate.forgetIf(input.productId, actor.userId, key, decision.reservationId).catch(() => false)) {
+          deps.log.warn({ productId: input.productId, reservationId: decision.reservationId }, 'an admission was never stored; its idempotency key taken over by a retry');
+          await deps.gate.release(input.productId, actor.userId, input.quantity, true).catch(() => {});
+        }
+        // Taken over here, or by a concurrent retry with the same key: ask the gate again.
+        return admitAndCommit(deps, actor, input, false);
+      }
+      throw new RetryableError('The first attempt with this idempotency key is still in progress; try again');
+    }
     case 'SOLD_OUT':
       return soldOut(input.productId);
     case 'LIMIT_EXCEEDED':
@@ -170,17 +190,17 @@ async function gateCall(fn: () => Promise<GateDecision>): Promise<GateDecision> 
   }
 }
 
-async function repeated(deps: Deps, actor: Actor, reservationId: string): Promise<ReserveResult> {
-  // The first attempt with this key may still be committing: wait for it briefly.
+/** The reservation an earlier attempt with the same key was admitted as, once stored (waits up to 2 s for its commit). */
+async function storedReservation(deps: Deps, actor: Actor, reservationId: string): Promise<ReservationRow | undefined> {
   for (let i = 0; i < 40; i++) {
     const [row] = await deps.db
       .select()
       .from(reservations)
       .where(and(eq(reservations.id, reservationId), eq(reservations.userId, actor.userId)));
-    if (row) return { __typename: 'ReserveSuccess', reservation: row };
+    if (row) return row;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new RetryableError('The first attempt with this idempotency key is still in progress; try again');
+  return undefined;
 }
 
 async function commitAdmitted(

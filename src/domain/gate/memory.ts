@@ -69,6 +69,12 @@ export class MemoryGate implements StockGate {
     this.remembered.delete(this.idemKey(productId, userId, idempotencyKey));
   }
 
+  async forgetIf(productId: string, userId: string, idempotencyKey: string, reservationId: string): Promise<boolean> {
+    const k = this.idemKey(productId, userId, idempotencyKey);
+    if (this.remembered.get(k)?.reservationId !== reservationId) return false;
+    return this.remembered.delete(k);
+  }
+
   async load(s: GateSnapshot, force: boolean): Promise<boolean> {
     const existing = this.products.get(s.productId);
     if (existing && !force) return false;

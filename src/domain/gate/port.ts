@@ -54,6 +54,12 @@ export interface StockGate {
   /** Forgets an idempotency key whose admission Postgres did not keep, so a retry can go through. */
   forget(productId: string, userId: string, idempotencyKey: string): Promise<void>;
   /**
+   * Forgets an idempotency key only while it still names `reservationId` (an admission never
+   * stored: its process died). True when it did; false when the key names another admission,
+   * is gone, or the gate cannot be reached.
+   */
+  forgetIf(productId: string, userId: string, idempotencyKey: string, reservationId: string): Promise<boolean>;
+  /**
    * Whether an attempt with this idempotency key may already have been admitted for this shopper and
    * product: false only when the gate knows none was (a plain read, nothing changes). A gate that
    * cannot tell (Redis unreachable) answers true, so the caller takes the full path.

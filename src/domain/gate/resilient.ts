@@ -185,6 +185,16 @@ export class ResilientGate implements StockGate {
     }
   }
 
+  async forgetIf(productId: string, userId: string, idempotencyKey: string, reservationId: string): Promise<boolean> {
+    if (!this.usable()) return false;
+    try {
+      return await this.o.primary.forgetIf(productId, userId, idempotencyKey, reservationId);
+    } catch (err) {
+      this.markDown(err);
+      return false;
+    }
+  }
+
   async load(snapshot: GateSnapshot, force: boolean): Promise<boolean> {
     if (!this.usable()) return false;
     try {
