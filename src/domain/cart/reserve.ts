@@ -131,7 +131,9 @@ async function admitAndCommit(deps: Deps, actor: Actor, input: ReserveInput, may
       // hand-back was lost). The key would answer "in progress" for a day; this attempt takes it
       // over instead, once: the key forgotten only while it still names that admission, its units
       // given back to the gate, then admitted afresh. Were the first attempt alive after all, the
-      // unique (shopper, key) index lets only one of the two be stored, and the other hands back.
+      // unique (shopper, key) index lets only one of the two be stored, and the other hands back;
+      // had reconciliation already given the units back, the gate holds them twice until Postgres
+      // refuses an attempt and the gate is lowered (more admitted than stored, never an oversell).
       if (mayTakeOver && key) {
         if (await deps.gate.forgetIf(input.productId, actor.userId, key, decision.reservationId).catch(() => false)) {
           deps.log.warn({ productId: input.productId, reservationId: decision.reservationId }, 'an admission was never stored; its idempotency key taken over by a retry');
