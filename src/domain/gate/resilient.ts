@@ -155,65 +155,48 @@ export class ResilientGate implements StockGate {
     }
   }
 
-  async release(productId: string, userId: string, quantity: number, restoreStock: boolean): Promise<void> {
-    if (!restoreStock) this.onDisagree?.(productId);
-    if (!this.usable()) return;
+  /**
+   * `call` on the primary while it is usable; `down` when it is not, or when the call fails (the
+   * gate then goes down and its probe starts).
+   */
+  private async onPrimary<T>(down: T, call: (primary: StockGate) => Promise<T>): Promise<T> {
+    if (!this.usable()) return down;
     try {
-      await this.o.primary.release(productId, userId, quantity, restoreStock);
+      return await call(this.o.primary);
     } catch (err) {
       this.markDown(err);
+      return down;
     }
   }
 
-  async mayRepeat(productId: string, userId: string, key: string, nowMs: number): Promise<boolean> {
+  async release(productId: string, userId: string, quantity: number, restoreStock: boolean): Promise<void> {
+    if (!restoreStock) this.onDisagree?.(productId);
+    await this.onPrimary(undefined, (p) => p.release(productId, userId, quantity, restoreStock));
+  }
+
+  mayRepeat(productId: string, userId: string, key: string, nowMs: number): Promise<boolean> {
     // Not known here during an outage: the full path asks the fallback (Postgres) itself.
-    if (!this.usable()) return true;
-    try {
-      return await this.o.primary.mayRepeat(productId, userId, key, nowMs);
-    } catch (err) {
-      this.markDown(err);
-      return true;
-    }
+    return this.onPrimary(true, (p) => p.mayRepeat(productId, userId, key, nowMs));
   }
 
   async forget(productId: string, userId: string, idempotencyKey: string): Promise<void> {
-    if (!this.usable()) return;
-    try {
-      await this.o.primary.forget(productId, userId, idempotencyKey);
-    } catch (err) {
-      this.markDown(err);
-    }
+    await this.onPrimary(undefined, (p) => p.forget(productId, userId, idempotencyKey));
   }
 
-  async forgetIf(productId: string, userId: string, idempotencyKey: string, reservationId: string): Promise<boolean> {
-    if (!this.usable()) return false;
-    try {
-      return await this.o.primary.forgetIf(productId, userId, idempotencyKey, reservationId);
-    } catch (err) {
-      this.markDown(err);
-      return false;
-    }
+  forgetIf(productId: string, userId: string, idempotencyKey: string, reservationId: string): Promise<boolean> {
+    return this.onPrimary(false, (p) => p.forgetIf(productId, userId, idempotencyKey, reservationId));
   }
 
-  async load(snapshot: GateSnapshot, force: boolean): Promise<boolean> {
-    if (!this.usable()) return false;
-    try {
+  load(snapshot: GateSnapshot, force: boolean): Promise<boolean> {
+    return this.onPrimary(false, async (p) => {
       const floor = await this.o.sequenceFloor(snapshot.productId);
-      return await this.o.primary.load({ ...snapshot, sequence: Math.max(snapshot.sequence, floor) }, force);
-    } catch (err) {
-      this.markDown(err);
-      return false;
-    }
+      return p.load({ ...snapshot, sequence: Math.max(snapshot.sequence, floor) }, force);
+    });
   }
 
   async setWindow(productId: string, startsAtMs: number, endsAtMs: number): Promise<void> {
     // During an outage admissions read the window from Postgres, and the rebuild reloads it.
-    if (!this.usable()) return;
-    try {
-      await this.o.primary.setWindow(productId, startsAtMs, endsAtMs);
-    } catch (err) {
-      this.markDown(err);
-    }
+    await this.onPrimary(undefined, (p) => p.setWindow(productId, startsAtMs, endsAtMs));
   }
 
   knownSoldOut(productId: string): boolean {
