@@ -186,3 +186,24 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('rebuilding the Redis gate
     expect(await buy(id, 'late')).toBe('SaleNotOpen');
   });
 });
+
+describe.skipIf(!BACKENDS.includes('postgres+redis'))('loading the Redis gate while Postgres fails', () => {
+  it('is the caller’s error, as the reads before it are, and Redis is not taken for gone', async () => {
+    const own = await scratchDatabase();
+    const rt = await createRuntime({ databaseUrl: own.url, redisUrl: REDIS_URL, dataDir: '', logLevel: 'silent' }, { log: quietLog, redisPrefix: `${uniqueName('fspg')}:` });
+    try {
+      const gate = rt.deps.gate as ResilientGate;
+      expect(gate.mode).toBe('up');
+      // The database goes away under the process: its connections are cut, new ones refused.
+      await own.drop();
+      const snapshot = { productId: 'pg-gone', stock: 5, sequence: 0, startsAtMs: Date.now() - 1000, endsAtMs: -1, perUserLimit: 1, held: {} };
+      // The load reads the fallback's sequence floor from Postgres first.
+      await expect(gate.load(snapshot, false)).rejects.toThrow();
+      expect(gate.mode).toBe('up');
+      expect(gate.counts.outages).toBe(0);
+    } finally {
+      await rt.close().catch(() => {});
+      await own.drop();
+    }
+  });
+});

@@ -187,11 +187,12 @@ export class ResilientGate implements StockGate {
     return this.onPrimary(false, (p) => p.forgetIf(productId, userId, idempotencyKey, reservationId));
   }
 
-  load(snapshot: GateSnapshot, force: boolean): Promise<boolean> {
-    return this.onPrimary(false, async (p) => {
-      const floor = await this.o.sequenceFloor(snapshot.productId);
-      return p.load({ ...snapshot, sequence: Math.max(snapshot.sequence, floor) }, force);
-    });
+  async load(snapshot: GateSnapshot, force: boolean): Promise<boolean> {
+    if (!this.usable()) return false;
+    // The floor is read from Postgres: its failure is the caller's, as the reads before it (a
+    // retryable error), never a reason to take Redis for gone and start a fallback and a rebuild.
+    const floor = await this.o.sequenceFloor(snapshot.productId);
+    return this.onPrimary(false, (p) => p.load({ ...snapshot, sequence: Math.max(snapshot.sequence, floor) }, force));
   }
 
   async setWindow(productId: string, startsAtMs: number, endsAtMs: number): Promise<void> {
