@@ -316,18 +316,25 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
 }
 
 /** Whether Debian's wrk is installed (`apt-get install wrk`). */
-export function hasWrk(): boolean {
-  return (wrkInstalled ??= findWrk());
+export const hasWrk = (): boolean => wrkVersion() !== undefined;
+
+/** wrk's banner ("wrk 4.1.0 [epoll]"), undefined when wrk is not installed; asked once. */
+export function wrkVersion(): string | undefined {
+  if (wrkBanner === null) wrkBanner = findWrk();
+  return wrkBanner;
 }
-let wrkInstalled: boolean | undefined;
-function findWrk(): boolean {
+let wrkBanner: string | undefined | null = null;
+function findWrk(): string | undefined {
+  let out: string;
   try {
-    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
-    return true;
+    out = execFileSync('wrk', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   } catch (err) {
     // wrk --version prints its banner and exits with 1
-    return (err as { status?: number }).status === 1;
+    const e = err as { status?: number; stdout?: string };
+    if (e.status !== 1) return undefined;
+    out = e.stdout ?? '';
   }
+  return out.split('\n')[0].replace(/\s*Copyright.*$/, '') || 'wrk';
 }
 
 /**

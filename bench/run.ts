@@ -8,14 +8,13 @@
 // BENCH_DURATION (s, default 8) per case; BENCH_STEP_DURATION (s, default 5) per
 // optimisation step; BENCH_CONNECTIONS (default 50) for cases 1-5; BENCH_SKIP_FANOUT=1;
 // BENCH_GENERATOR=wrk drives cases 1-6 with Debian's wrk instead of autocannon.
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { signToken } from '../src/auth.js';
-import { createSaleProduct, gql, hasWrk, hs256, type LoadResult, type LoadSpec, load, otherWorkMeter, paired, type Proc, REDIS_URL, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique } from './lib.js';
+import { createSaleProduct, gql, hasWrk, hs256, type LoadResult, type LoadSpec, load, otherWorkMeter, paired, type Proc, REDIS_URL, ROOT, SECRET, scratchDatabase, serverEnv, startProcess, unique, wrkVersion } from './lib.js';
 import { hotCases, RESERVE_MUTATION, runScenario, stockCase } from './scenario.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
@@ -25,7 +24,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const SHOPPERS = Number(process.env.BENCH_SHOPPERS ?? 20_000);
 const UNITS = Number(process.env.BENCH_UNITS ?? 1_000);
-
 
 interface Row {
   case: string;
@@ -402,8 +400,7 @@ let PG_VERSION: string | undefined;
 /** Which load generator drove cases 1-6 (BENCH_GENERATOR, bench/lib.ts load). */
 function generatorDescription(): string {
   if (process.env.BENCH_GENERATOR !== 'wrk') return `autocannon ${autocannonVersion()} in the bench process (one thread, keep-alive, no pipelining)`;
-  const banner = spawnSync('wrk', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/\s*Copyright.*$/, '');
-  return `${banner || 'wrk'} (BENCH_GENERATOR=wrk: a separate process, one thread, keep-alive, no pipelining; a Lua script rotates the tokens and checks every body)`;
+  return `${wrkVersion() ?? 'wrk'} (BENCH_GENERATOR=wrk: a separate process, one thread, keep-alive, no pipelining; a Lua script rotates the tokens and checks every body)`;
 }
 
 function autocannonVersion(): string {

@@ -14,18 +14,13 @@ import type { ResilientGate } from '../src/domain/gate/resilient.js';
 import { createProduct, endSale, getProduct } from '../src/domain/inventory/products.js';
 import { createRuntime, type Runtime } from '../src/deps.js';
 import { BACKENDS, quietLog, REDIS_URL, scratchDatabase, uniqueName } from './support/backends.js';
+import { waitFor } from './support/servers.js';
 
 const admin = { userId: 'operator', roles: ['admin'] };
 const shopper = (userId: string) => ({ userId, roles: [] });
 
 /** Waits for a process's gate to be back on Redis (its probe found Redis and it rebuilt). */
-const backUp = async (gate: ResilientGate) => {
-  const end = Date.now() + 15_000;
-  while (gate.mode !== 'up') {
-    if (Date.now() > end) throw new Error('the cut-off process did not come back');
-    await new Promise((res) => setTimeout(res, 50));
-  }
-};
+const backUp = (gate: ResilientGate) => waitFor(() => gate.mode === 'up', 'the cut-off process to come back', 15_000);
 
 describe.skipIf(!BACKENDS.includes('postgres+redis'))('rebuilding the Redis gate while other processes use it', () => {
   const prefix = `${uniqueName('fsrb')}:`;

@@ -8,7 +8,8 @@ import { freePort } from './scratch.js';
 
 export { freePort };
 
-async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 30_000) {
+/** Polls `check` every 100 ms until it holds (a throw counts as not yet); fails after `ms` naming `what`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 30_000) {
   const until = Date.now() + ms;
   while (Date.now() < until) {
     if (await Promise.resolve(check()).catch(() => false)) return;
