@@ -84,14 +84,22 @@ export async function stageUsers(
   const staged = `${tagOf(prefix, productId)}:users:staged:${randomUUID()}`;
   const entries = Object.entries(held);
   if (entries.length <= USERS_PER_COMMAND) return { staged, mode: 'inline', pairs: entries.flat() };
-  const chunk = (i: number) => Object.fromEntries(entries.slice(i, i + USERS_PER_COMMAND));
-  await redis.hset(staged, chunk(0));
+  await redis.hset(staged, Object.fromEntries(entries.slice(0, USERS_PER_COMMAND)));
   await redis.expire(staged, STAGED_TTL_SECONDS);
-  // A few chunks in flight at a time (one write to Redis each round, with auto-pipelining).
-  const starts: number[] = [];
-  for (let i = USERS_PER_COMMAND; i < entries.length; i += USERS_PER_COMMAND) starts.push(i);
-  for (let w = 0; w < starts.length; w += 16) await Promise.all(starts.slice(w, w + 16).map((i) => redis.hset(staged, chunk(i))));
+  await perChunk(entries.slice(USERS_PER_COMMAND), (chunk) => redis.hset(staged, Object.fromEntries(chunk)));
   return { staged, mode: 'staged', pairs: [] };
+}
+
+/**
+ * `call` for each USERS_PER_COMMAND holders in turn, a few calls in flight at a time (one write to
+ * Redis each round, with auto-pipelining); their answers in order.
+ */
+async function perChunk<R>(entries: [string, number][], call: (chunk: [string, number][]) => Promise<R>): Promise<R[]> {
+  const starts: number[] = [];
+  for (let i = 0; i < entries.length; i += USERS_PER_COMMAND) starts.push(i);
+  const out: R[] = [];
+  for (let w = 0; w < starts.length; w += 16) out.push(...(await Promise.all(starts.slice(w, w + 16).map((i) => call(entries.slice(i, i + USERS_PER_COMMAND))))));
+  return out;
 }
 
 /**
@@ -262,13 +270,8 @@ export class RedisGate implements StockGate {
     const fields = [s.stock, s.sequence, s.startsAtMs, s.endsAtMs, s.perUserLimit];
     const entries = Object.entries(s.held);
     const last = Math.max(0, entries.length - USERS_PER_COMMAND);
-    for (let w = 0; w < last; w += 16 * USERS_PER_COMMAND) {
-      const calls: Promise<number>[] = [];
-      for (let i = w; i < Math.min(last, w + 16 * USERS_PER_COMMAND); i += USERS_PER_COMMAND) {
-        calls.push(this.redis.fsMergeV1(k.gate, k.users, '0', ...fields, ...entries.slice(i, Math.min(last, i + USERS_PER_COMMAND)).flat()));
-      }
-      if ((await Promise.all(calls)).includes(-1)) return false;
-    }
+    const early = await perChunk(entries.slice(0, last), (chunk) => this.redis.fsMergeV1(k.gate, k.users, '0', ...fields, ...chunk.flat()));
+    if (early.includes(-1)) return false;
     return (await this.redis.fsMergeV1(k.gate, k.users, '1', ...fields, ...entries.slice(last).flat())) >= 0;
   }
 
