@@ -135,21 +135,52 @@ describe.each(gates)('%s gate', (_name, make) => {
     expect((await gate.admit(attempt(s.productId, 'u', 1, { idempotencyKey: 'k1' }))).outcome).toBe('ADMITTED');
   });
 
-  it('forgets a key only while it still names the given admission', async () => {
-    const s = snapshot({ perUserLimit: 10 });
+  /** Who of `users` (one unit each, in order) the gate admits now, without keys. */
+  const admitsNow = async (productId: string, users: string[]) => {
+    const out: string[] = [];
+    for (const u of users) out.push(`${u}:${(await gate.admit(attempt(productId, u))).outcome}`);
+    return out;
+  };
+
+  it('takes over a key only while it still names the given admission, giving its units back', async () => {
+    const s = snapshot({ stock: 2, perUserLimit: 1 });
     await gate.load(s, true);
     const first = attempt(s.productId, 'u', 1, { idempotencyKey: 'kk' });
     expect((await gate.admit(first)).outcome).toBe('ADMITTED');
-    expect(await gate.forgetIf(s.productId, 'u', 'kk', 'another-reservation')).toBe(false);
-    expect(await gate.forgetIf(s.productId, 'v', 'kk', first.reservationId)).toBe(false);
+    expect(await gate.takeOver(s.productId, 'u', 'kk', 'another-reservation', 1)).toBe(false);
+    expect(await gate.takeOver(s.productId, 'v', 'kk', first.reservationId, 1)).toBe(false);
     expect(await gate.mayRepeat(s.productId, 'u', 'kk', NOW)).toBe(true);
-    expect(await gate.forgetIf(s.productId, 'u', 'kk', first.reservationId)).toBe(true);
-    expect(await gate.forgetIf(s.productId, 'u', 'kk', first.reservationId)).toBe(false);
-    const second = attempt(s.productId, 'u', 1, { idempotencyKey: 'kk' });
-    expect((await gate.admit(second)).outcome).toBe('ADMITTED');
+    expect(await gate.takeOver(s.productId, 'u', 'kk', first.reservationId, 1)).toBe(true);
+    expect(await gate.takeOver(s.productId, 'u', 'kk', first.reservationId, 1)).toBe(false);
+    expect(await gate.mayRepeat(s.productId, 'u', 'kk', NOW)).toBe(false);
+    // Its unit is back in stock and off u's count (limit 1): u and v get the two units, once each.
+    expect(await admitsNow(s.productId, ['u', 'v', 'w'])).toEqual(['u:ADMITTED', 'v:ADMITTED', 'w:SOLD_OUT']);
     // A reservation id that is a prefix of the stored one is another admission.
-    expect(await gate.forgetIf(s.productId, 'u', 'kk', second.reservationId.slice(0, 8))).toBe(false);
-    expect(await gate.admit(attempt(s.productId, 'u', 1, { idempotencyKey: 'kk' }))).toMatchObject({ outcome: 'REPEATED', reservationId: second.reservationId });
+    const t = snapshot({ perUserLimit: 10 });
+    await gate.load(t, true);
+    const second = attempt(t.productId, 'u', 1, { idempotencyKey: 'kk' });
+    expect((await gate.admit(second)).outcome).toBe('ADMITTED');
+    expect(await gate.takeOver(t.productId, 'u', 'kk', second.reservationId.slice(0, 8), 1)).toBe(false);
+    expect(await gate.admit(attempt(t.productId, 'u', 1, { idempotencyKey: 'kk' }))).toMatchObject({ outcome: 'REPEATED', reservationId: second.reservationId });
+  });
+
+  it("a take-over gives nothing back once the gate was loaded from Postgres's numbers since the admission", async () => {
+    const s = snapshot({ stock: 2, perUserLimit: 1 });
+    await gate.load(s, true);
+    const ghost = attempt(s.productId, 'u', 1, { idempotencyKey: 'kk' });
+    expect((await gate.admit(ghost)).outcome).toBe('ADMITTED');
+    // Loaded again from Postgres, which never stored the ghost: its unit is in that stock already.
+    await gate.load({ ...s, sequence: 0 }, true);
+    expect(await gate.takeOver(s.productId, 'u', 'kk', ghost.reservationId, 1)).toBe(true);
+    expect(await admitsNow(s.productId, ['u', 'v', 'w'])).toEqual(['u:ADMITTED', 'v:ADMITTED', 'w:SOLD_OUT']);
+    // An admission after that load is given back as before.
+    const t = snapshot({ stock: 1, perUserLimit: 1 });
+    await gate.load(t, true);
+    await gate.load({ ...t, stock: 1 }, true);
+    const later = attempt(t.productId, 'u', 1, { idempotencyKey: 'k2' });
+    expect((await gate.admit(later)).outcome).toBe('ADMITTED');
+    expect(await gate.takeOver(t.productId, 'u', 'k2', later.reservationId, 1)).toBe(true);
+    expect(await admitsNow(t.productId, ['u', 'v'])).toEqual(['u:ADMITTED', 'v:SOLD_OUT']);
   });
 
   it('release gives the units back to stock and to the shopper, and clears sold out', async () => {
@@ -358,6 +389,65 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('the Redis gate with a big
     expect(await gate.merge({ ...merged, productId: `${s.productId}-none` })).toBe(false);
     expect(await redis.exists(`${prefix}{${s.productId}-none}:gate`, `${prefix}{${s.productId}-none}:users`)).toBe(0);
   }, 60_000);
+
+  it("a take-over gives back only what no correction from Postgres's numbers has counted since the admission", async () => {
+    const gate = new RedisGate(redis, prefix);
+    const inspector = new RedisGateInspector(redis, prefix);
+    const gateOf = (id: string) => redis.hmget(`${prefix}{${id}}:gate`, 'stock', 'seq');
+    const countOf = (id: string, u: string) => redis.hget(`${prefix}{${id}}:users`, u);
+    const ghostIn = async (over: Partial<GateSnapshot>) => {
+      const s = snapshot({ stock: 5, perUserLimit: 3, ...over });
+      await gate.load(s, true);
+      const a = attempt(s.productId, 'u', 2, { idempotencyKey: 'kk' });
+      expect((await gate.admit(a)).outcome).toBe('ADMITTED');
+      return { s, a, takeOver: () => gate.takeOver(s.productId, 'u', 'kk', a.reservationId, 2) };
+    };
+
+    // Raised with the shoppers' counts from Postgres (which never stored the ghost): nothing given back.
+    const raised = await ghostIn({});
+    expect(await inspector.correct(raised.s.productId, (await inspector.peek(raised.s.productId))!, 5, {})).toBe('DONE');
+    expect(await raised.takeOver()).toBe(true);
+    expect(await gateOf(raised.s.productId)).toEqual(['5', '1']);
+    expect(await countOf(raised.s.productId, 'u')).toBeNull();
+
+    // Lowered, the counts kept: the stock is Postgres's already (kept), the ghost's count is given back.
+    const lowered = await ghostIn({});
+    expect(await inspector.correct(lowered.s.productId, (await inspector.peek(lowered.s.productId))!, 2)).toBe('DONE');
+    expect(await lowered.takeOver()).toBe(true);
+    expect(await gateOf(lowered.s.productId)).toEqual(['2', '1']);
+    expect(await countOf(lowered.s.productId, 'u')).toBeNull();
+
+    // Merged with Postgres's lower stock: the stock is healed, the (higher) counts are not.
+    const mergedLow = await ghostIn({});
+    expect(await gate.merge({ ...mergedLow.s, stock: 1 })).toBe(true);
+    expect(await mergedLow.takeOver()).toBe(true);
+    expect(await gateOf(mergedLow.s.productId)).toEqual(['1', '1']);
+    expect(await countOf(mergedLow.s.productId, 'u')).toBeNull();
+
+    // Merged with a higher stock (the gate's is kept): everything is given back.
+    const mergedHigh = await ghostIn({});
+    expect(await gate.merge({ ...mergedHigh.s, stock: 5 })).toBe(true);
+    expect(await gateOf(mergedHigh.s.productId)).toEqual(['3', '1']);
+    expect(await mergedHigh.takeOver()).toBe(true);
+    expect(await gateOf(mergedHigh.s.productId)).toEqual(['5', '1']);
+    expect(await countOf(mergedHigh.s.productId, 'u')).toBeNull();
+
+    // Corrected before a later admission of the same shopper: that one's units come back in full.
+    const before = snapshot({ stock: 5, perUserLimit: 3 });
+    await gate.load(before, true);
+    expect(await inspector.correct(before.productId, (await inspector.peek(before.productId))!, 4, {})).toBe('DONE');
+    const after = attempt(before.productId, 'u', 2, { idempotencyKey: 'kk' });
+    expect((await gate.admit(after)).outcome).toBe('ADMITTED');
+    expect(await gate.takeOver(before.productId, 'u', 'kk', after.reservationId, 2)).toBe(true);
+    expect(await gateOf(before.productId)).toEqual(['4', '1']);
+    expect(await countOf(before.productId, 'u')).toBeNull();
+
+    // The gate gone (flushed): the key is still taken over, nothing is written.
+    const gone = await ghostIn({});
+    await redis.del(`${prefix}{${gone.s.productId}}:gate`, `${prefix}{${gone.s.productId}}:users`);
+    expect(await gone.takeOver()).toBe(true);
+    expect(await redis.exists(`${prefix}{${gone.s.productId}}:gate`, `${prefix}{${gone.s.productId}}:users`)).toBe(0);
+  });
 
   it('reconcile replaces 200,000 holders at once (compare-and-set), and drops the staged hash when the gate moved', async () => {
     const gate = new RedisGate(redis, prefix);

@@ -17,16 +17,18 @@ const SCRIPTS = {
   // Its number of keys varies with the batch (its keyed attempts): given as the first argument.
   fsReserveManyV1: { lua: lua('reserve-many') },
   fsReleaseV1: { numberOfKeys: 2, lua: lua('release-2') },
-  fsLoadV2: { numberOfKeys: 3, lua: lua('users') + lua('load-3') },
-  fsMergeV1: { numberOfKeys: 2, lua: lua('merge-2') },
+  fsLoadV3: { numberOfKeys: 3, lua: lua('users') + lua('load-3') },
+  fsMergeV2: { numberOfKeys: 2, lua: lua('merge-2') },
+  fsTakeOverV1: { numberOfKeys: 3, lua: lua('takeover-3') },
 } as const;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     fsReserveManyV1(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Result<(number | string)[], Context>;
     fsReleaseV1(gate: string, users: string, userId: string, quantity: number, restore: '0' | '1'): Result<number, Context>;
-    fsLoadV2(gate: string, users: string, staged: string, ...args: (string | number)[]): Result<number, Context>;
-    fsMergeV1(gate: string, users: string, ...args: (string | number)[]): Result<number, Context>;
+    fsLoadV3(gate: string, users: string, staged: string, ...args: (string | number)[]): Result<number, Context>;
+    fsMergeV2(gate: string, users: string, ...args: (string | number)[]): Result<number, Context>;
+    fsTakeOverV1(idem: string, gate: string, users: string, reservationPrefix: string, userId: string, quantity: number): Result<number, Context>;
   }
 }
 
@@ -135,12 +137,6 @@ export function toDecision([code, n, text]: [number, number, string]): GateDecis
 /** KEYS[1] the gate hash; ARGV[1] startsAt ms, ARGV[2] endsAt ms (-1: none). A rare operator action: sent as EVAL. */
 const SET_WINDOW = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'startsAt', ARGV[1], 'endsAt', ARGV[2]) return 1 end return 0`;
 
-/**
- * KEYS[1] an idempotency key's record ('<reservationId>:<sequence>'); ARGV[1] '<reservationId>:'.
- * Deletes it only while it names that reservation. Rare (an admission never stored): sent as EVAL.
- */
-const FORGET_IF = `local v = redis.call('GET', KEYS[1]) if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end return 0`;
-
 export class RedisGate implements StockGate {
   readonly kind = 'redis' as const;
   private soldOut = new Set<string>();
@@ -232,14 +228,15 @@ export class RedisGate implements StockGate {
     await this.redis.del(idemKey(this.prefix, productId, userId, idempotencyKey));
   }
 
-  async forgetIf(productId: string, userId: string, idempotencyKey: string, reservationId: string): Promise<boolean> {
-    return (await this.redis.eval(FORGET_IF, 1, idemKey(this.prefix, productId, userId, idempotencyKey), `${reservationId}:`)) === 1;
+  async takeOver(productId: string, userId: string, idempotencyKey: string, reservationId: string, quantity: number): Promise<boolean> {
+    const k = gateKeys(this.prefix, productId);
+    return (await this.redis.fsTakeOverV1(idemKey(this.prefix, productId, userId, idempotencyKey), k.gate, k.users, `${reservationId}:`, userId, quantity)) === 1;
   }
 
   async load(s: GateSnapshot, force: boolean): Promise<boolean> {
     const k = gateKeys(this.prefix, s.productId);
     const users = await stageUsers(this.redis, this.prefix, s.productId, s.held);
-    const wrote = await this.redis.fsLoadV2(
+    const wrote = await this.redis.fsLoadV3(
       k.gate,
       k.users,
       users.staged,
@@ -270,9 +267,9 @@ export class RedisGate implements StockGate {
     const fields = [s.stock, s.sequence, s.startsAtMs, s.endsAtMs, s.perUserLimit];
     const entries = Object.entries(s.held);
     const last = Math.max(0, entries.length - USERS_PER_COMMAND);
-    const early = await perChunk(entries.slice(0, last), (chunk) => this.redis.fsMergeV1(k.gate, k.users, '0', ...fields, ...chunk.flat()));
+    const early = await perChunk(entries.slice(0, last), (chunk) => this.redis.fsMergeV2(k.gate, k.users, '0', ...fields, ...chunk.flat()));
     if (early.includes(-1)) return false;
-    return (await this.redis.fsMergeV1(k.gate, k.users, '1', ...fields, ...entries.slice(last).flat())) >= 0;
+    return (await this.redis.fsMergeV2(k.gate, k.users, '1', ...fields, ...entries.slice(last).flat())) >= 0;
   }
 
   async setWindow(productId: string, startsAtMs: number, endsAtMs: number): Promise<void> {

@@ -9,7 +9,7 @@ import { gateKeys, lua, RedisGate, stageUsers } from './gate.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    fsReconcileV2(gate: string, users: string, staged: string, ...args: (string | number)[]): Result<number, Context>;
+    fsReconcileV3(gate: string, users: string, staged: string, ...args: (string | number)[]): Result<number, Context>;
   }
 }
 
@@ -23,7 +23,7 @@ export class RedisGateInspector implements GateInspector {
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {
-    const name: string = 'fsReconcileV2';
+    const name: string = 'fsReconcileV3';
     if (!(name in redis)) redis.defineCommand(name, RECONCILE);
   }
 
@@ -36,7 +36,7 @@ export class RedisGateInspector implements GateInspector {
   async correct(productId: string, expect: { stock: number; sequence: number }, stock: number, held?: Record<string, number>) {
     const k = gateKeys(this.prefix, productId);
     const users = held ? await stageUsers(this.redis, this.prefix, productId, held) : { staged: `${k.users}:staged:none`, mode: 'keep' as const, pairs: [] };
-    const r = await this.redis.fsReconcileV2(k.gate, k.users, users.staged, expect.sequence, expect.stock, stock, users.mode, ...users.pairs);
+    const r = await this.redis.fsReconcileV3(k.gate, k.users, users.staged, expect.sequence, expect.stock, stock, users.mode, ...users.pairs);
     return r === 1 ? 'DONE' : r === 0 ? 'MOVED' : 'MISSING';
   }
 }

@@ -130,14 +130,13 @@ async function admitAndCommit(deps: Deps, actor: Actor, input: ReserveInput, may
       // Admitted with this key and never stored: the process that admitted it died (or its
       // hand-back was lost). The key would answer "in progress" for a day; this attempt takes it
       // over instead, once: the key forgotten only while it still names that admission, its units
-      // given back to the gate, then admitted afresh. Were the first attempt alive after all, the
-      // unique (shopper, key) index lets only one of the two be stored, and the other hands back;
-      // had reconciliation already given the units back, the gate holds them twice until Postgres
-      // refuses an attempt and the gate is lowered (more admitted than stored, never an oversell).
+      // given back to the gate (in the same step; not when the gate was set from Postgres since,
+      // which counted them already), then admitted afresh. Were the first attempt alive after all,
+      // the unique (shopper, key) index lets only one of the two be stored, and the other hands back.
+      // The units given back are this attempt's: the same key is the same request.
       if (mayTakeOver && key) {
-        if (await deps.gate.forgetIf(input.productId, actor.userId, key, decision.reservationId).catch(() => false)) {
+        if (await deps.gate.takeOver(input.productId, actor.userId, key, decision.reservationId, input.quantity).catch(() => false)) {
           deps.log.warn({ productId: input.productId, reservationId: decision.reservationId }, 'an admission was never stored; its idempotency key taken over by a retry');
-          await deps.gate.release(input.productId, actor.userId, input.quantity, true).catch(() => {});
         }
         // Taken over here, or by a concurrent retry with the same key: ask the gate again.
         return admitAndCommit(deps, actor, input, false);

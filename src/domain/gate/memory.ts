@@ -6,13 +6,16 @@ interface Remembered {
   expiresAtMs: number;
 }
 
+/** A product's gate; `healed`: the sequence it was last loaded at (its numbers were Postgres's). */
+type Product = GateProductState & { held: Map<string, number>; healed: number };
+
 /**
  * The in-process gate of the embedded default: one process, so a Map and the
  * shared decision table are atomic by construction (no await between read and write).
  */
 export class MemoryGate implements StockGate {
   readonly kind = 'memory' as const;
-  private products = new Map<string, GateProductState & { held: Map<string, number> }>();
+  private products = new Map<string, Product>();
   private remembered = new Map<string, Remembered>();
 
   private idemKey(productId: string, userId: string, key: string) {
@@ -60,27 +63,40 @@ export class MemoryGate implements StockGate {
     const p = this.products.get(productId);
     if (!p) return;
     if (restoreStock) p.stock += quantity;
-    const left = (p.held.get(userId) ?? 0) - quantity;
-    if (left > 0) p.held.set(userId, left);
-    else p.held.delete(userId);
+    this.lower(p, userId, quantity);
   }
 
   async forget(productId: string, userId: string, idempotencyKey: string): Promise<void> {
     this.remembered.delete(this.idemKey(productId, userId, idempotencyKey));
   }
 
-  async forgetIf(productId: string, userId: string, idempotencyKey: string, reservationId: string): Promise<boolean> {
+  async takeOver(productId: string, userId: string, idempotencyKey: string, reservationId: string, quantity: number): Promise<boolean> {
     const k = this.idemKey(productId, userId, idempotencyKey);
-    if (this.remembered.get(k)?.reservationId !== reservationId) return false;
-    return this.remembered.delete(k);
+    const r = this.remembered.get(k);
+    if (r?.reservationId !== reservationId) return false;
+    this.remembered.delete(k);
+    const p = this.products.get(productId);
+    if (p && r.sequence > p.healed) {
+      p.stock += quantity;
+      this.lower(p, userId, quantity);
+    }
+    return true;
+  }
+
+  private lower(p: Product, userId: string, quantity: number) {
+    const left = (p.held.get(userId) ?? 0) - quantity;
+    if (left > 0) p.held.set(userId, left);
+    else p.held.delete(userId);
   }
 
   async load(s: GateSnapshot, force: boolean): Promise<boolean> {
     const existing = this.products.get(s.productId);
     if (existing && !force) return false;
+    const sequence = Math.max(s.sequence, existing?.sequence ?? 0);
     this.products.set(s.productId, {
       stock: s.stock,
-      sequence: Math.max(s.sequence, existing?.sequence ?? 0),
+      sequence,
+      healed: sequence,
       startsAtMs: s.startsAtMs,
       endsAtMs: s.endsAtMs,
       perUserLimit: s.perUserLimit,

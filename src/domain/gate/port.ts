@@ -54,11 +54,14 @@ export interface StockGate {
   /** Forgets an idempotency key whose admission Postgres did not keep, so a retry can go through. */
   forget(productId: string, userId: string, idempotencyKey: string): Promise<void>;
   /**
-   * Forgets an idempotency key only while it still names `reservationId` (an admission never
-   * stored: its process died). True when it did; false when the key names another admission,
-   * is gone, or the gate cannot be reached.
+   * Takes over an idempotency key whose admission `reservationId` was never stored (its process
+   * died): forgets the key only while it still names that admission, and gives its `quantity`
+   * back (the stock and the shopper's count), unless the gate has since been set from Postgres's
+   * numbers (a load, a reconciliation, a merge that took Postgres's stock), which already count
+   * them as not taken. True when it took the key over; false when the key names another
+   * admission, is gone, or the gate cannot be reached.
    */
-  forgetIf(productId: string, userId: string, idempotencyKey: string, reservationId: string): Promise<boolean>;
+  takeOver(productId: string, userId: string, idempotencyKey: string, reservationId: string, quantity: number): Promise<boolean>;
   /**
    * Whether an attempt with this idempotency key may already have been admitted for this shopper and
    * product: false only when the gate knows none was (a plain read, nothing changes). A gate that

@@ -183,8 +183,8 @@ export class ResilientGate implements StockGate {
     await this.onPrimary(undefined, (p) => p.forget(productId, userId, idempotencyKey));
   }
 
-  forgetIf(productId: string, userId: string, idempotencyKey: string, reservationId: string): Promise<boolean> {
-    return this.onPrimary(false, (p) => p.forgetIf(productId, userId, idempotencyKey, reservationId));
+  takeOver(productId: string, userId: string, idempotencyKey: string, reservationId: string, quantity: number): Promise<boolean> {
+    return this.onPrimary(false, (p) => p.takeOver(productId, userId, idempotencyKey, reservationId, quantity));
   }
 
   async load(snapshot: GateSnapshot, force: boolean): Promise<boolean> {

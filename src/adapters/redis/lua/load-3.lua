@@ -13,7 +13,8 @@
 
   The gate and its users change together, in this one script: admissions never see one
   without the other. The sequence never goes backwards: the larger of the stored and given one
-  is kept. Returns 1 when it wrote, 0 when the gate was already loaded and ARGV[1] was '0'
+  is kept. The gate's stock and counts are then Postgres's: `healedStock` and `healedHeld` (see
+  takeover-3) are set to the sequence. Returns 1 when it wrote, 0 when the gate was already loaded and ARGV[1] was '0'
   (the staged hash is dropped either way).
 ]]
 local exists = redis.call('EXISTS', KEYS[1]) == 1
@@ -29,6 +30,7 @@ if exists then
   end
 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'stock', ARGV[2], 'seq', seq, 'startsAt', ARGV[4], 'endsAt', ARGV[5], 'limit', ARGV[6])
+redis.call('HSET', KEYS[1], 'stock', ARGV[2], 'seq', seq, 'startsAt', ARGV[4], 'endsAt', ARGV[5], 'limit', ARGV[6],
+  'healedStock', seq, 'healedHeld', seq)
 replaceUsers(ARGV[7], 8)
 return 1

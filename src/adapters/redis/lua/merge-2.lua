@@ -21,6 +21,9 @@
   - window: the earlier start and the earlier end (-1 = none). A sale's window only ever moves
     earlier (endSale); a stale snapshot then cannot reopen a sale an operator just ended.
   - per-user limit: Postgres's (it never changes after creation).
+  - healedStock: when Postgres's stock is the lower, the gate's sequence before the merge (the
+    admissions up to it that Postgres never stored are counted as available again; see
+    takeover-3). Counts merged upwards heal nothing for sure, so healedHeld stays.
 
   Returns the gate's stock after the merge (ARGV[1] '1'), 0 after a pairs-only call, -1 when
   the gate is not loaded (nothing written: the caller loads it instead).
@@ -55,6 +58,9 @@ local function earlierEnd(a, b)
   return lower(a, b)
 end
 local stock = lower(g[1], ARGV[2])
+if tonumber(ARGV[2]) < tonumber(g[1]) then
+  redis.call('HSET', KEYS[1], 'healedStock', g[2])
+end
 redis.call('HSET', KEYS[1], 'stock', stock, 'seq', higher(g[2], ARGV[3]), 'startsAt', lower(g[3], ARGV[4]),
   'endsAt', earlierEnd(g[4], ARGV[5]), 'limit', ARGV[6])
 return tonumber(stock)

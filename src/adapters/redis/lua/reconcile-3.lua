@@ -12,6 +12,10 @@
            'staged': replace it with KEYS[3]
   ARGV[5..] pairs (inline): userId, units held or bought
 
+  The stock written is Postgres's, which counts as available every admission up to the current
+  sequence that Postgres never stored: `healedStock` is set to that sequence, and `healedHeld` too
+  when the counts are replaced (see takeover-3).
+
   Returns 1 when it wrote, 0 when the gate moved (nothing written), -1 when not loaded; the
   staged hash is dropped whenever it is not used.
 ]]
@@ -24,8 +28,9 @@ if tonumber(g[1]) ~= tonumber(ARGV[2]) or tonumber(g[2]) ~= tonumber(ARGV[1]) th
   redis.call('DEL', KEYS[3])
   return 0
 end
-redis.call('HSET', KEYS[1], 'stock', ARGV[3])
+redis.call('HSET', KEYS[1], 'stock', ARGV[3], 'healedStock', g[2])
 if ARGV[4] ~= 'keep' then
   replaceUsers(ARGV[4], 5)
+  redis.call('HSET', KEYS[1], 'healedHeld', g[2])
 end
 return 1
