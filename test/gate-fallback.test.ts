@@ -10,6 +10,7 @@ import { buildApp } from '../src/app.js';
 import { createVerifier, signToken } from '../src/auth.js';
 import { type OwnRedis, ownRedis } from './support/servers.js';
 import { RESERVE, TEST_SECRET } from './support/harness.js';
+import { handBack } from '../src/domain/cart/reserve.js';
 
 const until = async (check: () => Promise<boolean> | boolean, ms = 15_000) => {
   const end = Date.now() + ms;
@@ -103,6 +104,62 @@ describe('Redis gate fallback and reconciliation', () => {
     expect(await spy.hget(`${prefix}{${productId}}:users`, 'during-0')).toBe('1');
     expect(Number(await spy.hget(`${prefix}{${productId}}:gate`, 'seq'))).toBeGreaterThanOrEqual(Math.max(...seqs));
     expect((await reserve(a, 'after')).data.reserve.__typename).toBe('SoldOut');
+  });
+
+  const product = async (g: Awaited<ReturnType<typeof open>>, id: string, perUserLimit: number) => {
+    const r = await g.gql(
+      `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
+      { input: { id, name: 'x', priceAmount: 100, currency: 'USD', totalQuantity: 3, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit, reservationTtlSeconds: 300 } } },
+      'op',
+      ['admin'],
+    );
+    expect(r.errors).toBeUndefined();
+  };
+  const admitted = async (gate: ResilientGate, productId: string, userId: string) => {
+    const d = await gate.admit({ productId, userId, quantity: 1, nowMs: Date.now(), reservationId: crypto.randomUUID() });
+    if (d.outcome !== 'ADMITTED') throw new Error(`not admitted: ${d.outcome}`);
+    return d;
+  };
+
+  it("gives the Redis gate, once rebuilt, the hand-backs of its own admissions it missed while down; never the fallback's", async () => {
+    const a = await open('postgres');
+    await until(() => a.gate.mode === 'up');
+    const productId = 'handback-kept';
+    await product(a, productId, 2);
+    const deps = a.runtime.deps;
+    // Admitted by the Redis gate; Redis becomes unreachable before Postgres refuses it.
+    const primary = await admitted(a.gate, productId, 'refused');
+    a.gate.markDown('test: Redis unreachable, its state kept');
+    await handBack(deps, productId, 'refused', 1, undefined, false, primary.sequence);
+    // Through the fallback meanwhile: one hold stored, and one admission Postgres refuses.
+    expect((await a.gql(RESERVE, { input: { productId } }, 'holder')).data.reserve.__typename).toBe('ReserveSuccess');
+    const fallback = await admitted(a.gate, productId, 'holder');
+    await handBack(deps, productId, 'holder', 1, undefined, false, fallback.sequence);
+    fallback.stored?.();
+    await until(() => a.gate.mode === 'up');
+    // Merged into the gate Redis kept (each shopper's higher count), then the kept hand-back given:
+    // 'refused' holds nothing; 'holder' keeps the hold Postgres stored (the fallback's refusal was
+    // never the Redis gate's to give back).
+    const users = await spy.hgetall(`${prefix}{${productId}}:users`);
+    expect(users).toEqual({ holder: '1' });
+    expect(await spy.hget(`${prefix}{${productId}}:gate`, 'stock')).toBe('2');
+    expect((await a.gql(RESERVE, { input: { productId } }, 'refused')).data.reserve.__typename).toBe('ReserveSuccess');
+  });
+
+  it('gives nothing back into a gate Redis lost and the rebuild loaded from Postgres, which counted it already', async () => {
+    const a = await open('postgres');
+    await until(() => a.gate.mode === 'up');
+    const productId = 'handback-lost';
+    await product(a, productId, 1);
+    const primary = await admitted(a.gate, productId, 'lost');
+    a.gate.markDown('test: Redis restarted without its state');
+    await spy.del(`${prefix}{${productId}}:gate`, `${prefix}{${productId}}:users`);
+    await handBack(a.runtime.deps, productId, 'lost', 1, undefined, true, primary.sequence);
+    await until(() => a.gate.mode === 'up');
+    // Loaded from Postgres (3 units, nobody holding), the lost admission's hand-back left alone.
+    expect(await spy.hget(`${prefix}{${productId}}:gate`, 'stock')).toBe('3');
+    expect(await spy.hgetall(`${prefix}{${productId}}:users`)).toEqual({});
+    expect(Number(await spy.hget(`${prefix}{${productId}}:gate`, 'seq'))).toBeGreaterThan(primary.sequence);
   });
 
   it('reconciles: gives back what a dead request took, lowers what Postgres lacks, never while the gate moves', async () => {

@@ -183,6 +183,23 @@ describe.each(gates)('%s gate', (_name, make) => {
     expect(await admitsNow(t.productId, ['u', 'v'])).toEqual(['u:ADMITTED', 'v:SOLD_OUT']);
   });
 
+  it("a hand-back of an admission never stored changes nothing once the gate was loaded from Postgres's numbers since", async () => {
+    const s = snapshot({ stock: 2, perUserLimit: 1 });
+    await gate.load(s, true);
+    const d = await gate.admit(attempt(s.productId, 'u'));
+    expect(d.outcome).toBe('ADMITTED');
+    const seq = (d as { sequence: number }).sequence;
+    await gate.load({ ...s, sequence: 0 }, true);
+    await gate.release(s.productId, 'u', 1, true, seq);
+    expect(await admitsNow(s.productId, ['u', 'v', 'w'])).toEqual(['u:ADMITTED', 'v:ADMITTED', 'w:SOLD_OUT']);
+    // One admitted after the load is handed back in full (the stock and the shopper's count).
+    const t = snapshot({ stock: 1, perUserLimit: 1 });
+    await gate.load(t, true);
+    const later = await gate.admit(attempt(t.productId, 'u'));
+    await gate.release(t.productId, 'u', 1, true, (later as { sequence: number }).sequence);
+    expect(await admitsNow(t.productId, ['u', 'v'])).toEqual(['u:ADMITTED', 'v:SOLD_OUT']);
+  });
+
   it('release gives the units back to stock and to the shopper, and clears sold out', async () => {
     const s = snapshot({ stock: 1, perUserLimit: 1 });
     await gate.load(s, true);

@@ -16,7 +16,7 @@ export const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, i
 const SCRIPTS = {
   // Its number of keys varies with the batch (its keyed attempts): given as the first argument.
   fsReserveManyV1: { lua: lua('reserve-many') },
-  fsReleaseV1: { numberOfKeys: 2, lua: lua('release-2') },
+  fsReleaseV2: { numberOfKeys: 2, lua: lua('release-2') },
   fsLoadV3: { numberOfKeys: 3, lua: lua('users') + lua('load-3') },
   fsMergeV2: { numberOfKeys: 2, lua: lua('merge-2') },
   fsTakeOverV1: { numberOfKeys: 3, lua: lua('takeover-3') },
@@ -25,7 +25,7 @@ const SCRIPTS = {
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     fsReserveManyV1(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Result<(number | string)[], Context>;
-    fsReleaseV1(gate: string, users: string, userId: string, quantity: number, restore: '0' | '1'): Result<number, Context>;
+    fsReleaseV2(gate: string, users: string, userId: string, quantity: number, restore: '0' | '1', ...admitted: number[]): Result<number, Context>;
     fsLoadV3(gate: string, users: string, staged: string, ...args: (string | number)[]): Result<number, Context>;
     fsMergeV2(gate: string, users: string, ...args: (string | number)[]): Result<number, Context>;
     fsTakeOverV1(idem: string, gate: string, users: string, reservationPrefix: string, userId: string, quantity: number): Result<number, Context>;
@@ -210,9 +210,9 @@ export class RedisGate implements StockGate {
     }
   }
 
-  async release(productId: string, userId: string, quantity: number, restoreStock: boolean): Promise<void> {
+  async release(productId: string, userId: string, quantity: number, restoreStock: boolean, admitted?: number): Promise<void> {
     const k = gateKeys(this.prefix, productId);
-    const stock = await this.redis.fsReleaseV1(k.gate, k.users, userId, quantity, restoreStock ? '1' : '0');
+    const stock = await this.redis.fsReleaseV2(k.gate, k.users, userId, quantity, restoreStock ? '1' : '0', ...(admitted === undefined ? [] : [admitted]));
     if (stock > 0) this.soldOut.delete(productId);
   }
 

@@ -2,7 +2,7 @@ import type { Redis, Result } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import type { GateSnapshot } from '../../domain/gate/port.js';
-import { fallbackSequence, PostgresAdmission } from '../../domain/gate/postgres.js';
+import { fallbackSequence, PostgresAdmission, SYNC_GAP } from '../../domain/gate/postgres.js';
 import { type GateRebuilder, rebuildGate } from '../../domain/gate/reconcile.js';
 import { type GateInspector, ResilientGate } from '../../domain/gate/resilient.js';
 import { gateKeys, lua, RedisGate, stageUsers } from './gate.js';
@@ -61,11 +61,16 @@ export const sequenceFloor = (db: Db) => async (productId: string) => {
   return last > 0 ? last + REDIS_ABOVE_FALLBACK : 0;
 };
 
-/** A rebuild's writes into the Redis gate, with each product's sequence raised to its floor. */
+/**
+ * A rebuild's writes into the Redis gate, with each product's sequence raised to its floor. A gate
+ * lost with Redis's state is loaded `SYNC_GAP` above the stored sequences, as the fallback starts:
+ * above the admissions the lost gate handed out and Postgres never stored, so their hand-backs,
+ * given after the rebuild, find them counted by the load (healedStock / healedHeld) and change nothing.
+ */
 export function redisRebuilder(primary: RedisGate, floor: (productId: string) => Promise<number>): GateRebuilder {
-  const above = async (s: GateSnapshot) => ({ ...s, sequence: Math.max(s.sequence, await floor(s.productId)) });
+  const above = async (s: GateSnapshot, gap = 0) => ({ ...s, sequence: Math.max(s.sequence + gap, await floor(s.productId)) });
   return {
-    load: async (s) => primary.load(await above(s), false),
+    load: async (s) => primary.load(await above(s, SYNC_GAP), false),
     merge: async (s) => primary.merge(await above(s)),
   };
 }

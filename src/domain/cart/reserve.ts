@@ -289,7 +289,7 @@ async function commitAdmitted(
     if (err instanceof Refused) {
       // Postgres refused what the gate admitted: give the shopper's count back; the
       // stock only when the refusal was not for lack of it.
-      await handBack(deps, input.productId, actor.userId, input.quantity, input.idempotencyKey, err.reason !== 'SOLD_OUT');
+      await handBack(deps, input.productId, actor.userId, input.quantity, input.idempotencyKey, err.reason !== 'SOLD_OUT', sequence);
       if (err.reason === 'SOLD_OUT') {
         deps.gate.noteStock(input.productId, 0);
         return soldOut(input.productId);
@@ -301,7 +301,7 @@ async function commitAdmitted(
     }
     // Nothing was written: hand the admission back so the stock is not lost.
     deps.log.warn({ err, productId: input.productId }, 'reservation not stored; admission handed back to the gate');
-    await handBack(deps, input.productId, actor.userId, input.quantity, input.idempotencyKey, true);
+    await handBack(deps, input.productId, actor.userId, input.quantity, input.idempotencyKey, true, sequence);
     if (isUniqueViolation(err) && input.idempotencyKey) {
       // Same key raced past the gate (e.g. after a gate reload): return the first outcome.
       const [row] = await deps.db
@@ -318,12 +318,21 @@ async function commitAdmitted(
 }
 
 /**
- * Gives the gate back an admission Postgres did not keep: the shopper's count always, the
- * stock when `restoreStock`, and forgets its idempotency key so a retry can go through.
- * Best effort: reconciliation converges whatever is lost here.
+ * Gives the gate back an admission (its `sequence`) Postgres did not keep: the shopper's count
+ * always, the stock when `restoreStock`, and forgets its idempotency key so a retry can go through.
+ * Best effort: a hand-back the gate cannot take during an outage is kept and given after its
+ * rebuild (ResilientGate); reconciliation converges the rest.
  */
-export async function handBack(deps: Deps, productId: string, userId: string, quantity: number, idempotencyKey: string | null | undefined, restoreStock: boolean) {
-  await deps.gate.release(productId, userId, quantity, restoreStock).catch(() => {});
+export async function handBack(
+  deps: Deps,
+  productId: string,
+  userId: string,
+  quantity: number,
+  idempotencyKey: string | null | undefined,
+  restoreStock: boolean,
+  sequence: number,
+) {
+  await deps.gate.release(productId, userId, quantity, restoreStock, sequence).catch(() => {});
   if (idempotencyKey) await deps.gate.forget(productId, userId, idempotencyKey).catch(() => {});
 }
 

@@ -59,9 +59,9 @@ export class MemoryGate implements StockGate {
     for (const [k, v] of this.remembered) if (v.expiresAtMs <= nowMs) this.remembered.delete(k);
   }
 
-  async release(productId: string, userId: string, quantity: number, restoreStock: boolean): Promise<void> {
+  async release(productId: string, userId: string, quantity: number, restoreStock: boolean, admitted?: number): Promise<void> {
     const p = this.products.get(productId);
-    if (!p) return;
+    if (!p || (admitted !== undefined && admitted <= p.healed)) return;
     if (restoreStock) p.stock += quantity;
     this.lower(p, userId, quantity);
   }

@@ -49,8 +49,14 @@ export type GateDecision =
 export interface StockGate {
   readonly kind: 'memory' | 'redis';
   admit(attempt: AdmitAttempt): Promise<GateDecision>;
-  /** Gives a shopper's units back: their per-user count always, the stock when `restoreStock`. */
-  release(productId: string, userId: string, quantity: number, restoreStock: boolean): Promise<void>;
+  /**
+   * Gives a shopper's units back: their per-user count always, the stock when `restoreStock`.
+   * `admitted`: the sequence of an admission Postgres never stored (refused, or failed to store),
+   * handed back; what the gate has had set from Postgres's numbers since (see `takeOver`) already
+   * counts it as not taken and is left alone. Without it (a stored hold released or expired), the
+   * units always go back.
+   */
+  release(productId: string, userId: string, quantity: number, restoreStock: boolean, admitted?: number): Promise<void>;
   /** Forgets an idempotency key whose admission Postgres did not keep, so a retry can go through. */
   forget(productId: string, userId: string, idempotencyKey: string): Promise<void>;
   /**

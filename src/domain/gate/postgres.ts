@@ -14,8 +14,9 @@ import { type AdmitAttempt, decide, type GateDecision } from './port.js';
  * The first fallback sequence of an outage jumps this far above the stored ones, so it
  * stays clear of admissions the Redis gate handed out just before it went away and that
  * are still being stored. Gaps are harmless: sequences are unique and increasing, not dense.
+ * A rebuild that loads a Redis gate lost with its state jumps as far, for the same reason.
  */
-const SYNC_GAP = 10_000;
+export const SYNC_GAP = 10_000;
 
 export class PostgresAdmission {
   /** Products whose counter was lifted above the stored sequences during this outage. */

@@ -17,6 +17,9 @@ export interface GateInspector {
 
 export type GateMode = 'up' | 'down' | 'recovering';
 
+/** Hand-backs kept during an outage at most; past it they are dropped and reconciliation converges the stock. */
+const MAX_HAND_BACKS = 100_000;
+
 export interface ResilientGateOptions {
   primary: StockGate;
   inspector: GateInspector;
@@ -39,9 +42,10 @@ export interface ResilientGateOptions {
  * The Redis gate with a way down and a way back. While Redis answers, every call goes
  * to it. When a call fails (or the connection is known to be gone) the gate goes
  * `down`: admissions go through Postgres alone or are refused as retryable, and
- * releases are dropped (the rebuild restores them). A probe runs until Redis answers
- * again; then, once this process's fallback admissions have drained, the gate is
- * rebuilt from Postgres and goes back `up`. The gate may admit less than Postgres
+ * releases of stored holds are dropped (the rebuild restores them). A probe runs until Redis
+ * answers again; then, once this process's fallback admissions have drained, the gate is
+ * rebuilt from Postgres, the hand-backs it could not take meanwhile are given to it, and it
+ * goes back `up`. The gate may admit less than Postgres
  * has, never knowingly more; Postgres's conditional update refuses anything else.
  */
 export class ResilientGate implements StockGate {
@@ -51,6 +55,16 @@ export class ResilientGate implements StockGate {
   private closed = false;
   private probing?: Promise<void>;
   private listeners = new Set<(mode: GateMode) => void>();
+  /** Fallback admissions not yet stored or refused, as `productId sequence` (their hand-backs are not the primary's). */
+  private fallbackAdmitted = new Set<string>();
+  /**
+   * Hand-backs of the primary's admissions that Postgres never stored, which the primary could not
+   * take (it was down): given to it after the rebuild. A rebuild merges into a gate Redis kept and
+   * keeps each shopper's higher count, so a dropped hand-back would leave the shopper counted for
+   * units they never got (refused as over the limit) until a reconciliation raised the gate.
+   */
+  private handBacks: { productId: string; userId: string; quantity: number; restoreStock: boolean; admitted: number }[] = [];
+  private handBacksDropped = 0;
   /** Counts for metrics: admissions answered by the fallback, outages, rebuilds. */
   readonly counts = { fallbackAdmits: 0, outages: 0, rebuilds: 0 };
   /** Called when the gate and Postgres visibly disagree (Postgres refused an admission for lack of stock). */
@@ -106,6 +120,13 @@ export class ResilientGate implements StockGate {
         // and reconciliation lowers it).
         for (let i = 0; i < 100 && this.inFlight > 0; i++) await new Promise((r) => setTimeout(r, 50));
         await this.o.rebuild();
+        // Given with the admission's sequence: what the rebuild set from Postgres's numbers is left alone.
+        while (this.handBacks.length) {
+          const h = this.handBacks[0];
+          await this.o.primary.release(h.productId, h.userId, h.quantity, h.restoreStock, h.admitted);
+          this.handBacks.shift();
+        }
+        this.handBacksDropped = 0;
         this.counts.rebuilds++;
         this.setMode('up');
         this.o.log.info('stock gate is back: rebuilt from Postgres');
@@ -142,12 +163,15 @@ export class ResilientGate implements StockGate {
       if (d.outcome !== 'ADMITTED') return d;
       handedOver = true;
       let done = false;
+      const id = `${a.productId} ${d.sequence}`;
+      this.fallbackAdmitted.add(id);
       return {
         ...d,
         stored: () => {
           if (done) return;
           done = true;
           this.inFlight--;
+          this.fallbackAdmitted.delete(id);
         },
       };
     } finally {
@@ -169,9 +193,20 @@ export class ResilientGate implements StockGate {
     }
   }
 
-  async release(productId: string, userId: string, quantity: number, restoreStock: boolean): Promise<void> {
+  async release(productId: string, userId: string, quantity: number, restoreStock: boolean, admitted?: number): Promise<void> {
     if (!restoreStock) this.onDisagree?.(productId);
-    await this.onPrimary(undefined, (p) => p.release(productId, userId, quantity, restoreStock));
+    const given = await this.onPrimary(false, async (p) => {
+      await p.release(productId, userId, quantity, restoreStock, admitted);
+      return true;
+    });
+    // A hand-back of the primary's own admission (not the fallback's, which it never counted) is
+    // kept for after the rebuild; a stored hold's release is not (the rebuild counts it from Postgres).
+    if (given || admitted === undefined || this.fallbackAdmitted.has(`${productId} ${admitted}`)) return;
+    if (this.handBacks.length >= MAX_HAND_BACKS) {
+      if (this.handBacksDropped++ === 0) this.o.log.warn({ max: MAX_HAND_BACKS }, 'stock gate unreachable: too many hand-backs kept; the rest are left to reconciliation');
+      return;
+    }
+    this.handBacks.push({ productId, userId, quantity, restoreStock, admitted });
   }
 
   mayRepeat(productId: string, userId: string, key: string, nowMs: number): Promise<boolean> {
