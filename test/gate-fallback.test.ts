@@ -8,17 +8,11 @@ import { quietLog, scratchDatabase, uniqueName } from './support/backends.js';
 import { createRuntime, type Runtime } from '../src/deps.js';
 import { buildApp } from '../src/app.js';
 import { createVerifier, signToken } from '../src/auth.js';
-import { type OwnRedis, ownRedis } from './support/servers.js';
+import { type OwnRedis, ownRedis, waitFor } from './support/servers.js';
 import { RESERVE, TEST_SECRET } from './support/harness.js';
 import { handBack } from '../src/domain/cart/reserve.js';
 
-const until = async (check: () => Promise<boolean> | boolean, ms = 15_000) => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
+const until = (check: () => Promise<boolean> | boolean) => waitFor(check, 'the gate to be used again', 15_000);
 
 describe('Redis gate fallback and reconciliation', () => {
   let redis: OwnRedis;

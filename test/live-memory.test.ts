@@ -2,14 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE } from './support/harness.js';
 import { collect, COUNTDOWN, ORDER, STOCK, wsClient } from './support/live.js';
+import { waitFor as waitUntil } from './support/servers.js';
 
-const waitFor = async (cond: () => boolean, ms = 20_000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
+const waitFor = (cond: () => boolean) => waitUntil(cond, 'the subscribers to see it', 20_000, 25);
 
 describe('reads and countdowns from memory (embedded)', () => {
   let h: Harness;

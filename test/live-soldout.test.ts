@@ -6,25 +6,19 @@ import type { ResilientGate } from '../src/domain/gate/resilient.js';
 import { createProduct } from '../src/domain/inventory/products.js';
 import { createRuntime, type Runtime } from '../src/deps.js';
 import { quietLog, scratchDatabase, uniqueName } from './support/backends.js';
-import { startRedis } from './support/live.js';
+import { type OwnRedis, ownRedis, waitFor as waitUntil } from './support/servers.js';
 
 const admin = { userId: 'operator', roles: ['admin'] };
 const shopper = (userId: string) => ({ userId, roles: [] });
-const waitFor = async (cond: () => boolean, ms = 20_000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
+const waitFor = (cond: () => boolean) => waitUntil(cond, 'the processes to see it', 20_000, 25);
 
 describe('two runtimes on a private Redis', () => {
-  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let redis: OwnRedis;
   let db: Awaited<ReturnType<typeof scratchDatabase>>;
   let a: Runtime;
   let b: Runtime;
   beforeAll(async () => {
-    [redis, db] = await Promise.all([startRedis(), scratchDatabase()]);
+    [redis, db] = await Promise.all([ownRedis(), scratchDatabase()]);
     const config = { databaseUrl: db.url, redisUrl: redis.url, dataDir: '', logLevel: 'silent' };
     const redisPrefix = `${uniqueName('fsmem')}:`;
     a = await createRuntime(config, { log: quietLog, redisPrefix });
@@ -33,7 +27,7 @@ describe('two runtimes on a private Redis', () => {
   afterAll(async () => {
     await a?.close();
     await b?.close();
-    await redis?.stop();
+    await redis?.kill();
     await db?.drop();
   });
 
@@ -49,7 +43,7 @@ describe('two runtimes on a private Redis', () => {
     expect(b.deps.inventory.get(id)?.availableQuantity).toBe(0);
 
     // With Redis gone, any round trip would fail; and Postgres is not asked either.
-    await redis.stop();
+    await redis.kill();
     const queries = [a.database.queryCount(), b.database.queryCount()];
     for (const rt of [a, b]) {
       for (let i = 0; i < 20; i++) {

@@ -13,15 +13,9 @@ import { RetryableError } from '../src/domain/context.js';
 import { createProduct } from '../src/domain/inventory/products.js';
 import { createRuntime, type Runtime } from '../src/deps.js';
 import { quietLog, scratchDatabase, uniqueName } from './support/backends.js';
-import { startRedis } from './support/live.js';
+import { type OwnRedis, ownRedis, waitFor as waitUntil } from './support/servers.js';
 
-const waitFor = async (cond: () => boolean | Promise<boolean>, ms = 20_000) => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const waitFor = (cond: () => boolean | Promise<boolean>) => waitUntil(cond, 'the processes to catch up', 20_000, 20);
 const admin = { userId: 'operator', roles: ['admin'] };
 const shopper = (userId: string) => ({ userId, roles: [] });
 const snapshot = (productId: string, availableQuantity: number, version: number): InventorySnapshot => ({
@@ -35,7 +29,7 @@ const snapshot = (productId: string, availableQuantity: number, version: number)
 });
 
 describe('event bus resync on a private Redis', () => {
-  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let redis: OwnRedis;
   const clients: Redis[] = [];
   const client = (opts: { lazyConnect?: boolean } = {}) => {
     const c = new Redis(redis.url, { retryStrategy: () => 50, lazyConnect: opts.lazyConnect ?? false });
@@ -44,11 +38,11 @@ describe('event bus resync on a private Redis', () => {
     return c;
   };
   beforeAll(async () => {
-    redis = await startRedis();
+    redis = await ownRedis();
   }, 60_000);
   afterAll(async () => {
     for (const c of clients) c.disconnect();
-    await redis?.stop();
+    await redis?.kill();
   });
 
   // Resync waits for a PING sent behind the re-subscription; that the subscription is counted
@@ -65,7 +59,7 @@ describe('event bus resync on a private Redis', () => {
       void probe.pubsub('NUMSUB', `${prefix}events:stock`).then((r) => seen.push(Number((r as unknown[])[1])));
     });
     const probe = client();
-    await redis.stop();
+    await redis.kill();
     await redis.start();
     await waitFor(() => seen.length > 0);
     expect(seen[0]).toBe(1);
@@ -114,8 +108,8 @@ describe('event bus resync on a private Redis', () => {
 
 describe('a process started while Redis is unreachable', () => {
   it('starts, answers a reserve with a retryable fault or through the Postgres fallback, and once Redis is back subscribes and keeps up', async () => {
-    const [redis, db] = await Promise.all([startRedis(), scratchDatabase()]);
-    await redis.stop();
+    const [redis, db] = await Promise.all([ownRedis(), scratchDatabase()]);
+    await redis.kill();
     const config = { databaseUrl: db.url, redisUrl: redis.url, dataDir: '', logLevel: 'silent' };
     const redisPrefix = `${uniqueName('fsdown')}:`;
     let a: Runtime | undefined;
@@ -147,7 +141,7 @@ describe('a process started while Redis is unreachable', () => {
     } finally {
       await b?.close();
       await a?.close();
-      await redis.stop();
+      await redis.kill();
       await db.drop();
     }
   }, 90_000);

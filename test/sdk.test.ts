@@ -13,16 +13,11 @@ import { createVerifier } from '../src/auth.js';
 import { clientManifest } from '../src/security/manifest.js';
 import { ADDRESS, type Harness, harness, RESERVE, TEST_SECRET } from './support/harness.js';
 import { securedApp } from './support/security.js';
+import { waitFor } from './support/servers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-const until = async (cond: () => boolean, what: string, ms = 15_000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const until = (cond: () => boolean, what: string) => waitFor(cond, what, 15_000, 20);
 
 describe('clients/sdk', () => {
   let h: Harness;

@@ -85,44 +85,6 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
   };
 }
 
-/** A private redis-server on a spare port (tests that stop Redis never touch the shared one). */
-export async function startRedis(): Promise<{ url: string; port: number; stop(): Promise<void>; start(): Promise<void> }> {
-  const port = await freePort();
-  let proc: ChildProcess | undefined;
-  const start = async () => {
-    if (proc && proc.exitCode === null && proc.signalCode === null) return;
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => {
-        proc!.kill('SIGKILL');
-        reject(new Error(`redis-server did not start: ${out}`));
-      }, 10_000);
-      proc!.stdout!.on('data', (d) => {
-        out += d;
-        if (/Ready to accept connections/.test(out)) {
-          clearTimeout(t);
-          resolve();
-        }
-      });
-    });
-  };
-  await start();
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    start,
-    async stop() {
-      if (!proc || proc.exitCode !== null) return;
-      const p = proc;
-      p.kill('SIGKILL');
-      await once(p, 'exit');
-    },
-  };
-}
-
 export function wsClient(port: number, token?: string): Client {
   return createClient({
     url: `ws://127.0.0.1:${port}/graphql`,

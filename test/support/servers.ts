@@ -9,11 +9,11 @@ import { freePort } from './scratch.js';
 export { freePort };
 
 /** Polls `check` every 100 ms until it holds (a throw counts as not yet); fails after `ms` naming `what`. */
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 30_000) {
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 30_000, everyMs = 100) {
   const until = Date.now() + ms;
   while (Date.now() < until) {
     if (await Promise.resolve(check()).catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out waiting for ${what}`);
 }
