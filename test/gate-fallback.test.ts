@@ -125,12 +125,16 @@ describe('Redis gate fallback and reconciliation', () => {
     const primary = await admitted(a.gate, productId, 'refused');
     a.gate.markDown('test: Redis unreachable, its state kept');
     await handBack(deps, productId, 'refused', 1, undefined, false, primary.sequence);
+    // (The probe finds Redis answering 500 ms after the outage began: this is read well before.)
+    const kept = async () => /^flashsale_gate_hand_backs_kept (\d+)$/m.exec(await (await a.app.fetch('http://test/metrics')).text())?.[1];
+    expect(await kept()).toBe('1');
     // Through the fallback meanwhile: one hold stored, and one admission Postgres refuses.
     expect((await a.gql(RESERVE, { input: { productId } }, 'holder')).data.reserve.__typename).toBe('ReserveSuccess');
     const fallback = await admitted(a.gate, productId, 'holder');
     await handBack(deps, productId, 'holder', 1, undefined, false, fallback.sequence);
     fallback.stored?.();
     await until(() => a.gate.mode === 'up');
+    expect(await kept()).toBe('0');
     // Merged into the gate Redis kept (each shopper's higher count), then the kept hand-back given:
     // 'refused' holds nothing; 'holder' keeps the hold Postgres stored (the fallback's refusal was
     // never the Redis gate's to give back).

@@ -174,6 +174,14 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: 'flashsale_gate_hand_backs_kept',
+      help: 'Admissions Postgres refused while Redis was unreachable, kept to be handed back to the gate after its rebuild',
+      registers,
+      collect() {
+        this.set(gate instanceof ResilientGate ? gate.handBacksKept : 0);
+      },
+    });
+    new Gauge({
       name: 'flashsale_gate_outages_total',
       help: 'Times this process lost the shared stock gate (and rebuilt it when it returned)',
       labelNames: ['event'],

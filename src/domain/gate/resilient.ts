@@ -76,6 +76,11 @@ export class ResilientGate implements StockGate {
     return this.state;
   }
 
+  /** Hand-backs kept for the primary until its rebuild (a gauge for operators). */
+  get handBacksKept(): number {
+    return this.handBacks.length;
+  }
+
   get inspector(): GateInspector {
     return this.o.inspector;
   }
