@@ -17,7 +17,7 @@ export interface GateInspector {
 
 export type GateMode = 'up' | 'down' | 'recovering';
 
-/** Hand-backs kept during an outage at most; past it they are dropped and reconciliation converges the stock. */
+/** Hand-backs kept during an outage at most; later ones are dropped (reconciliation converges the stock, not the counts). */
 const MAX_HAND_BACKS = 100_000;
 
 export interface ResilientGateOptions {
@@ -45,8 +45,8 @@ export interface ResilientGateOptions {
  * releases of stored holds are dropped (the rebuild restores them). A probe runs until Redis
  * answers again; then, once this process's fallback admissions have drained, the gate is
  * rebuilt from Postgres, the hand-backs it could not take meanwhile are given to it, and it
- * goes back `up`. The gate may admit less than Postgres
- * has, never knowingly more; Postgres's conditional update refuses anything else.
+ * goes back `up`. The gate may admit less than Postgres has, never knowingly more; Postgres's
+ * conditional update refuses anything else.
  */
 export class ResilientGate implements StockGate {
   readonly kind = 'redis' as const;
@@ -208,7 +208,7 @@ export class ResilientGate implements StockGate {
     // kept for after the rebuild; a stored hold's release is not (the rebuild counts it from Postgres).
     if (given || admitted === undefined || this.fallbackAdmitted.has(`${productId} ${admitted}`)) return;
     if (this.handBacks.length >= MAX_HAND_BACKS) {
-      if (this.handBacksDropped++ === 0) this.o.log.warn({ max: MAX_HAND_BACKS }, 'stock gate unreachable: too many hand-backs kept; the rest are left to reconciliation');
+      if (this.handBacksDropped++ === 0) this.o.log.warn({ max: MAX_HAND_BACKS }, 'stock gate unreachable: hand-backs kept up to the limit; later ones are dropped');
       return;
     }
     this.handBacks.push({ productId, userId, quantity, restoreStock, admitted });
