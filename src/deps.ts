@@ -53,7 +53,7 @@ export interface RuntimeOptions {
 export async function createRuntime(
   config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> &
     Partial<Pick<Config, 'redisPrefix' | 'payments' | 'dataEncryptionKey' | 'notifications' | 'reserveConnections' | 'poolSize'>> & {
-      ops?: Pick<Config['ops'], 'gateFallback'>;
+      ops?: Pick<Config['ops'], 'gateFallback'> & Partial<Pick<Config['ops'], 'redisTimeoutMs'>>;
     },
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
@@ -69,20 +69,27 @@ export async function createRuntime(
     // Commands issued in the same tick go out in one write (one syscall and one Redis read for
     // dozens of concurrent reserves' gate and rate-limit scripts, or a batch's stock and
     // reservation events); each script still runs atomically, and order is kept.
-    const client = (autoPipeline: boolean, maxRetriesPerRequest: number | null = 2) =>
+    // A command not answered in REDIS_TIMEOUT_MS fails, and a connection that answers nothing for as
+    // long while commands wait on it (a hung Redis, a partition that sends no reset) is destroyed and
+    // reconnected: the gate falls back instead of every reserve waiting for the kernel to give up on
+    // the socket (many minutes). Either alone is not enough: a timed-out socket's commands are resent
+    // on the next connection, which a hung server accepts (its kernel does) and never answers.
+    const timeoutMs = config.ops?.redisTimeoutMs ?? 2000;
+    const client = (autoPipeline: boolean, maxRetriesPerRequest: number | null = 2, watched = true) =>
       new Redis(config.redisUrl!, {
         lazyConnect: false,
         maxRetriesPerRequest,
         enableOfflineQueue: true,
         enableAutoPipelining: autoPipeline,
         retryStrategy: (n) => Math.min(n * 200, 2000),
+        ...(watched && timeoutMs > 0 ? { socketTimeout: timeoutMs, commandTimeout: timeoutMs } : {}),
       });
     const gateClient = client(true);
     gateClient.on('error', (err) => log.warn({ err: err.message }, 'redis (gate) error'));
     const pub = client(true);
     // Subscriptions wait for the connection instead of failing: a process that starts while
     // Redis is unreachable subscribes once it is back (the gate and publishes fail fast instead).
-    const sub = client(false, null);
+    const sub = client(false, null, false);
     pub.on('error', () => {});
     sub.on('error', () => {});
     limiter = new RedisRateLimitStore(gateClient, prefix);

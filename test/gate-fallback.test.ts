@@ -160,6 +160,31 @@ describe('Redis gate fallback and reconciliation', () => {
     expect(Number(await spy.hget(`${prefix}{${productId}}:gate`, 'seq'))).toBeGreaterThan(primary.sequence);
   });
 
+  it('a Redis that stops answering, its connection left open, is taken for gone: the reserve waiting on it goes through Postgres', async () => {
+    const a = await open('postgres');
+    await until(() => a.gate.mode === 'up');
+    const productId = 'hung-redis';
+    await product(a, productId, 1);
+    expect((await a.gql(RESERVE, { input: { productId } }, 'before-hang')).data.reserve.__typename).toBe('ReserveSuccess');
+    // SIGSTOP: the server answers nothing and its sockets stay open (a hung Redis, or a partition
+    // that sends no reset). Before REDIS_TIMEOUT_MS, this reserve waited until the kernel gave up
+    // on the socket, many minutes; the bound here is only there to fail instead of hanging.
+    redis.pause();
+    let during: any;
+    try {
+      during = await Promise.race([a.gql(RESERVE, { input: { productId } }, 'during-hang'), new Promise((r) => setTimeout(() => r('no answer in 20 s'), 20_000))]);
+    } finally {
+      redis.resume();
+    }
+    expect(during.data?.reserve.__typename).toBe('ReserveSuccess');
+    expect(a.gate.counts.outages).toBeGreaterThan(0);
+    // Back: the gate is rebuilt (merged into the state Redis kept) and holds what Postgres holds.
+    await until(() => a.gate.mode === 'up');
+    const after = await Promise.all(['after-1', 'after-2'].map(async (u) => (await a.gql(RESERVE, { input: { productId } }, u)).data.reserve.__typename));
+    expect(after.sort()).toEqual(['ReserveSuccess', 'SoldOut']);
+    expect(await spy.hget(`${prefix}{${productId}}:gate`, 'stock')).toBe('0');
+  }, 60_000);
+
   it('reconciles: gives back what a dead request took, lowers what Postgres lacks, never while the gate moves', async () => {
     const a = await open('postgres');
     await until(() => a.gate.mode === 'up');

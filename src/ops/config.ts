@@ -11,6 +11,12 @@ export interface OpsConfig {
   gateReconcileIntervalMs: number;
   /** How long a product's gate must stay unchanged before units it lacks are given back to it (ms). */
   gateReconcileSettleMs: number;
+  /**
+   * A Redis connection that answers nothing for this long while commands wait on it is taken for
+   * dead (a hung server, a partition that sends no reset): its commands fail, the gate falls back,
+   * and it reconnects (ms; 0 waits forever).
+   */
+  redisTimeoutMs: number;
   /** Load shedding on or off. */
   shedding: boolean;
   /** In-flight HTTP requests at which checkout and pay are shed (reads at 50%, reserves at 75%). */
@@ -46,6 +52,7 @@ export function loadOpsConfig(env: Record<string, string | undefined>, int: IntR
     gateFallback,
     gateReconcileIntervalMs: int(env, 'GATE_RECONCILE_INTERVAL_MS', 5000, 100, 3_600_000),
     gateReconcileSettleMs: int(env, 'GATE_RECONCILE_SETTLE_MS', 10_000, 0, 600_000),
+    redisTimeoutMs: int(env, 'REDIS_TIMEOUT_MS', 2000, 0, 600_000),
     shedding: flag(env, 'LOAD_SHEDDING', true),
     shedMaxInFlight: int(env, 'SHED_MAX_IN_FLIGHT', 1000, 1, 1_000_000),
     shedMaxLagMs: int(env, 'SHED_MAX_LAG_MS', 500, 1, 60_000),

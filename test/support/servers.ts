@@ -24,6 +24,9 @@ export interface OwnRedis {
   start(): Promise<void>;
   /** SIGKILL: the server vanishes with every key (it saves nothing). */
   kill(): Promise<void>;
+  /** SIGSTOP / SIGCONT: the server stops answering, its connections open and its keys kept (a hung server, a partition). */
+  pause(): void;
+  resume(): void;
 }
 
 export async function ownRedis(): Promise<OwnRedis> {
@@ -44,6 +47,12 @@ export async function ownRedis(): Promise<OwnRedis> {
         stdio: 'ignore',
       });
       await waitFor(ping, `redis on ${port}`);
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
     async kill() {
       if (!child) return;
