@@ -75,21 +75,34 @@ export async function createRuntime(
     // the socket (many minutes). Either alone is not enough: a timed-out socket's commands are resent
     // on the next connection, which a hung server accepts (its kernel does) and never answers.
     const timeoutMs = config.ops?.redisTimeoutMs ?? 2000;
-    const client = (autoPipeline: boolean, maxRetriesPerRequest: number | null = 2, watched = true) =>
+    const timeouts = timeoutMs > 0 ? { socketTimeout: timeoutMs, commandTimeout: timeoutMs } : {};
+    const client = (autoPipeline: boolean, maxRetriesPerRequest: number | null, limits: { socketTimeout?: number; commandTimeout?: number }) =>
       new Redis(config.redisUrl!, {
         lazyConnect: false,
         maxRetriesPerRequest,
         enableOfflineQueue: true,
         enableAutoPipelining: autoPipeline,
         retryStrategy: (n) => Math.min(n * 200, 2000),
-        ...(watched && timeoutMs > 0 ? { socketTimeout: timeoutMs, commandTimeout: timeoutMs } : {}),
+        ...limits,
       });
-    const gateClient = client(true);
+    const gateClient = client(true, 2, timeouts);
     gateClient.on('error', (err) => log.warn({ err: err.message }, 'redis (gate) error'));
-    const pub = client(true);
+    const pub = client(true, 2, timeouts);
     // Subscriptions wait for the connection instead of failing: a process that starts while
-    // Redis is unreachable subscribes once it is back (the gate and publishes fail fast instead).
-    const sub = client(false, null, false);
+    // Redis is unreachable subscribes once it is back (the gate and publishes fail fast instead),
+    // so no command timeout here. A subscriber sends nothing of its own, so a dead connection (a
+    // partition with no reset) would never be noticed and this process would stop hearing the
+    // others' events for good: a PING every REDIS_TIMEOUT_MS gives its socket timeout an answer
+    // to wait for; past it the connection is replaced, re-subscribed, and the caches re-read.
+    const sub = client(false, null, timeoutMs > 0 ? { socketTimeout: timeoutMs } : {});
+    const heartbeat =
+      timeoutMs > 0
+        ? setInterval(() => {
+            if (sub.status === 'ready') sub.ping().catch(() => {});
+          }, timeoutMs)
+        : undefined;
+    heartbeat?.unref();
+    closers.push(async () => clearInterval(heartbeat));
     pub.on('error', () => {});
     sub.on('error', () => {});
     limiter = new RedisRateLimitStore(gateClient, prefix);

@@ -10,10 +10,11 @@ import { sql } from 'drizzle-orm';
 import { rowsOf } from '../src/adapters/db/client.js';
 import { reserve } from '../src/domain/cart/reserve.js';
 import { RetryableError } from '../src/domain/context.js';
+import type { ResilientGate } from '../src/domain/gate/resilient.js';
 import { createProduct } from '../src/domain/inventory/products.js';
 import { createRuntime, type Runtime } from '../src/deps.js';
 import { quietLog, scratchDatabase, uniqueName } from './support/backends.js';
-import { type OwnRedis, ownRedis, waitFor as waitUntil } from './support/servers.js';
+import { type OwnRedis, ownRedis, silentCutProxy, waitFor as waitUntil } from './support/servers.js';
 
 const waitFor = (cond: () => boolean | Promise<boolean>) => waitUntil(cond, 'the processes to catch up', 20_000, 20);
 const admin = { userId: 'operator', roles: ['admin'] };
@@ -141,6 +142,43 @@ describe('a process started while Redis is unreachable', () => {
     } finally {
       await b?.close();
       await a?.close();
+      await redis.kill();
+      await db.drop();
+    }
+  }, 90_000);
+});
+
+describe('connections to Redis that go silent (a partition, no reset)', () => {
+  it('are replaced after REDIS_TIMEOUT_MS: the subscriber, pinged, re-subscribes and re-reads what it missed; the gate serves again', async () => {
+    const [redis, db] = await Promise.all([ownRedis(), scratchDatabase()]);
+    const proxy = await silentCutProxy(redis.port);
+    const redisPrefix = `${uniqueName('fssilent')}:`;
+    let a: Runtime | undefined;
+    let b: Runtime | undefined;
+    try {
+      a = await createRuntime({ databaseUrl: db.url, redisUrl: redis.url, dataDir: '', logLevel: 'silent' }, { log: quietLog, redisPrefix });
+      // B reaches Redis through the proxy.
+      b = await createRuntime(
+        { databaseUrl: db.url, redisUrl: proxy.url, dataDir: '', logLevel: 'silent', ops: { gateFallback: 'postgres', redisTimeoutMs: 500 } },
+        { log: quietLog, redisPrefix },
+      );
+      const created = await createProduct(a.deps, admin, { id: 'silent-1', name: 'X', priceAmount: 100, currency: 'USD', totalQuantity: 5, sale: { startsAt: new Date(Date.now() - 1000), perUserLimit: 1, reservationTtlSeconds: 300 } });
+      expect('__typename' in created).toBe(false);
+      await waitFor(() => b!.deps.inventory.get('silent-1')?.availableQuantity === 5);
+      // Every connection B has goes silent; new ones get through.
+      proxy.cutSilently();
+      expect((await reserve(a.deps, shopper('u1'), { productId: 'silent-1', quantity: 1 })).__typename).toBe('ReserveSuccess');
+      // Nothing arrives on B's old subscriber connection. Before the PING every REDIS_TIMEOUT_MS it
+      // waited there for good, and B showed 5 units left until it restarted.
+      await waitFor(() => b!.deps.inventory.get('silent-1')?.availableQuantity === 4);
+      expect((await reserve(b.deps, shopper('u2'), { productId: 'silent-1', quantity: 1 })).__typename).toBe('ReserveSuccess');
+      await waitFor(() => (b!.deps.gate as ResilientGate).mode === 'up');
+      expect((await reserve(b.deps, shopper('u3'), { productId: 'silent-1', quantity: 1 })).__typename).toBe('ReserveSuccess');
+      await waitFor(() => a!.deps.inventory.get('silent-1')?.availableQuantity === 2);
+    } finally {
+      await b?.close();
+      await a?.close();
+      await proxy.close();
       await redis.kill();
       await db.drop();
     }

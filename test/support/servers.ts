@@ -2,6 +2,7 @@
 // or restart them (never the shared ones).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './scratch.js';
@@ -65,6 +66,51 @@ export async function ownRedis(): Promise<OwnRedis> {
   };
   await r.start();
   return r;
+}
+
+/**
+ * A TCP proxy to `port` on loopback. `cutSilently()` stops forwarding on every connection open
+ * now, in both directions, without closing any (a partition, or a peer gone without a reset:
+ * nothing ever arrives again on them); connections made after it are forwarded as before.
+ */
+export async function silentCutProxy(port: number): Promise<{ port: number; url: string; cutSilently(): void; close(): Promise<void> }> {
+  const open = new Set<{ client: Socket; server: Socket }>();
+  const proxy = createServer((client) => {
+    const server = connect(port, '127.0.0.1');
+    const pair = { client, server };
+    open.add(pair);
+    client.pipe(server);
+    server.pipe(client);
+    const drop = () => {
+      open.delete(pair);
+      client.destroy();
+      server.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    server.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
+  const own = (proxy.address() as { port: number }).port;
+  const cut: Socket[] = [];
+  return {
+    port: own,
+    url: `redis://127.0.0.1:${own}`,
+    cutSilently() {
+      for (const { client, server } of open) {
+        client.unpipe(server);
+        server.unpipe(client);
+        // Read and drop whatever comes, so neither side is ever told anything.
+        client.removeAllListeners('data').on('data', () => {});
+        server.removeAllListeners('data').on('data', () => {});
+        cut.push(client, server);
+      }
+      open.clear();
+    },
+    async close() {
+      for (const s of cut) s.destroy();
+      await new Promise((r) => proxy.close(r));
+    },
+  };
 }
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
