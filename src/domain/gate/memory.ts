@@ -63,7 +63,9 @@ export class MemoryGate implements StockGate {
     const p = this.products.get(productId);
     if (!p || (admitted !== undefined && admitted <= p.healed)) return;
     if (restoreStock) p.stock += quantity;
-    this.lower(p, userId, quantity);
+    const left = (p.held.get(userId) ?? 0) - quantity;
+    if (left > 0) p.held.set(userId, left);
+    else p.held.delete(userId);
   }
 
   async forget(productId: string, userId: string, idempotencyKey: string): Promise<void> {
@@ -75,18 +77,9 @@ export class MemoryGate implements StockGate {
     const r = this.remembered.get(k);
     if (r?.reservationId !== reservationId) return false;
     this.remembered.delete(k);
-    const p = this.products.get(productId);
-    if (p && r.sequence > p.healed) {
-      p.stock += quantity;
-      this.lower(p, userId, quantity);
-    }
+    // A hand-back of that admission: nothing when a load since has counted it already.
+    await this.release(productId, userId, quantity, true, r.sequence);
     return true;
-  }
-
-  private lower(p: Product, userId: string, quantity: number) {
-    const left = (p.held.get(userId) ?? 0) - quantity;
-    if (left > 0) p.held.set(userId, left);
-    else p.held.delete(userId);
   }
 
   async load(s: GateSnapshot, force: boolean): Promise<boolean> {
