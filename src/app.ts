@@ -132,7 +132,7 @@ function productLoader(deps: Deps) {
   };
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P03', '08006', '08001', '08003', '40001', '40P01']);
+const CONNECTION_CODES = new Set(['PG_UNRESPONSIVE', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P03', '08006', '08001', '08003', '40001', '40P01']);
 
 /** True for faults a client may simply retry: the database or Redis unreachable, a serialisation conflict. */
 export function isRetryable(err: unknown): boolean {
@@ -179,14 +179,16 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     } catch (err) {
       const retryable = isRetryable(err);
       if (!retryable) deps.log.error({ err, requestId: req.requestId, path: req.path }, 'REST request failed');
+      // Our own retryable faults say what happened (a reserve cut in doubt says to retry with its key).
+      const message = err instanceof RetryableError ? err.message : 'A backing service is unavailable; nothing was changed, try again';
       return {
         status: retryable ? 503 : 500,
+        headers: retryable ? { 'retry-after': String(err instanceof RetryableError ? err.retryAfterSeconds : 1) } : undefined,
         body: {
           error: retryable
-            ? { code: 'UNAVAILABLE', message: 'A backing service is unavailable; nothing was changed, try again', request_id: req.requestId }
+            ? { code: 'UNAVAILABLE', message, request_id: req.requestId }
             : { code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error', request_id: req.requestId },
         },
-        headers: retryable ? { 'retry-after': '1' } : undefined,
       };
     }
   }

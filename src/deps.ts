@@ -53,12 +53,19 @@ export interface RuntimeOptions {
 export async function createRuntime(
   config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> &
     Partial<Pick<Config, 'redisPrefix' | 'payments' | 'dataEncryptionKey' | 'notifications' | 'reserveConnections' | 'poolSize'>> & {
-      ops?: Pick<Config['ops'], 'gateFallback'> & Partial<Pick<Config['ops'], 'redisTimeoutMs'>>;
+      ops?: Pick<Config['ops'], 'gateFallback'> & Partial<Pick<Config['ops'], 'redisTimeoutMs' | 'postgresTimeoutMs'>>;
     },
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
   const log = opts.log ?? pino({ level: config.logLevel });
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, maxConnections: config.poolSize ?? DEFAULT_POOL_SIZE, reserveConnections: config.reserveConnections ?? DEFAULT_RESERVE_CONNECTIONS });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    maxConnections: config.poolSize ?? DEFAULT_POOL_SIZE,
+    reserveConnections: config.reserveConnections ?? DEFAULT_RESERVE_CONNECTIONS,
+    unresponsiveAfterMs: config.ops?.postgresTimeoutMs ?? 5000,
+    log,
+  });
   const closers: (() => Promise<unknown>)[] = [];
   const ops: RuntimeOps = {};
   let gate: StockGate;
@@ -127,6 +134,7 @@ export async function createRuntime(
   const deps: Deps = {
     db: database.db,
     reserveDb: database.reserveDb,
+    postgres: database.watchdog,
     gate,
     events,
     inventory,

@@ -13,6 +13,8 @@ export interface Deps {
   db: Db;
   /** Where reservations commit: connections of their own on Postgres (`RESERVE_CONNECTIONS`), else `db`. */
   reserveDb?: Db;
+  /** Whether Postgres answers now (the watchdog; absent on the embedded database or with it off). */
+  postgres?: { readonly unresponsive: boolean; readonly trips: number };
   gate: StockGate;
   events: EventBus;
   inventory: InventoryCache;

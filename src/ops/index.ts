@@ -125,6 +125,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 export async function readiness(deps: Deps, runtime: RuntimeOps): Promise<{ ready: boolean; checks: Record<string, string> }> {
   const checks: Record<string, string> = {};
   try {
+    if (deps.postgres?.unresponsive) throw new Error('not answering (the watchdog, POSTGRES_TIMEOUT_MS)');
     await withTimeout(deps.db.execute(sql`select 1`), 2000);
     checks.postgres = 'ok';
     try {

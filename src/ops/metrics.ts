@@ -156,6 +156,22 @@ export class Metrics {
     new Gauge({ name: 'flashsale_in_flight_requests', help: 'HTTP requests being served now', registers, collect() { this.set(shedder.inFlight); } });
     new Gauge({ name: 'flashsale_event_loop_lag_seconds', help: 'p99 event-loop delay over the last second', registers, collect() { this.set(shedder.lagMs / 1000); } });
     new Gauge({ name: 'flashsale_subscribers', help: 'Open GraphQL WebSocket connections on this process', registers, collect() { this.set(subscribers()); } });
+    new Gauge({
+      name: 'flashsale_postgres_answering',
+      help: '0 while Postgres is not answering (the watchdog, POSTGRES_TIMEOUT_MS): requests that need it fail retryably; 1 otherwise',
+      registers,
+      collect() {
+        this.set(deps.postgres?.unresponsive ? 0 : 1);
+      },
+    });
+    new Gauge({
+      name: 'flashsale_postgres_unresponsive_total',
+      help: 'Times this process found Postgres not answering and cut its connections',
+      registers,
+      collect() {
+        this.set(deps.postgres?.trips ?? 0);
+      },
+    });
     const gate = deps.gate;
     new Gauge({
       name: 'flashsale_gate_up',

@@ -1,7 +1,7 @@
 // Our own Redis and Postgres servers on random loopback ports, for tests that kill
 // or restart them (never the shared ones).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +121,13 @@ export interface OwnPostgres {
   start(): Promise<void>;
   /** Fast shutdown: every connection is cut, in-flight transactions roll back. */
   stop(): Promise<void>;
+  /**
+   * SIGSTOP / SIGCONT to the postmaster and every process of the cluster: it answers nothing, its
+   * connections stay open (the kernel still accepts new ones), and it carries on where it was
+   * (a hung server, a partition that sends no reset).
+   */
+  pause(): void;
+  resume(): void;
   destroy(): Promise<void>;
 }
 
@@ -134,6 +141,7 @@ export async function ownPostgres(): Promise<OwnPostgres> {
     execFileSync('runuser', ['-u', 'postgres', '--', join(PG_BIN, cmd), ...args], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
   asPg('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+  const postmaster = () => readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0].trim();
   const pg: OwnPostgres = {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
@@ -142,6 +150,17 @@ export async function ownPostgres(): Promise<OwnPostgres> {
     },
     async stop() {
       asPg('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+    },
+    pause() {
+      // The postmaster first, so it forks nothing new; then what it has forked.
+      const pid = postmaster();
+      execFileSync('kill', ['-STOP', pid]);
+      execFileSync('pkill', ['-STOP', '-P', pid]);
+    },
+    resume() {
+      const pid = postmaster();
+      execFileSync('pkill', ['-CONT', '-P', pid]);
+      execFileSync('kill', ['-CONT', pid]);
     },
     async destroy() {
       try {

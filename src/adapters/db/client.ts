@@ -4,8 +4,10 @@ import { entityKind, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import type { Logger } from 'pino';
 import postgres from 'postgres';
 import { lockDataDir } from './data-dir-lock.js';
+import { PostgresWatchdog } from './watchdog.js';
 import * as tables from './schema/tables.js';
 
 export type Schema = typeof tables;
@@ -26,6 +28,8 @@ export interface Database {
   where: string;
   /** How many statements this process has sent through drizzle (metrics, and tests proving reads come from memory). */
   queryCount(): number;
+  /** Postgres only, `PG_TIMEOUT_MS` > 0: notices a server that stops answering (watchdog.ts). */
+  watchdog?: PostgresWatchdog;
   close(): Promise<void>;
 }
 
@@ -93,6 +97,13 @@ export interface DatabaseOptions {
   maxConnections?: number;
   /** Connections kept for reservations' commits, beside the main pool (0: they share it). */
   reserveConnections?: number;
+  /**
+   * Postgres only: a probe unanswered this long (ms) means the server stopped answering, and the
+   * pools' connections are cut (watchdog.ts); 0 or unset: no watchdog.
+   */
+  unresponsiveAfterMs?: number;
+  /** Where the watchdog says so. */
+  log?: Logger;
 }
 
 /** The advisory lock processes take to migrate one at a time (a fixed bigint: "fsmigr" in ASCII). */
@@ -112,13 +123,23 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
     } finally {
       await migrator.end();
     }
+    // Several hosts (postgres://a,b/db): postgres.js picks among them itself, which a socket of
+    // the watchdog's would bypass; such a URL runs without the watchdog.
+    const severalHosts = /^[^:]+:\/\/[^/?]*,/.test(opts.databaseUrl);
+    if (severalHosts && opts.unresponsiveAfterMs) opts.log?.warn('DATABASE_URL names several hosts: the Postgres watchdog (POSTGRES_TIMEOUT_MS) is off');
+    const watchdog = opts.unresponsiveAfterMs && !severalHosts ? new PostgresWatchdog({ url: opts.databaseUrl, timeoutMs: opts.unresponsiveAfterMs, log: opts.log }) : undefined;
+    // The watchdog opens the pools' connections, to cut them when Postgres stops answering.
+    // postgres.js's types leave out its documented `socket` option.
+    const watched = (watchdog ? { socket: watchdog.socket, backoff: watchdog.backoff } : {}) as Partial<postgres.Options<{}>>;
     const client = postgres(opts.databaseUrl, {
       max: opts.maxConnections ?? 20,
       onnotice: () => {},
       // Fail fast when Postgres is gone instead of queueing forever.
       connect_timeout: 5,
+      ...watched,
     });
-    const reserving = opts.reserveConnections ? postgres(opts.databaseUrl, { max: opts.reserveConnections, onnotice: () => {}, connect_timeout: 5 }) : undefined;
+    const reserving = opts.reserveConnections ? postgres(opts.databaseUrl, { max: opts.reserveConnections, onnotice: () => {}, connect_timeout: 5, ...watched }) : undefined;
+    watchdog?.start();
     const url = new URL(opts.databaseUrl);
     const counter = queryCounter();
     return {
@@ -127,7 +148,9 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       kind: 'postgres',
       queryCount: counter.count,
       where: `${url.hostname}:${url.port || 5432}${url.pathname}`,
+      watchdog,
       close: async () => {
+        await watchdog?.stop();
         await Promise.all([client.end({ timeout: 5 }), reserving?.end({ timeout: 5 })]);
       },
     };

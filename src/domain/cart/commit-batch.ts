@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { exec, rowsOf, withCommit } from '../../adapters/db/client.js';
+import { isInDoubt } from '../../adapters/db/watchdog.js';
 import { productOf, timestamptz } from '../../adapters/db/rows.js';
 import type { ProductRow, ReservationRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
@@ -106,6 +107,12 @@ export class ReserveBatcher {
     try {
       done = await this.transaction(productId, batch);
     } catch (err) {
+      // Cut with the COMMIT perhaps on its way (Postgres stopped answering): the batch may be
+      // stored yet, so none of it is retried here; each attempt's caller settles its own doubt.
+      if (isInDoubt(err)) {
+        for (const w of batch) w.reject(err);
+        return;
+      }
       if (!(err instanceof OneByOne)) this.deps.log.debug({ err, productId, size: batch.length }, 'batched reservations fell back to one by one');
       this.stats.fallbacks++;
       for (const w of batch) await this.alone(w);

@@ -10,6 +10,7 @@ import {
   type ReservationRow,
 } from '../../adapters/db/schema/tables.js';
 import { exec, rowsOf, withCommit } from '../../adapters/db/client.js';
+import { isInDoubt } from '../../adapters/db/watchdog.js';
 import { productOf, rowMapper, timestamptz } from '../../adapters/db/rows.js';
 import { type Actor, type Deps, RetryableError } from '../context.js';
 import type { GateDecision } from '../gate/port.js';
@@ -101,6 +102,8 @@ export async function reserve(deps: Deps, actor: Actor, input: ReserveInput): Pr
   if (bad) return bad;
   const gone = knownSoldOut(deps, input);
   if (gone) return gone;
+  // Postgres is not answering (the watchdog): no admission the commit could only hand back.
+  if (deps.postgres?.unresponsive) throw new RetryableError('The database is not answering; nothing was reserved, try again', { retryAfterSeconds: 2 });
   return admitAndCommit(deps, actor, input, true);
 }
 
@@ -163,6 +166,9 @@ async function admitAndCommit(deps: Deps, actor: Actor, input: ReserveInput, may
           reservationId,
           sequence: decision.sequence,
         })) as ReserveResult;
+      } catch (err) {
+        if (isInDoubt(err)) await inDoubt(deps, actor, input, decision.sequence, err);
+        throw err;
       } finally {
         decision.stored?.();
       }
@@ -299,6 +305,8 @@ async function commitAdmitted(
       if (err.reason === 'LIMIT') return limitExceeded(p.perUserLimit);
       return err.reason === 'ENDED' ? saleEnded(p.startsAt, p.endsAt) : saleNotStarted(p.startsAt, p.endsAt);
     }
+    // Cut with its COMMIT perhaps on the way: not known to be unwritten (the caller decides).
+    if (isInDoubt(err)) throw err;
     // Nothing was written: hand the admission back so the stock is not lost.
     deps.log.warn({ err, productId: input.productId }, 'reservation not stored; admission handed back to the gate');
     await handBack(deps, input.productId, actor.userId, input.quantity, input.idempotencyKey, true, sequence);
@@ -315,6 +323,24 @@ async function commitAdmitted(
   await announceStock(deps, committed.product);
   // No reservation event for a new hold: see newHoldsUnannounced.
   return { __typename: 'ReserveSuccess', reservation: committed.reservation };
+}
+
+/**
+ * An admitted attempt whose commit was cut with its statements in flight (Postgres stopped
+ * answering, watchdog.ts): it may be stored once the server wakes, or never. With a key the gate
+ * keeps the admission, so the shopper's retry with the same key answers what happened: the stored
+ * reservation, or (never stored) a take-over of the key and a fresh admission — counted once either
+ * way. Without a key nothing can find it again: the admission is handed back, which if it was
+ * stored leaves the gate one attempt above Postgres (Postgres refuses the surplus; reconciliation
+ * corrects it), never below. Always throws.
+ */
+async function inDoubt(deps: Deps, actor: Actor, input: ReserveInput, sequence: number, cause: unknown): Promise<never> {
+  deps.log.warn({ productId: input.productId, keyed: Boolean(input.idempotencyKey) }, 'a reservation commit was cut with Postgres not answering; its outcome is unknown');
+  if (input.idempotencyKey) {
+    throw new RetryableError('The database stopped answering while this reservation was being stored, so it may have been stored: retry with the same idempotencyKey to get its outcome', { cause, retryAfterSeconds: 2 });
+  }
+  await handBack(deps, input.productId, actor.userId, input.quantity, undefined, true, sequence);
+  throw new RetryableError('The database stopped answering while this reservation was being stored, so it may have been stored; without an idempotencyKey this attempt cannot be looked up again: the cart shows whether it was, once the database answers', { cause, retryAfterSeconds: 2 });
 }
 
 /**
