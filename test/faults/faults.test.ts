@@ -41,9 +41,9 @@ interface Run {
  * Runs a sale of UNITS to SHOPPERS and fires `fault` once a random number of units
  * (10%..60%) is reserved; returns when the shoppers are done and the fault has cleared.
  */
-async function saleWithFault(name: string, fault: (c: Cluster) => Promise<void>): Promise<Run> {
+async function saleWithFault(name: string, fault: (c: Cluster) => Promise<void>, env: Record<string, string> = {}): Promise<Run> {
   const t0 = Date.now();
-  const c = await cluster(pg, redis, `fault_${name.replace(/\W/g, "_")}_${Date.now().toString(36)}`);
+  const c = await cluster(pg, redis, `fault_${name.replace(/\W/g, "_")}_${Date.now().toString(36)}`, env);
   const productId = `fault-${name}`;
   await createProduct(c, productId, UNITS, TTL_SECONDS);
   const faultAt = randomBetween(Math.floor(UNITS * 0.1), Math.floor(UNITS * 0.6));
@@ -154,6 +154,39 @@ describe('fault tests', () => {
       await pg.start();
     });
     await verify('postgres', run);
+  });
+
+  it('(2b) Postgres stops answering mid-sale (SIGSTOP: connections left open), then carries on', async () => {
+    let cut: number[] = [];
+    const run = await saleWithFault(
+      'postgres-hang',
+      async (c) => {
+        // The product row held for a moment first, so reserves' COMMITs are waiting in the server
+        // when it stops: they are cut in doubt, and committed when it carries on.
+        const holder = await c.sql.reserve();
+        try {
+          await holder`begin`;
+          await holder`select 1 from products where id = ${"fault-postgres-hang"} for update`;
+          await sleep(300);
+          pg.pause();
+          try {
+            await sleep(randomBetween(2500, 4000));
+          } finally {
+            pg.resume();
+          }
+          await holder`commit`;
+        } finally {
+          holder.release();
+        }
+        // Each api process's watchdog took it for hung and cut its connections (commits in doubt among them).
+        cut = await Promise.all(
+          c.apis.map(async (a) => Number(/^flashsale_postgres_unresponsive_total (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${a.port}/metrics`)).text())?.[1])),
+        );
+      },
+      { POSTGRES_TIMEOUT_MS: '1000' },
+    );
+    expect(cut.every((n) => n >= 1)).toBe(true);
+    await verify('postgres-hang', run);
   });
 
   it('(3) one api process SIGKILLed mid-sale', async () => {
