@@ -88,6 +88,25 @@ describe.each(gates)('%s gate', (_name, make) => {
     expect(await gate.admit(attempt('never-loaded-window'))).toEqual({ outcome: 'UNKNOWN_PRODUCT' });
   });
 
+  it("adjustStock moves a loaded product's stock by the difference, never below 0, and nothing else; a product it does not hold stays unknown", async () => {
+    const s = snapshot({ stock: 1, sequence: 3, perUserLimit: 1 });
+    await gate.load(s, true);
+    expect(await gate.admit(attempt(s.productId, 'a'))).toEqual({ outcome: 'ADMITTED', sequence: 4 });
+    expect(await gate.admit(attempt(s.productId, 'b'))).toEqual({ outcome: 'SOLD_OUT', left: 0 });
+    // Restocked by 2: exactly two more, in sequence; holders' counts unchanged.
+    await gate.adjustStock(s.productId, 2);
+    expect(await gate.admit(attempt(s.productId, 'a'))).toEqual({ outcome: 'LIMIT_EXCEEDED', limit: 1 });
+    expect(await gate.admit(attempt(s.productId, 'b'))).toEqual({ outcome: 'ADMITTED', sequence: 5 });
+    // Withdrawn by more than is left (an admission in flight took one): empty, not negative.
+    await gate.adjustStock(s.productId, -3);
+    expect(await gate.admit(attempt(s.productId, 'c'))).toEqual({ outcome: 'SOLD_OUT', left: 0 });
+    await gate.adjustStock(s.productId, 1);
+    expect(await gate.admit(attempt(s.productId, 'c'))).toEqual({ outcome: 'ADMITTED', sequence: 6 });
+    // Not loaded: nothing is written (no half-made gate), the product is still loaded from Postgres.
+    await gate.adjustStock('never-loaded-stock', 5);
+    expect(await gate.admit(attempt('never-loaded-stock'))).toEqual({ outcome: 'UNKNOWN_PRODUCT' });
+  });
+
   it('checks the sale window before the limit, and the limit before the stock', async () => {
     const s = snapshot({ stock: 0, perUserLimit: 1, held: { u: 1 }, startsAtMs: NOW + 5 });
     await gate.load(s, true);

@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { createProduct, endSale, inventoryOf, listProducts, saleState } from '../domain/inventory/products.js';
+import { createProduct, endSale, inventoryOf, listProducts, saleState, setStock } from '../domain/inventory/products.js';
 import { assertProductId } from '../domain/results.js';
 import { builder } from './builder.js';
 import { Inventory, Product, Sale } from './refs.js';
@@ -99,6 +99,22 @@ builder.mutationFields((t) => ({
     args: { productId: t.arg.id({ required: true }) },
     resolve: async (_root, { productId }, ctx) => {
       const out = await endSale(ctx.deps, String(productId));
+      if ('__typename' in out) {
+        throw new GraphQLError(out.message, { extensions: { code: out.code, ...('field' in out ? { field: out.field } : {}) } });
+      }
+      return out;
+    },
+  }),
+  setStock: t.field({
+    type: Product,
+    description:
+      "Admin only: set the product's total units (more stock arrived, or some is withdrawn). The difference goes on sale " +
+      '(or off it) at once, on every process; the total cannot go below the units already held or sold (INVALID_INPUT). ' +
+      'The same total again changes nothing, so a repeat is safe.',
+    authScopes: { admin: true },
+    args: { productId: t.arg.id({ required: true }), totalQuantity: t.arg.int({ required: true }) },
+    resolve: async (_root, { productId, totalQuantity }, ctx) => {
+      const out = await setStock(ctx.deps, ctx.actor!, String(productId), totalQuantity);
       if ('__typename' in out) {
         throw new GraphQLError(out.message, { extensions: { code: out.code, ...('field' in out ? { field: out.field } : {}) } });
       }

@@ -12,6 +12,7 @@ import {
   type CheckoutMutation,
   CreateProductDocument,
   EndSaleDocument,
+  SetStockDocument,
   type CreateProductInput,
   InventoryDocument,
   OrderDocument,
@@ -206,6 +207,10 @@ export class FlashSaleClient {
   /** Admin only: ends the product's sale now (reserves refused from then on; holds already made stay). */
   async endSale(productId: string) {
     return (await this.execute(EndSaleDocument, { productId })).endSale;
+  }
+  /** Admin only: sets the product's total units (a restock or a withdrawal; never below what is held or sold). Repeat-safe. */
+  async setStock(productId: string, totalQuantity: number) {
+    return (await this.execute(SetStockDocument, { productId, totalQuantity })).setStock;
   }
 
   /**

@@ -136,6 +136,12 @@ export function toDecision([code, n, text]: [number, number, string]): GateDecis
 
 /** KEYS[1] the gate hash; ARGV[1] startsAt ms, ARGV[2] endsAt ms (-1: none). A rare operator action: sent as EVAL. */
 const SET_WINDOW = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'startsAt', ARGV[1], 'endsAt', ARGV[2]) return 1 end return 0`;
+/** The stock moved by ARGV[1], never below 0, on a gate that is loaded (else nothing: it loads from Postgres). */
+const ADJUST_STOCK = `if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local s = tonumber(redis.call('HGET', KEYS[1], 'stock')) + tonumber(ARGV[1])
+if s < 0 then s = 0 end
+redis.call('HSET', KEYS[1], 'stock', s)
+return s`;
 
 export class RedisGate implements StockGate {
   readonly kind = 'redis' as const;
@@ -275,6 +281,10 @@ export class RedisGate implements StockGate {
   async setWindow(productId: string, startsAtMs: number, endsAtMs: number): Promise<void> {
     // Only a gate that is loaded: fields written into a missing hash would make a gate without stock.
     await this.redis.eval(SET_WINDOW, 1, gateKeys(this.prefix, productId).gate, startsAtMs, endsAtMs);
+  }
+
+  async adjustStock(productId: string, delta: number): Promise<void> {
+    await this.redis.eval(ADJUST_STOCK, 1, gateKeys(this.prefix, productId).gate, delta);
   }
 
   knownSoldOut(productId: string): boolean {

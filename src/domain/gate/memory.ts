@@ -105,6 +105,11 @@ export class MemoryGate implements StockGate {
     p.endsAtMs = endsAtMs;
   }
 
+  async adjustStock(productId: string, delta: number): Promise<void> {
+    const p = this.products.get(productId);
+    if (p) p.stock = Math.max(0, p.stock + delta);
+  }
+
   knownSoldOut(productId: string): boolean {
     const p = this.products.get(productId);
     return p !== undefined && p.stock <= 0;

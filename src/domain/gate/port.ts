@@ -81,6 +81,12 @@ export interface StockGate {
    * holders as they are. A product the gate does not hold is left alone: it loads from Postgres.
    */
   setWindow(productId: string, startsAtMs: number, endsAtMs: number): Promise<void>;
+  /**
+   * Moves a product's stock by `delta` (an operator changed its total units, `setStock`, after
+   * Postgres did), never below 0, leaving its sequence, window and holders as they are. A product
+   * the gate does not hold is left alone: it loads from Postgres.
+   */
+  adjustStock(productId: string, delta: number): Promise<void>;
   /** What this process knows without a round trip: the product is sold out. */
   knownSoldOut(productId: string): boolean;
   /** Tells this process the latest available count (from pub/sub), to set or clear the sold-out flag. */

@@ -240,6 +240,13 @@ export class ResilientGate implements StockGate {
     await this.onPrimary(undefined, (p) => p.setWindow(productId, startsAtMs, endsAtMs));
   }
 
+  async adjustStock(productId: string, delta: number): Promise<void> {
+    // During an outage admissions read the stock from Postgres. The rebuild's merge keeps the lower
+    // of Postgres's stock and one Redis kept: a lowering holds; a raise missed here is given to the
+    // gate by reconciliation once it stands still (GATE_RECONCILE_SETTLE_MS).
+    await this.onPrimary(undefined, (p) => p.adjustStock(productId, delta));
+  }
+
   knownSoldOut(productId: string): boolean {
     return this.o.primary.knownSoldOut(productId);
   }

@@ -6,6 +6,7 @@ import { products, reservations, stockMovements, type ProductRow } from '../../a
 import type { Actor, Deps } from '../context.js';
 import type { InventorySnapshot } from '../events.js';
 import type { GateSnapshot } from '../gate/port.js';
+import { writeSoldOut } from '../notifications/events.js';
 import { assertIntRange, assertProductId, assertText, type InvalidInput, invalid, type NotFound, notFound } from '../results.js';
 
 export type SaleState = 'SCHEDULED' | 'LIVE' | 'SOLD_OUT' | 'ENDED';
@@ -147,6 +148,47 @@ export async function endSale(deps: Deps, productId: string): Promise<ProductRow
     await announceStock(deps, row);
   }
   return row;
+}
+
+/**
+ * Sets a product's total units (an operator's call: more stock arrived, or some is withdrawn: damaged,
+ * kept for another channel). The difference goes on sale or off it at once: `available` moves by it,
+ * never below 0, so the total cannot go below the units already held or sold. Postgres first (the
+ * truth: the product row locked, a RESTOCK or WITHDRAW stock movement naming the operator), then the
+ * gate's stock by the same difference, then every process's copy through the stock event (a
+ * restocked sold-out product is on sale again everywhere). The same total again changes nothing, so
+ * a repeat after a fault or a double click is safe. Withdrawing the last available units tells the
+ * product's followers it sold out, as the last reserve would.
+ */
+export async function setStock(deps: Deps, actor: Actor, productId: string, totalQuantity: number): Promise<ProductRow | NotFound | InvalidInput> {
+  const bad = assertProductId('productId', productId) || assertIntRange('totalQuantity', totalQuantity, 0, MAX_STOCK);
+  if (bad) return bad;
+  const out = await deps.db.transaction(async (tx) => {
+    const [p] = await tx.select().from(products).where(eq(products.id, productId)).for('update');
+    if (!p) return notFound('Product');
+    const delta = totalQuantity - p.totalQuantity;
+    if (delta === 0) return { row: p, delta };
+    const committed = p.reservedQuantity + p.soldQuantity;
+    if (totalQuantity < committed) {
+      return invalid(`totalQuantity cannot go below the ${committed} units already held or sold (${p.reservedQuantity} held, ${p.soldQuantity} sold)`, 'totalQuantity');
+    }
+    const [row] = await tx
+      .update(products)
+      .set({ totalQuantity, availableQuantity: sql`${products.availableQuantity} + ${delta}`, ...stockBump })
+      .where(eq(products.id, productId))
+      .returning();
+    await tx.insert(stockMovements).values({ productId, kind: delta > 0 ? 'RESTOCK' : 'WITHDRAW', quantity: Math.abs(delta), actor: actor.userId });
+    if (row.availableQuantity === 0) await writeSoldOut(tx, row);
+    return { row, delta };
+  });
+  if ('__typename' in out) return out;
+  if (out.delta !== 0) {
+    // Committed: a gate that missed it (Redis unreachable) is corrected by reconciliation.
+    await deps.gate.adjustStock(productId, out.delta).catch((err) => deps.log.warn({ err, productId }, 'stock set in Postgres; the gate could not be told (reconciliation will)'));
+  }
+  // Announced even when unchanged: a repeat after a fault half-way finishes the job.
+  await announceStock(deps, out.row);
+  return out.row;
 }
 
 export async function getProduct(db: DbOrTx, id: string): Promise<ProductRow | undefined> {

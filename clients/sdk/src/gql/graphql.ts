@@ -201,6 +201,8 @@ export type Mutation = {
   replayDeadLetter: ReplayResult;
   /** Hold stock for the signed-in shopper for the sale's reservation time and put it in their cart. */
   reserve: ReserveResult;
+  /** Admin only: set the product's total units (more stock arrived, or some is withdrawn). The difference goes on sale (or off it) at once, on every process; the total cannot go below the units already held or sold (INVALID_INPUT). The same total again changes nothing, so a repeat is safe. */
+  setStock: Product;
   unfollowProduct: FollowResult;
   /** Set your email, phone (E.164) and the channels you accept for order, hold and sale notices. */
   updateContact: UpdateContactResult;
@@ -244,6 +246,12 @@ export type MutationReplayDeadLetterArgs = {
 
 export type MutationReserveArgs = {
   input: ReserveInput;
+};
+
+
+export type MutationSetStockArgs = {
+  productId: Scalars['ID']['input'];
+  totalQuantity: Scalars['Int']['input'];
 };
 
 
@@ -653,6 +661,14 @@ export type EndSaleMutationVariables = Exact<{
 
 export type EndSaleMutation = { __typename?: 'Mutation', endSale: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } } };
 
+export type SetStockMutationVariables = Exact<{
+  productId: Scalars['ID']['input'];
+  totalQuantity: Scalars['Int']['input'];
+}>;
+
+
+export type SetStockMutation = { __typename?: 'Mutation', setStock: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } } };
+
 export type ReserveMutationVariables = Exact<{
   input: ReserveInput;
 }>;
@@ -1061,6 +1077,39 @@ fragment ProductFields on Product {
     ...InventoryFields
   }
 }`) as unknown as TypedDocumentString<EndSaleMutation, EndSaleMutationVariables>;
+export const SetStockDocument = new TypedDocumentString(`
+    mutation SetStock($productId: ID!, $totalQuantity: Int!) {
+  setStock(productId: $productId, totalQuantity: $totalQuantity) {
+    ...ProductFields
+  }
+}
+    fragment InventoryFields on Inventory {
+  productId
+  totalQuantity
+  availableQuantity
+  reservedQuantity
+  soldQuantity
+  soldOut
+  updatedAt
+}
+fragment ProductFields on Product {
+  id
+  name
+  price {
+    amount
+    currency
+  }
+  sale {
+    startsAt
+    endsAt
+    perUserLimit
+    reservationTtlSeconds
+    state
+  }
+  inventory {
+    ...InventoryFields
+  }
+}`) as unknown as TypedDocumentString<SetStockMutation, SetStockMutationVariables>;
 export const ReserveDocument = new TypedDocumentString(`
     mutation Reserve($input: ReserveInput!) {
   reserve(input: $input) {

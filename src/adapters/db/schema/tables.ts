@@ -190,7 +190,7 @@ export const stockMovements = pgTable(
     productId: text('product_id')
       .notNull()
       .references(() => products.id),
-    kind: text('kind', { enum: ['CREATE', 'RESERVE', 'RELEASE', 'EXPIRE', 'SELL', 'FAIL'] }).notNull(),
+    kind: text('kind', { enum: ['CREATE', 'RESERVE', 'RELEASE', 'EXPIRE', 'SELL', 'FAIL', 'RESTOCK', 'WITHDRAW'] }).notNull(),
     quantity: integer('quantity').notNull(),
     reservationId: uuid('reservation_id'),
     orderId: uuid('order_id'),
