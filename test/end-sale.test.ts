@@ -5,9 +5,9 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/adapters/db/client.js';
 import { signToken } from '../src/auth.js';
-import { BACKENDS, REDIS_URL, scratchDatabase, uniqueName } from './support/backends.js';
+import { BACKENDS } from './support/backends.js';
 import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE, TEST_SECRET } from './support/harness.js';
-import { startServer } from './support/server.js';
+import { twoApis } from './support/server.js';
 
 const END = /* GraphQL */ `
   mutation($id: ID!) { endSale(productId: $id) { id sale { startsAt endsAt state } inventory { availableQuantity } } }
@@ -102,17 +102,7 @@ describe.each(BACKENDS)('endSale on %s', (backend) => {
 
 describe.skipIf(!BACKENDS.includes('postgres+redis'))('endSale across processes (Postgres + Redis)', () => {
   it('one api process ends the sale; another, which had the product in memory, says ENDED and refuses reserves', async () => {
-    const db = await scratchDatabase();
-    const env = { DATABASE_URL: db.url, REDIS_URL, REDIS_PREFIX: `${uniqueName('endsale')}:`, AUTH_JWT_SECRET: TEST_SECRET, ROLE: 'api' };
-    const [a, b] = await Promise.all([startServer(env), startServer(env)]);
-    const gql = async (url: string, query: string, variables: Record<string, unknown>, token?: string) =>
-      (await (
-        await fetch(`${url}/graphql`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-          body: JSON.stringify({ query, variables }),
-        })
-      ).json()) as any;
+    const { a, b, gql, close } = await twoApis('endsale');
     try {
       const admin = await signToken(TEST_SECRET, { sub: 'op', roles: ['admin'] });
       const created = await gql(
@@ -137,9 +127,7 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('endSale across processes 
       const late = await gql(b.url, RESERVE, { input: { productId: 'two-proc-end' } }, await signToken(TEST_SECRET, { sub: 'x2' }));
       expect(late.data.reserve).toMatchObject({ __typename: 'SaleNotOpen', code: 'SALE_ENDED' });
     } finally {
-      await a.stop();
-      await b.stop();
-      await db.drop();
+      await close();
     }
   }, 120_000);
 });

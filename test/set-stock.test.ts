@@ -4,9 +4,9 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/adapters/db/client.js';
 import { signToken } from '../src/auth.js';
-import { BACKENDS, REDIS_URL, scratchDatabase, uniqueName } from './support/backends.js';
+import { BACKENDS } from './support/backends.js';
 import { type Harness, harness, RESERVE, TEST_SECRET } from './support/harness.js';
-import { startServer } from './support/server.js';
+import { twoApis } from './support/server.js';
 
 const SET = /* GraphQL */ `
   mutation($id: ID!, $total: Int!) { setStock(productId: $id, totalQuantity: $total) { id sale { state } inventory { totalQuantity availableQuantity reservedQuantity } } }
@@ -98,17 +98,7 @@ describe.each(BACKENDS)('setStock on %s', (backend) => {
 
 describe.skipIf(!BACKENDS.includes('postgres+redis'))('setStock across processes (Postgres + Redis)', () => {
   it('one api process restocks a product another knew was sold out; the other serves the new units', async () => {
-    const db = await scratchDatabase();
-    const env = { DATABASE_URL: db.url, REDIS_URL, REDIS_PREFIX: `${uniqueName('setstock')}:`, AUTH_JWT_SECRET: TEST_SECRET, ROLE: 'api' };
-    const [a, b] = await Promise.all([startServer(env), startServer(env)]);
-    const gql = async (url: string, query: string, variables: Record<string, unknown>, token?: string) =>
-      (await (
-        await fetch(`${url}/graphql`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-          body: JSON.stringify({ query, variables }),
-        })
-      ).json()) as any;
+    const { a, b, gql, close } = await twoApis('setstock');
     const reserve = async (url: string, who: string) => (await gql(url, RESERVE, { input: { productId: 'two-proc-stock' } }, await signToken(TEST_SECRET, { sub: who }))).data.reserve.__typename;
     try {
       const admin = await signToken(TEST_SECRET, { sub: 'op', roles: ['admin'] });
@@ -133,9 +123,7 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('setStock across processes
       expect(available).toBe(2);
       expect([await reserve(b.url, 'y3'), await reserve(b.url, 'y4'), await reserve(b.url, 'y5')]).toEqual(['ReserveSuccess', 'ReserveSuccess', 'SoldOut']);
     } finally {
-      await a.stop();
-      await b.stop();
-      await db.drop();
+      await close();
     }
   }, 120_000);
 });

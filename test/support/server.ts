@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { REDIS_URL, scratchDatabase, uniqueName } from './backends.js';
+import { TEST_SECRET } from './harness.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -75,4 +77,31 @@ export function runToExit(env: Record<string, string | undefined>): Promise<{ co
       resolve({ code, output });
     }),
   );
+}
+
+/**
+ * Two api processes on one scratch database and Redis prefix (Postgres + Redis), for tests of what
+ * one process's change does in the other; `gql` POSTs to either; `close` stops both and drops the database.
+ */
+export async function twoApis(name: string) {
+  const db = await scratchDatabase();
+  const env = { DATABASE_URL: db.url, REDIS_URL, REDIS_PREFIX: `${uniqueName(name)}:`, AUTH_JWT_SECRET: TEST_SECRET, ROLE: 'api' };
+  const [a, b] = await Promise.all([startServer(env), startServer(env)]);
+  const gql = async (url: string, query: string, variables: Record<string, unknown>, token?: string) =>
+    (await (
+      await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      })
+    ).json()) as any;
+  return {
+    a,
+    b,
+    gql,
+    async close() {
+      await Promise.all([a.stop(), b.stop()]);
+      await db.drop();
+    },
+  };
 }
