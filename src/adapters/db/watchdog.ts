@@ -31,6 +31,9 @@ export function isInDoubt(err: unknown): boolean {
   return false;
 }
 
+/** A prompt "no" from the host: Postgres is down, not hung. */
+const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'CONNECTION_CLOSED', 'CONNECTION_ENDED']);
+
 /** postgres.js's reconnection delay (src/index.js `backoff`, in seconds), kept while Postgres answers. */
 const driverBackoff = (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 20);
 
@@ -82,9 +85,9 @@ export class PostgresWatchdog {
       max: 1,
       onnotice: () => {},
       fetch_types: false,
-      // Its own deadline is the watchdog's (below); this only bounds a connection attempt that
-      // outlives it.
-      connect_timeout: Math.max(1, Math.ceil(opts.timeoutMs / 1000)),
+      // Its own deadline is the watchdog's (below), which cuts the probe's connection; this only
+      // bounds an attempt that outlives it.
+      connect_timeout: 2 * Math.ceil(opts.timeoutMs / 1000) + 1,
       // Reconnect at once after a cut: the driver's growing delay (up to 20 s) would hold back
       // the probe that notices the server is back.
       backoff: () => 0,
@@ -125,9 +128,10 @@ export class PostgresWatchdog {
   async check(): Promise<void> {
     const answered = this.probe.unsafe('select 1').then(
       () => 'answered' as const,
-      // An error is an answer too (refused, restarting): the pools see it themselves; only silence
-      // is the watchdog's business.
-      () => 'answered' as const,
+      // The server's own error, or the host refusing the connection (Postgres down or restarting),
+      // is an answer: the pools see it themselves. The driver giving up on a connection that got
+      // no answer (CONNECT_TIMEOUT) is silence, as is the watchdog's own cut.
+      (err: { code?: string; name?: string }) => (err?.name === 'PostgresError' || REFUSED.has(err?.code ?? '') ? ('answered' as const) : ('late' as const)),
     );
     let timer: NodeJS.Timeout | undefined;
     // A busy process is not a hung server. The deadline is checked after the event loop's I/O
