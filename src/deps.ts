@@ -63,7 +63,7 @@ export async function createRuntime(
     dataDir: config.dataDir,
     maxConnections: config.poolSize ?? DEFAULT_POOL_SIZE,
     reserveConnections: config.reserveConnections ?? DEFAULT_RESERVE_CONNECTIONS,
-    unresponsiveAfterMs: config.ops?.postgresTimeoutMs ?? 0,
+    unresponsiveAfterMs: config.ops?.postgresTimeoutMs ?? 5000,
     log,
   });
   const closers: (() => Promise<unknown>)[] = [];

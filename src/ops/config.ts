@@ -20,9 +20,7 @@ export interface OpsConfig {
   /**
    * Postgres (not the embedded database) not answering a probe for this long is taken for hung (a
    * stopped server, a partition that sends no reset): the pools' connections are cut and requests
-   * that need it fail retryably until it answers again (ms; 0, the default: no watchdog, queries
-   * wait). Off by default: under load a product's reserves were seen to stall after a cut (see
-   * docs/operations.md, "Postgres not answering").
+   * that need it fail retryably until it answers again (ms; 0: no watchdog, queries wait).
    */
   postgresTimeoutMs: number;
   /** Load shedding on or off. */
@@ -61,7 +59,7 @@ export function loadOpsConfig(env: Record<string, string | undefined>, int: IntR
     gateReconcileIntervalMs: int(env, 'GATE_RECONCILE_INTERVAL_MS', 5000, 100, 3_600_000),
     gateReconcileSettleMs: int(env, 'GATE_RECONCILE_SETTLE_MS', 10_000, 0, 600_000),
     redisTimeoutMs: int(env, 'REDIS_TIMEOUT_MS', 2000, 0, 600_000),
-    postgresTimeoutMs: int(env, 'POSTGRES_TIMEOUT_MS', 0, 0, 600_000),
+    postgresTimeoutMs: int(env, 'POSTGRES_TIMEOUT_MS', 5000, 0, 600_000),
     shedding: flag(env, 'LOAD_SHEDDING', true),
     shedMaxInFlight: int(env, 'SHED_MAX_IN_FLIGHT', 1000, 1, 1_000_000),
     shedMaxLagMs: int(env, 'SHED_MAX_LAG_MS', 500, 1, 60_000),

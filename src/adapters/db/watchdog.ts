@@ -174,13 +174,32 @@ export class PostgresWatchdog {
     socket.once('close', () => into.delete(socket));
     if (pool && this.unanswered) {
       // After postgres.js has attached its listeners (it awaits the factory's answer first).
-      setImmediate(() => socket.destroy(new PostgresUnresponsiveError(this.opts.timeoutMs, false)));
+      setImmediate(() => kill(socket, new PostgresUnresponsiveError(this.opts.timeoutMs, false)));
     }
     return socket;
   }
 
   private cut(sockets: Set<Socket>, inDoubt: boolean) {
-    for (const s of sockets) s.destroy(new PostgresUnresponsiveError(this.opts.timeoutMs, inDoubt));
+    for (const s of sockets) kill(s, new PostgresUnresponsiveError(this.opts.timeoutMs, inDoubt));
     sockets.clear();
   }
+}
+
+/**
+ * Ends a pool connection so that every query on it fails, with `err` for what it has in flight.
+ * Not `socket.destroy(err)`: postgres.js fails a connection's queries on its 'error' event but
+ * takes it out of the pool only on 'close', which comes a turn of the event loop later, and a close
+ * after an error fails nothing more. A query handed to the connection in between (a caller whose
+ * query just failed retrying at once) was written to a dead socket and never settled: under a
+ * sale's load, a payment settlement's BEGIN did, and every later settlement of that process queued
+ * behind it for good (fault scenario 2b). So: the error first (what is in flight fails with `err`),
+ * then a destroy without one, whose close fails whatever reached the connection meanwhile
+ * (CONNECTION_CLOSED: never sent).
+ */
+function kill(socket: Socket, err: PostgresUnresponsiveError) {
+  if (socket.destroyed) return;
+  // Opened this very turn: postgres.js attaches its listeners once the factory's answer is awaited.
+  if (socket.listenerCount('error') === 0) return void setImmediate(() => kill(socket, err));
+  socket.emit('error', err);
+  socket.destroy();
 }
