@@ -22,6 +22,7 @@ import { RedisRateLimitStore } from './adapters/redis/ratelimit.js';
 import { devDataSecret } from './security/devsecret.js';
 import { MemoryRateLimitStore, type RateLimitStore } from './security/ratelimit.js';
 import type { RuntimeOps } from './ops/index.js';
+import { DEFAULT_POSTGRES_TIMEOUT_MS, DEFAULT_REDIS_TIMEOUT_MS } from './ops/config.js';
 
 export interface Runtime {
   deps: Deps;
@@ -63,7 +64,7 @@ export async function createRuntime(
     dataDir: config.dataDir,
     maxConnections: config.poolSize ?? DEFAULT_POOL_SIZE,
     reserveConnections: config.reserveConnections ?? DEFAULT_RESERVE_CONNECTIONS,
-    unresponsiveAfterMs: config.ops?.postgresTimeoutMs ?? 5000,
+    unresponsiveAfterMs: config.ops?.postgresTimeoutMs ?? DEFAULT_POSTGRES_TIMEOUT_MS,
     log,
   });
   const closers: (() => Promise<unknown>)[] = [];
@@ -81,7 +82,7 @@ export async function createRuntime(
     // reconnected: the gate falls back instead of every reserve waiting for the kernel to give up on
     // the socket (many minutes). Either alone is not enough: a timed-out socket's commands are resent
     // on the next connection, which a hung server accepts (its kernel does) and never answers.
-    const timeoutMs = config.ops?.redisTimeoutMs ?? 2000;
+    const timeoutMs = config.ops?.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
     const timeouts = timeoutMs > 0 ? { socketTimeout: timeoutMs, commandTimeout: timeoutMs } : {};
     const client = (autoPipeline: boolean, maxRetriesPerRequest: number | null, limits: { socketTimeout?: number; commandTimeout?: number }) =>
       new Redis(config.redisUrl!, {

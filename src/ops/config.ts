@@ -49,6 +49,10 @@ function flag(env: Record<string, string | undefined>, name: string, fallback: b
 
 export class OpsConfigError extends Error {}
 
+/** `REDIS_TIMEOUT_MS` and `POSTGRES_TIMEOUT_MS` when unset (also for runtimes built without `loadConfig`). */
+export const DEFAULT_REDIS_TIMEOUT_MS = 2000;
+export const DEFAULT_POSTGRES_TIMEOUT_MS = 5000;
+
 export function loadOpsConfig(env: Record<string, string | undefined>, int: IntReader): OpsConfig {
   const gateFallback = (env.GATE_FALLBACK || 'postgres') as GateFallback;
   if (gateFallback !== 'postgres' && gateFallback !== 'error') {
@@ -58,8 +62,8 @@ export function loadOpsConfig(env: Record<string, string | undefined>, int: IntR
     gateFallback,
     gateReconcileIntervalMs: int(env, 'GATE_RECONCILE_INTERVAL_MS', 5000, 100, 3_600_000),
     gateReconcileSettleMs: int(env, 'GATE_RECONCILE_SETTLE_MS', 10_000, 0, 600_000),
-    redisTimeoutMs: int(env, 'REDIS_TIMEOUT_MS', 2000, 0, 600_000),
-    postgresTimeoutMs: int(env, 'POSTGRES_TIMEOUT_MS', 5000, 0, 600_000),
+    redisTimeoutMs: int(env, 'REDIS_TIMEOUT_MS', DEFAULT_REDIS_TIMEOUT_MS, 0, 600_000),
+    postgresTimeoutMs: int(env, 'POSTGRES_TIMEOUT_MS', DEFAULT_POSTGRES_TIMEOUT_MS, 0, 600_000),
     shedding: flag(env, 'LOAD_SHEDDING', true),
     shedMaxInFlight: int(env, 'SHED_MAX_IN_FLIGHT', 1000, 1, 1_000_000),
     shedMaxLagMs: int(env, 'SHED_MAX_LAG_MS', 500, 1, 60_000),

@@ -28,7 +28,7 @@ export interface Database {
   where: string;
   /** How many statements this process has sent through drizzle (metrics, and tests proving reads come from memory). */
   queryCount(): number;
-  /** Postgres only, `PG_TIMEOUT_MS` > 0: notices a server that stops answering (watchdog.ts). */
+  /** Postgres only, `POSTGRES_TIMEOUT_MS` > 0: notices a server that stops answering (watchdog.ts). */
   watchdog?: PostgresWatchdog;
   close(): Promise<void>;
 }
