@@ -1,6 +1,7 @@
 // One contract suite, two gates: the in-process gate and the Redis Lua gate must
 // implement the same decision table (src/domain/gate/port.ts `decide`).
 import { randomUUID } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisGate } from '../src/adapters/redis/gate.js';
@@ -297,17 +298,53 @@ describe.each(gates)('%s gate', (_name, make) => {
   });
 });
 
+/**
+ * MONITOR on a plain socket: calls `seen(command, source)` for every command the server runs (the
+ * command's name in lower case, the client's "host:port"), and resolves once the server has said +OK.
+ * Not ioredis's monitor(): it marks the connection as monitoring only in a promise callback after the
+ * +OK, so a monitored line that arrives in the same TCP chunk as the +OK is taken for the reply to a
+ * command never sent ("Command queue state error", thrown as an uncaught error; ioredis#1981,
+ * bullmq#2505). MONITOR replies are one-line simple strings, `+<time> [<db> <source>] "<cmd>" ...`.
+ */
+function monitor(url: string, seen: (command: string, source: string) => void): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port || 6379), hostname);
+    let buffered = '';
+    let ok = false;
+    socket.setEncoding('utf8');
+    socket.once('error', reject);
+    socket.on('connect', () => socket.write('MONITOR\r\n'));
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      let end: number;
+      while ((end = buffered.indexOf('\r\n')) >= 0) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        if (!ok) {
+          if (line !== '+OK') return reject(new Error(`MONITOR answered ${line}`));
+          ok = true;
+          resolve(socket);
+          continue;
+        }
+        const m = /^\+\S+ \[\d+ (\S+)\] "([^"]*)"/.exec(line);
+        if (m) seen(m[2].toLowerCase(), m[1]);
+      }
+    });
+  });
+}
+
 describe.skipIf(!BACKENDS.includes('postgres+redis'))('the Redis gate, batching', () => {
   /** A Redis connection of its own, and the commands it sends as MONITOR sees them (names, lower case). */
   async function watched() {
     const own = new Redis(REDIS_URL);
-    const watch = await new Redis(REDIS_URL).monitor();
-    await own.ping();
-    const addr = `${own.stream.localAddress}:${own.stream.localPort}`;
     const seen: string[] = [];
-    watch.on('monitor', (_t: string, args: string[], source: string) => {
-      if (source.endsWith(addr)) seen.push(args[0].toLowerCase());
+    let addr = '';
+    const watch = await monitor(REDIS_URL, (command, source) => {
+      if (addr && source.endsWith(addr)) seen.push(command);
     });
+    await own.ping();
+    addr = `${own.stream.localAddress}:${own.stream.localPort}`;
     return {
       own,
       seen,
@@ -318,7 +355,7 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('the Redis gate, batching'
         for (let i = 0; i < 40 && seen.filter((c) => c === 'ping').length === pings; i++) await new Promise((r) => setTimeout(r, 25));
       },
       async stop() {
-        watch.disconnect();
+        watch.destroy();
         await own.quit();
       },
     };
