@@ -74,6 +74,26 @@ describe('clients/sdk', () => {
     orderSub.unsubscribe();
   });
 
+  it("operators reschedule a sale through the SDK; a watcher's ticker carries the new window", async () => {
+    const { id } = await h.product({ totalQuantity: 3, sale: { startsAt: new Date(Date.now() + 3_600_000).toISOString() } });
+    const admin = await h.admin();
+    const operator = client(() => admin);
+    const watcher = client(() => undefined);
+    const starts: string[] = [];
+    const sub = watcher.onStockChanged(id, (inv) => starts.push(inv.saleStartsAt));
+    await until(() => starts.length > 0, 'the first push');
+    const startsAt = new Date(Date.now() + 7_200_000);
+    const endsAt = new Date(Date.now() + 10_800_000);
+    const moved = await operator.rescheduleSale(id, startsAt, endsAt);
+    expect(moved.sale).toMatchObject({ startsAt: startsAt.toISOString(), endsAt: endsAt.toISOString(), state: 'SCHEDULED' });
+    await until(() => starts.includes(startsAt.toISOString()), 'the new start on the ticker');
+    // Refused calls throw a typed error naming the field.
+    const err = await operator.rescheduleSale(id, startsAt, new Date(startsAt.getTime() - 1000)).catch((e) => e);
+    expect(err).toBeInstanceOf(FlashSaleError);
+    expect(err).toMatchObject({ code: 'INVALID_INPUT' });
+    sub.unsubscribe();
+  });
+
   it('asks getToken for a fresh token when the server refuses the one it has', async () => {
     const good = await h.token('sdk-bob');
     const asked: boolean[] = [];

@@ -135,6 +135,19 @@ describe.each(BACKENDS)('reserve challenge on %s', (backend) => {
     expect((await s.gql(RESERVE, { input: { productId: id } }, prepared)).body.data.reserve.__typename).toBe('ReserveSuccess');
   });
 
+  it('CAPTCHA=suspicious: follows an operator who moves the start (rescheduleSale) at once', async () => {
+    const s = securedApp(h, { CAPTCHA: 'suspicious', CAPTCHA_FRESH_TOKEN_SECONDS: '60', RATE_LIMIT: 'off' });
+    const now = clock.now().getTime();
+    const { id } = await h.product({ totalQuantity: 10, sale: { startsAt: new Date(now + 1_800_000).toISOString(), perUserLimit: 5 } });
+    const minted = await tokenAt('moved-start', now - 5_000);
+    // Half an hour before the start the token is not fresh: refused only because the sale has not opened.
+    expect((await s.gql(RESERVE, { input: { productId: id } }, minted)).body.data.reserve.__typename).toBe('SaleNotOpen');
+    // The operator opens the sale now: the same token was minted seconds before it.
+    const moved = await h.gql(`mutation($id: ID!, $at: DateTime!) { rescheduleSale(productId: $id, startsAt: $at) { sale { state } } }`, { id, at: new Date(now).toISOString() }, await h.admin());
+    expect(moved.data.rescheduleSale.sale.state).toBe('LIVE');
+    expect((await s.gql(RESERVE, { input: { productId: id } }, minted)).body.data.reserve.__typename).toBe('CaptchaRequired');
+  });
+
   it('CAPTCHA=off (the default) never asks', async () => {
     const s = securedApp(h, { RATE_LIMIT: 'off' });
     const { id } = await product();

@@ -129,6 +129,12 @@ describe.skipIf(!HAS_CHROMIUM)('storefront in a real browser', () => {
     // Countdown to the sale start, and no way to reserve before it.
     await expect.poll(() => card(b, later.id).locator('.sale').textContent()).toMatch(/Sale starts in 0?:?\d\d:\d\d/);
     expect(await card(b, later.id).locator('button.reserve').isDisabled()).toBe(true);
+    // The operator opens it now (rescheduleSale): the page learns it from the stock ticker, without a reload.
+    const opened = await h.gql(`mutation($id: ID!, $at: DateTime!) { rescheduleSale(productId: $id, startsAt: $at) { sale { state } } }`, { id: later.id, at: new Date().toISOString() }, await h.admin());
+    expect(opened.data.rescheduleSale.sale.state).toBe('LIVE');
+    await expect.poll(() => card(b, later.id).getAttribute('data-state')).toBe('live');
+    expect(await card(b, later.id).locator('.sale').textContent()).toBe('On sale now');
+    expect(await card(b, later.id).locator('button.reserve').isDisabled()).toBe(false);
 
     // A reserves: the count drops on B, A sees the hold's countdown.
     await reserve(a, sneaker.id);

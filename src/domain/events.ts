@@ -12,8 +12,9 @@ export interface InventorySnapshot {
   version: number;
   updatedAt: string;
   /**
-   * The sale window (ISO; `endsAt` null when open-ended), so every process's catalogue follows
-   * an operator who ends a sale. Absent from events of processes older than `endSale`.
+   * The sale window (ISO; `endsAt` null when open-ended), so every process's catalogue and every
+   * stock ticker (`Inventory.saleStartsAt` / `saleEndsAt`) follow an operator who ends or
+   * reschedules a sale. Absent from events of processes older than `endSale`.
    */
   startsAt?: string;
   endsAt?: string | null;

@@ -2,7 +2,7 @@ import { watchStock } from '../domain/inventory/live.js';
 import { inventoryOf } from '../domain/inventory/products.js';
 import { assertProductId } from '../domain/results.js';
 import type { FieldMemo } from '../http/fast-path.js';
-import { badInput, builder } from './builder.js';
+import { badInput, builder, type Context } from './builder.js';
 import { Inventory } from './refs.js';
 import { streamSignal } from './streams.js';
 
@@ -15,8 +15,29 @@ Inventory.implement({
     soldQuantity: t.exposeInt('soldQuantity'),
     soldOut: t.boolean({ resolve: (i) => i.availableQuantity <= 0 }),
     updatedAt: t.field({ type: 'DateTime', resolve: (i) => i.updatedAt }),
+    saleStartsAt: t.field({
+      type: 'DateTime',
+      description: "The sale's start (as Product.sale.startsAt), so a live ticker follows an operator who reschedules the sale.",
+      resolve: async (i, _args, ctx) => i.startsAt ?? (await windowOf(ctx, i.productId)).startsAt,
+    }),
+    saleEndsAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: "The sale's end, null when it has none (as Product.sale.endsAt), so a live ticker follows an operator who ends or reschedules the sale.",
+      resolve: async (i, _args, ctx) => (i.endsAt !== undefined ? i.endsAt : (await windowOf(ctx, i.productId)).endsAt),
+    }),
   }),
 });
+
+/**
+ * The window of a snapshot that came without one (a stock event from a process older than the
+ * window in snapshots, during a rolling upgrade): the product row's.
+ */
+async function windowOf(ctx: Context, productId: string): Promise<{ startsAt: Date; endsAt: Date | null }> {
+  const p = await ctx.loadProduct(productId);
+  if (!p) throw new Error(`product ${productId} has stock but no row`);
+  return p;
+}
 
 builder.queryFields((t) => ({
   inventory: t.field({

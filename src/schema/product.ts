@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { createProduct, endSale, inventoryOf, listProducts, saleState, setStock } from '../domain/inventory/products.js';
+import { createProduct, endSale, inventoryOf, listProducts, rescheduleSale, saleState, setStock } from '../domain/inventory/products.js';
 import { assertProductId } from '../domain/results.js';
 import { builder } from './builder.js';
 import { Inventory, Product, Sale } from './refs.js';
@@ -99,6 +99,27 @@ builder.mutationFields((t) => ({
     args: { productId: t.arg.id({ required: true }) },
     resolve: async (_root, { productId }, ctx) => {
       const out = await endSale(ctx.deps, String(productId));
+      if ('__typename' in out) {
+        throw new GraphQLError(out.message, { extensions: { code: out.code, ...('field' in out ? { field: out.field } : {}) } });
+      }
+      return out;
+    },
+  }),
+  rescheduleSale: t.field({
+    type: Product,
+    description:
+      "Admin only: move the product's sale window; `startsAt` and `endsAt` are the whole new window (`endsAt` null: no end), " +
+      'so a repeat changes nothing. A sale not yet open may start at any time (a start already past opens it now); an open ' +
+      'sale keeps its start and may be extended or given an end in the future (endSale ends it now); a sale that is over is ' +
+      'not reopened (INVALID_INPUT). Every process and every stockChanged subscriber learns the new window at once.',
+    authScopes: { admin: true },
+    args: {
+      productId: t.arg.id({ required: true }),
+      startsAt: t.arg({ type: 'DateTime', required: true }),
+      endsAt: t.arg({ type: 'DateTime' }),
+    },
+    resolve: async (_root, { productId, startsAt, endsAt }, ctx) => {
+      const out = await rescheduleSale(ctx.deps, String(productId), { startsAt, endsAt: endsAt ?? null });
       if ('__typename' in out) {
         throw new GraphQLError(out.message, { extensions: { code: out.code, ...('field' in out ? { field: out.field } : {}) } });
       }

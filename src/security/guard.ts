@@ -113,6 +113,9 @@ export class Security {
   }
 
   private async saleStart(productId: string): Promise<number | undefined> {
+    // The in-memory stock copy carries the window and follows an operator's rescheduleSale at once.
+    const known = this.deps.inventory.get(productId)?.startsAt;
+    if (known) return Date.parse(known);
     const now = Date.now();
     const hit = this.startsAt.get(productId);
     if (hit && hit.until > now) return hit.ms;

@@ -26,6 +26,7 @@ import {
   ProductsDocument,
   ReleaseReservationDocument,
   type ReleaseReservationMutation,
+  RescheduleSaleDocument,
   ReservationCountdownDocument,
   type ReservationCountdownSubscription,
   ReservationDocument,
@@ -207,6 +208,14 @@ export class FlashSaleClient {
   /** Admin only: ends the product's sale now (reserves refused from then on; holds already made stay). */
   async endSale(productId: string) {
     return (await this.execute(EndSaleDocument, { productId })).endSale;
+  }
+  /**
+   * Admin only: moves the product's sale window to `startsAt` .. `endsAt` (null: no end). A sale not yet open
+   * may start at any time; an open one keeps its start and may be extended; one that is over stays over. Repeat-safe.
+   */
+  async rescheduleSale(productId: string, startsAt: Date | string, endsAt: Date | string | null = null) {
+    const iso = (d: Date | string) => (d instanceof Date ? d.toISOString() : d);
+    return (await this.execute(RescheduleSaleDocument, { productId, startsAt: iso(startsAt), endsAt: endsAt === null ? null : iso(endsAt) })).rescheduleSale;
   }
   /** Admin only: sets the product's total units (a restock or a withdrawal; never below what is held or sold). Repeat-safe. */
   async setStock(productId: string, totalQuantity: number) {

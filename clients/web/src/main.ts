@@ -199,6 +199,8 @@ async function loadProducts() {
             const cur = products.get(p.id);
             if (!cur) return;
             cur.inventory = inv;
+            // The window comes with every update: an operator who reschedules or ends the sale is shown at once.
+            cur.sale = { ...cur.sale, startsAt: inv.saleStartsAt, endsAt: inv.saleEndsAt ?? null };
             renderCard(cur);
           }),
         );

@@ -77,7 +77,7 @@ export interface StockGate {
   /** Loads a product's state; unless `force`, only when the gate has none yet. Returns whether it wrote. */
   load(snapshot: GateSnapshot, force: boolean): Promise<boolean>;
   /**
-   * Moves a product's sale window (an operator ended the sale), leaving its stock, sequence and
+   * Moves a product's sale window (an operator ended or rescheduled the sale), leaving its stock, sequence and
    * holders as they are. A product the gate does not hold is left alone: it loads from Postgres.
    */
   setWindow(productId: string, startsAtMs: number, endsAtMs: number): Promise<void>;

@@ -150,6 +150,58 @@ export async function endSale(deps: Deps, productId: string): Promise<ProductRow
   return row;
 }
 
+export interface SaleWindow {
+  startsAt: Date;
+  /** null: the sale has no end. */
+  endsAt: Date | null;
+}
+
+/**
+ * Moves a product's sale window (an operator's call: a sale postponed or brought forward, an open
+ * sale extended or given an end). The window given is the whole new window, so a repeat changes
+ * nothing. Rules, checked under the product row's lock:
+ * - a sale that is over stays over (it is not reopened: its holds, orders and start notice are done);
+ * - a sale not yet open may start at any time; a start already past opens it now (stored as now);
+ * - an open sale keeps its start (it cannot be closed again by a later one; `endSale` ends it);
+ * - an end, when given, is after the start and in the future (`endSale` ends a sale now).
+ * Postgres first (the truth: its reserve statements check the window), then the gate's copy,
+ * then every process's catalogue and every stock ticker through the stock event (the version
+ * moves). Holds made before keep their time. The start notice to followers goes out when the sale
+ * really opens (it is read from the row).
+ */
+export async function rescheduleSale(deps: Deps, productId: string, window: SaleWindow): Promise<ProductRow | NotFound | InvalidInput> {
+  const bad = assertProductId('productId', productId);
+  if (bad) return bad;
+  const now = deps.now();
+  const out = await deps.db.transaction(async (tx) => {
+    const [p] = await tx.select().from(products).where(eq(products.id, productId)).for('update');
+    if (!p) return notFound('Product');
+    if (p.endsAt && p.endsAt <= now) {
+      return invalid(`The sale ended at ${p.endsAt.toISOString()}; a sale that is over is not reopened`, 'productId');
+    }
+    const open = p.startsAt <= now;
+    if (open && window.startsAt.getTime() !== p.startsAt.getTime()) {
+      return invalid(`The sale opened at ${p.startsAt.toISOString()}; its start can no longer move (endSale ends it)`, 'startsAt');
+    }
+    const startsAt = open || window.startsAt > now ? window.startsAt : now;
+    const { endsAt } = window;
+    if (endsAt && endsAt <= startsAt) return invalid('endsAt must be after startsAt', 'endsAt');
+    if (endsAt && endsAt <= now) return invalid('endsAt is in the past (endSale ends a sale now)', 'endsAt');
+    if (startsAt.getTime() === p.startsAt.getTime() && (endsAt?.getTime() ?? null) === (p.endsAt?.getTime() ?? null)) return p;
+    const [row] = await tx
+      .update(products)
+      .set({ startsAt, endsAt, ...stockBump })
+      .where(eq(products.id, productId))
+      .returning();
+    return row;
+  });
+  if ('__typename' in out) return out;
+  // Told again when unchanged: a repeat after a fault half-way finishes the job.
+  await deps.gate.setWindow(out.id, out.startsAt.getTime(), out.endsAt ? out.endsAt.getTime() : -1);
+  await announceStock(deps, out);
+  return out;
+}
+
 /**
  * Sets a product's total units (an operator's call: more stock arrived, or some is withdrawn: damaged,
  * kept for another channel). The difference goes on sale or off it at once: `available` moves by it,
@@ -213,7 +265,7 @@ export async function listProducts(db: DbOrTx): Promise<ProductRow[]> {
  * Products as answers show them, without a query per answer (a winning `reserve` and every
  * order line ask for their product). A product's catalogue fields (name, price, currency,
  * limits) never change once it is created: its stock columns move, and its sale window when an
- * operator ends the sale (`endSale`), and both are taken from the in-memory stock copy that
+ * operator ends or reschedules the sale (`endSale`, `rescheduleSale`), and both are taken from the in-memory stock copy that
  * `inventory` is answered from (every change bumps the version and is announced). Rows
  * come from Postgres on a miss; at most `CATALOGUE_MAX` are kept (then it starts again).
  */

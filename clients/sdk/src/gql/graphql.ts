@@ -157,6 +157,10 @@ export type Inventory = {
   availableQuantity: Scalars['Int']['output'];
   productId: Scalars['ID']['output'];
   reservedQuantity: Scalars['Int']['output'];
+  /** The sale's end, null when it has none (as Product.sale.endsAt), so a live ticker follows an operator who ends or reschedules the sale. */
+  saleEndsAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The sale's start (as Product.sale.startsAt), so a live ticker follows an operator who reschedules the sale. */
+  saleStartsAt: Scalars['DateTime']['output'];
   soldOut: Scalars['Boolean']['output'];
   soldQuantity: Scalars['Int']['output'];
   totalQuantity: Scalars['Int']['output'];
@@ -199,6 +203,8 @@ export type Mutation = {
   releaseReservation: ReleaseResult;
   /** Admin only: put a dead letter back in the queue with a fresh budget of attempts. */
   replayDeadLetter: ReplayResult;
+  /** Admin only: move the product's sale window; `startsAt` and `endsAt` are the whole new window (`endsAt` null: no end), so a repeat changes nothing. A sale not yet open may start at any time (a start already past opens it now); an open sale keeps its start and may be extended or given an end in the future (endSale ends it now); a sale that is over is not reopened (INVALID_INPUT). Every process and every stockChanged subscriber learns the new window at once. */
+  rescheduleSale: Product;
   /** Hold stock for the signed-in shopper for the sale's reservation time and put it in their cart. */
   reserve: ReserveResult;
   /** Admin only: set the product's total units (more stock arrived, or some is withdrawn). The difference goes on sale (or off it) at once, on every process; the total cannot go below the units already held or sold (INVALID_INPUT). The same total again changes nothing, so a repeat is safe. */
@@ -241,6 +247,13 @@ export type MutationReleaseReservationArgs = {
 
 export type MutationReplayDeadLetterArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type MutationRescheduleSaleArgs = {
+  endsAt?: InputMaybe<Scalars['DateTime']['input']>;
+  productId: Scalars['ID']['input'];
+  startsAt: Scalars['DateTime']['input'];
 };
 
 
@@ -596,9 +609,9 @@ export type UpdateContactInput = {
 
 export type UpdateContactResult = ContactSuccess | InvalidInput;
 
-export type InventoryFieldsFragment = { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string };
+export type InventoryFieldsFragment = { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null };
 
-export type ProductFieldsFragment = { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } };
+export type ProductFieldsFragment = { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } };
 
 export type ReservationFieldsFragment = { __typename?: 'Reservation', id: string, cartId: string, quantity: number, expiresAt: string, status: ReservationStatus, sequence: number, product: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string } } };
 
@@ -607,21 +620,21 @@ export type OrderFieldsFragment = { __typename?: 'Order', id: string, cartId: st
 export type ProductsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ProductsQuery = { __typename?: 'Query', products: Array<{ __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } }> };
+export type ProductsQuery = { __typename?: 'Query', products: Array<{ __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } }> };
 
 export type ProductQueryVariables = Exact<{
   id: Scalars['ID']['input'];
 }>;
 
 
-export type ProductQuery = { __typename?: 'Query', product?: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } } | null };
+export type ProductQuery = { __typename?: 'Query', product?: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } } | null };
 
 export type InventoryQueryVariables = Exact<{
   productId: Scalars['ID']['input'];
 }>;
 
 
-export type InventoryQuery = { __typename?: 'Query', inventory?: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } | null };
+export type InventoryQuery = { __typename?: 'Query', inventory?: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } | null };
 
 export type CartQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -652,14 +665,23 @@ export type CreateProductMutationVariables = Exact<{
 }>;
 
 
-export type CreateProductMutation = { __typename?: 'Mutation', createProduct: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } } };
+export type CreateProductMutation = { __typename?: 'Mutation', createProduct: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } } };
 
 export type EndSaleMutationVariables = Exact<{
   productId: Scalars['ID']['input'];
 }>;
 
 
-export type EndSaleMutation = { __typename?: 'Mutation', endSale: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } } };
+export type EndSaleMutation = { __typename?: 'Mutation', endSale: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } } };
+
+export type RescheduleSaleMutationVariables = Exact<{
+  productId: Scalars['ID']['input'];
+  startsAt: Scalars['DateTime']['input'];
+  endsAt?: InputMaybe<Scalars['DateTime']['input']>;
+}>;
+
+
+export type RescheduleSaleMutation = { __typename?: 'Mutation', rescheduleSale: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } } };
 
 export type SetStockMutationVariables = Exact<{
   productId: Scalars['ID']['input'];
@@ -667,7 +689,7 @@ export type SetStockMutationVariables = Exact<{
 }>;
 
 
-export type SetStockMutation = { __typename?: 'Mutation', setStock: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } } };
+export type SetStockMutation = { __typename?: 'Mutation', setStock: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } } };
 
 export type ReserveMutationVariables = Exact<{
   input: ReserveInput;
@@ -702,7 +724,7 @@ export type StockChangedSubscriptionVariables = Exact<{
 }>;
 
 
-export type StockChangedSubscription = { __typename?: 'Subscription', stockChanged: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string } };
+export type StockChangedSubscription = { __typename?: 'Subscription', stockChanged: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } };
 
 export type ReservationCountdownSubscriptionVariables = Exact<{
   reservationId: Scalars['ID']['input'];
@@ -745,6 +767,8 @@ export const InventoryFieldsFragmentDoc = new TypedDocumentString(`
   soldQuantity
   soldOut
   updatedAt
+  saleStartsAt
+  saleEndsAt
 }
     `, {"fragmentName":"InventoryFields"}) as unknown as TypedDocumentString<InventoryFieldsFragment, unknown>;
 export const ProductFieldsFragmentDoc = new TypedDocumentString(`
@@ -774,6 +798,8 @@ export const ProductFieldsFragmentDoc = new TypedDocumentString(`
   soldQuantity
   soldOut
   updatedAt
+  saleStartsAt
+  saleEndsAt
 }`, {"fragmentName":"ProductFields"}) as unknown as TypedDocumentString<ProductFieldsFragment, unknown>;
 export const ReservationFieldsFragmentDoc = new TypedDocumentString(`
     fragment ReservationFields on Reservation {
@@ -834,6 +860,8 @@ export const ProductsDocument = new TypedDocumentString(`
   soldQuantity
   soldOut
   updatedAt
+  saleStartsAt
+  saleEndsAt
 }
 fragment ProductFields on Product {
   id
@@ -867,6 +895,8 @@ export const ProductDocument = new TypedDocumentString(`
   soldQuantity
   soldOut
   updatedAt
+  saleStartsAt
+  saleEndsAt
 }
 fragment ProductFields on Product {
   id
@@ -900,6 +930,8 @@ export const InventoryDocument = new TypedDocumentString(`
   soldQuantity
   soldOut
   updatedAt
+  saleStartsAt
+  saleEndsAt
 }`) as unknown as TypedDocumentString<InventoryQuery, InventoryQueryVariables>;
 export const CartDocument = new TypedDocumentString(`
     query Cart {
@@ -1025,6 +1057,8 @@ export const CreateProductDocument = new TypedDocumentString(`
   soldQuantity
   soldOut
   updatedAt
+  saleStartsAt
+  saleEndsAt
 }
 fragment ProductFields on Product {
   id
@@ -1058,6 +1092,8 @@ export const EndSaleDocument = new TypedDocumentString(`
   soldQuantity
   soldOut
   updatedAt
+  saleStartsAt
+  saleEndsAt
 }
 fragment ProductFields on Product {
   id
@@ -1077,6 +1113,41 @@ fragment ProductFields on Product {
     ...InventoryFields
   }
 }`) as unknown as TypedDocumentString<EndSaleMutation, EndSaleMutationVariables>;
+export const RescheduleSaleDocument = new TypedDocumentString(`
+    mutation RescheduleSale($productId: ID!, $startsAt: DateTime!, $endsAt: DateTime) {
+  rescheduleSale(productId: $productId, startsAt: $startsAt, endsAt: $endsAt) {
+    ...ProductFields
+  }
+}
+    fragment InventoryFields on Inventory {
+  productId
+  totalQuantity
+  availableQuantity
+  reservedQuantity
+  soldQuantity
+  soldOut
+  updatedAt
+  saleStartsAt
+  saleEndsAt
+}
+fragment ProductFields on Product {
+  id
+  name
+  price {
+    amount
+    currency
+  }
+  sale {
+    startsAt
+    endsAt
+    perUserLimit
+    reservationTtlSeconds
+    state
+  }
+  inventory {
+    ...InventoryFields
+  }
+}`) as unknown as TypedDocumentString<RescheduleSaleMutation, RescheduleSaleMutationVariables>;
 export const SetStockDocument = new TypedDocumentString(`
     mutation SetStock($productId: ID!, $totalQuantity: Int!) {
   setStock(productId: $productId, totalQuantity: $totalQuantity) {
@@ -1091,6 +1162,8 @@ export const SetStockDocument = new TypedDocumentString(`
   soldQuantity
   soldOut
   updatedAt
+  saleStartsAt
+  saleEndsAt
 }
 fragment ProductFields on Product {
   id
@@ -1319,6 +1392,8 @@ export const StockChangedDocument = new TypedDocumentString(`
   soldQuantity
   soldOut
   updatedAt
+  saleStartsAt
+  saleEndsAt
 }`) as unknown as TypedDocumentString<StockChangedSubscription, StockChangedSubscriptionVariables>;
 export const ReservationCountdownDocument = new TypedDocumentString(`
     subscription ReservationCountdown($reservationId: ID!) {
