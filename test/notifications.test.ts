@@ -298,6 +298,46 @@ describe.each(BACKENDS)('notifications on %s', (backend) => {
     expect(got.map((m) => m.subject)).toEqual(['The sale of Midnight drop has started']);
   });
 
+  it('followers hear when a sale they follow is rescheduled: the new window, once per change, none for a repeat or a start moved to now', async () => {
+    const email = `moved-${tag}@example.com`;
+    const t = await shopper(`moved-${tag}`, { email, phone: '+14155550177', channels: ['EMAIL', 'SMS'] });
+    const { id } = await h.product({ name: 'Moved drop', totalQuantity: 5, sale: { startsAt: new Date(Date.now() + 3_600_000).toISOString() } });
+    expect((await h.gql(`mutation($id: ID!) { followProduct(productId: $id) { __typename } }`, { id }, t)).data.followProduct.__typename).toBe('FollowSuccess');
+    const admin = await h.admin();
+    const RESCHEDULE = `mutation($id: ID!, $s: DateTime!, $e: DateTime) { rescheduleSale(productId: $id, startsAt: $s, endsAt: $e) { sale { startsAt state } } }`;
+    const topics = async () => (await db().select().from(outbox).where(eq(outbox.aggregateId, id))).map((e) => e.topic);
+
+    // Postponed, then the same call again (a repeat writes nothing).
+    const startsAt = '2099-06-01T18:00:00Z';
+    const endsAt = '2099-06-01T20:00:00Z';
+    for (let i = 0; i < 2; i++) expect((await h.gql(RESCHEDULE, { id, s: startsAt, e: endsAt }, admin)).errors).toBeUndefined();
+    expect(await topics()).toEqual(['product.sale_rescheduled']);
+    await drain();
+    const got = smtp.mails.filter((m) => m.to.includes(email));
+    expect(got.map((m) => m.subject)).toEqual(['The sale of Moved drop has moved']);
+    expect(got[0].body).toContain('The sale of Moved drop now starts at 2099-06-01T18:00:00Z and ends at 2099-06-01T20:00:00Z.');
+    const sms = twilio.sms.filter((m) => m.to === '+14155550177');
+    expect(sms).toHaveLength(1);
+    expect(sms[0].body).toMatch(/^flashsale: the sale of Moved drop now starts at 2099-06-01T18:00:00Z and ends at 2099-06-01T20:00:00Z\./);
+
+    // Brought forward to open now: no "moved" message; the start notice says it has started.
+    const opened = await h.gql(RESCHEDULE, { id, s: new Date().toISOString(), e: null }, admin);
+    expect(opened.data.rescheduleSale.sale.state).toBe('LIVE');
+    expect(await topics()).toEqual(['product.sale_rescheduled']);
+    await h.worker.tick();
+    await drain();
+    // An open sale given an end: followers hear the new end.
+    const { startsAt: openedAt } = opened.data.rescheduleSale.sale;
+    expect((await h.gql(RESCHEDULE, { id, s: openedAt, e: endsAt }, admin)).errors).toBeUndefined();
+    await drain();
+    expect(smtp.mails.filter((m) => m.to.includes(email)).map((m) => m.subject)).toEqual([
+      'The sale of Moved drop has moved',
+      'The sale of Moved drop has started',
+      'The sale of Moved drop has a new end',
+    ]);
+    expect(smtp.mails.filter((m) => m.to.includes(email)).at(-1)!.body).toContain('The sale of Moved drop is open and now ends at 2099-06-01T20:00:00Z.');
+  });
+
   it('reminds a shopper once before a hold expires, however many passes run', async () => {
     const email = `reminded-${tag}@example.com`;
     const t = await shopper(`reminded-${tag}`, { email, channels: ['EMAIL'] });

@@ -179,7 +179,7 @@ describe.each(BACKENDS)('rescheduleSale on %s', (backend) => {
 describe.skipIf(!BACKENDS.includes('postgres+redis'))('rescheduleSale across processes (Postgres + Redis)', () => {
   it("one api process postpones the sale; the other's catalogue, gate answers and live ticker follow", async () => {
     const { a, b, gql, close } = await twoApis('reschedule');
-    const watch = ticker(b.url, 'two-proc-move');
+    let watch: ReturnType<typeof ticker> | undefined;
     try {
       const admin = await signToken(TEST_SECRET, { sub: 'op', roles: ['admin'] });
       const created = await gql(
@@ -189,6 +189,7 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('rescheduleSale across pro
         admin,
       );
       expect(created.errors).toBeUndefined();
+      watch = ticker(b.url, 'two-proc-move');
       const first = await watch.until(() => true);
       expect(ms(first.saleStartsAt)).toBeGreaterThan(Date.now());
       // B has the product in memory before the move.
@@ -203,7 +204,7 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('rescheduleSale across pro
       const r = await gql(b.url, RESERVE, { input: { productId: 'two-proc-move' } }, await signToken(TEST_SECRET, { sub: 'mv1' }));
       expect(r.data.reserve.__typename).toBe('ReserveSuccess');
     } finally {
-      await watch.close();
+      await watch?.close();
       await close();
     }
   }, 120_000);

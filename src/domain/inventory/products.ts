@@ -6,7 +6,7 @@ import { products, reservations, stockMovements, type ProductRow } from '../../a
 import type { Actor, Deps } from '../context.js';
 import type { InventorySnapshot } from '../events.js';
 import type { GateSnapshot } from '../gate/port.js';
-import { writeSoldOut } from '../notifications/events.js';
+import { writeSaleRescheduled, writeSoldOut } from '../notifications/events.js';
 import { assertIntRange, assertProductId, assertText, type InvalidInput, invalid, type NotFound, notFound } from '../results.js';
 
 export type SaleState = 'SCHEDULED' | 'LIVE' | 'SOLD_OUT' | 'ENDED';
@@ -166,8 +166,9 @@ export interface SaleWindow {
  * - an end, when given, is after the start and in the future (`endSale` ends a sale now).
  * Postgres first (the truth: its reserve statements check the window), then the gate's copy,
  * then every process's catalogue and every stock ticker through the stock event (the version
- * moves). Holds made before keep their time. The start notice to followers goes out when the sale
- * really opens (it is read from the row).
+ * moves). Holds made before keep their time. Followers are told the new window (a
+ * `product.sale_rescheduled` outbox event in the same transaction), except when the sale opens now:
+ * the start notice, read from the row, tells them when it really opens.
  */
 export async function rescheduleSale(deps: Deps, productId: string, window: SaleWindow): Promise<ProductRow | NotFound | InvalidInput> {
   const bad = assertProductId('productId', productId);
@@ -193,6 +194,7 @@ export async function rescheduleSale(deps: Deps, productId: string, window: Sale
       .set({ startsAt, endsAt, ...stockBump })
       .where(eq(products.id, productId))
       .returning();
+    if (open || startsAt > now) await writeSaleRescheduled(tx, row, open);
     return row;
   });
   if ('__typename' in out) return out;

@@ -27,6 +27,28 @@ export async function writeSoldOut(tx: Tx, product: Pick<ProductRow, 'id' | 'nam
 }
 
 /**
+ * In the transaction that moved a product's sale window (`rescheduleSale`): its followers are told
+ * the new window. `open`: the sale was already open (only its end moved). Not written for a sale
+ * brought forward to open now: the start notice tells them that.
+ */
+export async function writeSaleRescheduled(
+  tx: Tx,
+  product: Pick<ProductRow, 'id' | 'name' | 'version' | 'startsAt' | 'endsAt'>,
+  open: boolean,
+): Promise<void> {
+  await tx.execute(
+    outboxInsert('product.sale_rescheduled', product.id, null, {
+      productId: product.id,
+      name: product.name,
+      version: product.version,
+      startsAt: product.startsAt.toISOString(),
+      endsAt: product.endsAt ? product.endsAt.toISOString() : null,
+      open,
+    }),
+  );
+}
+
+/**
  * One `reservation.expiring` reminder per hold that expires within `withinSeconds`:
  * the marker row and the outbox row are written by one statement, so a hold is
  * reminded exactly once however many workers run this at once.

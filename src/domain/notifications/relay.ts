@@ -14,7 +14,7 @@ import type { MessageView, OrderSummary } from './templates/layout.js';
 export type OutboxRow = typeof outbox.$inferSelect;
 
 /** Topics whose recipients are the followers of the product (aggregate id), not the event's shopper. */
-const FOLLOWER_TOPICS = new Set(['product.sold_out', 'product.sale_started']);
+const FOLLOWER_TOPICS = new Set(['product.sold_out', 'product.sale_started', 'product.sale_rescheduled']);
 
 /**
  * Exponential backoff with jitter: the n-th failed attempt waits a random time between
@@ -261,7 +261,13 @@ async function loadView(deps: Deps, ev: OutboxRow): Promise<MessageView> {
   }
   const productId = String(p.productId ?? ev.aggregateId);
   const [prod] = await deps.db.select().from(products).where(eq(products.id, productId));
-  return { product: { id: productId, name: prod?.name ?? String(p.name ?? productId), startsAt: prod?.startsAt ?? null } };
+  const name = prod?.name ?? String(p.name ?? productId);
+  if (ev.topic === 'product.sale_rescheduled') {
+    // The window this change set (the event's own), not whatever a later change made of it.
+    const at = (v: unknown) => (typeof v === 'string' ? new Date(v) : null);
+    return { product: { id: productId, name, startsAt: at(p.startsAt) ?? prod?.startsAt ?? null, endsAt: at(p.endsAt), open: p.open === true } };
+  }
+  return { product: { id: productId, name, startsAt: prod?.startsAt ?? null } };
 }
 
 async function orderSummary(deps: Deps, orderId: string, p: Payload): Promise<OrderSummary> {

@@ -6,6 +6,7 @@ import { paymentFailed } from './payment-failed.js';
 import { productSoldOut } from './product-sold-out.js';
 import { reservationExpired } from './reservation-expired.js';
 import { reservationExpiring } from './reservation-expiring.js';
+import { saleRescheduled } from './sale-rescheduled.js';
 import { saleStarted } from './sale-started.js';
 
 export const templates: Record<string, Template> = {
@@ -16,4 +17,5 @@ export const templates: Record<string, Template> = {
   'reservation.expired': reservationExpired,
   'product.sold_out': productSoldOut,
   'product.sale_started': saleStarted,
+  'product.sale_rescheduled': saleRescheduled,
 };

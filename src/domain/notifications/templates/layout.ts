@@ -20,7 +20,13 @@ export interface ProductSummary {
   id: string;
   name: string;
   startsAt?: Date | null;
+  endsAt?: Date | null;
+  /** product.sale_rescheduled: the sale was already open when its window moved (only its end can). */
+  open?: boolean;
 }
+
+/** A time as messages show it: ISO 8601 in UTC, to the second. */
+export const when = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** What a template gets: the event's facts, loaded by the relay. */
 export interface MessageView {
