@@ -84,6 +84,9 @@ describe.each(BACKENDS)('rescheduleSale on %s', (backend) => {
         sale: { startsAt, endsAt, state: 'SCHEDULED' },
         inventory: { saleStartsAt: startsAt, saleEndsAt: endsAt },
       });
+      // The REST mirror too.
+      const rest = await (await h.app.fetch(`http://test/inventory/${id}`)).json();
+      expect(rest).toMatchObject({ available_quantity: 4, sale_starts_at: startsAt, sale_ends_at: endsAt });
       const early = await h.gql(RESERVE, { input: { productId: id } }, await shopper('rs-early'));
       expect(early.data.reserve).toMatchObject({ __typename: 'SaleNotOpen', code: 'SALE_NOT_STARTED' });
       expect(early.data.reserve.message).toContain(startsAt);

@@ -54,6 +54,9 @@ function inventoryAnswer(s: InventorySnapshot): RestResponse {
       sold_quantity: s.soldQuantity,
       sold_out: s.availableQuantity <= 0,
       updated_at: s.updatedAt,
+      // The sale window (null only in a snapshot from a process older than it, during an upgrade).
+      sale_starts_at: s.startsAt ?? null,
+      sale_ends_at: s.endsAt ?? null,
     };
     out = Object.freeze({ status: 200, body: Object.freeze(body), json: JSON.stringify(body) });
     inventoryAnswers.set(s, out);
