@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { createProduct, endSale, inventoryOf, listProducts, rescheduleSale, saleState, setStock } from '../domain/inventory/products.js';
-import { assertProductId } from '../domain/results.js';
+import { assertProductId, type InvalidInput, type NotFound } from '../domain/results.js';
+import type { ProductRow } from '../adapters/db/schema/tables.js';
 import { builder } from './builder.js';
 import { Inventory, Product, Sale } from './refs.js';
 import { Money } from './builder.js';
@@ -72,22 +73,22 @@ const CreateProductInput = builder.inputType('CreateProductInput', {
   }),
 });
 
+/** An operator mutation's answer: the product, or its refusal (NotFound, InvalidInput) thrown as a coded GraphQL error. */
+function productOrThrow(out: ProductRow | NotFound | InvalidInput): ProductRow {
+  if ('__typename' in out) {
+    throw new GraphQLError(out.message, { extensions: { code: out.code, ...('field' in out && out.field ? { field: out.field } : {}) } });
+  }
+  return out;
+}
+
 builder.mutationFields((t) => ({
   createProduct: t.field({
     type: Product,
     description: 'Admin only: create a product with its stock and sale window.',
     authScopes: { admin: true },
     args: { input: t.arg({ type: CreateProductInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const out = await createProduct(ctx.deps, ctx.actor!, {
-        ...input,
-        id: input.id == null ? null : String(input.id),
-      });
-      if ('__typename' in out) {
-        throw new GraphQLError(out.message, { extensions: { code: out.code, field: out.field } });
-      }
-      return out;
-    },
+    resolve: async (_root, { input }, ctx) =>
+      productOrThrow(await createProduct(ctx.deps, ctx.actor!, { ...input, id: input.id == null ? null : String(input.id) })),
   }),
   endSale: t.field({
     type: Product,
@@ -98,11 +99,7 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     args: { productId: t.arg.id({ required: true }) },
     resolve: async (_root, { productId }, ctx) => {
-      const out = await endSale(ctx.deps, String(productId));
-      if ('__typename' in out) {
-        throw new GraphQLError(out.message, { extensions: { code: out.code, ...('field' in out ? { field: out.field } : {}) } });
-      }
-      return out;
+      return productOrThrow(await endSale(ctx.deps, String(productId)));
     },
   }),
   rescheduleSale: t.field({
@@ -119,11 +116,7 @@ builder.mutationFields((t) => ({
       endsAt: t.arg({ type: 'DateTime' }),
     },
     resolve: async (_root, { productId, startsAt, endsAt }, ctx) => {
-      const out = await rescheduleSale(ctx.deps, String(productId), { startsAt, endsAt: endsAt ?? null });
-      if ('__typename' in out) {
-        throw new GraphQLError(out.message, { extensions: { code: out.code, ...('field' in out ? { field: out.field } : {}) } });
-      }
-      return out;
+      return productOrThrow(await rescheduleSale(ctx.deps, String(productId), { startsAt, endsAt: endsAt ?? null }));
     },
   }),
   setStock: t.field({
@@ -135,11 +128,7 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     args: { productId: t.arg.id({ required: true }), totalQuantity: t.arg.int({ required: true }) },
     resolve: async (_root, { productId, totalQuantity }, ctx) => {
-      const out = await setStock(ctx.deps, ctx.actor!, String(productId), totalQuantity);
-      if ('__typename' in out) {
-        throw new GraphQLError(out.message, { extensions: { code: out.code, ...('field' in out ? { field: out.field } : {}) } });
-      }
-      return out;
+      return productOrThrow(await setStock(ctx.deps, ctx.actor!, String(productId), totalQuantity));
     },
   }),
 }));
