@@ -6,7 +6,7 @@ import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaInitialContext } from 'graphql-yoga';
 import { AuthError, type Verifier } from './auth.js';
 import { sdkOperationTexts } from './security/sdk-operations.js';
-import { type Actor, type Deps, RetryableError } from './domain/context.js';
+import { type Actor, causes, type Deps, RetryableError } from './domain/context.js';
 import { catalogue, cataloguedProduct, getProducts } from './domain/inventory/products.js';
 import type { ProductRow } from './adapters/db/schema/tables.js';
 import { attachGraphqlWs, type LiveWsStats } from './live/ws.js';
@@ -136,11 +136,10 @@ const CONNECTION_CODES = new Set(['PG_UNRESPONSIVE', 'ECONNREFUSED', 'ECONNRESET
 
 /** True for faults a client may simply retry: the database or Redis unreachable, a serialisation conflict. */
 export function isRetryable(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+  for (const e of causes(err)) {
     if (e instanceof RetryableError) return true;
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
-    if (/Connection is closed|max retries per request|Stream isn't writeable/i.test((e as Error).message ?? '')) return true;
+    if (typeof e.code === 'string' && CONNECTION_CODES.has(e.code)) return true;
+    if (typeof e.message === 'string' && /Connection is closed|max retries per request|Stream isn't writeable/i.test(e.message)) return true;
   }
   return false;
 }

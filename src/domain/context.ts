@@ -46,6 +46,15 @@ export interface Actor {
 export const isAdmin = (a: Actor | undefined) => a?.roles.includes('admin') ?? false;
 
 /**
+ * An error and the errors it wraps (`cause`), outermost first: drivers and our own layers wrap a
+ * fault once or twice (drizzle's query error around postgres.js's, a RetryableError around both).
+ * At most `max` deep, so a cause chain that loops back on itself ends.
+ */
+export function* causes(err: unknown, max = 8): Generator<{ code?: unknown; message?: unknown; cause?: unknown }> {
+  for (let e: unknown = err, i = 0; e && i < max; e = (e as { cause?: unknown }).cause, i++) yield e as { code?: unknown };
+}
+
+/**
  * A fault that the caller may retry (database or gate unreachable, gateway timing
  * out). Thrown, never returned; the API maps it to `extensions.code: UNAVAILABLE`.
  */

@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import postgres from 'postgres';
+import { causes } from '../../domain/context.js';
 
 /**
  * Postgres stopped answering (a hung server, a partition that sends no reset): thrown into every
@@ -25,9 +26,7 @@ export class PostgresUnresponsiveError extends Error {
 
 /** True when `err` (or a cause) is a cut the statements of which may still take effect. */
 export function isInDoubt(err: unknown): boolean {
-  for (let e: unknown = err, i = 0; e && i < 5; e = (e as { cause?: unknown }).cause, i++) {
-    if (e instanceof PostgresUnresponsiveError) return e.inDoubt;
-  }
+  for (const e of causes(err)) if (e instanceof PostgresUnresponsiveError) return e.inDoubt;
   return false;
 }
 

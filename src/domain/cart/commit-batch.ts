@@ -4,7 +4,7 @@ import { exec, rowsOf, withCommit } from '../../adapters/db/client.js';
 import { isInDoubt } from '../../adapters/db/watchdog.js';
 import { productOf, timestamptz } from '../../adapters/db/rows.js';
 import type { ProductRow, ReservationRow } from '../../adapters/db/schema/tables.js';
-import type { Actor, Deps } from '../context.js';
+import { type Actor, causes, type Deps } from '../context.js';
 import { KeyedBatches } from '../batches.js';
 import { announceStock, stockBumpSql } from '../inventory/products.js';
 import { limitExceeded } from '../results.js';
@@ -57,7 +57,7 @@ class OneByOne extends Error {}
 /** The batch statement's refusal: `division_by_zero`, which nothing else in it can raise. */
 const BATCH_REFUSED = '22012';
 function refused(err: unknown): boolean {
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 4; e = e.cause as typeof e, i++) if (e.code === BATCH_REFUSED) return true;
+  for (const e of causes(err)) if (e.code === BATCH_REFUSED) return true;
   return false;
 }
 

@@ -12,7 +12,7 @@ import {
 import { exec, rowsOf, withCommit } from '../../adapters/db/client.js';
 import { isInDoubt } from '../../adapters/db/watchdog.js';
 import { productOf, rowMapper, timestamptz } from '../../adapters/db/rows.js';
-import { type Actor, type Deps, RetryableError } from '../context.js';
+import { type Actor, causes, type Deps, RetryableError } from '../context.js';
 import type { GateDecision } from '../gate/port.js';
 import { ReserveBatcher } from './commit-batch.js';
 import { announceStock, getProduct, loadGate, stockBump, stockBumpSql } from '../inventory/products.js';
@@ -363,9 +363,7 @@ export async function handBack(
 }
 
 export function isUniqueViolation(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
-    if ((e as { code?: string }).code === '23505') return true;
-  }
+  for (const e of causes(err)) if (e.code === '23505') return true;
   return false;
 }
 
