@@ -94,6 +94,30 @@ describe('clients/sdk', () => {
     sub.unsubscribe();
   });
 
+  it('operators walk every paid order of a sale with allPaidOrders, page after page', async () => {
+    const { id } = await h.product({ totalQuantity: 5, priceAmount: 700 });
+    const paid: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = await h.token(`sdk-ship-${i}`);
+      const shopper = client(() => t);
+      const r = await shopper.reserve({ productId: id });
+      if (r.__typename !== 'ReserveSuccess') throw new Error(`reserve: ${r.__typename}`);
+      const c = await shopper.checkout({ cartId: r.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: { ...ADDRESS, addressLine1: `${i} Dock St` } });
+      if (c.__typename !== 'CheckoutSuccess') throw new Error(`checkout: ${c.__typename}`);
+      expect((await shopper.pay({ orderId: c.order.id, paymentMethod: 'pm_card_visa', amount: 700 })).__typename).toBe('PaySuccess');
+      paid.push(c.order.id);
+    }
+    const admin = await h.admin();
+    const operator = client(() => admin);
+    const walked = [];
+    for await (const o of operator.allPaidOrders({ productId: id, first: 2 })) walked.push(o);
+    expect(walked.map((o) => o.orderId)).toEqual(paid);
+    expect(walked.map((o) => o.shippingAddress?.addressLine1)).toEqual(['0 Dock St', '1 Dock St', '2 Dock St']);
+    // A shopper is refused with a typed error.
+    const t = await h.token('sdk-ship-0');
+    expect(await client(() => t).paidOrders().catch((e) => e)).toMatchObject({ code: 'FORBIDDEN' });
+  });
+
   it('asks getToken for a fresh token when the server refuses the one it has', async () => {
     const good = await h.token('sdk-bob');
     const asked: boolean[] = [];

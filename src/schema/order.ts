@@ -1,5 +1,7 @@
+import { GraphQLError } from 'graphql';
 import type { OrderRow } from '../adapters/db/schema/tables.js';
-import { checkout, getOrder, itemsOf, listOrders } from '../domain/orders/checkout.js';
+import { type Address, checkout, getOrder, itemsOf, listOrders } from '../domain/orders/checkout.js';
+import { PAID_ORDERS_MAX_PAGE, type PaidOrder as PaidOrderRow, type PaidOrderPage as PaidOrderPageRow, paidOrders } from '../domain/orders/fulfilment.js';
 import { watchOrder } from '../domain/orders/live.js';
 import { pay } from '../domain/payments/pay.js';
 import { badInput, builder, Money } from './builder.js';
@@ -159,5 +161,63 @@ builder.subscriptionFields((t) => ({
       }
     },
     resolve: (o) => o,
+  }),
+}));
+
+const ShippingAddress = builder.objectRef<Address>('ShippingAddress').implement({
+  fields: (t) => ({
+    addressLine1: t.exposeString('addressLine1'),
+    addressLine2: t.string({ nullable: true, resolve: (a) => a.addressLine2 ?? null }),
+    city: t.exposeString('city'),
+    postalCode: t.exposeString('postalCode'),
+    country: t.exposeString('country'),
+  }),
+});
+
+const PaidOrder = builder.objectRef<PaidOrderRow>('PaidOrder').implement({
+  description: 'A paid order to ship (operators only).',
+  fields: (t) => ({
+    orderId: t.id({ resolve: (p) => p.order.id }),
+    shopperId: t.id({ description: "The shopper's id (a pseudonym once they erased their data).", resolve: (p) => p.order.userId }),
+    items: t.field({ type: [OrderItem], resolve: (p) => p.items }),
+    total: t.field({ type: Money, resolve: (p) => ({ amount: p.order.totalAmount, currency: p.order.currency }) }),
+    transactionId: t.string({ nullable: true, resolve: (p) => p.order.transactionId }),
+    createdAt: t.field({ type: 'DateTime', resolve: (p) => p.order.createdAt }),
+    paidAt: t.field({ type: 'DateTime', description: 'When the payment settled (the order completed).', resolve: (p) => p.order.updatedAt }),
+    shippingAddress: t.field({
+      type: ShippingAddress,
+      nullable: true,
+      description: 'Opened for shipping; null once the shopper erased their personal data.',
+      resolve: (p) => p.shippingAddress,
+    }),
+  }),
+});
+
+const PaidOrderPage = builder.objectRef<PaidOrderPageRow>('PaidOrderPage').implement({
+  fields: (t) => ({
+    orders: t.field({ type: [PaidOrder], resolve: (p) => p.orders }),
+    endCursor: t.string({ nullable: true, description: 'Pass as `after` for the next page; null when this page is empty.', resolve: (p) => p.endCursor }),
+    hasNextPage: t.exposeBoolean('hasNextPage'),
+  }),
+});
+
+builder.queryFields((t) => ({
+  paidOrders: t.field({
+    type: PaidOrderPage,
+    description:
+      `Admin only: paid orders to ship, oldest first, with their items and shipping address, a page at a time (first: 1-${PAID_ORDERS_MAX_PAGE}, ` +
+      'then `after: endCursor` while hasNextPage). Only orders with `productId` among their items when given. Every call is audited ' +
+      '(orders.export). Lists the orders paid when it runs: a payment that settles later shows up in a later export.',
+    authScopes: { admin: true },
+    args: {
+      productId: t.arg.id(),
+      first: t.arg.int({ required: true, defaultValue: 100 }),
+      after: t.arg.string(),
+    },
+    resolve: async (_root, { productId, first, after }, ctx) => {
+      const out = await paidOrders(ctx.deps, ctx.actor!, { productId: productId == null ? null : String(productId), first, after }, ctx.requestId);
+      if ('__typename' in out) throw new GraphQLError(out.message, { extensions: { code: out.code, field: out.field } });
+      return out;
+    },
   }),
 }));

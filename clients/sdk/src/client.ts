@@ -19,6 +19,7 @@ import {
   OrderStatusChangedDocument,
   type OrderStatusChangedSubscription,
   OrdersDocument,
+  PaidOrdersDocument,
   PayDocument,
   type PayInput,
   type PayMutation,
@@ -198,6 +199,20 @@ export class FlashSaleClient {
   }
   async orders() {
     return (await this.execute(OrdersDocument)).orders;
+  }
+  /** Admin only: one page of paid orders to ship (oldest first, with shipping addresses); audited on the server. */
+  async paidOrders(opts: { productId?: string; first?: number; after?: string | null } = {}) {
+    return (await this.execute(PaidOrdersDocument, { productId: opts.productId ?? null, first: opts.first ?? 100, after: opts.after ?? null })).paidOrders;
+  }
+  /** Admin only: every paid order to ship, page after page (`first` per request). */
+  async *allPaidOrders(opts: { productId?: string; first?: number } = {}) {
+    let after: string | null = null;
+    for (;;) {
+      const page: Awaited<ReturnType<FlashSaleClient['paidOrders']>> = await this.paidOrders({ ...opts, after });
+      yield* page.orders;
+      if (!page.hasNextPage || !page.endCursor) return;
+      after = page.endCursor;
+    }
   }
 
   // --- mutations ---

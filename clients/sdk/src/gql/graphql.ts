@@ -351,6 +351,30 @@ export type OutboxStatus =
   | 'DELIVERED'
   | 'PENDING';
 
+/** A paid order to ship (operators only). */
+export type PaidOrder = {
+  __typename?: 'PaidOrder';
+  createdAt: Scalars['DateTime']['output'];
+  items: Array<OrderItem>;
+  orderId: Scalars['ID']['output'];
+  /** When the payment settled (the order completed). */
+  paidAt: Scalars['DateTime']['output'];
+  /** Opened for shipping; null once the shopper erased their personal data. */
+  shippingAddress?: Maybe<ShippingAddress>;
+  /** The shopper's id (a pseudonym once they erased their data). */
+  shopperId: Scalars['ID']['output'];
+  total: Money;
+  transactionId?: Maybe<Scalars['String']['output']>;
+};
+
+export type PaidOrderPage = {
+  __typename?: 'PaidOrderPage';
+  /** Pass as `after` for the next page; null when this page is empty. */
+  endCursor?: Maybe<Scalars['String']['output']>;
+  hasNextPage: Scalars['Boolean']['output'];
+  orders: Array<PaidOrder>;
+};
+
 export type PayInput = {
   /** In minor units; must equal the order total. */
   amount: Scalars['Int']['input'];
@@ -410,6 +434,8 @@ export type Query = {
   order?: Maybe<Order>;
   /** The signed-in shopper's orders, newest first. */
   orders: Array<Order>;
+  /** Admin only: paid orders to ship, oldest first, with their items and shipping address, a page at a time (first: 1-500, then `after: endCursor` while hasNextPage). Only orders with `productId` among their items when given. Every call is audited (orders.export). Lists the orders paid when it runs: a payment that settles later shows up in a later export. */
+  paidOrders: PaidOrderPage;
   product?: Maybe<Product>;
   products: Array<Product>;
   reservation?: Maybe<Reservation>;
@@ -430,6 +456,13 @@ export type QueryInventoryArgs = {
 
 export type QueryOrderArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type QueryPaidOrdersArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: Scalars['Int']['input'];
+  productId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 
@@ -560,6 +593,15 @@ export type SaleStats = {
   totalQuantity: Scalars['Int']['output'];
 };
 
+export type ShippingAddress = {
+  __typename?: 'ShippingAddress';
+  addressLine1: Scalars['String']['output'];
+  addressLine2?: Maybe<Scalars['String']['output']>;
+  city: Scalars['String']['output'];
+  country: Scalars['String']['output'];
+  postalCode: Scalars['String']['output'];
+};
+
 export type SoldOut = Error & {
   __typename?: 'SoldOut';
   code: ErrorCode;
@@ -659,6 +701,15 @@ export type OrdersQueryVariables = Exact<{ [key: string]: never; }>;
 
 
 export type OrdersQuery = { __typename?: 'Query', orders: Array<{ __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> }> };
+
+export type PaidOrdersQueryVariables = Exact<{
+  productId?: InputMaybe<Scalars['ID']['input']>;
+  first: Scalars['Int']['input'];
+  after?: InputMaybe<Scalars['String']['input']>;
+}>;
+
+
+export type PaidOrdersQuery = { __typename?: 'Query', paidOrders: { __typename?: 'PaidOrderPage', endCursor?: string | null, hasNextPage: boolean, orders: Array<{ __typename?: 'PaidOrder', orderId: string, shopperId: string, transactionId?: string | null, createdAt: string, paidAt: string, items: Array<{ __typename?: 'OrderItem', quantity: number, product: { __typename?: 'Product', id: string, name: string }, unitPrice: { __typename?: 'Money', amount: number, currency: string } }>, total: { __typename?: 'Money', amount: number, currency: string }, shippingAddress?: { __typename?: 'ShippingAddress', addressLine1: string, addressLine2?: string | null, city: string, postalCode: string, country: string } | null }> } };
 
 export type CreateProductMutationVariables = Exact<{
   input: CreateProductInput;
@@ -1043,6 +1094,43 @@ export const OrdersDocument = new TypedDocumentString(`
   createdAt
   updatedAt
 }`) as unknown as TypedDocumentString<OrdersQuery, OrdersQueryVariables>;
+export const PaidOrdersDocument = new TypedDocumentString(`
+    query PaidOrders($productId: ID, $first: Int!, $after: String) {
+  paidOrders(productId: $productId, first: $first, after: $after) {
+    orders {
+      orderId
+      shopperId
+      items {
+        product {
+          id
+          name
+        }
+        quantity
+        unitPrice {
+          amount
+          currency
+        }
+      }
+      total {
+        amount
+        currency
+      }
+      transactionId
+      createdAt
+      paidAt
+      shippingAddress {
+        addressLine1
+        addressLine2
+        city
+        postalCode
+        country
+      }
+    }
+    endCursor
+    hasNextPage
+  }
+}
+    `) as unknown as TypedDocumentString<PaidOrdersQuery, PaidOrdersQueryVariables>;
 export const CreateProductDocument = new TypedDocumentString(`
     mutation CreateProduct($input: CreateProductInput!) {
   createProduct(input: $input) {

@@ -12,7 +12,7 @@ export const auditLog = pgTable(
     at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     /** The token's subject, or `system:<command>` for commands run by an operator. */
     actor: text('actor').notNull(),
-    /** e.g. `mutation.createProduct`, `privacy.export`, `privacy.erase`, `keys.rotate`. */
+    /** e.g. `mutation.createProduct`, `privacy.export`, `privacy.erase`, `keys.rotate`, `orders.export`. */
     action: text('action').notNull(),
     /** What it acted on (a product id, a shopper pseudonym...), when there is one. */
     target: text('target'),

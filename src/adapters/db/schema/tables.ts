@@ -127,6 +127,8 @@ export const orders = pgTable(
     uniqueIndex('orders_one_per_cart').on(t.cartId),
     uniqueIndex('orders_user_idempotency').on(t.userId, t.idempotencyKey),
     index('orders_user_created').on(t.userId, t.createdAt),
+    // The operators' export of paid orders (paidOrders), walked in (created_at, id) order.
+    index('orders_completed_created').on(t.createdAt, t.id).where(sql`${t.status} = 'COMPLETED'`),
   ],
 );
 

@@ -1,0 +1,1 @@
+CREATE INDEX IF NOT EXISTS "orders_completed_created" ON "orders" USING btree ("created_at","id") WHERE "orders"."status" = 'COMPLETED';
