@@ -1,6 +1,7 @@
 import type { Deps } from './domain/context.js';
 import { sweepExpired } from './domain/inventory/expiry.js';
 import { reconcilePayments } from './domain/payments/reconcile.js';
+import { DEFAULT_REFUND_SETTINGS, type RefundSettings, runRefunds } from './domain/payments/refunds.js';
 import { notificationJobs } from './domain/notifications/jobs.js';
 
 /**
@@ -28,10 +29,19 @@ export const reconcileJob = (intervalMs: number, staleAfterMs: number): Job => (
   run: async (deps) => (await reconcilePayments(deps, { staleAfterMs, batch: 100 })).examined >= 100,
 });
 
+/** Gives back charges no order keeps (domain/payments/refunds.ts). */
+export const refundJob = (intervalMs: number, settings: RefundSettings = DEFAULT_REFUND_SETTINGS): Job => ({
+  name: 'refunds',
+  intervalMs,
+  run: async (deps) => (await runRefunds(deps, settings)).claimed >= settings.batch,
+});
+
 export interface WorkerOptions {
   sweepIntervalMs: number;
   /** Payment reconciliation: how often, and when a PROCESSING attempt counts as crashed. */
   reconcile?: { intervalMs: number; staleAfterMs: number };
+  /** Refunds of charges without an order: how often, and their retry settings. */
+  refunds?: { intervalMs: number } & Partial<RefundSettings>;
   /** Extra jobs beside the built-in ones (tests, and modules that bring their own). */
   jobs?: Job[];
 }
@@ -48,6 +58,7 @@ export function startWorker(deps: Deps, opts: WorkerOptions): Worker {
   const jobs = [
     expiryJob(opts.sweepIntervalMs),
     reconcileJob(rec.intervalMs, rec.staleAfterMs),
+    refundJob(opts.refunds?.intervalMs ?? rec.intervalMs, { ...DEFAULT_REFUND_SETTINGS, ...opts.refunds }),
     ...notificationJobs(deps.notifications.settings),
     ...(opts.jobs ?? []),
   ];

@@ -2,6 +2,7 @@
 // gateways (no database needed), and the payments configuration.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadPaymentsConfig } from '../src/config.js';
+import { SandboxGateway } from '../src/adapters/payments/sandbox.js';
 import type { GatewayRouter } from '../src/domain/payments/router.js';
 import { type FakePayPal, startFakePayPal } from './support/fake-paypal.js';
 import { type FakeStripe, startFakeStripe } from './support/fake-stripe.js';
@@ -62,6 +63,31 @@ describe('gateway router circuit breaker (real SDKs, local gateways)', () => {
     expect(await router.charge(req(11))).toMatchObject({ status: 'unavailable', retryAfterSeconds: 5 });
     expect(stripe.requests.length + paypal.requests.length).toBe(requests);
     expect({ stripe: stripe.charges.length, paypal: paypal.charges.length }).toEqual(before);
+  });
+
+  it('refunds through each real SDK: the whole charge, once per key; an already refunded charge counts as refunded', async () => {
+    const [stripeGw, paypalGw] = (await gatewayFor(stripe, paypal)).members!;
+    const s = await stripeGw.charge(req(900));
+    const p = await paypalGw.charge(req(901));
+    if (s.status !== 'succeeded' || p.status !== 'succeeded') throw new Error('charges failed');
+    for (const [gw, charge] of [[stripeGw, s], [paypalGw, p]] as const) {
+      const refund = { transactionId: charge.transactionId, amount: 500, currency: 'EUR', idempotencyKey: `refund-${gw.name}` };
+      const first = await gw.refund!(refund);
+      expect(first.refundId).toMatch(/^\w+$/);
+      expect(await gw.refund!(refund)).toEqual(first); // the same key: the first answer again
+      expect(await gw.refund!({ ...refund, idempotencyKey: `refund-${gw.name}-again` })).toEqual({ refundId: 'already-refunded' });
+      await expect(gw.refund!({ ...refund, transactionId: 'nothing-here', idempotencyKey: `refund-${gw.name}-unknown` })).rejects.toThrow(/refused the refund/);
+    }
+    expect(stripe.refunds.map((r) => r.amount)).toEqual([500]);
+    expect(paypal.refunds.map((r) => [r.value, r.currency])).toEqual([['5.00', 'EUR']]);
+    // The embedded default's sandbox keeps the same rules.
+    const sandbox = new SandboxGateway();
+    const charged = await sandbox.charge(req(902));
+    if (charged.status !== 'succeeded') throw new Error('sandbox charge failed');
+    const r = { transactionId: charged.transactionId, amount: 500, currency: 'EUR', idempotencyKey: 'refund-sbx' };
+    expect(await sandbox.refund(r)).toEqual(await sandbox.refund(r));
+    expect(sandbox.refunds).toBe(1);
+    await expect(sandbox.refund({ ...r, transactionId: 'sbx_unknown', idempotencyKey: 'refund-sbx-2' })).rejects.toThrow(/No such charge/);
   });
 
   it('a PayPal decline is a decline, and PayPal-Request-Id makes a repeat charge once', async () => {

@@ -3,8 +3,9 @@
 import { request as httpRequest } from 'node:http';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { payments } from '../src/adapters/db/schema/tables.js';
-import { chargeRequestOf, startAttempt } from '../src/domain/payments/pay.js';
+import { payments, refunds } from '../src/adapters/db/schema/tables.js';
+import { chargeRequestOf, settlePayment, startAttempt } from '../src/domain/payments/pay.js';
+import { DEFAULT_REFUND_SETTINGS, oweRefund, runRefunds } from '../src/domain/payments/refunds.js';
 import type { GatewayRouter } from '../src/domain/payments/router.js';
 import { BACKENDS } from './support/backends.js';
 import { type FakePayPal, startFakePayPal } from './support/fake-paypal.js';
@@ -132,6 +133,108 @@ describe.each(BACKENDS)('payments webhooks on %s', (backend) => {
       expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'FAILED' });
       expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 10, reserved: 0, sold: 0 });
       expect(counts()).toEqual(before);
+    });
+
+    it('a charge that lands after the attempt was settled as not charged is refunded, once, by the worker', async () => {
+      const before = counts();
+      const o = await chargedButUnsettled('webhook-orphan');
+      const deps = h.backend.runtime.deps;
+      // Settled as declined first (a stale failure event), so the order failed and its stock went back...
+      const stale = { ...o.intent, status: 'requires_payment_method' as const, last_payment_error: { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.' } };
+      const failed = await stripe.signEvent('payment_intent.payment_failed', stale);
+      expect(await (await deliver(failed.body, failed.headers)).json()).toEqual({ received: true, result: 'settled' });
+      expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'FAILED' });
+      // ...then Stripe says it charged: money without an order.
+      const charged = await stripe.signEvent('payment_intent.succeeded', o.intent);
+      for (let n = 0; n < 2; n++) expect(await (await deliver(charged.body, charged.headers)).json()).toEqual({ received: true, result: 'already-settled' });
+      const [attempt] = await attemptsOf(o.order.id);
+      const owed = await deps.db.select().from(refunds).where(eq(refunds.paymentId, attempt.id));
+      expect(owed).toMatchObject([{ status: 'PENDING', gateway: 'stripe', transactionId: o.intent.id, amount: o.amount, attempts: 0 }]);
+
+      // Stripe fails the first refund request; the worker retries it with the same key.
+      stripe.fault('refund', { kind: '500' });
+      const fast = { ...DEFAULT_REFUND_SETTINGS, retryBaseMs: 1 };
+      expect(await runRefunds(deps, fast)).toMatchObject({ claimed: 1, refunded: 0, retrying: 1 });
+      expect(stripe.refunds).toHaveLength(0);
+      await new Promise((r) => setTimeout(r, 5));
+      await h.worker.tick(); // the worker's own refunds job takes the retry
+      expect(stripe.refunds).toHaveLength(1);
+      expect(stripe.refunds).toEqual([expect.objectContaining({ intentId: o.intent.id, amount: o.amount, idempotencyKey: `refund-${attempt.id}` })]);
+      const [done] = await deps.db.select().from(refunds).where(eq(refunds.paymentId, attempt.id));
+      expect(done).toMatchObject({ status: 'SUCCEEDED', attempts: 2, lastError: null, refundId: stripe.refunds[0].id });
+      // The shopper's own data export shows the money given back.
+      const exported = JSON.parse((await h.gql('{ exportMyData }', {}, o.token)).data.exportMyData);
+      const mine = exported.data.shopping.orders.find((x: { id: string }) => x.id === o.order.id);
+      expect(mine.refunds).toEqual([expect.objectContaining({ gateway: 'stripe', amount: o.amount, status: 'SUCCEEDED', refundId: stripe.refunds[0].id })]);
+      // Nothing more: another delivery, another pass.
+      await deliver(charged.body, charged.headers);
+      await h.worker.tick();
+      expect(stripe.refunds).toHaveLength(1);
+      expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'FAILED' });
+      expect(await h.ledger(o.productId)).toEqual({ total: 10, available: 10, reserved: 0, sold: 0 });
+      expect(counts()).toEqual({ stripe: before.stripe + 1, paypal: before.paypal });
+    });
+
+    it('the same when the late charge comes through a settlement (a pay or reconciliation answer), not a webhook', async () => {
+      const o = await chargedButUnsettled('settle-orphan');
+      const deps = h.backend.runtime.deps;
+      const [attempt] = await attemptsOf(o.order.id);
+      await settlePayment(deps, attempt.id, { status: 'declined', declineCode: 'generic_decline', message: 'declined', gateway: 'stripe' });
+      const late = { status: 'succeeded' as const, transactionId: o.intent.id, gateway: 'stripe' };
+      await settlePayment(deps, attempt.id, late);
+      await settlePayment(deps, attempt.id, late);
+      expect(await deps.db.select().from(refunds).where(eq(refunds.paymentId, attempt.id))).toMatchObject([{ status: 'PENDING', gateway: 'stripe', transactionId: o.intent.id, amount: o.amount }]);
+      await h.worker.tick();
+      expect(stripe.refunds.filter((r) => r.intentId === o.intent.id)).toHaveLength(1);
+      expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'FAILED' });
+    });
+
+    it('a refund the gateway keeps refusing is FAILED after the last attempt, for an operator', async () => {
+      const o = await chargedButUnsettled('webhook-orphan-refused');
+      const deps = h.backend.runtime.deps;
+      const [attempt] = await attemptsOf(o.order.id);
+      // Recorded as owed for a charge id Stripe does not know: every request is refused.
+      await oweRefund(deps.db, { paymentId: attempt.id, orderId: o.order.id, gateway: 'stripe', transactionId: 'pi_unknown', amount: o.amount, currency: 'USD' });
+      const settings = { ...DEFAULT_REFUND_SETTINGS, retryBaseMs: 1, maxAttempts: 2 };
+      expect(await runRefunds(deps, settings)).toMatchObject({ retrying: 1 });
+      await new Promise((r) => setTimeout(r, 5));
+      expect(await runRefunds(deps, settings)).toMatchObject({ failed: 1 });
+      const [row] = await deps.db.select().from(refunds).where(eq(refunds.paymentId, attempt.id));
+      expect(row).toMatchObject({ status: 'FAILED', attempts: 2 });
+      expect(row.lastError).toMatch(/Stripe refused the refund: .*No such payment_intent/);
+      expect(await runRefunds(deps, settings)).toMatchObject({ claimed: 0 });
+      // The metrics page shows it.
+      const metrics = await (await h.app.fetch('http://test/metrics')).text();
+      expect(metrics).toMatch(/flashsale_refunds\{status="FAILED"\} [1-9]/);
+    });
+
+    it('PayPal: a capture that completes after the attempt was settled as not charged is refunded once', async () => {
+      const o = await holdAndCheckout('paypal-orphan');
+      const deps = h.backend.runtime.deps;
+      const started = await startAttempt(deps, { userId: `paypal-orphan-${tag}`, roles: [] }, { orderId: o.order.id, paymentMethod: 'pm_card_visa', amount: o.amount });
+      if ('__typename' in started) throw new Error(started.__typename);
+      const paypalGw = (deps.payments as GatewayRouter).members[1];
+      expect(await paypalGw.charge(chargeRequestOf(started.attempt))).toMatchObject({ status: 'succeeded' });
+      const capture = paypal.charges.at(-1)!;
+      // We had settled it as failed (nothing charged, we believed): the order failed, the stock went back.
+      await settlePayment(deps, started.attempt.id, { status: 'declined', declineCode: 'processor_declined', message: 'declined', gateway: 'paypal' });
+      const resource = { id: capture.captureId, status: 'COMPLETED', custom_id: started.attempt.gatewayKey, amount: { currency_code: 'USD', value: '19.99' } };
+      const completed = paypal.signEvent('PAYMENT.CAPTURE.COMPLETED', resource, { webhookId: PAYPAL_WEBHOOK_ID });
+      const send = () => h.app.fetch('http://test/webhooks/paypal', { method: 'POST', headers: completed.headers, body: completed.body });
+      expect(await (await send()).json()).toEqual({ received: true, result: 'already-settled' });
+      // PayPal fails the first refund request (500); the retry, same PayPal-Request-Id, refunds once.
+      paypal.fault('refund', { kind: '500' });
+      const fast = { ...DEFAULT_REFUND_SETTINGS, retryBaseMs: 1 };
+      expect(await runRefunds(deps, fast)).toMatchObject({ retrying: 1 });
+      await new Promise((r) => setTimeout(r, 5));
+      expect(await runRefunds(deps, fast)).toMatchObject({ refunded: 1 });
+      expect(paypal.refunds.filter((r) => r.captureId === capture.captureId)).toEqual([
+        expect.objectContaining({ value: '19.99', currency: 'USD', requestId: `refund-${started.attempt.id}` }),
+      ]);
+      await send();
+      await h.worker.tick();
+      expect(paypal.refunds.filter((r) => r.captureId === capture.captureId)).toHaveLength(1);
+      expect(await orderOf(o.order.id, o.token)).toMatchObject({ status: 'FAILED' });
     });
 
     it('PayPal: a forged notification is refused with 400; a genuine one settles once, duplicates change nothing', async () => {

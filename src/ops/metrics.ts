@@ -251,6 +251,16 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: 'flashsale_refunds',
+      help: 'Refunds of charges without an order by status (PENDING: being made; FAILED: an operator must refund by hand), from Postgres',
+      labelNames: ['status'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const r of (await figures())?.refunds ?? []) this.set({ status: r.status }, Number(r.n));
+      },
+    });
+    new Gauge({
       name: 'flashsale_outbox_depth',
       help: 'Outbox rows waiting to be delivered (PENDING), from Postgres',
       registers,
@@ -285,6 +295,7 @@ interface DbFigures {
   stock: { id: string; total: number; available: number; reserved: number; sold: number }[];
   reservations: { status: string; n: number }[];
   payments: { status: string; n: number }[];
+  refunds: { status: string; n: number }[];
   outbox: Record<string, number>;
 }
 
@@ -299,5 +310,6 @@ async function readFigures(deps: Deps): Promise<DbFigures> {
   const outbox = rowsOf<{ status: string; n: number }>(
     await db.execute(sql`select status, count(*)::int as n from outbox where status in ('PENDING', 'DEAD') group by status`),
   );
-  return { stock, reservations, payments, outbox: Object.fromEntries(outbox.map((r) => [r.status, Number(r.n)])) };
+  const refunds = rowsOf<{ status: string; n: number }>(await db.execute(sql`select status, count(*)::int as n from refunds group by status`));
+  return { stock, reservations, payments, refunds, outbox: Object.fromEntries(outbox.map((r) => [r.status, Number(r.n)])) };
 }

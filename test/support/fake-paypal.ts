@@ -11,7 +11,7 @@ import { crc32 } from 'node:zlib';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type PayPalEndpoint = 'create' | 'capture' | 'get';
+export type PayPalEndpoint = 'create' | 'capture' | 'get' | 'refund';
 export type PayPalFault = { kind: '500' } | { kind: 'drop'; ms: number } | { kind: 'slow'; ms: number };
 
 interface PayPalOrder {
@@ -33,6 +33,8 @@ const DECLINED = new Set(['pm_card_chargeDeclined', 'pm_card_chargeDeclinedInsuf
 export interface FakePayPal {
   url: string;
   charges: { orderId: string; captureId: string; value: string; currency: string; requestId: string }[];
+  /** Refunds made (POST /v2/payments/captures/{id}/refund). */
+  refunds: { refundId: string; captureId: string; value: string; currency: string; requestId: string }[];
   requests: { endpoint: PayPalEndpoint; requestId?: string }[];
   tokensIssued: number;
   /**
@@ -68,6 +70,7 @@ export async function startFakePayPal(opts: { clientId: string; clientSecret: st
   const state: FakePayPal = {
     url: '',
     charges: [],
+    refunds: [],
     requests: [],
     tokensIssued: 0,
     fault(endpoint, fault, times = 1) {
@@ -130,6 +133,21 @@ export async function startFakePayPal(opts: { clientId: string; clientSecret: st
       orders.set(order.id, order);
       return { status: 201, body: order };
     }
+    if (endpoint === 'refund') {
+      // As PayPal: a completed capture, refunded in full once (the amount must not exceed it).
+      const captured = state.charges.find((c) => c.captureId === id);
+      if (!captured) return { status: 404, body: { name: 'RESOURCE_NOT_FOUND', message: 'The specified resource does not exist.', details: [{ issue: 'INVALID_RESOURCE_ID' }] } };
+      if (state.refunds.some((r) => r.captureId === id)) {
+        return { status: 422, body: { name: 'UNPROCESSABLE_ENTITY', message: 'The requested action could not be performed.', details: [{ issue: 'CAPTURE_FULLY_REFUNDED', description: 'The capture has already been fully refunded.' }] } };
+      }
+      const value = body?.amount?.value ?? captured.value;
+      if (Number(value) > Number(captured.value) || (body?.amount && body.amount.currency_code !== captured.currency)) {
+        return { status: 422, body: { name: 'UNPROCESSABLE_ENTITY', message: 'The requested action could not be performed.', details: [{ issue: 'REFUND_AMOUNT_EXCEEDED' }] } };
+      }
+      const refundId = randomBytes(8).toString('hex').toUpperCase();
+      state.refunds.push({ refundId, captureId: id!, value, currency: captured.currency, requestId });
+      return { status: 201, body: { id: refundId, status: 'COMPLETED', amount: { currency_code: captured.currency, value } } };
+    }
     const order = id ? orders.get(id) : undefined;
     if (!order) return { status: 404, body: { name: 'RESOURCE_NOT_FOUND', message: 'The specified resource does not exist.', details: [{ issue: 'INVALID_RESOURCE_ID' }] } };
     if (endpoint === 'get') return { status: 200, body: order };
@@ -174,6 +192,7 @@ export async function startFakePayPal(opts: { clientId: string; clientSecret: st
     if (req.method === 'POST' && url.pathname === '/v2/checkout/orders') endpoint = 'create';
     else if (req.method === 'POST' && (m = /^\/v2\/checkout\/orders\/([^/]+)\/capture$/.exec(url.pathname))) [endpoint, id] = ['capture', m[1]];
     else if (req.method === 'GET' && (m = /^\/v2\/checkout\/orders\/([^/]+)$/.exec(url.pathname))) [endpoint, id] = ['get', m[1]];
+    else if (req.method === 'POST' && (m = /^\/v2\/payments\/captures\/([^/]+)\/refund$/.exec(url.pathname))) [endpoint, id] = ['refund', m[1]];
     else return send(res, 404, { name: 'NOT_FOUND', message: `${req.method} ${url.pathname}` });
     const requestId = req.headers['paypal-request-id'] as string | undefined;
     state.requests.push({ endpoint, requestId });

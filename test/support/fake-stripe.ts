@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 
-export type StripeEndpoint = 'create' | 'confirm' | 'retrieve' | 'cancel';
+export type StripeEndpoint = 'create' | 'confirm' | 'retrieve' | 'cancel' | 'refund';
 /**
  * - `500`: answers 500 without processing.
  * - `drop`: holds the request without processing, then drops the connection.
@@ -38,6 +38,8 @@ export interface FakeStripe {
   url: string;
   /** Successful charges taken (each a confirmed intent). */
   charges: { intentId: string; amount: number; currency: string; idempotencyKey: string }[];
+  /** Refunds made (POST /v1/refunds), each of a succeeded intent. */
+  refunds: { id: string; intentId: string; amount: number; idempotencyKey: string }[];
   requests: { endpoint: StripeEndpoint; idempotencyKey?: string }[];
   intents: Map<string, Intent>;
   /** The next request to `endpoint` meets `fault` (queued, each used once). */
@@ -56,6 +58,7 @@ function parseForm(body: string): Record<string, string> {
 export async function startFakeStripe(opts: { secretKey: string; webhookSecret: string }): Promise<FakeStripe> {
   const intents = new Map<string, Intent>();
   const charges: FakeStripe['charges'] = [];
+  const refunds: FakeStripe['refunds'] = [];
   const requests: FakeStripe['requests'] = [];
   const faults: { endpoint: StripeEndpoint | '*'; fault: Fault; skip: number }[] = [];
   const saved = new Map<string, { params: string; status: number; body: unknown }>();
@@ -98,6 +101,21 @@ export async function startFakeStripe(opts: { secretKey: string; webhookSecret: 
       intents.set(intent.id, intent);
       return { status: 200, body: intent };
     }
+    if (endpoint === 'refund') {
+      // As Stripe: a succeeded intent's charge, at most what is left of it.
+      const charged = intents.get(form.payment_intent);
+      if (!charged) return { status: 400, body: error(400, 'invalid_request_error', `No such payment_intent: '${form.payment_intent}'`, { code: 'resource_missing' }) };
+      if (charged.status !== 'succeeded') {
+        return { status: 400, body: error(400, 'invalid_request_error', `This PaymentIntent does not have a successful charge to refund.`, { code: 'charge_not_refundable' }) };
+      }
+      const left = charged.amount - refunds.filter((r) => r.intentId === charged.id).reduce((n, r) => n + r.amount, 0);
+      if (left <= 0) return { status: 400, body: error(400, 'invalid_request_error', `Charge ${charged.latest_charge} has already been refunded.`, { code: 'charge_already_refunded' }) };
+      const amount = form.amount ? Number(form.amount) : left;
+      if (amount > left) return { status: 400, body: error(400, 'invalid_request_error', `Refund amount (${amount}) is greater than unrefunded amount on charge (${left})`, { code: 'amount_too_large' }) };
+      const refund = { id: `re_${randomBytes(12).toString('hex')}`, intentId: charged.id, amount, idempotencyKey: key ?? '' };
+      refunds.push(refund);
+      return { status: 200, body: { id: refund.id, object: 'refund', amount, currency: charged.currency, payment_intent: charged.id, charge: charged.latest_charge, status: 'succeeded' } };
+    }
     const intent = id ? intents.get(id) : undefined;
     if (!intent) return { status: 404, body: error(404, 'invalid_request_error', `No such payment_intent: '${id}'`, { code: 'resource_missing' }) };
     if (endpoint === 'retrieve') return { status: 200, body: intent };
@@ -139,6 +157,7 @@ export async function startFakeStripe(opts: { secretKey: string; webhookSecret: 
     let endpoint: StripeEndpoint;
     let id: string | undefined;
     if (req.method === 'POST' && url.pathname === '/v1/payment_intents') endpoint = 'create';
+    else if (req.method === 'POST' && url.pathname === '/v1/refunds') endpoint = 'refund';
     else if (req.method === 'GET' && (m = /^\/v1\/payment_intents\/([^/]+)$/.exec(url.pathname))) [endpoint, id] = ['retrieve', m[1]];
     else if (req.method === 'POST' && (m = /^\/v1\/payment_intents\/([^/]+)\/(confirm|cancel)$/.exec(url.pathname))) [endpoint, id] = [m[2] as StripeEndpoint, m[1]];
     else return send(res, 404, error(404, 'invalid_request_error', `Unrecognized request URL (${req.method}: ${url.pathname})`));
@@ -188,6 +207,7 @@ export async function startFakeStripe(opts: { secretKey: string; webhookSecret: 
   return {
     url: `http://127.0.0.1:${port}`,
     charges,
+    refunds,
     requests,
     intents,
     fault(endpoint, fault, times = 1, skip = 0) {

@@ -8,6 +8,8 @@ import {
   Environment,
   type Order,
   OrdersController,
+  PaymentsController,
+  RefundStatus,
 } from '@paypal/paypal-server-sdk';
 import type { Logger } from 'pino';
 import { crc32 } from 'node:zlib';
@@ -17,6 +19,7 @@ import {
   type GatewayNotification,
   NotificationRejected,
   type PaymentGateway,
+  type RefundRequest,
 } from '../../domain/payments/port.js';
 
 export interface PayPalGatewayOptions {
@@ -79,6 +82,7 @@ const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNRE
 export class PayPalGateway implements PaymentGateway {
   readonly name = 'paypal';
   private readonly orders: OrdersController;
+  private readonly payments: PaymentsController;
   private readonly certs = new Map<string, Promise<X509Certificate>>();
 
   constructor(private readonly opts: PayPalGatewayOptions) {
@@ -91,6 +95,27 @@ export class PayPalGateway implements PaymentGateway {
       ...(base && { unstable_httpClientOptions: { transport: retarget(base) } }),
     });
     this.orders = new OrdersController(client);
+    this.payments = new PaymentsController(client);
+  }
+
+  /**
+   * Refunds the whole of a capture (PayPal-Request-Id: the refund's key, so a retry refunds once).
+   * PENDING counts as made (PayPal completes it); a capture already fully refunded too.
+   */
+  async refund(req: RefundRequest): Promise<{ refundId: string }> {
+    try {
+      const { result } = await this.payments.refundCapturedPayment({
+        captureId: req.transactionId,
+        paypalRequestId: req.idempotencyKey,
+        prefer: 'return=representation',
+        body: { amount: { currencyCode: req.currency.toUpperCase(), value: toPayPalValue(req.amount, req.currency) } },
+      });
+      if (result.status === RefundStatus.Failed || result.status === RefundStatus.Cancelled) throw new Error(`PayPal refund ${result.id} is ${result.status}`);
+      return { refundId: result.id! };
+    } catch (err) {
+      if (err instanceof ApiError && issueOf(err) === 'capture_fully_refunded') return { refundId: 'already-refunded' };
+      throw err instanceof ApiError ? new Error(`PayPal refused the refund: ${describe(err)} (${issueOf(err) ?? 'no detail'})`) : err;
+    }
   }
 
   async charge(req: ChargeRequest): Promise<ChargeOutcome> {

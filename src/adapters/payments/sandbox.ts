@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ChargeOutcome, ChargeRequest, PaymentGateway } from '../../domain/payments/port.js';
+import type { ChargeOutcome, ChargeRequest, PaymentGateway, RefundRequest } from '../../domain/payments/port.js';
 
 /**
  * Stripe's test payment methods, answered in process: the embedded default's gateway.
@@ -59,6 +59,22 @@ export class SandboxGateway implements PaymentGateway {
     }
     this.byKey.set(req.idempotencyKey, outcome);
     return outcome;
+  }
+
+  /** Refunds by key, as the real gateways do: a retried key returns the first refund. Only charges taken here. */
+  private refundsByKey = new Map<string, string>();
+  /** Refunds actually made (tests count them). */
+  refunds = 0;
+
+  async refund(req: RefundRequest): Promise<{ refundId: string }> {
+    const prior = this.refundsByKey.get(req.idempotencyKey);
+    if (prior) return { refundId: prior };
+    const charged = [...this.byKey.values()].some((o) => o.status === 'succeeded' && o.transactionId === req.transactionId);
+    if (!charged) throw new Error(`No such charge: '${req.transactionId}'`);
+    this.refunds++;
+    const refundId = `sbx_re_${createHash('sha256').update(req.idempotencyKey).digest('hex').slice(0, 24)}`;
+    this.refundsByKey.set(req.idempotencyKey, refundId);
+    return { refundId };
   }
 
   async lookup(req: ChargeRequest) {

@@ -6,6 +6,7 @@ import {
   type GatewayNotification,
   NotificationRejected,
   type PaymentGateway,
+  type RefundRequest,
 } from '../../domain/payments/port.js';
 
 export interface StripeGatewayOptions {
@@ -122,6 +123,21 @@ export class StripeGateway implements PaymentGateway {
     const out = this.mapIntent(pi);
     if (!out) throw new Unknown(`Stripe intent ${pi.id} is still ${pi.status}`);
     return out;
+  }
+
+  /**
+   * Refunds the whole of an intent's charge. `pending` counts as made (Stripe completes it); a
+   * charge already refunded (by an operator in the dashboard) too, so it is never retried forever.
+   */
+  async refund(req: RefundRequest): Promise<{ refundId: string }> {
+    try {
+      const r = await this.stripe.refunds.create({ payment_intent: req.transactionId, amount: req.amount }, { idempotencyKey: req.idempotencyKey });
+      if (r.status === 'failed' || r.status === 'canceled') throw new Error(`Stripe refund ${r.id} is ${r.status}${r.failure_reason ? ` (${r.failure_reason})` : ''}`);
+      return { refundId: r.id };
+    } catch (err) {
+      if (err instanceof StripeError && err.code === 'charge_already_refunded') return { refundId: 'already-refunded' };
+      throw err instanceof StripeError ? new Error(`Stripe refused the refund: ${describe(err)}`) : err;
+    }
   }
 
   async parseNotification(rawBody: string, headers: Headers): Promise<GatewayNotification | undefined> {

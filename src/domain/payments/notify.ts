@@ -3,6 +3,7 @@ import { payments } from '../../adapters/db/schema/tables.js';
 import type { Deps } from '../context.js';
 import { settlePayment } from './pay.js';
 import type { GatewayNotification } from './port.js';
+import { oweRefund } from './refunds.js';
 
 export type NotificationResult = 'settled' | 'already-settled' | 'unknown-payment';
 
@@ -18,10 +19,12 @@ export async function applyNotification(deps: Deps, gateway: string, n: GatewayN
   }
   if (p.status !== 'PROCESSING' && p.status !== 'UNKNOWN') {
     if (n.outcome.status === 'succeeded' && p.status !== 'SUCCEEDED') {
-      // We concluded "not charged" but the gateway says it charged: money without an order.
+      // We concluded "not charged" but the gateway says it charged: money without an order, given
+      // back by the refunds job. Recorded before the answer, so a failure here makes the gateway redeliver.
+      await oweRefund(deps.db, { paymentId: p.id, orderId: p.orderId, gateway, transactionId: n.outcome.transactionId, amount: p.amount, currency: p.currency });
       deps.log.error(
         { gateway, eventId: n.eventId, paymentId: p.id, orderId: p.orderId, status: p.status, transactionId: n.outcome.transactionId },
-        'gateway reports a charge for an attempt we settled as not charged: refund it',
+        'gateway reports a charge for an attempt we settled as not charged: refunding it',
       );
     }
     return 'already-settled';

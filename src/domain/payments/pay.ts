@@ -19,6 +19,7 @@ import {
   reservationExpired,
 } from '../results.js';
 import type { ChargeOutcome, ChargeRequest } from './port.js';
+import { type OwedRefund, oweRefund } from './refunds.js';
 
 export interface PayInput {
   orderId: string;
@@ -241,6 +242,7 @@ async function settleTogether(deps: Deps, items: Pick<Settling, 'paymentId' | 'o
     // the rest is answered from what was read.
     const charged: Charged[] = [];
     const uncharged: { id: string; status: 'FAILED' | 'UNKNOWN'; message: string }[] = [];
+    const owed: OwedRefund[] = [];
     const results = items.map(({ paymentId, outcome }, i): PayResult | undefined => {
       const p = payById.get(paymentId);
       if (!p) return notFound('Payment');
@@ -249,10 +251,12 @@ async function settleTogether(deps: Deps, items: Pick<Settling, 'paymentId' | 'o
       const order = orderById.get(p.orderId)!;
       if (p.status !== 'PROCESSING' && p.status !== 'UNKNOWN') {
         if (outcome.status === 'succeeded' && p.status !== 'SUCCEEDED') {
-          // Settled as not charged (e.g. by reconciliation) but a charge did land: money without an order.
+          // Settled as not charged (e.g. by reconciliation) but a charge did land: money without an
+          // order. Given back by the refunds job (recorded below, in this transaction).
+          owed.push({ paymentId: p.id, orderId: p.orderId, gateway: outcome.gateway ?? p.gateway, transactionId: outcome.transactionId, amount: p.amount, currency: p.currency });
           deps.log.error(
             { paymentId: p.id, orderId: p.orderId, status: p.status, transactionId: outcome.transactionId, gateway: outcome.gateway },
-            'a charge landed on a payment attempt already settled as not charged: refund it',
+            'a charge landed on a payment attempt already settled as not charged: refunding it',
           );
         }
         return replay(order, p);
@@ -291,6 +295,7 @@ async function settleTogether(deps: Deps, items: Pick<Settling, 'paymentId' | 'o
         results[c.index] = declined(c.outcome.message, c.outcome.declineCode);
       }
     }
+    for (const o of owed) await oweRefund(tx, o);
     const { after } = await withCommit(tx, moveStock(tx, sold, released));
     return { results, products: after };
   });

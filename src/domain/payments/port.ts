@@ -29,6 +29,16 @@ export interface GatewayNotification {
   outcome: Extract<ChargeOutcome, { status: 'succeeded' | 'declined' }>;
 }
 
+/** Money to give back for one charge (the whole of it). */
+export interface RefundRequest {
+  /** The gateway's id of the charge (a ChargeOutcome's `transactionId`). */
+  transactionId: string;
+  amount: number;
+  currency: string;
+  /** Derived from the payment attempt: the gateway refunds at most once per key. */
+  idempotencyKey: string;
+}
+
 /** Thrown by `parseNotification` when a notification fails verification. */
 export class NotificationRejected extends Error {}
 
@@ -49,6 +59,12 @@ export interface PaymentGateway {
    * signature does not verify.
    */
   parseNotification?(rawBody: string, headers: Headers): Promise<GatewayNotification | undefined>;
+  /**
+   * Gives a charge's money back (a charge that landed on an attempt already settled as not
+   * charged). Resolves with the gateway's refund id once the gateway accepted it; throws otherwise
+   * (the caller retries with the same key).
+   */
+  refund?(req: RefundRequest): Promise<{ refundId: string }>;
   /** The gateways behind this one (a router); a plain adapter has none. */
   readonly members?: readonly PaymentGateway[];
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import type { Tx } from '../../adapters/db/client.js';
 import { auditLog } from '../../adapters/db/schema/audit.js';
-import { carts, orderItems, orders, outbox, payments, reservations, stockMovements } from '../../adapters/db/schema/tables.js';
+import { carts, orderItems, orders, outbox, payments, refunds, reservations, stockMovements } from '../../adapters/db/schema/tables.js';
 import { recordAudit } from '../audit.js';
 import type { Actor, Deps } from '../context.js';
 import { shippingAddressOf } from './address.js';
@@ -21,7 +21,7 @@ export interface PersonalDataSource {
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
-/** Carts, reservations, orders (with their shipping address opened), payments, stock movements. */
+/** Carts, reservations, orders (with their shipping address opened), payments and refunds, stock movements. */
 export const shoppingData: PersonalDataSource = {
   name: 'shopping',
   async export(deps, userId) {
@@ -31,6 +31,7 @@ export const shoppingData: PersonalDataSource = {
     const ids = orderRows.map((o) => o.id);
     const items = ids.length ? await deps.db.select().from(orderItems).where(inArray(orderItems.orderId, ids)) : [];
     const pays = ids.length ? await deps.db.select().from(payments).where(inArray(payments.orderId, ids)).orderBy(asc(payments.createdAt)) : [];
+    const backs = ids.length ? await deps.db.select().from(refunds).where(inArray(refunds.orderId, ids)).orderBy(asc(refunds.createdAt)) : [];
     const moves = await deps.db.select().from(stockMovements).where(eq(stockMovements.actor, userId)).orderBy(asc(stockMovements.at));
     return {
       carts: cartRows.map((c) => ({ id: c.id, status: c.status, createdAt: iso(c.createdAt), updatedAt: iso(c.updatedAt) })),
@@ -59,6 +60,9 @@ export const shoppingData: PersonalDataSource = {
         payments: pays
           .filter((p) => p.orderId === o.id)
           .map((p) => ({ attempt: p.attempt, gateway: p.gateway, paymentMethod: p.paymentMethod, amount: p.amount, currency: p.currency, status: p.status, transactionId: p.transactionId, at: iso(p.createdAt) })),
+        refunds: backs
+          .filter((r) => r.orderId === o.id)
+          .map((r) => ({ gateway: r.gateway, amount: r.amount, currency: r.currency, status: r.status, transactionId: r.transactionId, refundId: r.refundId, at: iso(r.createdAt) })),
       })),
       stockMovements: moves.map((m) => ({ productId: m.productId, kind: m.kind, quantity: m.quantity, reservationId: m.reservationId, orderId: m.orderId, at: iso(m.at) })),
     };

@@ -184,6 +184,38 @@ export const payments = pgTable(
   ],
 );
 
+/**
+ * Money a gateway took that no order keeps: a charge that landed on a payment attempt already
+ * settled as not charged (its order failed or was cancelled, its stock given back). One row per
+ * attempt, written when the charge is found; the `refunds` worker job gives the money back through
+ * the gateway that took it, with an idempotency key derived from the attempt, so a retried or
+ * repeated refund never pays back twice.
+ */
+export const refunds = pgTable(
+  'refunds',
+  {
+    id: uuid('id').primaryKey(),
+    paymentId: uuid('payment_id')
+      .notNull()
+      .references(() => payments.id),
+    orderId: uuid('order_id').notNull(),
+    gateway: text('gateway').notNull(),
+    /** The gateway's id of the charge to refund (Stripe PaymentIntent, PayPal capture). */
+    transactionId: text('transaction_id').notNull(),
+    amount: integer('amount').notNull(),
+    currency: text('currency').notNull(),
+    status: text('status', { enum: ['PENDING', 'SUCCEEDED', 'FAILED'] }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
+    lastError: text('last_error'),
+    /** The gateway's id of the refund, once made. */
+    refundId: text('refund_id'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('refunds_payment').on(t.paymentId), index('refunds_due').on(t.nextAttemptAt).where(sql`${t.status} = 'PENDING'`)],
+);
+
 /** Every stock movement with the row that explains it: the audit trail of the ledger. */
 export const stockMovements = pgTable(
   'stock_movements',
