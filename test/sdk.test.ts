@@ -116,6 +116,11 @@ describe('clients/sdk', () => {
     // A shopper is refused with a typed error.
     const t = await h.token('sdk-ship-0');
     expect(await client(() => t).paidOrders().catch((e) => e)).toMatchObject({ code: 'FORBIDDEN' });
+    // Operators block a bot through the SDK; its reserve is refused with a typed FORBIDDEN error.
+    expect(await operator.blockShoppers(['sdk-ship-1'], 'bot')).toEqual({ blocked: 1, holdsRevoked: 0 });
+    const blocked = await h.token('sdk-ship-1');
+    expect(await client(() => blocked).reserve({ productId: id }).catch((e) => e)).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await operator.unblockShoppers(['sdk-ship-1'])).toEqual({ unblocked: 1 });
   });
 
   it('asks getToken for a fresh token when the server refuses the one it has', async () => {

@@ -78,6 +78,7 @@ const STATUS: Record<string, number> = {
   PaymentUnavailable: 503,
   RateLimited: 429,
   CaptchaRequired: 428,
+  ShopperBlocked: 403,
 };
 
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

@@ -9,5 +9,6 @@ import './order.js';
 import './notification.js';
 import './privacy.js';
 import './stats.js';
+import './blocks.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -1,3 +1,4 @@
+import { GraphQLError } from 'graphql';
 import { getReservation, keyedSoldOut, knownSoldOut, releaseReservation, reserve } from '../domain/cart/reserve.js';
 import type { FieldMemo } from '../http/fast-path.js';
 import { watchCountdown } from '../domain/cart/countdown.js';
@@ -117,13 +118,15 @@ builder.mutationFields((t) => ({
     description: "Hold stock for the signed-in shopper for the sale's reservation time and put it in their cart.",
     authScopes: { shopper: true },
     args: { input: t.arg({ type: ReserveInput, required: true }) },
-    resolve: async (_root, { input }, ctx) =>
+    resolve: async (_root, { input }, ctx) => {
       // Sold out is answered from memory before the rate limits and the challenge: nothing is
       // left to protect, and the answer costs less than the checks (no Redis round trip).
-      knownSoldOut(ctx.deps, reserveInput(input)) ??
-      (await keyedSoldOut(ctx.deps, ctx.actor!, reserveInput(input))) ??
-      (await ctx.security.reserve(ctx.actor!, ctx.ip, String(input.productId), input.captcha)) ??
-      reserve(ctx.deps, ctx.actor!, reserveInput(input)),
+      const early = knownSoldOut(ctx.deps, reserveInput(input)) ?? (await keyedSoldOut(ctx.deps, ctx.actor!, reserveInput(input)));
+      if (early) return early;
+      const guarded = await ctx.security.reserve(ctx.actor!, ctx.ip, String(input.productId), input.captcha);
+      if (guarded?.__typename === 'ShopperBlocked') throw new GraphQLError(guarded.message, { extensions: { code: guarded.code } });
+      return guarded ?? reserve(ctx.deps, ctx.actor!, reserveInput(input));
+    },
   }),
   releaseReservation: t.field({
     type: ReleaseResult,

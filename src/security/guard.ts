@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createChallenge, extractParams, verifySolution } from 'altcha-lib';
 import type { Payload } from 'altcha-lib/types';
 import type { Actor, Deps } from '../domain/context.js';
+import { isBlocked } from '../domain/blocks.js';
 import { getProduct } from '../domain/inventory/products.js';
 import type { SecurityConfig } from './config.js';
 import type { Bucket } from './ratelimit.js';
@@ -18,6 +19,19 @@ export interface CaptchaRequired {
   message: string;
   challenge: string;
 }
+
+/** The operator blocked this shopper (blockShoppers): not a union member; GraphQL throws it as FORBIDDEN, REST answers 403. */
+export interface ShopperBlocked {
+  __typename: 'ShopperBlocked';
+  code: 'FORBIDDEN';
+  message: string;
+}
+
+export const shopperBlocked: ShopperBlocked = {
+  __typename: 'ShopperBlocked',
+  code: 'FORBIDDEN',
+  message: 'This account may not reserve: it was blocked by the operator',
+};
 
 export const rateLimited = (retryAfterMs: number): RateLimited => {
   const s = Math.max(1, Math.ceil(retryAfterMs / 1000));
@@ -73,8 +87,9 @@ export class Security {
     return this.limit(buckets);
   }
 
-  /** Runs before every reserve: rate limits, then the challenge when the mode asks for one. */
-  async reserve(actor: Actor, ip: string | undefined, productId: string, solution?: string | null): Promise<RateLimited | CaptchaRequired | undefined> {
+  /** Runs before every reserve: a blocked shopper is refused, then the rate limits, then the challenge when the mode asks for one. */
+  async reserve(actor: Actor, ip: string | undefined, productId: string, solution?: string | null): Promise<ShopperBlocked | RateLimited | CaptchaRequired | undefined> {
+    if (await isBlocked(this.deps, actor.userId)) return shopperBlocked;
     const r = this.config.rateLimit.reserve;
     const buckets: Bucket[] = [{ key: `rs:u:${actor.userId}`, rule: r.shopper }];
     if (ip) buckets.push({ key: `rs:ip:${ip}`, rule: r.ip });

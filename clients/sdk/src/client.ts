@@ -7,6 +7,7 @@
 import { type Client as WsClient, createClient as createWsClient } from 'graphql-ws';
 import {
   CartDocument,
+  BlockShoppersDocument,
   CheckoutDocument,
   type CheckoutInput,
   type CheckoutMutation,
@@ -35,6 +36,7 @@ import {
   type ReserveInput,
   type ReserveMutation,
   StockChangedDocument,
+  UnblockShoppersDocument,
   type StockChangedSubscription,
   type TypedDocumentString,
 } from './gql/graphql.js';
@@ -231,6 +233,14 @@ export class FlashSaleClient {
   async rescheduleSale(productId: string, startsAt: Date | string, endsAt: Date | string | null = null) {
     const iso = (d: Date | string) => (d instanceof Date ? d.toISOString() : d);
     return (await this.execute(RescheduleSaleDocument, { productId, startsAt: iso(startsAt), endsAt: endsAt === null ? null : iso(endsAt) })).rescheduleSale;
+  }
+  /** Admin only: blocks shoppers from reserving (bots); their holds are taken back at once. Repeat-safe. */
+  async blockShoppers(userIds: string[], reason: string) {
+    return (await this.execute(BlockShoppersDocument, { userIds, reason })).blockShoppers;
+  }
+  /** Admin only: lets blocked shoppers reserve again. */
+  async unblockShoppers(userIds: string[]) {
+    return (await this.execute(UnblockShoppersDocument, { userIds })).unblockShoppers;
   }
   /** Admin only: sets the product's total units (a restock or a withdrawal; never below what is held or sold). Repeat-safe. */
   async setStock(productId: string, totalQuantity: number) {

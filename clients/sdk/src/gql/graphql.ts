@@ -40,6 +40,23 @@ export type AmountMismatch = Error & {
   message: Scalars['String']['output'];
 };
 
+export type BlockShoppersResult = {
+  __typename?: 'BlockShoppersResult';
+  /** Shoppers newly blocked (one already blocked keeps its first reason). */
+  blocked: Scalars['Int']['output'];
+  /** Their holds taken back: the units are on sale again, their unpaid orders cancelled. */
+  holdsRevoked: Scalars['Int']['output'];
+};
+
+/** A shopper an operator blocked from reserving. */
+export type BlockedShopper = {
+  __typename?: 'BlockedShopper';
+  blockedAt: Scalars['DateTime']['output'];
+  blockedBy: Scalars['String']['output'];
+  reason: Scalars['String']['output'];
+  userId: Scalars['ID']['output'];
+};
+
 export type CaptchaRequired = Error & {
   __typename?: 'CaptchaRequired';
   /** A fresh challenge the client must solve and send back. */
@@ -187,6 +204,8 @@ export type Money = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Admin only: block shoppers (bots, abuse) from reserving, at most 1000 per call. Their holds are taken back at once (units on sale again, unpaid orders cancelled; an order whose payment is in flight is left to settle) and their later reserves are refused with FORBIDDEN, in every api process within seconds. Audited; a repeat changes nothing. */
+  blockShoppers: BlockShoppersResult;
   /** Turn the cart's active reservations into a pending order. */
   checkout: CheckoutResult;
   /** Admin only: create a product with its stock and sale window. */
@@ -209,9 +228,17 @@ export type Mutation = {
   reserve: ReserveResult;
   /** Admin only: set the product's total units (more stock arrived, or some is withdrawn). The difference goes on sale (or off it) at once, on every process; the total cannot go below the units already held or sold (INVALID_INPUT). The same total again changes nothing, so a repeat is safe. */
   setStock: Product;
+  /** Admin only: let blocked shoppers reserve again (their revoked holds are not given back). */
+  unblockShoppers: UnblockShoppersResult;
   unfollowProduct: FollowResult;
   /** Set your email, phone (E.164) and the channels you accept for order, hold and sale notices. */
   updateContact: UpdateContactResult;
+};
+
+
+export type MutationBlockShoppersArgs = {
+  reason: Scalars['String']['input'];
+  userIds: Array<Scalars['ID']['input']>;
 };
 
 
@@ -265,6 +292,11 @@ export type MutationReserveArgs = {
 export type MutationSetStockArgs = {
   productId: Scalars['ID']['input'];
   totalQuantity: Scalars['Int']['input'];
+};
+
+
+export type MutationUnblockShoppersArgs = {
+  userIds: Array<Scalars['ID']['input']>;
 };
 
 
@@ -422,6 +454,8 @@ export type Product = {
 
 export type Query = {
   __typename?: 'Query';
+  /** Admin only: the blocked shoppers in user-id order, a page at a time (first: 1-500; after: the last userId seen). */
+  blockedShoppers: Array<BlockedShopper>;
   /** The signed-in shopper's active cart, if any. */
   cart?: Maybe<Cart>;
   /** Admin only: outbox events that ran out of delivery attempts, newest first. */
@@ -441,6 +475,12 @@ export type Query = {
   reservation?: Maybe<Reservation>;
   /** A sale's live figures (admin only). Null when there is no such product. */
   saleStats?: Maybe<SaleStats>;
+};
+
+
+export type QueryBlockedShoppersArgs = {
+  after?: InputMaybe<Scalars['ID']['input']>;
+  first?: Scalars['Int']['input'];
 };
 
 
@@ -641,6 +681,11 @@ export type SubscriptionStockChangedArgs = {
   productId: Scalars['ID']['input'];
 };
 
+export type UnblockShoppersResult = {
+  __typename?: 'UnblockShoppersResult';
+  unblocked: Scalars['Int']['output'];
+};
+
 export type UpdateContactInput = {
   /** The channels you accept; empty for none. */
   channels: Array<NotificationChannel>;
@@ -733,6 +778,21 @@ export type RescheduleSaleMutationVariables = Exact<{
 
 
 export type RescheduleSaleMutation = { __typename?: 'Mutation', rescheduleSale: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } } };
+
+export type BlockShoppersMutationVariables = Exact<{
+  userIds: Array<Scalars['ID']['input']> | Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
+}>;
+
+
+export type BlockShoppersMutation = { __typename?: 'Mutation', blockShoppers: { __typename?: 'BlockShoppersResult', blocked: number, holdsRevoked: number } };
+
+export type UnblockShoppersMutationVariables = Exact<{
+  userIds: Array<Scalars['ID']['input']> | Scalars['ID']['input'];
+}>;
+
+
+export type UnblockShoppersMutation = { __typename?: 'Mutation', unblockShoppers: { __typename?: 'UnblockShoppersResult', unblocked: number } };
 
 export type SetStockMutationVariables = Exact<{
   productId: Scalars['ID']['input'];
@@ -1236,6 +1296,21 @@ fragment ProductFields on Product {
     ...InventoryFields
   }
 }`) as unknown as TypedDocumentString<RescheduleSaleMutation, RescheduleSaleMutationVariables>;
+export const BlockShoppersDocument = new TypedDocumentString(`
+    mutation BlockShoppers($userIds: [ID!]!, $reason: String!) {
+  blockShoppers(userIds: $userIds, reason: $reason) {
+    blocked
+    holdsRevoked
+  }
+}
+    `) as unknown as TypedDocumentString<BlockShoppersMutation, BlockShoppersMutationVariables>;
+export const UnblockShoppersDocument = new TypedDocumentString(`
+    mutation UnblockShoppers($userIds: [ID!]!) {
+  unblockShoppers(userIds: $userIds) {
+    unblocked
+  }
+}
+    `) as unknown as TypedDocumentString<UnblockShoppersMutation, UnblockShoppersMutationVariables>;
 export const SetStockDocument = new TypedDocumentString(`
     mutation SetStock($productId: ID!, $totalQuantity: Int!) {
   setStock(productId: $productId, totalQuantity: $totalQuantity) {

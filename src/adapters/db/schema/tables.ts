@@ -216,6 +216,17 @@ export const refunds = pgTable(
   (t) => [uniqueIndex('refunds_payment').on(t.paymentId), index('refunds_due').on(t.nextAttemptAt).where(sql`${t.status} = 'PENDING'`)],
 );
 
+/**
+ * Shoppers an operator has blocked from reserving (bots found after the fact, abuse). Read by every
+ * api process into memory and checked before each reserve (domain/blocks.ts).
+ */
+export const blockedShoppers = pgTable('blocked_shoppers', {
+  userId: text('user_id').primaryKey(),
+  reason: text('reason').notNull(),
+  blockedBy: text('blocked_by').notNull(),
+  blockedAt: ts('blocked_at').notNull().defaultNow(),
+});
+
 /** Every stock movement with the row that explains it: the audit trail of the ledger. */
 export const stockMovements = pgTable(
   'stock_movements',

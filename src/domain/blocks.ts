@@ -1,0 +1,125 @@
+import { asc, gt, inArray, sql } from 'drizzle-orm';
+import { rowsOf } from '../adapters/db/client.js';
+import { timestamptz } from '../adapters/db/rows.js';
+import { blockedShoppers } from '../adapters/db/schema/tables.js';
+import type { Actor, Deps } from './context.js';
+import { sweepExpired } from './inventory/expiry.js';
+import { assertIntRange, assertText, type InvalidInput, invalid } from './results.js';
+
+/**
+ * Shoppers an operator blocked from reserving: bots found after the fact (many holds from one
+ * payment card, a burst the challenge let through), abuse. A block
+ * - is stored in Postgres (`blocked_shoppers`, who blocked and why) and audited;
+ * - takes back the shopper's holds at once: their expiry moves to now and the expiry sweep runs,
+ *   so their units go back on sale (gate, stock tickers) and their unpaid orders are cancelled, as
+ *   for any hold whose time ran out (an order with a payment in flight is left to settle);
+ * - refuses every later reserve of theirs (FORBIDDEN; REST 403) before the rate limits and the
+ *   gate: each api process keeps the list in memory, takes its own changes at once and re-reads
+ *   the table every `BLOCKS_REFRESH_MS` (so other processes follow within that).
+ * Sold-out answers given from memory come first, as for everyone: there is nothing to protect.
+ */
+export const BLOCKS_REFRESH_MS = 5_000;
+export const MAX_BLOCK_BATCH = 1_000;
+export const MAX_BLOCKED_PAGE = 500;
+
+interface BlockList {
+  ids: Set<string>;
+  loadedAt: number;
+  loading?: Promise<void>;
+}
+
+const lists = new WeakMap<Deps, BlockList>();
+
+async function load(deps: Deps, list: BlockList): Promise<void> {
+  const rows = await deps.db.select({ userId: blockedShoppers.userId }).from(blockedShoppers);
+  list.ids = new Set(rows.map((r) => r.userId));
+  list.loadedAt = Date.now();
+}
+
+/** Whether the shopper is blocked: from memory, read from Postgres on first use and every BLOCKS_REFRESH_MS. */
+export async function isBlocked(deps: Deps, userId: string): Promise<boolean> {
+  let list = lists.get(deps);
+  if (!list) {
+    list = { ids: new Set(), loadedAt: 0 };
+    lists.set(deps, list);
+  }
+  if (list.loadedAt === 0) {
+    // Not read yet: wait for it (the first reserve of a process).
+    list.loading ??= load(deps, list).finally(() => (list!.loading = undefined));
+    await list.loading;
+  } else if (Date.now() - list.loadedAt >= BLOCKS_REFRESH_MS && !list.loading) {
+    // Stale: answered from what is known, re-read in the background (a failure keeps the list).
+    const l = list;
+    l.loading = load(deps, l)
+      .catch((err) => deps.log.warn({ err: (err as Error).message }, 'blocked shoppers not re-read; keeping the list'))
+      .finally(() => (l.loading = undefined));
+  }
+  return list.ids.has(userId);
+}
+
+function validate(userIds: readonly string[]): InvalidInput | undefined {
+  if (userIds.length === 0) return invalid('userIds must name at least one shopper', 'userIds');
+  if (userIds.length > MAX_BLOCK_BATCH) return invalid(`at most ${MAX_BLOCK_BATCH} shoppers per call`, 'userIds');
+  for (const id of userIds) {
+    const bad = assertText('userIds', id, 200);
+    if (bad) return bad;
+  }
+  return undefined;
+}
+
+export interface BlockOutcome {
+  /** Shoppers newly blocked (already blocked ones keep their first reason). */
+  blocked: number;
+  /** Their holds taken back (active or checked out). */
+  holdsRevoked: number;
+}
+
+export async function blockShoppers(deps: Deps, actor: Actor, userIds: readonly string[], reason: string): Promise<BlockOutcome | InvalidInput> {
+  const bad = validate(userIds) || assertText('reason', reason, 500);
+  if (bad) return bad;
+  const ids = [...new Set(userIds.map((u) => u.trim()))];
+  const at = timestamptz(deps.now());
+  const { blocked, holdsRevoked } = await deps.db.transaction(async (tx) => {
+    const added = await tx
+      .insert(blockedShoppers)
+      .values(ids.map((userId) => ({ userId, reason: reason.trim(), blockedBy: actor.userId })))
+      .onConflictDoNothing()
+      .returning({ userId: blockedShoppers.userId });
+    const revoked = rowsOf<{ id: string }>(
+      await tx.execute(sql`
+        update reservations set expires_at = ${at}
+        where user_id = any(${sql.param(ids)}::text[]) and status in ('ACTIVE', 'CHECKED_OUT') and expires_at > ${at}
+        returning id`),
+    );
+    return { blocked: added.length, holdsRevoked: revoked.length };
+  });
+  const list = lists.get(deps);
+  if (list) for (const id of ids) list.ids.add(id);
+  // The holds' time is up now: sweep them at once rather than at the worker's next pass.
+  if (holdsRevoked > 0) while ((await sweepExpired(deps, 500)) >= 500) {}
+  return { blocked, holdsRevoked };
+}
+
+export async function unblockShoppers(deps: Deps, userIds: readonly string[]): Promise<{ unblocked: number } | InvalidInput> {
+  const bad = validate(userIds);
+  if (bad) return bad;
+  const ids = [...new Set(userIds.map((u) => u.trim()))];
+  const gone = await deps.db.delete(blockedShoppers).where(inArray(blockedShoppers.userId, ids)).returning({ userId: blockedShoppers.userId });
+  const list = lists.get(deps);
+  if (list) for (const id of ids) list.ids.delete(id);
+  return { unblocked: gone.length };
+}
+
+export type BlockedShopper = typeof blockedShoppers.$inferSelect;
+
+/** The blocked shoppers in user-id order, a page at a time (`after`: the last user id seen). */
+export async function listBlocked(deps: Deps, first: number, after?: string | null): Promise<BlockedShopper[] | InvalidInput> {
+  const bad = assertIntRange('first', first, 1, MAX_BLOCKED_PAGE);
+  if (bad) return bad;
+  return deps.db
+    .select()
+    .from(blockedShoppers)
+    .where(after != null ? gt(blockedShoppers.userId, after) : undefined)
+    .orderBy(asc(blockedShoppers.userId))
+    .limit(first);
+}
