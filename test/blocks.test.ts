@@ -57,6 +57,9 @@ describe.each(BACKENDS)('blockShoppers on %s', (backend) => {
     expect(rest.status).toBe(403);
     expect((await rest.json()).error.code).toBe('FORBIDDEN');
     expect(await h.ledger(other.id)).toEqual({ total: 5, available: 5, reserved: 0, sold: 0 });
+    // The shopper's own data export says so.
+    const exported = JSON.parse((await h.gql('{ exportMyData }', {}, botToken)).data.exportMyData);
+    expect(exported.data.blocks).toEqual({ blocked: true, reason: 'bot: 40 accounts on one card', blockedAt: expect.any(String) });
 
     // Listed with who and why; blocking again changes nothing; unblocked, it may reserve again.
     const listed = await h.gql(LIST, {}, await h.admin());

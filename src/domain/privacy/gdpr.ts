@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import type { Tx } from '../../adapters/db/client.js';
 import { auditLog } from '../../adapters/db/schema/audit.js';
-import { carts, orderItems, orders, outbox, payments, refunds, reservations, stockMovements } from '../../adapters/db/schema/tables.js';
+import { blockedShoppers, carts, orderItems, orders, outbox, payments, refunds, reservations, stockMovements } from '../../adapters/db/schema/tables.js';
 import { recordAudit } from '../audit.js';
 import type { Actor, Deps } from '../context.js';
 import { shippingAddressOf } from './address.js';
@@ -102,8 +102,24 @@ export const auditData: PersonalDataSource = {
   },
 };
 
+/**
+ * Whether an operator blocked the shopper (blockShoppers), and why. Kept on erasure, under the
+ * shopper's id: keeping a blocked account off the stock is fraud prevention, and a block moved to
+ * the pseudonym would let the account back in.
+ */
+export const blockData: PersonalDataSource = {
+  name: 'blocks',
+  async export(deps, userId) {
+    const [b] = await deps.db.select().from(blockedShoppers).where(eq(blockedShoppers.userId, userId));
+    return b ? { blocked: true, reason: b.reason, blockedAt: iso(b.blockedAt) } : { blocked: false };
+  },
+  async erase() {
+    return 0;
+  },
+};
+
 /** Every source of personal data; modules append theirs. */
-export const PERSONAL_DATA: PersonalDataSource[] = [shoppingData, outboxData, auditData];
+export const PERSONAL_DATA: PersonalDataSource[] = [shoppingData, outboxData, auditData, blockData];
 
 export interface MyDataExport {
   format: 'flashsale.personal-data.v1';
