@@ -41,6 +41,8 @@ interface DriverOptions {
   host: string[];
   port: number[];
   path?: string | false;
+  /** Shared by the pool's connections: `retries` sets the reconnection delay (`backoff`). */
+  shared?: { retries: number };
 }
 
 export interface WatchdogOptions {
@@ -171,6 +173,7 @@ export class PostgresWatchdog {
     Object.assign(socket, o.path ? {} : { host: o.host[0], port: o.port[0] });
     into.add(socket);
     socket.once('close', () => into.delete(socket));
+    if (pool) closeCleanlyAfterErrors(socket, o);
     if (pool && this.unanswered) {
       // After postgres.js has attached its listeners (it awaits the factory's answer first).
       setImmediate(() => kill(socket, new PostgresUnresponsiveError(this.opts.timeoutMs, false)));
@@ -195,6 +198,27 @@ export class PostgresWatchdog {
  * then a destroy without one, whose close fails whatever reached the connection meanwhile
  * (CONNECTION_CLOSED: never sent).
  */
+/**
+ * The same window when the socket meets an error by itself (ECONNRESET from a proxy or a load
+ * balancer, EPIPE, EHOSTUNREACH): Node emits 'error', then 'close' with `hadError` once the handle
+ * has closed, a turn later, and postgres.js fails nothing on a close after an error, so a query a
+ * caller handed to the connection in between (a retry of the query that just failed) waited
+ * forever (test/postgres-reset.test.ts; the same in postgres.js without our socket factory). Such a
+ * close is delivered as a clean one, which fails what reached the connection meanwhile
+ * (CONNECTION_CLOSED, never sent); the retry count that sets the reconnection delay still counts
+ * the error, as postgres.js would have.
+ */
+function closeCleanlyAfterErrors(socket: Socket, o: DriverOptions) {
+  const emit = socket.emit.bind(socket) as (event: string | symbol, ...args: unknown[]) => boolean;
+  socket.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
+    if (event === 'close' && args[0] === true) {
+      if (o.shared) o.shared.retries++;
+      return emit('close', false);
+    }
+    return emit(event, ...args);
+  }) as Socket['emit'];
+}
+
 function kill(socket: Socket, err: PostgresUnresponsiveError) {
   if (socket.destroyed) return;
   // Opened this very turn: postgres.js attaches its listeners once the factory's answer is awaited.
