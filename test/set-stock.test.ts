@@ -4,7 +4,10 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/adapters/db/client.js';
 import { signToken } from '../src/auth.js';
-import { BACKENDS } from './support/backends.js';
+import { Redis } from 'ioredis';
+import { gateKeys } from '../src/adapters/redis/gate.js';
+import { type ReconcileMemo, reconcileGate } from '../src/domain/gate/reconcile.js';
+import { BACKENDS, REDIS_URL } from './support/backends.js';
 import { type Harness, harness, RESERVE, TEST_SECRET } from './support/harness.js';
 import { twoApis } from './support/server.js';
 
@@ -126,4 +129,79 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('setStock across processes
       await close();
     }
   }, 120_000);
+});
+
+describe.skipIf(!BACKENDS.includes('postgres+redis'))('setStock and the gate reconciliation (Postgres + Redis)', () => {
+  let h: Harness;
+  let spy: Redis;
+  beforeAll(async () => {
+    h = await harness('postgres+redis');
+    spy = new Redis(REDIS_URL);
+  }, 180_000);
+  afterAll(async () => {
+    spy?.disconnect();
+    await h?.close();
+  });
+
+  /** What setStock's transaction commits, done by hand so a pass can run before the adjustment. */
+  const commitTotal = (id: string, delta: number) =>
+    h.backend.runtime.deps.db.execute(
+      sql`update products set total_quantity = total_quantity + ${delta}, available_quantity = available_quantity + ${delta}, version = version + 1 where id = ${id}`,
+    );
+
+  it('a pass between the commit and the adjustment changes nothing, so the change is counted once (withdrawal and restock)', async () => {
+    const deps = h.backend.runtime.deps;
+    const { id } = await h.product({ totalQuantity: 10 });
+    const key = gateKeys(h.backend.redisPrefix!, id).gate;
+    const stock = async () => Number(await spy.hget(key, 'stock'));
+    const memo: ReconcileMemo = new Map();
+    const pass = () => reconcileGate(deps, { settleMs: 0, productIds: [id] }, memo);
+    expect(await stock()).toBe(10);
+
+    // Withdraw 4: Postgres has it, the gate not yet. Without the mark the pass would lower the gate to
+    // 6, and the adjustment then take it to 2.
+    await deps.gate.beginAdjust(id);
+    await commitTotal(id, -4);
+    expect(await pass()).toMatchObject({ lowered: 0 });
+    expect(await stock()).toBe(10);
+    await deps.gate.adjustStock(id, -4);
+    expect(await stock()).toBe(6);
+    expect(await pass()).toMatchObject({ lowered: 0, raised: 0 });
+
+    // Restock 5: the raise path (two passes, the gate standing still) waits for the adjustment too.
+    await deps.gate.beginAdjust(id);
+    await commitTotal(id, 5);
+    expect(await pass()).toMatchObject({ raised: 0 });
+    expect(await pass()).toMatchObject({ raised: 0 });
+    await deps.gate.adjustStock(id, 5);
+    expect(await stock()).toBe(11);
+    for (let i = 0; i < 2; i++) expect(await pass()).toMatchObject({ lowered: 0, raised: 0 });
+    expect(await stock()).toBe(11);
+    expect(await h.ledger(id)).toMatchObject({ total: 11, available: 11 });
+    expect(await spy.hmget(key, 'adjusting', 'adjustUntil')).toEqual([null, null]);
+  });
+
+  it('a mark whose process died runs out, and the pass then corrects the gate', async () => {
+    const deps = h.backend.runtime.deps;
+    const { id } = await h.product({ totalQuantity: 8 });
+    const key = gateKeys(h.backend.redisPrefix!, id).gate;
+    // Marked, committed, and the process gone before its adjustment: the mark ran out long ago.
+    await deps.gate.beginAdjust(id);
+    await commitTotal(id, -3);
+    await spy.hset(key, 'adjustUntil', '1');
+    expect(await reconcileGate(deps, { settleMs: 0, productIds: [id] }, new Map())).toMatchObject({ lowered: 1 });
+    expect(await spy.hget(key, 'stock')).toBe('5');
+    expect(await spy.hmget(key, 'adjusting', 'adjustUntil')).toEqual([null, null]);
+  });
+
+  it('setStock itself leaves no mark behind, whether it changed the stock, changed nothing or was refused', async () => {
+    const { id } = await h.product({ totalQuantity: 3 });
+    const key = gateKeys(h.backend.redisPrefix!, id).gate;
+    const admin = await h.admin();
+    expect((await h.gql(SET, { id, total: 7 }, admin)).errors).toBeUndefined();
+    expect((await h.gql(SET, { id, total: 7 }, admin)).errors).toBeUndefined();
+    expect((await h.gql(RESERVE, { input: { productId: id } }, await h.token('mark-holder'))).data.reserve.__typename).toBe('ReserveSuccess');
+    expect((await h.gql(SET, { id, total: 0 }, admin)).errors![0].extensions.code).toBe('INVALID_INPUT');
+    expect(await spy.hmget(key, 'stock', 'adjusting', 'adjustUntil')).toEqual(['6', null, null]);
+  });
 });

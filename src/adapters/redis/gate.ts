@@ -136,12 +136,30 @@ export function toDecision([code, n, text]: [number, number, string]): GateDecis
 
 /** KEYS[1] the gate hash; ARGV[1] startsAt ms, ARGV[2] endsAt ms (-1: none). A rare operator action: sent as EVAL. */
 const SET_WINDOW = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'startsAt', ARGV[1], 'endsAt', ARGV[2]) return 1 end return 0`;
-/** The stock moved by ARGV[1], never below 0, on a gate that is loaded (else nothing: it loads from Postgres). */
+/**
+ * KEYS[1] the gate hash; ARGV[1] how long the mark holds (ms). Marks a stock change under way
+ * (setStock, from before its commit until its adjustStock): reconcile-3 leaves the product alone
+ * while one is (else a pass between the commit and the adjustment counts the change twice). A mark
+ * whose process died runs out. Nothing on a gate that is not loaded.
+ */
+const BEGIN_ADJUST = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local t = redis.call('TIME')
+redis.call('HINCRBY', KEYS[1], 'adjusting', 1)
+redis.call('HSET', KEYS[1], 'adjustUntil', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1]))
+return 1`;
+/**
+ * The stock moved by ARGV[1], never below 0, on a gate that is loaded (else nothing: it loads from
+ * Postgres), and one stock change fewer under way (BEGIN_ADJUST).
+ */
 const ADJUST_STOCK = `if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local s = tonumber(redis.call('HGET', KEYS[1], 'stock')) + tonumber(ARGV[1])
 if s < 0 then s = 0 end
 redis.call('HSET', KEYS[1], 'stock', s)
+if redis.call('HINCRBY', KEYS[1], 'adjusting', -1) <= 0 then redis.call('HDEL', KEYS[1], 'adjusting', 'adjustUntil') end
 return s`;
+
+/** How long a stock change's mark holds if its process never finishes it (ms). */
+export const ADJUST_MARK_MS = 10_000;
 
 export class RedisGate implements StockGate {
   readonly kind = 'redis' as const;
@@ -281,6 +299,10 @@ export class RedisGate implements StockGate {
   async setWindow(productId: string, startsAtMs: number, endsAtMs: number): Promise<void> {
     // Only a gate that is loaded: fields written into a missing hash would make a gate without stock.
     await this.redis.eval(SET_WINDOW, 1, gateKeys(this.prefix, productId).gate, startsAtMs, endsAtMs);
+  }
+
+  async beginAdjust(productId: string, markMs = ADJUST_MARK_MS): Promise<void> {
+    await this.redis.eval(BEGIN_ADJUST, 1, gateKeys(this.prefix, productId).gate, markMs);
   }
 
   async adjustStock(productId: string, delta: number): Promise<void> {

@@ -105,6 +105,10 @@ export class MemoryGate implements StockGate {
     p.endsAtMs = endsAtMs;
   }
 
+  async beginAdjust(): Promise<void> {
+    // One process, no reconciliation: nothing can come between the commit and the adjustment's effect.
+  }
+
   async adjustStock(productId: string, delta: number): Promise<void> {
     const p = this.products.get(productId);
     if (p) p.stock = Math.max(0, p.stock + delta);

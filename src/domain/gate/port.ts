@@ -82,9 +82,15 @@ export interface StockGate {
    */
   setWindow(productId: string, startsAtMs: number, endsAtMs: number): Promise<void>;
   /**
-   * Moves a product's stock by `delta` (an operator changed its total units, `setStock`, after
-   * Postgres did), never below 0, leaving its sequence, window and holders as they are. A product
-   * the gate does not hold is left alone: it loads from Postgres.
+   * Says a stock change is under way (`setStock`, before its commit): a shared gate's reconciliation
+   * leaves the product alone until `adjustStock` ends it (or the mark runs out), so a pass between
+   * the commit and the adjustment cannot count the change twice.
+   */
+  beginAdjust(productId: string): Promise<void>;
+  /**
+   * Ends a stock change begun by `beginAdjust`, moving the product's stock by `delta` (what Postgres
+   * committed; 0 when nothing was), never below 0, leaving its sequence, window and holders as they
+   * are. A product the gate does not hold is left alone: it loads from Postgres.
    */
   adjustStock(productId: string, delta: number): Promise<void>;
   /** What this process knows without a round trip: the product is sold out. */

@@ -240,6 +240,11 @@ export class ResilientGate implements StockGate {
     await this.onPrimary(undefined, (p) => p.setWindow(productId, startsAtMs, endsAtMs));
   }
 
+  async beginAdjust(productId: string): Promise<void> {
+    // During an outage there is no shared gate to reconcile; the rebuild reloads it.
+    await this.onPrimary(undefined, (p) => p.beginAdjust(productId));
+  }
+
   async adjustStock(productId: string, delta: number): Promise<void> {
     // During an outage admissions read the stock from Postgres. The rebuild's merge keeps the lower
     // of Postgres's stock and one Redis kept: a lowering holds; a raise missed here is given to the

@@ -217,32 +217,42 @@ export async function rescheduleSale(deps: Deps, productId: string, window: Sale
 export async function setStock(deps: Deps, actor: Actor, productId: string, totalQuantity: number): Promise<ProductRow | NotFound | InvalidInput> {
   const bad = assertProductId('productId', productId) || assertIntRange('totalQuantity', totalQuantity, 0, MAX_STOCK);
   if (bad) return bad;
-  const out = await deps.db.transaction(async (tx) => {
-    const [p] = await tx.select().from(products).where(eq(products.id, productId)).for('update');
-    if (!p) return notFound('Product');
-    const delta = totalQuantity - p.totalQuantity;
-    if (delta === 0) return { row: p, delta };
-    const committed = p.reservedQuantity + p.soldQuantity;
-    if (totalQuantity < committed) {
-      return invalid(`totalQuantity cannot go below the ${committed} units already held or sold (${p.reservedQuantity} held, ${p.soldQuantity} sold)`, 'totalQuantity');
-    }
-    const [row] = await tx
-      .update(products)
-      .set({ totalQuantity, availableQuantity: sql`${products.availableQuantity} + ${delta}`, ...stockBump })
-      .where(eq(products.id, productId))
-      .returning();
-    await tx.insert(stockMovements).values({ productId, kind: delta > 0 ? 'RESTOCK' : 'WITHDRAW', quantity: Math.abs(delta), actor: actor.userId });
-    if (row.availableQuantity === 0) await writeSoldOut(tx, row);
-    return { row, delta };
-  });
-  if ('__typename' in out) return out;
-  if (out.delta !== 0) {
-    // Committed: a gate that missed it (Redis unreachable) is corrected by reconciliation.
-    await deps.gate.adjustStock(productId, out.delta).catch((err) => deps.log.warn({ err, productId }, 'stock set in Postgres; the gate could not be told (reconciliation will)'));
+  // Marked before the commit and ended by exactly one adjustStock whatever happens (0 when nothing
+  // was committed): a reconciliation between the commit and the adjustment would count the change twice.
+  const adjust = (delta: number) =>
+    deps.gate.adjustStock(productId, delta).catch((err) => deps.log.warn({ err, productId }, 'the gate could not be told of the stock change (reconciliation will correct it)'));
+  await deps.gate.beginAdjust(productId).catch((err) => deps.log.warn({ err, productId }, 'gate not told a stock change is under way'));
+  let adjusted = false;
+  try {
+    const out = await deps.db.transaction(async (tx) => {
+      const [p] = await tx.select().from(products).where(eq(products.id, productId)).for('update');
+      if (!p) return notFound('Product');
+      const delta = totalQuantity - p.totalQuantity;
+      if (delta === 0) return { row: p, delta };
+      const committed = p.reservedQuantity + p.soldQuantity;
+      if (totalQuantity < committed) {
+        return invalid(`totalQuantity cannot go below the ${committed} units already held or sold (${p.reservedQuantity} held, ${p.soldQuantity} sold)`, 'totalQuantity');
+      }
+      const [row] = await tx
+        .update(products)
+        .set({ totalQuantity, availableQuantity: sql`${products.availableQuantity} + ${delta}`, ...stockBump })
+        .where(eq(products.id, productId))
+        .returning();
+      await tx.insert(stockMovements).values({ productId, kind: delta > 0 ? 'RESTOCK' : 'WITHDRAW', quantity: Math.abs(delta), actor: actor.userId });
+      if (row.availableQuantity === 0) await writeSoldOut(tx, row);
+      return { row, delta };
+    });
+    if ('__typename' in out) return out;
+    // Committed: the gate moves by it before the announcement, so processes told of a restock find it
+    // there (a gate that misses it, Redis unreachable, is corrected by reconciliation).
+    adjusted = true;
+    await adjust(out.delta);
+    // Announced even when unchanged: a repeat after a fault half-way finishes the job.
+    await announceStock(deps, out.row);
+    return out.row;
+  } finally {
+    if (!adjusted) await adjust(0);
   }
-  // Announced even when unchanged: a repeat after a fault half-way finishes the job.
-  await announceStock(deps, out.row);
-  return out.row;
 }
 
 export async function getProduct(db: DbOrTx, id: string): Promise<ProductRow | undefined> {

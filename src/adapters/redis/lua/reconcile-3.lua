@@ -16,12 +16,26 @@
   sequence that Postgres never stored: `healedStock` is set to that sequence, and `healedHeld` too
   when the counts are replaced (see takeover-3).
 
+  A stock change under way (`adjusting`, set by setStock before its commit and cleared by its
+  adjustment) counts as a move: Postgres may already hold the change the gate is about to get, and
+  writing Postgres's stock now would have the adjustment count it twice. A mark past `adjustUntil`
+  (its process died) is dropped and the pass goes on.
+
   Returns 1 when it wrote, 0 when the gate moved (nothing written), -1 when not loaded; the
   staged hash is dropped whenever it is not used.
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('DEL', KEYS[3])
   return -1
+end
+local a = redis.call('HMGET', KEYS[1], 'adjusting', 'adjustUntil')
+if (tonumber(a[1]) or 0) > 0 then
+  local t = redis.call('TIME')
+  if (tonumber(a[2]) or 0) > tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then
+    redis.call('DEL', KEYS[3])
+    return 0
+  end
+  redis.call('HDEL', KEYS[1], 'adjusting', 'adjustUntil')
 end
 local g = redis.call('HMGET', KEYS[1], 'stock', 'seq')
 if tonumber(g[1]) ~= tonumber(ARGV[2]) or tonumber(g[2]) ~= tonumber(ARGV[1]) then
