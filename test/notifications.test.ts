@@ -281,6 +281,26 @@ describe.each(BACKENDS)('notifications on %s', (backend) => {
     expect(smtp.mails.filter((m) => m.to.includes(`fickle-${tag}@example.com`))).toHaveLength(0);
   });
 
+  it('followers hear when an operator restocks a product that had sold out, and only then', async () => {
+    const email = `restock-${tag}@example.com`;
+    const t = await shopper(`restock-${tag}`, { email, channels: ['EMAIL'] });
+    const { id } = await h.product({ name: 'Restocked tee', totalQuantity: 1, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 1 } });
+    expect((await h.gql(`mutation($id: ID!) { followProduct(productId: $id) { __typename } }`, { id }, t)).data.followProduct.__typename).toBe('FollowSuccess');
+    const SET = `mutation($id: ID!, $n: Int!) { setStock(productId: $id, totalQuantity: $n) { inventory { availableQuantity } } }`;
+    const admin = await h.admin();
+    const topics = async () => (await db().select().from(outbox).where(eq(outbox.aggregateId, id))).map((e) => e.topic);
+    // A restock while units are left tells nobody.
+    expect((await h.gql(SET, { id, n: 2 }, admin)).data.setStock.inventory.availableQuantity).toBe(2);
+    expect(await topics()).toEqual([]);
+    // Sold out, then restocked: back in stock.
+    expect((await h.gql(SET, { id, n: 0 }, admin)).data.setStock.inventory.availableQuantity).toBe(0);
+    expect((await h.gql(SET, { id, n: 3 }, admin)).data.setStock.inventory.availableQuantity).toBe(3);
+    expect(await topics()).toEqual(['product.sold_out', 'product.back_in_stock']);
+    await drain();
+    // (One relay pass delivers both; messages of one pass are sent side by side, in no set order.)
+    expect(smtp.mails.filter((m) => m.to.includes(email)).map((m) => m.subject).sort()).toEqual(['Restocked tee is back in stock', 'Restocked tee is sold out']);
+  });
+
   it('followers hear once when a sale they follow starts', async () => {
     const email = `early-bird-${tag}@example.com`;
     const t = await shopper(`early-bird-${tag}`, { email, channels: ['EMAIL'] });

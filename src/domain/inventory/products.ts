@@ -6,7 +6,7 @@ import { products, reservations, stockMovements, type ProductRow } from '../../a
 import type { Actor, Deps } from '../context.js';
 import type { InventorySnapshot } from '../events.js';
 import type { GateSnapshot } from '../gate/port.js';
-import { writeSaleRescheduled, writeSoldOut } from '../notifications/events.js';
+import { writeBackInStock, writeSaleRescheduled, writeSoldOut } from '../notifications/events.js';
 import { assertIntRange, assertProductId, assertText, type InvalidInput, invalid, type NotFound, notFound } from '../results.js';
 
 export type SaleState = 'SCHEDULED' | 'LIVE' | 'SOLD_OUT' | 'ENDED';
@@ -240,6 +240,7 @@ export async function setStock(deps: Deps, actor: Actor, productId: string, tota
         .returning();
       await tx.insert(stockMovements).values({ productId, kind: delta > 0 ? 'RESTOCK' : 'WITHDRAW', quantity: Math.abs(delta), actor: actor.userId });
       if (row.availableQuantity === 0) await writeSoldOut(tx, row);
+      else if (p.availableQuantity === 0 && delta > 0) await writeBackInStock(tx, row);
       return { row, delta };
     });
     if ('__typename' in out) return out;

@@ -27,6 +27,17 @@ export async function writeSoldOut(tx: Tx, product: Pick<ProductRow, 'id' | 'nam
 }
 
 /**
+ * In the transaction of an operator's restock (setStock) that put units back on sale when none were
+ * left: the product's followers are told it is back (a hold expiring on a sold-out product is not
+ * told: that comes back for a moment, as the sold-out message says).
+ */
+export async function writeBackInStock(tx: Tx, product: Pick<ProductRow, 'id' | 'name' | 'version' | 'availableQuantity'>): Promise<void> {
+  await tx.execute(
+    outboxInsert('product.back_in_stock', product.id, null, { productId: product.id, name: product.name, version: product.version, available: product.availableQuantity }),
+  );
+}
+
+/**
  * In the transaction that moved a product's sale window (`rescheduleSale`): its followers are told
  * the new window. `open`: the sale was already open (only its end moved). Not written for a sale
  * brought forward to open now: the start notice tells them that.

@@ -3,6 +3,7 @@ import type { Template } from './layout.js';
 import { orderCompleted } from './order-completed.js';
 import { orderPlaced } from './order-placed.js';
 import { paymentFailed } from './payment-failed.js';
+import { backInStock } from './back-in-stock.js';
 import { productSoldOut } from './product-sold-out.js';
 import { reservationExpired } from './reservation-expired.js';
 import { reservationExpiring } from './reservation-expiring.js';
@@ -16,6 +17,7 @@ export const templates: Record<string, Template> = {
   'reservation.expiring': reservationExpiring,
   'reservation.expired': reservationExpired,
   'product.sold_out': productSoldOut,
+  'product.back_in_stock': backInStock,
   'product.sale_started': saleStarted,
   'product.sale_rescheduled': saleRescheduled,
 };
