@@ -102,16 +102,9 @@ describe.each(BACKENDS)('endSale on %s', (backend) => {
 
 describe.skipIf(!BACKENDS.includes('postgres+redis'))('endSale across processes (Postgres + Redis)', () => {
   it('one api process ends the sale; another, which had the product in memory, says ENDED and refuses reserves', async () => {
-    const { a, b, gql, close } = await twoApis('endsale');
+    const { a, b, gql, admin, product, close } = await twoApis('endsale');
     try {
-      const admin = await signToken(TEST_SECRET, { sub: 'op', roles: ['admin'] });
-      const created = await gql(
-        a.url,
-        `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
-        { input: { id: 'two-proc-end', name: 'Drop', priceAmount: 1000, totalQuantity: 10, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 1 } } },
-        admin,
-      );
-      expect(created.errors).toBeUndefined();
+      await product('two-proc-end', { sale: { perUserLimit: 1 } });
       // B serves the product from its own memory (catalogue and stock copy) before the end.
       expect((await gql(b.url, PRODUCT, { id: 'two-proc-end' })).data.product.sale.state).toBe('LIVE');
       expect((await gql(b.url, RESERVE, { input: { productId: 'two-proc-end' } }, await signToken(TEST_SECRET, { sub: 'x1' }))).data.reserve.__typename).toBe('ReserveSuccess');

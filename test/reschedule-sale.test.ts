@@ -181,17 +181,10 @@ describe.each(BACKENDS)('rescheduleSale on %s', (backend) => {
 
 describe.skipIf(!BACKENDS.includes('postgres+redis'))('rescheduleSale across processes (Postgres + Redis)', () => {
   it("one api process postpones the sale; the other's catalogue, gate answers and live ticker follow", async () => {
-    const { a, b, gql, close } = await twoApis('reschedule');
+    const { a, b, gql, admin, product, close } = await twoApis('reschedule');
     let watch: ReturnType<typeof ticker> | undefined;
     try {
-      const admin = await signToken(TEST_SECRET, { sub: 'op', roles: ['admin'] });
-      const created = await gql(
-        a.url,
-        `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
-        { input: { id: 'two-proc-move', name: 'Drop', priceAmount: 1000, totalQuantity: 10, sale: { startsAt: inMinutes(60), perUserLimit: 1 } } },
-        admin,
-      );
-      expect(created.errors).toBeUndefined();
+      await product('two-proc-move', { sale: { startsAt: inMinutes(60) } });
       watch = ticker(b.url, 'two-proc-move');
       const first = await watch.until(() => true);
       expect(ms(first.saleStartsAt)).toBeGreaterThan(Date.now());

@@ -101,17 +101,10 @@ describe.each(BACKENDS)('setStock on %s', (backend) => {
 
 describe.skipIf(!BACKENDS.includes('postgres+redis'))('setStock across processes (Postgres + Redis)', () => {
   it('one api process restocks a product another knew was sold out; the other serves the new units', async () => {
-    const { a, b, gql, close } = await twoApis('setstock');
+    const { a, b, gql, admin, product, close } = await twoApis('setstock');
     const reserve = async (url: string, who: string) => (await gql(url, RESERVE, { input: { productId: 'two-proc-stock' } }, await signToken(TEST_SECRET, { sub: who }))).data.reserve.__typename;
     try {
-      const admin = await signToken(TEST_SECRET, { sub: 'op', roles: ['admin'] });
-      const created = await gql(
-        a.url,
-        `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
-        { input: { id: 'two-proc-stock', name: 'Drop', priceAmount: 1000, totalQuantity: 1, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 1 } } },
-        admin,
-      );
-      expect(created.errors).toBeUndefined();
+      await product('two-proc-stock', { totalQuantity: 1 });
       expect(await reserve(b.url, 'y1')).toBe('ReserveSuccess');
       // B knows it is sold out (answered from memory from now on).
       expect(await reserve(b.url, 'y2')).toBe('SoldOut');

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { REDIS_URL, scratchDatabase, uniqueName } from './backends.js';
 import { TEST_SECRET } from './harness.js';
+import { signToken } from '../../src/auth.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -95,10 +96,24 @@ export async function twoApis(name: string) {
         body: JSON.stringify({ query, variables }),
       })
     ).json()) as any;
+  const admin = await signToken(TEST_SECRET, { sub: 'op', roles: ['admin'] });
   return {
     a,
     b,
     gql,
+    /** An operator's token. */
+    admin,
+    /** Creates a product through `a` (10 units at 10.00, on sale now, 1 per shopper, unless `sale` or `totalQuantity` say otherwise). */
+    async product(id: string, opts: { totalQuantity?: number; sale?: { startsAt?: string; perUserLimit?: number } } = {}) {
+      const sale = { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 1, ...opts.sale };
+      const out = await gql(
+        a.url,
+        `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
+        { input: { id, name: 'Drop', priceAmount: 1000, totalQuantity: opts.totalQuantity ?? 10, sale } },
+        admin,
+      );
+      if (out.errors) throw new Error(`createProduct: ${JSON.stringify(out.errors)}`);
+    },
     async close() {
       await Promise.all([a.stop(), b.stop()]);
       await db.drop();
