@@ -212,7 +212,9 @@ export async function rescheduleSale(deps: Deps, productId: string, window: Sale
  * gate's stock by the same difference, then every process's copy through the stock event (a
  * restocked sold-out product is on sale again everywhere). The same total again changes nothing, so
  * a repeat after a fault or a double click is safe. Withdrawing the last available units tells the
- * product's followers it sold out, as the last reserve would.
+ * product's followers it sold out, as the last reserve would; restocking a sold-out product tells them
+ * it is back. The gate is marked from before the commit until its adjustment (`beginAdjust`), so a
+ * reconciliation pass in between cannot count the change twice.
  */
 export async function setStock(deps: Deps, actor: Actor, productId: string, totalQuantity: number): Promise<ProductRow | NotFound | InvalidInput> {
   const bad = assertProductId('productId', productId) || assertIntRange('totalQuantity', totalQuantity, 0, MAX_STOCK);
