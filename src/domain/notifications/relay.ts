@@ -63,15 +63,26 @@ export async function claimDue(deps: Deps, limit: number): Promise<OutboxRow[]> 
   }));
 }
 
-/** One relay pass: claim a batch, deliver each event, record the outcomes. Returns how many were claimed. */
+/**
+ * One relay pass: claim a batch, deliver each event, record the outcomes. Returns how many were
+ * claimed. Four lanes deliver side by side, but a product's or an order's events of one pass go
+ * through one lane in the order they were written, so followers are not told "back in stock"
+ * before "sold out".
+ */
 export async function relayOnce(deps: Deps): Promise<number> {
   const { batchSize } = deps.notifications.settings;
   const claimed = await claimDue(deps, batchSize);
+  const byAggregate = new Map<string, OutboxRow[]>();
+  for (const ev of claimed) {
+    const key = `${ev.topic.split('.')[0]}:${ev.aggregateId}`;
+    byAggregate.set(key, [...(byAggregate.get(key) ?? []), ev]);
+  }
+  const groups = [...byAggregate.values()].map((g) => g.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()));
   let next = 0;
   const lane = async () => {
-    while (next < claimed.length) await deliverEvent(deps, claimed[next++]);
+    while (next < groups.length) for (const ev of groups[next++]) await deliverEvent(deps, ev);
   };
-  await Promise.all(Array.from({ length: Math.min(4, claimed.length) }, lane));
+  await Promise.all(Array.from({ length: Math.min(4, groups.length) }, lane));
   return claimed.length;
 }
 
