@@ -1,15 +1,5 @@
-import { GraphQLError } from 'graphql';
 import { type BlockedShopper as BlockedRow, blockShoppers, listBlocked, MAX_BLOCK_BATCH, MAX_BLOCKED_PAGE, unblockShoppers } from '../domain/blocks.js';
-import type { InvalidInput } from '../domain/results.js';
-import { builder } from './builder.js';
-
-/** An operator call's answer, or its refusal thrown as a coded GraphQL error (nothing changed). */
-function orThrow<T extends object>(out: T | InvalidInput): T {
-  if ('__typename' in out && out.__typename === 'InvalidInput') {
-    throw new GraphQLError(out.message, { extensions: { code: out.code, field: out.field } });
-  }
-  return out as T;
-}
+import { builder, orThrow } from './builder.js';
 
 const BlockedShopper = builder.objectRef<BlockedRow>('BlockedShopper').implement({
   description: 'A shopper an operator blocked from reserving.',

@@ -3,6 +3,7 @@ import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
 import type { ProductRow } from '../adapters/db/schema/tables.js';
 import { type Actor, type Deps, isAdmin } from '../domain/context.js';
+import type { InvalidInput, NotFound } from '../domain/results.js';
 import type { Security } from '../security/guard.js';
 
 export interface Context {
@@ -66,6 +67,18 @@ export const Money = builder.objectRef<{ amount: number; currency: string }>('Mo
     currency: t.exposeString('currency'),
   }),
 });
+
+/**
+ * An operator field's answer, or its refusal (NotFound, InvalidInput: results the admin fields do
+ * not put in their types) thrown as a GraphQL error with its code and field; nothing changed.
+ */
+export function orThrow<T extends object>(out: T | NotFound | InvalidInput): T {
+  if ('__typename' in out) {
+    const r = out as NotFound | InvalidInput;
+    throw new GraphQLError(r.message, { extensions: { code: r.code, ...('field' in r && r.field ? { field: r.field } : {}) } });
+  }
+  return out;
+}
 
 /** A malformed argument on a query or subscription: a GraphQL error, nothing changed. */
 export function badInput(message: string): GraphQLError {

@@ -1,10 +1,9 @@
-import { GraphQLError } from 'graphql';
 import type { OrderRow } from '../adapters/db/schema/tables.js';
 import { type Address, checkout, getOrder, itemsOf, listOrders } from '../domain/orders/checkout.js';
 import { PAID_ORDERS_MAX_PAGE, type PaidOrder as PaidOrderRow, type PaidOrderPage as PaidOrderPageRow, paidOrders } from '../domain/orders/fulfilment.js';
 import { watchOrder } from '../domain/orders/live.js';
 import { pay } from '../domain/payments/pay.js';
-import { badInput, builder, Money } from './builder.js';
+import { badInput, builder, Money, orThrow } from './builder.js';
 import {
   AlreadyPaid,
   AmountMismatch,
@@ -214,10 +213,7 @@ builder.queryFields((t) => ({
       first: t.arg.int({ required: true, defaultValue: 100 }),
       after: t.arg.string(),
     },
-    resolve: async (_root, { productId, first, after }, ctx) => {
-      const out = await paidOrders(ctx.deps, ctx.actor!, { productId: productId == null ? null : String(productId), first, after }, ctx.requestId);
-      if ('__typename' in out) throw new GraphQLError(out.message, { extensions: { code: out.code, field: out.field } });
-      return out;
-    },
+    resolve: async (_root, { productId, first, after }, ctx) =>
+      orThrow(await paidOrders(ctx.deps, ctx.actor!, { productId: productId == null ? null : String(productId), first, after }, ctx.requestId)),
   }),
 }));

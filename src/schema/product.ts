@@ -1,10 +1,7 @@
-import { GraphQLError } from 'graphql';
 import { createProduct, endSale, inventoryOf, listProducts, rescheduleSale, saleState, setStock } from '../domain/inventory/products.js';
-import { assertProductId, type InvalidInput, type NotFound } from '../domain/results.js';
-import type { ProductRow } from '../adapters/db/schema/tables.js';
-import { builder } from './builder.js';
+import { assertProductId } from '../domain/results.js';
+import { builder, Money, orThrow } from './builder.js';
 import { Inventory, Product, Sale } from './refs.js';
-import { Money } from './builder.js';
 
 const SaleState = builder.enumType('SaleState', { values: ['SCHEDULED', 'LIVE', 'SOLD_OUT', 'ENDED'] as const });
 
@@ -73,14 +70,6 @@ const CreateProductInput = builder.inputType('CreateProductInput', {
   }),
 });
 
-/** An operator mutation's answer: the product, or its refusal (NotFound, InvalidInput) thrown as a coded GraphQL error. */
-function productOrThrow(out: ProductRow | NotFound | InvalidInput): ProductRow {
-  if ('__typename' in out) {
-    throw new GraphQLError(out.message, { extensions: { code: out.code, ...('field' in out && out.field ? { field: out.field } : {}) } });
-  }
-  return out;
-}
-
 builder.mutationFields((t) => ({
   createProduct: t.field({
     type: Product,
@@ -88,7 +77,7 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     args: { input: t.arg({ type: CreateProductInput, required: true }) },
     resolve: async (_root, { input }, ctx) =>
-      productOrThrow(await createProduct(ctx.deps, ctx.actor!, { ...input, id: input.id == null ? null : String(input.id) })),
+      orThrow(await createProduct(ctx.deps, ctx.actor!, { ...input, id: input.id == null ? null : String(input.id) })),
   }),
   endSale: t.field({
     type: Product,
@@ -98,9 +87,7 @@ builder.mutationFields((t) => ({
       'checked out, orders may still be paid. A sale already over is returned as it is.',
     authScopes: { admin: true },
     args: { productId: t.arg.id({ required: true }) },
-    resolve: async (_root, { productId }, ctx) => {
-      return productOrThrow(await endSale(ctx.deps, String(productId)));
-    },
+    resolve: async (_root, { productId }, ctx) => orThrow(await endSale(ctx.deps, String(productId))),
   }),
   rescheduleSale: t.field({
     type: Product,
@@ -115,9 +102,7 @@ builder.mutationFields((t) => ({
       startsAt: t.arg({ type: 'DateTime', required: true }),
       endsAt: t.arg({ type: 'DateTime' }),
     },
-    resolve: async (_root, { productId, startsAt, endsAt }, ctx) => {
-      return productOrThrow(await rescheduleSale(ctx.deps, String(productId), { startsAt, endsAt: endsAt ?? null }));
-    },
+    resolve: async (_root, { productId, startsAt, endsAt }, ctx) => orThrow(await rescheduleSale(ctx.deps, String(productId), { startsAt, endsAt: endsAt ?? null })),
   }),
   setStock: t.field({
     type: Product,
@@ -127,9 +112,7 @@ builder.mutationFields((t) => ({
       'The same total again changes nothing, so a repeat is safe.',
     authScopes: { admin: true },
     args: { productId: t.arg.id({ required: true }), totalQuantity: t.arg.int({ required: true }) },
-    resolve: async (_root, { productId, totalQuantity }, ctx) => {
-      return productOrThrow(await setStock(ctx.deps, ctx.actor!, String(productId), totalQuantity));
-    },
+    resolve: async (_root, { productId, totalQuantity }, ctx) => orThrow(await setStock(ctx.deps, ctx.actor!, String(productId), totalQuantity)),
   }),
 }));
 
