@@ -1,3 +1,15 @@
+/** The items by key, each key's in the order given (Node 20 has no Map.groupBy). */
+export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = out.get(key);
+    if (group) group.push(item);
+    else out.set(key, [item]);
+  }
+  return out;
+}
+
 /**
  * Queues per key for group commit (reservations per product, payment settlements): the first
  * item of a key starts a batch when the event loop's current turn ends (so the items of the same

@@ -5,6 +5,7 @@ import { timestamptz } from '../../adapters/db/rows.js';
 import { notificationDeliveries, type DeliveryRow } from '../../adapters/db/schema/notifications.js';
 import { orderItems, orders, outbox, products, reservations } from '../../adapters/db/schema/tables.js';
 import type { Deps } from '../context.js';
+import { groupBy } from '../batches.js';
 import { addressFor, contactsOf } from './contacts.js';
 import { followersOf } from './follows.js';
 import type { NotificationChannel, OutgoingMessage } from './port.js';
@@ -72,11 +73,7 @@ export async function claimDue(deps: Deps, limit: number): Promise<OutboxRow[]> 
 export async function relayOnce(deps: Deps): Promise<number> {
   const { batchSize } = deps.notifications.settings;
   const claimed = await claimDue(deps, batchSize);
-  const byAggregate = new Map<string, OutboxRow[]>();
-  for (const ev of claimed) {
-    const key = `${ev.topic.split('.')[0]}:${ev.aggregateId}`;
-    byAggregate.set(key, [...(byAggregate.get(key) ?? []), ev]);
-  }
+  const byAggregate = groupBy(claimed, (ev) => `${ev.topic.split('.')[0]}:${ev.aggregateId}`);
   const groups = [...byAggregate.values()].map((g) => g.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()));
   let next = 0;
   const lane = async () => {

@@ -1,6 +1,7 @@
 import { and, asc, eq, exists, inArray, sql } from 'drizzle-orm';
 import { orderItems, orders, type OrderItemRow, type OrderRow } from '../../adapters/db/schema/tables.js';
 import { recordAudit } from '../audit.js';
+import { groupBy } from '../batches.js';
 import type { Actor, Deps } from '../context.js';
 import { shippingAddressOf } from '../privacy/address.js';
 import { assertIntRange, assertProductId, type InvalidInput, invalid } from '../results.js';
@@ -55,12 +56,12 @@ export function decodeCursor(value: string): Cursor | undefined {
 }
 
 export async function paidOrders(deps: Deps, actor: Actor, q: PaidOrdersQuery, requestId?: string): Promise<PaidOrderPage | InvalidInput> {
+  const after = q.after != null ? decodeCursor(q.after) : undefined;
   const bad =
     (q.productId != null ? assertProductId('productId', q.productId) : undefined) ||
     assertIntRange('first', q.first, 1, PAID_ORDERS_MAX_PAGE) ||
-    (q.after != null && !decodeCursor(q.after) ? invalid('after is not a cursor this query returned', 'after') : undefined);
+    (q.after != null && !after ? invalid('after is not a cursor this query returned', 'after') : undefined);
   if (bad) return bad;
-  const after = q.after != null ? decodeCursor(q.after)! : undefined;
   const rows = await deps.db
     .select({ order: orders, at: sql<string>`to_char(${orders.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` })
     .from(orders)
@@ -77,8 +78,7 @@ export async function paidOrders(deps: Deps, actor: Actor, q: PaidOrdersQuery, r
     .limit(q.first + 1);
   const page = rows.slice(0, q.first);
   const items = page.length ? await deps.db.select().from(orderItems).where(inArray(orderItems.orderId, page.map((r) => r.order.id))) : [];
-  const itemsOf = new Map<string, OrderItemRow[]>();
-  for (const i of items) itemsOf.set(i.orderId, [...(itemsOf.get(i.orderId) ?? []), i]);
+  const itemsOf = groupBy(items, (i) => i.orderId);
   const last = page.at(-1);
   await recordAudit(deps.db, {
     actor: actor.userId,
