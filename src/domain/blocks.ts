@@ -57,14 +57,15 @@ export async function isBlocked(deps: Deps, userId: string): Promise<boolean> {
   return list.ids.has(userId);
 }
 
-function validate(userIds: readonly string[]): InvalidInput | undefined {
+/** The distinct shopper ids of a call (trimmed), or why they are refused. */
+function shopperIds(userIds: readonly string[]): string[] | InvalidInput {
   if (userIds.length === 0) return invalid('userIds must name at least one shopper', 'userIds');
   if (userIds.length > MAX_BLOCK_BATCH) return invalid(`at most ${MAX_BLOCK_BATCH} shoppers per call`, 'userIds');
   for (const id of userIds) {
     const bad = assertText('userIds', id, 200);
     if (bad) return bad;
   }
-  return undefined;
+  return [...new Set(userIds.map((u) => u.trim()))];
 }
 
 export interface BlockOutcome {
@@ -75,9 +76,10 @@ export interface BlockOutcome {
 }
 
 export async function blockShoppers(deps: Deps, actor: Actor, userIds: readonly string[], reason: string): Promise<BlockOutcome | InvalidInput> {
-  const bad = validate(userIds) || assertText('reason', reason, 500);
+  const ids = shopperIds(userIds);
+  if (!Array.isArray(ids)) return ids;
+  const bad = assertText('reason', reason, 500);
   if (bad) return bad;
-  const ids = [...new Set(userIds.map((u) => u.trim()))];
   const at = timestamptz(deps.now());
   const { blocked, holdsRevoked } = await deps.db.transaction(async (tx) => {
     const added = await tx
@@ -101,9 +103,8 @@ export async function blockShoppers(deps: Deps, actor: Actor, userIds: readonly 
 }
 
 export async function unblockShoppers(deps: Deps, userIds: readonly string[]): Promise<{ unblocked: number } | InvalidInput> {
-  const bad = validate(userIds);
-  if (bad) return bad;
-  const ids = [...new Set(userIds.map((u) => u.trim()))];
+  const ids = shopperIds(userIds);
+  if (!Array.isArray(ids)) return ids;
   const gone = await deps.db.delete(blockedShoppers).where(inArray(blockedShoppers.userId, ids)).returning({ userId: blockedShoppers.userId });
   const list = lists.get(deps);
   if (list) for (const id of ids) list.ids.delete(id);
