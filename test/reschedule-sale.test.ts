@@ -10,6 +10,7 @@ import { signToken } from '../src/auth.js';
 import { BACKENDS } from './support/backends.js';
 import { type Harness, harness, RESERVE, TEST_SECRET } from './support/harness.js';
 import { twoApis } from './support/server.js';
+import { waitFor } from './support/servers.js';
 
 const RESCHEDULE = /* GraphQL */ `
   mutation($id: ID!, $startsAt: DateTime!, $endsAt: DateTime) {
@@ -40,13 +41,17 @@ function ticker(url: string, id: string) {
   return {
     seen,
     async until(ok: (t: Tick) => boolean): Promise<Tick> {
-      for (let i = 0; i < 250; i++) {
-        if (failed) throw new Error(`ticker failed: ${JSON.stringify(failed)}`);
-        const hit = seen.find(ok);
-        if (hit) return hit;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error(`no matching push; seen ${JSON.stringify(seen)}`);
+      let hit: Tick | undefined;
+      await waitFor(
+        () => {
+          if (failed) throw new Error(`ticker failed: ${JSON.stringify(failed)}`);
+          return (hit = seen.find(ok)) !== undefined;
+        },
+        'a matching stockChanged push',
+        5_000,
+        20,
+      );
+      return hit!;
     },
     async close() {
       stop();
