@@ -121,6 +121,27 @@ describe.each(BACKENDS)('notifications on %s', (backend) => {
     expect(deliveries.find((d) => d.channel === 'SMS')!.providerId).toBe(smsConfirmations[0].sid);
   });
 
+  it('a shopper whose paid order an operator refunds is told once, by email and SMS, with the amount given back', async () => {
+    const email = `refunded-${tag}@example.com`;
+    const phone = backend === 'embedded' ? '+14155550111' : '+14155550112';
+    const t = await shopper(`refunded-${tag}`, { email, phone, channels: ['EMAIL', 'SMS'] });
+    const { checkout } = await order(t, { quantity: 1, price: 2450 });
+    const o = checkout.data.checkout.order;
+    expect((await h.gql(PAY, { input: { orderId: o.id, paymentMethod: 'pm_card_visa', amount: 2450 } }, t)).data.pay.__typename).toBe('PaySuccess');
+    const REFUND = `mutation($id: ID!) { refundOrder(orderId: $id, reason: "out of stock at the warehouse") { refund { status } } }`;
+    const admin = await h.admin();
+    for (let i = 0; i < 2; i++) expect((await h.gql(REFUND, { id: o.id }, admin)).data.refundOrder.refund.status).toBe('SUCCEEDED');
+    await drain();
+    await h.worker.tick();
+    const refunded = smtp.mails.filter((m) => m.to.includes(email) && m.topic === 'order.refunded');
+    expect(refunded.map((m) => m.subject)).toEqual([`Order ${o.id.slice(0, 8)} cancelled: $24.50 refunded`]);
+    expect(refunded[0].body).toContain('1 x Limited sneaker');
+    expect(refunded[0].body).toContain('is being refunded');
+    const sms = twilio.sms.filter((s) => s.to === phone && s.body.includes('refunded'));
+    expect(sms).toHaveLength(1);
+    expect(sms[0].body).toMatch(new RegExp(`^flashsale: order ${o.id} was cancelled; \\$24\\.50 is being refunded to how you paid\\.`));
+  });
+
   it('sends only on the channels a shopper accepts, and nothing to a shopper without contact details', async () => {
     const email = `email-only-${tag}@example.com`;
     const t = await shopper(`email-only-${tag}`, { email, phone: '+14155550199', channels: ['EMAIL'] });

@@ -121,6 +121,14 @@ describe('clients/sdk', () => {
     const blocked = await h.token('sdk-ship-1');
     expect(await client(() => blocked).reserve({ productId: id }).catch((e) => e)).toMatchObject({ code: 'FORBIDDEN' });
     expect(await operator.unblockShoppers(['sdk-ship-1'])).toEqual({ unblocked: 1 });
+    // A refunded order leaves the walk; the shopper reads the refund on the order.
+    const refunded = await operator.refundOrder(paid[2], 'damaged in transit');
+    expect(refunded).toMatchObject({ order: { id: paid[2], status: 'CANCELLED' }, refund: { status: 'SUCCEEDED', amount: { amount: 700 } } });
+    const again = [];
+    for await (const o of operator.allPaidOrders({ productId: id })) again.push(o.orderId);
+    expect(again).toEqual(paid.slice(0, 2));
+    const buyer = await h.token('sdk-ship-2');
+    expect((await client(() => buyer).order(paid[2]))?.refunds).toEqual([refunded.refund]);
   });
 
   it('asks getToken for a fresh token when the server refuses the one it has', async () => {

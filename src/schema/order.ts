@@ -2,6 +2,7 @@ import type { OrderRow } from '../adapters/db/schema/tables.js';
 import { type Address, checkout, getOrder, itemsOf, listOrders } from '../domain/orders/checkout.js';
 import { PAID_ORDERS_MAX_PAGE, type PaidOrder as PaidOrderRow, type PaidOrderPage as PaidOrderPageRow, paidOrders } from '../domain/orders/fulfilment.js';
 import { watchOrder } from '../domain/orders/live.js';
+import { type RefundedOrder, type RefundRow, refundOrder, refundsOf } from '../domain/orders/refund.js';
 import { pay } from '../domain/payments/pay.js';
 import { badInput, builder, Money, orThrow } from './builder.js';
 import {
@@ -23,6 +24,27 @@ const OrderStatus = builder.enumType('OrderStatus', { values: ['PENDING', 'COMPL
 const PaymentStatus = builder.enumType('PaymentStatus', { values: ['PENDING', 'COMPLETED', 'FAILED'] as const });
 const InventoryStatus = builder.enumType('InventoryStatus', { values: ['CONFIRMED', 'FAILED'] as const });
 
+const RefundStatus = builder.enumType('RefundStatus', {
+  description: 'PENDING: asked of the gateway (retried with backoff if it failed); SUCCEEDED: the gateway made it; FAILED: it gave up, an operator refunds by hand.',
+  values: ['PENDING', 'SUCCEEDED', 'FAILED'] as const,
+});
+
+const Refund = builder.objectRef<RefundRow>('Refund').implement({
+  description: "Money given back for an order's charge: the whole order refunded by an operator, or a charge of a failed attempt that no order kept.",
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    amount: t.field({ type: Money, resolve: (r) => ({ amount: r.amount, currency: r.currency }) }),
+    status: t.field({ type: RefundStatus, resolve: (r) => r.status }),
+    requestedAt: t.expose('createdAt', { type: 'DateTime' }),
+    refundedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the gateway made it (null until SUCCEEDED).',
+      resolve: (r) => (r.status === 'SUCCEEDED' ? r.updatedAt : null),
+    }),
+  }),
+});
+
 OrderItem.implement({
   fields: (t) => ({
     product: t.field({ type: Product, resolve: async (i, _a, ctx) => (await ctx.loadProduct(i.productId))! }),
@@ -43,6 +65,11 @@ Order.implement({
     transactionId: t.exposeString('transactionId', { nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    refunds: t.field({
+      type: [Refund],
+      description: 'Money given back for this order, oldest first (an order an operator refunded is CANCELLED).',
+      resolve: (o, _a, ctx) => refundsOf(ctx.deps, o.id),
+    }),
   }),
 });
 
@@ -215,5 +242,26 @@ builder.queryFields((t) => ({
     },
     resolve: async (_root, { productId, first, after }, ctx) =>
       orThrow(await paidOrders(ctx.deps, ctx.actor!, { productId: productId == null ? null : String(productId), first, after }, ctx.requestId)),
+  }),
+}));
+
+const RefundOrderResult = builder.objectRef<RefundedOrder>('RefundOrderResult').implement({
+  fields: (t) => ({
+    order: t.expose('order', { type: Order }),
+    refund: t.expose('refund', { type: Refund }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  refundOrder: t.field({
+    type: RefundOrderResult,
+    description:
+      'Admin only: refund a paid (COMPLETED) order in full and cancel it (a return, a pricing mistake, fraud found later). The order ' +
+      'leaves paidOrders and the revenue, the refund is made at once through the gateway that took the money (retried with backoff ' +
+      'when it fails) and the shopper is told. Its units stay sold: raise the stock with setStock to sell them again. Audited; a ' +
+      'repeat answers the first refund and changes nothing; an order not paid is INVALID_INPUT.',
+    authScopes: { admin: true },
+    args: { orderId: t.arg.id({ required: true }), reason: t.arg.string({ required: true }) },
+    resolve: async (_root, { orderId, reason }, ctx) => orThrow(await refundOrder(ctx.deps, ctx.actor!, String(orderId), reason)),
   }),
 }));

@@ -36,6 +36,7 @@ import {
   type ReserveInput,
   type ReserveMutation,
   StockChangedDocument,
+  RefundOrderDocument,
   UnblockShoppersDocument,
   type StockChangedSubscription,
   type TypedDocumentString,
@@ -243,6 +244,10 @@ export class FlashSaleClient {
     return (await this.execute(UnblockShoppersDocument, { userIds })).unblockShoppers;
   }
   /** Admin only: sets the product's total units (a restock or a withdrawal; never below what is held or sold). Repeat-safe. */
+  /** Admin only: refunds a paid order in full and cancels it (the shopper is told); a repeat answers the same refund. */
+  async refundOrder(orderId: string, reason: string) {
+    return (await this.execute(RefundOrderDocument, { orderId, reason })).refundOrder;
+  }
   async setStock(productId: string, totalQuantity: number) {
     return (await this.execute(SetStockDocument, { productId, totalQuantity })).setStock;
   }

@@ -7,11 +7,16 @@ import type { Deps } from '../context.js';
 import { gatewaysOf } from './port.js';
 
 /**
- * Refunds of money no order keeps. A charge can land on a payment attempt we already settled as
- * not charged (its order failed or was cancelled and its stock went back): a gateway that charged
- * after it was fenced, a capture that completed after its lookup said nothing was taken. The
- * shopper paid for nothing, so the money goes back without waiting for an operator:
- * 1. `oweRefund` records it (one row per attempt, so a repeated webhook or settlement adds nothing);
+ * Refunds, of two kinds:
+ * - a paid order an operator refunds (orders/refund.ts: `refundOrder` writes the row, with its
+ *   reason, and makes the refund at once; this job retries it if the gateway failed then);
+ * - money no order keeps. A charge can land on a payment attempt we already settled as not charged
+ *   (its order failed or was cancelled and its stock went back): a gateway that charged after it
+ *   was fenced, a capture that completed after its lookup said nothing was taken. The shopper paid
+ *   for nothing, so the money goes back without waiting for an operator.
+ * The steps:
+ * 1. `oweRefund` (or `refundOrder`) records it: one row per attempt, so a repeated webhook, settlement
+ *    or operator call adds nothing;
  * 2. the `refunds` worker job claims due rows (`FOR UPDATE SKIP LOCKED`, a lease, the attempt
  *    number as fencing token, as the outbox relay does) and asks the gateway that took the money
  *    to refund all of it, with an idempotency key derived from the attempt (`refund-<payment id>`),
@@ -65,22 +70,25 @@ interface Claimed {
   amount: number;
   currency: string;
   attempts: number;
+  order_id: string;
+  /** The operator's reason (refundOrder); null for a charge no order kept. */
+  reason: string | null;
 }
 
-/** One pass: claims due refunds and asks their gateways to make them. */
-export async function runRefunds(deps: Deps, s: RefundSettings = DEFAULT_REFUND_SETTINGS): Promise<RefundReport> {
+/** One pass: claims due refunds (only the one with id `only` when given) and asks their gateways to make them. */
+export async function runRefunds(deps: Deps, s: RefundSettings = DEFAULT_REFUND_SETTINGS, only?: string): Promise<RefundReport> {
   const now = deps.now();
   const claimed = rowsOf<Claimed>(
     await deps.db.execute(sql`
       update refunds r set attempts = r.attempts + 1, next_attempt_at = ${timestamptz(new Date(now.getTime() + s.leaseSeconds * 1000))}, updated_at = now()
       where r.id in (
         select id from refunds
-        where status = 'PENDING' and next_attempt_at <= ${timestamptz(now)}
+        where status = 'PENDING' and next_attempt_at <= ${timestamptz(now)}${only === undefined ? sql`` : sql` and id = ${only}`}
         order by next_attempt_at
         limit ${s.batch}
         for update skip locked
       )
-      returning r.id, r.payment_id, r.gateway, r.transaction_id, r.amount, r.currency, r.attempts`),
+      returning r.id, r.payment_id, r.order_id, r.gateway, r.transaction_id, r.amount, r.currency, r.attempts, r.reason`),
   );
   const report: RefundReport = { claimed: claimed.length, refunded: 0, retrying: 0, failed: 0 };
   const gateways = gatewaysOf(deps.payments);
@@ -99,15 +107,18 @@ export async function runRefunds(deps: Deps, s: RefundSettings = DEFAULT_REFUND_
       });
       await deps.db.update(refunds).set({ status: 'SUCCEEDED', refundId, lastError: null, updatedAt: new Date() }).where(mine);
       report.refunded++;
-      deps.log.info({ paymentId: r.payment_id, gateway: r.gateway, transactionId: r.transaction_id, refundId }, 'charge without an order refunded');
+      deps.log.info(
+        { paymentId: r.payment_id, orderId: r.order_id, gateway: r.gateway, transactionId: r.transaction_id, refundId },
+        r.reason === null ? 'charge without an order refunded' : 'order refunded',
+      );
     } catch (err) {
       const message = (err instanceof Error ? err.message : String(err)).slice(0, 500);
       if (attempts >= s.maxAttempts) {
         await deps.db.update(refunds).set({ status: 'FAILED', lastError: message, updatedAt: new Date() }).where(mine);
         report.failed++;
         deps.log.error(
-          { paymentId: r.payment_id, gateway: r.gateway, transactionId: r.transaction_id, amount: r.amount, currency: r.currency, attempts, err: message },
-          'refund of a charge without an order failed for good: refund it by hand',
+          { paymentId: r.payment_id, orderId: r.order_id, gateway: r.gateway, transactionId: r.transaction_id, amount: r.amount, currency: r.currency, attempts, err: message },
+          `refund of ${r.reason === null ? 'a charge without an order' : 'an order'} failed for good: refund it by hand`,
         );
       } else {
         const wait = Math.min(s.retryMaxMs, s.retryBaseMs * 2 ** (attempts - 1));

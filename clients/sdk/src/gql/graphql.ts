@@ -218,6 +218,8 @@ export type Mutation = {
   followProduct: FollowResult;
   /** Charge the order; on success the stock is sold for good. */
   pay: PayResult;
+  /** Admin only: refund a paid (COMPLETED) order in full and cancel it (a return, a pricing mistake, fraud found later). The order leaves paidOrders and the revenue, the refund is made at once through the gateway that took the money (retried with backoff when it fails) and the shopper is told. Its units stay sold: raise the stock with setStock to sell them again. Audited; a repeat answers the first refund and changes nothing; an order not paid is INVALID_INPUT. */
+  refundOrder: RefundOrderResult;
   /** Give a held reservation back to the pool before it expires. */
   releaseReservation: ReleaseResult;
   /** Admin only: put a dead letter back in the queue with a fresh budget of attempts. */
@@ -264,6 +266,12 @@ export type MutationFollowProductArgs = {
 
 export type MutationPayArgs = {
   input: PayInput;
+};
+
+
+export type MutationRefundOrderArgs = {
+  orderId: Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
 };
 
 
@@ -342,6 +350,8 @@ export type Order = {
   inventoryStatus: InventoryStatus;
   items: Array<OrderItem>;
   paymentStatus: PaymentStatus;
+  /** Money given back for this order, oldest first (an order an operator refunded is CANCELLED). */
+  refunds: Array<Refund>;
   status: OrderStatus;
   total: Money;
   transactionId?: Maybe<Scalars['String']['output']>;
@@ -526,6 +536,29 @@ export type RateLimited = Error & {
   message: Scalars['String']['output'];
   retryAfterSeconds: Scalars['Int']['output'];
 };
+
+/** Money given back for an order's charge: the whole order refunded by an operator, or a charge of a failed attempt that no order kept. */
+export type Refund = {
+  __typename?: 'Refund';
+  amount: Money;
+  id: Scalars['ID']['output'];
+  /** When the gateway made it (null until SUCCEEDED). */
+  refundedAt?: Maybe<Scalars['DateTime']['output']>;
+  requestedAt: Scalars['DateTime']['output'];
+  status: RefundStatus;
+};
+
+export type RefundOrderResult = {
+  __typename?: 'RefundOrderResult';
+  order: Order;
+  refund: Refund;
+};
+
+/** PENDING: asked of the gateway (retried with backoff if it failed); SUCCEEDED: the gateway made it; FAILED: it gave up, an operator refunds by hand. */
+export type RefundStatus =
+  | 'FAILED'
+  | 'PENDING'
+  | 'SUCCEEDED';
 
 export type ReleaseResult = InvalidInput | NotFound | ReleaseSuccess | ReservationExpired;
 
@@ -735,12 +768,14 @@ export type ReservationQueryVariables = Exact<{
 
 export type ReservationQuery = { __typename?: 'Query', reservation?: { __typename?: 'Reservation', id: string, cartId: string, quantity: number, expiresAt: string, status: ReservationStatus, sequence: number, product: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string } } } | null };
 
+export type RefundFieldsFragment = { __typename?: 'Refund', id: string, status: RefundStatus, requestedAt: string, refundedAt?: string | null, amount: { __typename?: 'Money', amount: number, currency: string } };
+
 export type OrderQueryVariables = Exact<{
   id: Scalars['ID']['input'];
 }>;
 
 
-export type OrderQuery = { __typename?: 'Query', order?: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> } | null };
+export type OrderQuery = { __typename?: 'Query', order?: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, refunds: Array<{ __typename?: 'Refund', id: string, status: RefundStatus, requestedAt: string, refundedAt?: string | null, amount: { __typename?: 'Money', amount: number, currency: string } }>, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> } | null };
 
 export type OrdersQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -786,6 +821,14 @@ export type BlockShoppersMutationVariables = Exact<{
 
 
 export type BlockShoppersMutation = { __typename?: 'Mutation', blockShoppers: { __typename?: 'BlockShoppersResult', blocked: number, holdsRevoked: number } };
+
+export type RefundOrderMutationVariables = Exact<{
+  orderId: Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
+}>;
+
+
+export type RefundOrderMutation = { __typename?: 'Mutation', refundOrder: { __typename?: 'RefundOrderResult', order: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> }, refund: { __typename?: 'Refund', id: string, status: RefundStatus, requestedAt: string, refundedAt?: string | null, amount: { __typename?: 'Money', amount: number, currency: string } } } };
 
 export type UnblockShoppersMutationVariables = Exact<{
   userIds: Array<Scalars['ID']['input']> | Scalars['ID']['input'];
@@ -957,6 +1000,18 @@ export const OrderFieldsFragmentDoc = new TypedDocumentString(`
   updatedAt
 }
     `, {"fragmentName":"OrderFields"}) as unknown as TypedDocumentString<OrderFieldsFragment, unknown>;
+export const RefundFieldsFragmentDoc = new TypedDocumentString(`
+    fragment RefundFields on Refund {
+  id
+  status
+  amount {
+    amount
+    currency
+  }
+  requestedAt
+  refundedAt
+}
+    `, {"fragmentName":"RefundFields"}) as unknown as TypedDocumentString<RefundFieldsFragment, unknown>;
 export const ProductsDocument = new TypedDocumentString(`
     query Products {
   products {
@@ -1096,6 +1151,9 @@ export const OrderDocument = new TypedDocumentString(`
     query Order($id: ID!) {
   order(id: $id) {
     ...OrderFields
+    refunds {
+      ...RefundFields
+    }
   }
 }
     fragment OrderFields on Order {
@@ -1122,6 +1180,16 @@ export const OrderDocument = new TypedDocumentString(`
   }
   createdAt
   updatedAt
+}
+fragment RefundFields on Refund {
+  id
+  status
+  amount {
+    amount
+    currency
+  }
+  requestedAt
+  refundedAt
 }`) as unknown as TypedDocumentString<OrderQuery, OrderQueryVariables>;
 export const OrdersDocument = new TypedDocumentString(`
     query Orders {
@@ -1304,6 +1372,52 @@ export const BlockShoppersDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<BlockShoppersMutation, BlockShoppersMutationVariables>;
+export const RefundOrderDocument = new TypedDocumentString(`
+    mutation RefundOrder($orderId: ID!, $reason: String!) {
+  refundOrder(orderId: $orderId, reason: $reason) {
+    order {
+      ...OrderFields
+    }
+    refund {
+      ...RefundFields
+    }
+  }
+}
+    fragment OrderFields on Order {
+  id
+  cartId
+  status
+  paymentStatus
+  inventoryStatus
+  transactionId
+  total {
+    amount
+    currency
+  }
+  items {
+    quantity
+    unitPrice {
+      amount
+      currency
+    }
+    product {
+      id
+      name
+    }
+  }
+  createdAt
+  updatedAt
+}
+fragment RefundFields on Refund {
+  id
+  status
+  amount {
+    amount
+    currency
+  }
+  requestedAt
+  refundedAt
+}`) as unknown as TypedDocumentString<RefundOrderMutation, RefundOrderMutationVariables>;
 export const UnblockShoppersDocument = new TypedDocumentString(`
     mutation UnblockShoppers($userIds: [ID!]!) {
   unblockShoppers(userIds: $userIds) {

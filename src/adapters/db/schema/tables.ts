@@ -185,9 +185,10 @@ export const payments = pgTable(
 );
 
 /**
- * Money a gateway took that no order keeps: a charge that landed on a payment attempt already
- * settled as not charged (its order failed or was cancelled, its stock given back). One row per
- * attempt, written when the charge is found; the `refunds` worker job gives the money back through
+ * Money to give back: a charge that landed on a payment attempt already settled as not charged (its
+ * order failed or was cancelled, its stock given back), or a paid order an operator refunded
+ * (`refundOrder`, with `reason`). One row per attempt, written when the charge is found or the
+ * refund is asked for; the `refunds` worker job gives the money back through
  * the gateway that took it, with an idempotency key derived from the attempt, so a retried or
  * repeated refund never pays back twice.
  */
@@ -210,10 +211,19 @@ export const refunds = pgTable(
     lastError: text('last_error'),
     /** The gateway's id of the refund, once made. */
     refundId: text('refund_id'),
+    /** Why an operator refunded a paid order (`refundOrder`); null for a charge no order kept. */
+    reason: text('reason'),
+    /** The operator who asked for it; null for a charge no order kept. */
+    requestedBy: text('requested_by'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('refunds_payment').on(t.paymentId), index('refunds_due').on(t.nextAttemptAt).where(sql`${t.status} = 'PENDING'`)],
+  (t) => [
+    uniqueIndex('refunds_payment').on(t.paymentId),
+    index('refunds_due').on(t.nextAttemptAt).where(sql`${t.status} = 'PENDING'`),
+    // An order's refunds (Order.refunds, the shopper's export).
+    index('refunds_order').on(t.orderId),
+  ],
 );
 
 /**

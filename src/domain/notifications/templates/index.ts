@@ -2,6 +2,7 @@
 import type { Template } from './layout.js';
 import { orderCompleted } from './order-completed.js';
 import { orderPlaced } from './order-placed.js';
+import { orderRefunded } from './order-refunded.js';
 import { paymentFailed } from './payment-failed.js';
 import { backInStock } from './back-in-stock.js';
 import { productSoldOut } from './product-sold-out.js';
@@ -13,6 +14,7 @@ import { saleStarted } from './sale-started.js';
 export const templates: Record<string, Template> = {
   'order.placed': orderPlaced,
   'order.completed': orderCompleted,
+  'order.refunded': orderRefunded,
   'payment.failed': paymentFailed,
   'reservation.expiring': reservationExpiring,
   'reservation.expired': reservationExpired,

@@ -1,0 +1,3 @@
+ALTER TABLE "refunds" ADD COLUMN "reason" text;--> statement-breakpoint
+ALTER TABLE "refunds" ADD COLUMN "requested_by" text;--> statement-breakpoint
+CREATE INDEX "refunds_order" ON "refunds" USING btree ("order_id");

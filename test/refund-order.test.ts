@@ -1,0 +1,150 @@
+// Operators refund a paid order (refundOrder): the order is cancelled, the whole charge goes back
+// through the real Stripe SDK (to a local fake Stripe) once however often it is asked, the shopper
+// sees it and is told, the order leaves the export and the revenue; bad calls change nothing.
+import { eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsOf } from '../src/adapters/db/client.js';
+import { orders, outbox, refunds } from '../src/adapters/db/schema/tables.js';
+import { BACKENDS } from './support/backends.js';
+import { type FakePayPal, startFakePayPal } from './support/fake-paypal.js';
+import { type FakeStripe, startFakeStripe } from './support/fake-stripe.js';
+import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE } from './support/harness.js';
+import { gatewayFor, PAYPAL, STRIPE_KEY, WEBHOOK_SECRET } from './support/payments.js';
+
+const REFUND = /* GraphQL */ `
+  mutation($orderId: ID!, $reason: String!) {
+    refundOrder(orderId: $orderId, reason: $reason) {
+      order { id status paymentStatus }
+      refund { id status amount { amount currency } requestedAt refundedAt }
+    }
+  }
+`;
+
+const MINE = /* GraphQL */ `
+  query($id: ID!) { order(id: $id) { status paymentStatus refunds { id status amount { amount currency } refundedAt } } }
+`;
+
+describe.each(BACKENDS)('refundOrder on %s', (backend) => {
+  let h: Harness;
+  let stripe: FakeStripe;
+  let paypal: FakePayPal;
+  const tag = backend.replace(/\W/g, '-');
+  beforeAll(async () => {
+    stripe = await startFakeStripe({ secretKey: STRIPE_KEY, webhookSecret: WEBHOOK_SECRET });
+    paypal = await startFakePayPal(PAYPAL);
+    h = await harness(backend, { payments: await gatewayFor(stripe, paypal) });
+  }, 180_000);
+  afterAll(async () => {
+    await h?.close();
+    await stripe?.close();
+    await paypal?.close();
+  });
+
+  /** A shopper's order of `quantity` units of `productId`, checked out and, unless `paid` is false, paid by card. */
+  async function order(productId: string, who: string, quantity: number, paid = true) {
+    const token = await h.token(`${who}-${tag}`);
+    const r = await h.gql(RESERVE, { input: { productId, quantity } }, token);
+    expect(r.data.reserve.__typename).toBe('ReserveSuccess');
+    const c = await h.gql(CHECKOUT, { input: { cartId: r.data.reserve.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, token);
+    const o = c.data.checkout.order;
+    let transactionId: string | null = null;
+    if (paid) {
+      const p = await h.gql(PAY, { input: { orderId: o.id, paymentMethod: 'pm_card_visa', amount: o.total.amount } }, token);
+      expect(p.data.pay.__typename).toBe('PaySuccess');
+      transactionId = p.data.pay.transactionId;
+    }
+    return { id: o.id as string, token, amount: o.total.amount as number, transactionId };
+  }
+
+  const revenueOf = async (productId: string) =>
+    (await h.gql(`query($id: ID!) { saleStats(productId: $id) { revenue { amount } soldQuantity } }`, { id: productId }, await h.admin())).data.saleStats;
+  const exported = async (productId: string) =>
+    (await h.gql(`query($id: ID) { paidOrders(productId: $id, first: 100) { orders { orderId } } }`, { id: productId }, await h.admin())).data.paidOrders.orders.map(
+      (o: { orderId: string }) => o.orderId,
+    );
+
+  it('cancels a paid order and refunds its whole charge once; a repeat answers the same refund; the shopper sees it and is told', async () => {
+    const { id: productId } = await h.product({ totalQuantity: 5, priceAmount: 2500, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 3 } });
+    const o = await order(productId, 'refund-me', 2);
+    const kept = await order(productId, 'keep-me', 1);
+    expect(await exported(productId)).toEqual([o.id, kept.id]);
+    expect(await revenueOf(productId)).toEqual({ revenue: { amount: 7500 }, soldQuantity: 3 });
+    const before = stripe.refunds.length;
+
+    const admin = await h.admin();
+    const first = await h.gql(REFUND, { orderId: o.id, reason: 'customer return' }, admin);
+    expect(first.errors).toBeUndefined();
+    const answer = first.data.refundOrder;
+    expect(answer.order).toEqual({ id: o.id, status: 'CANCELLED', paymentStatus: 'COMPLETED' });
+    expect(answer.refund).toMatchObject({ status: 'SUCCEEDED', amount: { amount: 5000, currency: 'USD' } });
+    expect(answer.refund.refundedAt).not.toBeNull();
+    // Made at once, through Stripe, for the whole charge, under the attempt's key.
+    expect(stripe.refunds.slice(before)).toEqual([expect.objectContaining({ intentId: o.transactionId, amount: 5000, idempotencyKey: expect.stringMatching(/^refund-[0-9a-f-]{36}$/) })]);
+
+    // Asked again: the same refund, nothing more at Stripe, nothing more in the outbox.
+    const again = await h.gql(REFUND, { orderId: o.id, reason: 'asked twice' }, admin);
+    expect(again.data.refundOrder.refund).toEqual(answer.refund);
+    expect(stripe.refunds.length).toBe(before + 1);
+    const db = h.backend.runtime.deps.db;
+    const [row] = await db.select().from(refunds).where(eq(refunds.orderId, o.id));
+    expect(row).toMatchObject({ reason: 'customer return', requestedBy: 'operator', status: 'SUCCEEDED', attempts: 1, refundId: stripe.refunds[before].id });
+    const events = await db.select().from(outbox).where(eq(outbox.aggregateId, o.id));
+    expect(events.filter((e) => e.topic === 'order.refunded')).toMatchObject([{ userId: `refund-me-${tag}`, payload: { orderId: o.id, total: 5000, currency: 'USD' } }]);
+
+    // The shopper sees the order cancelled with the money given back.
+    const mine = (await h.gql(MINE, { id: o.id }, o.token)).data.order;
+    expect(mine).toMatchObject({ status: 'CANCELLED', paymentStatus: 'COMPLETED', refunds: [{ id: answer.refund.id, status: 'SUCCEEDED', amount: { amount: 5000, currency: 'USD' } }] });
+    expect((await h.gql(MINE, { id: kept.id }, kept.token)).data.order.refunds).toEqual([]);
+    // Not to be shipped, not revenue; its units stay sold (the ledger still adds up).
+    expect(await exported(productId)).toEqual([kept.id]);
+    expect(await revenueOf(productId)).toEqual({ revenue: { amount: 2500 }, soldQuantity: 3 });
+    expect(await h.ledger(productId)).toEqual({ total: 5, available: 2, reserved: 0, sold: 3 });
+    // The shopper's data export lists it; the audit log has the operator's call.
+    const mineExported = JSON.parse((await h.gql('{ exportMyData }', {}, o.token)).data.exportMyData).data.shopping.orders.find((x: { id: string }) => x.id === o.id);
+    expect(mineExported.refunds).toEqual([expect.objectContaining({ gateway: 'stripe', amount: 5000, status: 'SUCCEEDED' })]);
+    const audited = rowsOf<{ n: number }>(await db.execute(sql`select count(*)::int as n from audit_log where action = 'mutation.refundOrder' and actor = 'operator'`));
+    expect(Number(audited[0].n)).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a refund Stripe fails now is answered PENDING and made by the refunds job later, once', async () => {
+    const { id: productId } = await h.product({ totalQuantity: 3, priceAmount: 1200 });
+    const o = await order(productId, 'refund-later', 1);
+    const before = stripe.refunds.length;
+    stripe.fault('refund', { kind: '500' });
+    const answer = await h.gql(REFUND, { orderId: o.id, reason: 'duplicate purchase' }, await h.admin());
+    expect(answer.data.refundOrder).toMatchObject({ order: { status: 'CANCELLED' }, refund: { status: 'PENDING', refundedAt: null } });
+    expect(stripe.refunds.length).toBe(before);
+    const db = h.backend.runtime.deps.db;
+    // Due now rather than after the backoff, for the test; the worker's own job makes it.
+    await db.update(refunds).set({ nextAttemptAt: new Date(0) }).where(eq(refunds.orderId, o.id));
+    await h.worker.tick();
+    expect(stripe.refunds.slice(before)).toEqual([expect.objectContaining({ intentId: o.transactionId, amount: 1200 })]);
+    const mine = (await h.gql(MINE, { id: o.id }, o.token)).data.order;
+    expect(mine.refunds).toMatchObject([{ status: 'SUCCEEDED' }]);
+    expect(mine.refunds[0].refundedAt).not.toBeNull();
+    await h.worker.tick();
+    expect(stripe.refunds.length).toBe(before + 1);
+  });
+
+  it('refuses an order not paid, an unknown or malformed id, an empty reason and a shopper, changing nothing', async () => {
+    const { id: productId } = await h.product({ totalQuantity: 3 });
+    const unpaid = await order(productId, 'refund-unpaid', 1, false);
+    const paid = await order(productId, 'refund-shopper', 1);
+    const admin = await h.admin();
+    const before = stripe.refunds.length;
+    const code = async (vars: { orderId: string; reason: string }, token = admin) => {
+      const r = await h.gql(REFUND, vars, token);
+      return [r.errors?.[0]?.extensions?.code, r.errors?.[0]?.message];
+    };
+    expect(await code({ orderId: unpaid.id, reason: 'x' })).toEqual(['INVALID_INPUT', expect.stringMatching(/PENDING, not paid/)]);
+    expect(await code({ orderId: '00000000-0000-4000-8000-000000000000', reason: 'x' })).toEqual(['NOT_FOUND', expect.any(String)]);
+    expect(await code({ orderId: 'not-an-id', reason: 'x' })).toEqual(['INVALID_INPUT', expect.stringMatching(/orderId/)]);
+    expect(await code({ orderId: paid.id, reason: '   ' })).toEqual(['INVALID_INPUT', expect.stringMatching(/reason/)]);
+    expect(await code({ orderId: paid.id, reason: 'x' }, paid.token)).toEqual(['FORBIDDEN', expect.any(String)]);
+    const db = h.backend.runtime.deps.db;
+    const statuses = await db.select({ id: orders.id, status: orders.status }).from(orders).where(sql`${orders.id} in (${unpaid.id}, ${paid.id})`);
+    expect(Object.fromEntries(statuses.map((s) => [s.id, s.status]))).toEqual({ [unpaid.id]: 'PENDING', [paid.id]: 'COMPLETED' });
+    expect(await db.select().from(refunds).where(sql`${refunds.orderId} in (${unpaid.id}, ${paid.id})`)).toEqual([]);
+    expect(stripe.refunds.length).toBe(before);
+  });
+});
