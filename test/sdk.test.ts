@@ -129,6 +129,9 @@ describe('clients/sdk', () => {
     expect(again).toEqual(paid.slice(0, 2));
     const buyer = await h.token('sdk-ship-2');
     expect((await client(() => buyer).order(paid[2]))?.refunds).toEqual([refunded.refund]);
+    // The sale called off through the SDK: the two orders left are refunded.
+    const cancelled = await operator.cancelSale(id, 'recall', { refundPaidOrders: true });
+    expect(cancelled).toMatchObject({ product: { id, sale: { state: 'ENDED' } }, holdsRevoked: 0, ordersRefunded: 2, paymentsInFlight: 0 });
   });
 
   it('asks getToken for a fresh token when the server refuses the one it has', async () => {

@@ -1,9 +1,7 @@
 import { asc, gt, inArray, sql } from 'drizzle-orm';
-import { rowsOf } from '../adapters/db/client.js';
-import { timestamptz } from '../adapters/db/rows.js';
 import { blockedShoppers } from '../adapters/db/schema/tables.js';
 import type { Actor, Deps } from './context.js';
-import { sweepExpired } from './inventory/expiry.js';
+import { revokeHolds, sweepAllExpired } from './inventory/expiry.js';
 import { assertIntRange, assertText, type InvalidInput, invalid } from './results.js';
 
 /**
@@ -80,25 +78,20 @@ export async function blockShoppers(deps: Deps, actor: Actor, userIds: readonly 
   if (!Array.isArray(ids)) return ids;
   const bad = assertText('reason', reason, 500);
   if (bad) return bad;
-  const at = timestamptz(deps.now());
+  const now = deps.now();
   const { blocked, holdsRevoked } = await deps.db.transaction(async (tx) => {
     const added = await tx
       .insert(blockedShoppers)
       .values(ids.map((userId) => ({ userId, reason: reason.trim(), blockedBy: actor.userId })))
       .onConflictDoNothing()
       .returning({ userId: blockedShoppers.userId });
-    const revoked = rowsOf<{ id: string }>(
-      await tx.execute(sql`
-        update reservations set expires_at = ${at}
-        where user_id = any(${sql.param(ids)}::text[]) and status in ('ACTIVE', 'CHECKED_OUT') and expires_at > ${at}
-        returning id`),
-    );
-    return { blocked: added.length, holdsRevoked: revoked.length };
+    const holdsRevoked = await revokeHolds(tx, sql`user_id = any(${sql.param(ids)}::text[])`, now);
+    return { blocked: added.length, holdsRevoked };
   });
   const list = lists.get(deps);
   if (list) for (const id of ids) list.ids.add(id);
   // The holds' time is up now: sweep them at once rather than at the worker's next pass.
-  if (holdsRevoked > 0) while ((await sweepExpired(deps, 500)) >= 500) {}
+  if (holdsRevoked > 0) await sweepAllExpired(deps);
   return { blocked, holdsRevoked };
 }
 

@@ -1,3 +1,4 @@
+import { type CancelledSale, cancelSale } from '../domain/inventory/cancel.js';
 import { createProduct, endSale, inventoryOf, listProducts, rescheduleSale, saleState, setStock } from '../domain/inventory/products.js';
 import { assertProductId } from '../domain/results.js';
 import { builder, Money, orThrow } from './builder.js';
@@ -70,6 +71,17 @@ const CreateProductInput = builder.inputType('CreateProductInput', {
   }),
 });
 
+const CancelSaleResult = builder.objectRef<CancelledSale>('CancelSaleResult').implement({
+  fields: (t) => ({
+    product: t.expose('product', { type: Product }),
+    holdsRevoked: t.exposeInt('holdsRevoked', { description: 'Holds taken back: the units are returned, their unpaid orders cancelled.' }),
+    ordersRefunded: t.exposeInt('ordersRefunded', { description: 'Paid orders refunded and cancelled by this call (refundPaidOrders).' }),
+    paymentsInFlight: t.exposeInt('paymentsInFlight', {
+      description: 'Orders with the product whose payment is still in flight, left to settle: call again to refund those that complete.',
+    }),
+  }),
+});
+
 builder.mutationFields((t) => ({
   createProduct: t.field({
     type: Product,
@@ -84,10 +96,27 @@ builder.mutationFields((t) => ({
     description:
       "Admin only: end the product's sale now (a pricing mistake, a recall); a sale not yet open ends too. " +
       'Reserves are refused from then on (SaleNotOpen, SALE_ENDED); holds already made keep their time and may still be ' +
-      'checked out, orders may still be paid. A sale already over is returned as it is.',
+      'checked out, orders may still be paid (cancelSale takes them back too). A sale already over is returned as it is.',
     authScopes: { admin: true },
     args: { productId: t.arg.id({ required: true }) },
     resolve: async (_root, { productId }, ctx) => orThrow(await endSale(ctx.deps, String(productId))),
+  }),
+  cancelSale: t.field({
+    type: CancelSaleResult,
+    description:
+      "Admin only: call the product's sale off (a pricing mistake, a recall). The sale ends now (as endSale); every hold of the " +
+      'product, and every other hold of an order that holds it, is taken back (units returned, unpaid orders cancelled, shoppers ' +
+      'told); with refundPaidOrders every paid order with the product is refunded in full and cancelled, its shopper told. An ' +
+      'order whose payment is in flight is left to settle (paymentsInFlight): a repeat refunds those paid since and changes ' +
+      'nothing else. Audited.',
+    authScopes: { admin: true },
+    args: {
+      productId: t.arg.id({ required: true }),
+      reason: t.arg.string({ required: true }),
+      refundPaidOrders: t.arg.boolean({ required: true, defaultValue: false }),
+    },
+    resolve: async (_root, { productId, reason, refundPaidOrders }, ctx) =>
+      orThrow(await cancelSale(ctx.deps, ctx.actor!, String(productId), reason, refundPaidOrders)),
   }),
   rescheduleSale: t.field({
     type: Product,

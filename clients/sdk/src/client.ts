@@ -12,6 +12,7 @@ import {
   type CheckoutInput,
   type CheckoutMutation,
   CreateProductDocument,
+  CancelSaleDocument,
   EndSaleDocument,
   SetStockDocument,
   type CreateProductInput,
@@ -226,6 +227,13 @@ export class FlashSaleClient {
   /** Admin only: ends the product's sale now (reserves refused from then on; holds already made stay). */
   async endSale(productId: string) {
     return (await this.execute(EndSaleDocument, { productId })).endSale;
+  }
+  /**
+   * Admin only: calls the sale off: ends it, takes every hold of it back and, with `refundPaidOrders`, refunds
+   * and cancels its paid orders. Call again while `paymentsInFlight` > 0 to refund those paid since.
+   */
+  async cancelSale(productId: string, reason: string, opts: { refundPaidOrders?: boolean } = {}) {
+    return (await this.execute(CancelSaleDocument, { productId, reason, refundPaidOrders: opts.refundPaidOrders ?? false })).cancelSale;
   }
   /**
    * Admin only: moves the product's sale window to `startsAt` .. `endsAt` (null: no end). A sale not yet open

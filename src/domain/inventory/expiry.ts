@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
-import { rowsOf } from '../../adapters/db/client.js';
+import { type SQL, sql } from 'drizzle-orm';
+import { type DbOrTx, rowsOf } from '../../adapters/db/client.js';
 import { timestamptz } from '../../adapters/db/rows.js';
 import { outbox, stockMovements } from '../../adapters/db/schema/tables.js';
 import { publishReservation, returnToGate } from '../cart/reserve.js';
@@ -16,6 +16,27 @@ interface ExpiredRow {
   product_id: string;
   order_id: string | null;
   quantity: number;
+}
+
+/**
+ * Takes holds back now (an operator's block or cancelled sale): the active and checked-out holds
+ * matched by `which` (a condition on `reservations`) get their time up, in the caller's transaction
+ * when given one; `sweepAllExpired` then does what their expiry does. Returns how many.
+ */
+export async function revokeHolds(db: DbOrTx, which: SQL, now: Date): Promise<number> {
+  const at = timestamptz(now);
+  const revoked = rowsOf<{ id: string }>(
+    await db.execute(sql`
+      update reservations set expires_at = ${at}
+      where (${which}) and status in ('ACTIVE', 'CHECKED_OUT') and expires_at > ${at}
+      returning id`),
+  );
+  return revoked.length;
+}
+
+/** Sweeps until no hold whose time is up is left (but those whose payment is in flight). */
+export async function sweepAllExpired(deps: Deps, batch = 500): Promise<void> {
+  while ((await sweepExpired(deps, batch)) >= batch) {}
 }
 
 /**

@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import { and, asc, desc, eq, isNotNull } from 'drizzle-orm';
-import { orders, payments, refunds, type OrderRow } from '../../adapters/db/schema/tables.js';
+import { and, asc, eq, isNotNull, type SQL, sql } from 'drizzle-orm';
+import { rowsOf, type Tx } from '../../adapters/db/client.js';
+import { timestamptz } from '../../adapters/db/rows.js';
+import { orders, refunds, type OrderRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
-import { outboxInsert } from '../notifications/events.js';
 import { runRefunds } from '../payments/refunds.js';
 import { assertText, assertUuid, type InvalidInput, invalid, type NotFound, notFound } from '../results.js';
 import { publishOrder } from './checkout.js';
@@ -39,36 +39,10 @@ export async function refundOrder(deps: Deps, actor: Actor, orderId: string, rea
       .where(and(eq(refunds.orderId, orderId), isNotNull(refunds.reason)));
     if (earlier) return { order, refund: earlier, repeat: true };
     if (order.status !== 'COMPLETED') return invalid(`The order is ${order.status}, not paid: there is nothing to refund`, 'orderId');
-    const [charge] = await tx
-      .select()
-      .from(payments)
-      .where(and(eq(payments.orderId, orderId), eq(payments.status, 'SUCCEEDED'), isNotNull(payments.transactionId)))
-      .orderBy(desc(payments.attempt))
-      .limit(1);
-    if (!charge) return invalid('No charge is recorded for this order: there is nothing to refund through a gateway', 'orderId');
-    const at = deps.now();
-    const [cancelled] = await tx.update(orders).set({ status: 'CANCELLED', updatedAt: at }).where(eq(orders.id, orderId)).returning();
-    const [refund] = await tx
-      .insert(refunds)
-      .values({
-        id: randomUUID(),
-        paymentId: charge.id,
-        orderId,
-        gateway: charge.gateway,
-        transactionId: charge.transactionId!,
-        amount: charge.amount,
-        currency: charge.currency,
-        status: 'PENDING',
-        reason: reason.trim(),
-        requestedBy: actor.userId,
-        createdAt: at,
-        updatedAt: at,
-        nextAttemptAt: at,
-      })
-      .returning();
-    await tx.execute(
-      outboxInsert('order.refunded', orderId, order.userId, { orderId, total: charge.amount, currency: charge.currency, transactionId: charge.transactionId }),
-    );
+    const [written] = await writeRefunds(tx, sql`o.id = ${orderId}`, { reason, by: actor.userId, at: deps.now() }, 1);
+    if (!written) return invalid('No charge is recorded for this order: there is nothing to refund through a gateway', 'orderId');
+    const [cancelled] = await tx.select().from(orders).where(eq(orders.id, orderId));
+    const [refund] = await tx.select().from(refunds).where(eq(refunds.id, written.refundId));
     return { order: cancelled!, refund: refund!, repeat: false };
   });
   if (!('refund' in done)) return done;
@@ -80,6 +54,52 @@ export async function refundOrder(deps: Deps, actor: Actor, orderId: string, rea
   );
   const [now] = await deps.db.select().from(refunds).where(eq(refunds.id, done.refund.id));
   return { order: done.order, refund: now ?? done.refund };
+}
+
+export interface RefundBy {
+  reason: string;
+  /** The operator asking. */
+  by: string;
+  at: Date;
+}
+
+/**
+ * Refunds, in the caller's transaction, up to `limit` paid orders matched by `which` (a condition on
+ * `orders o`), each locked (`SKIP LOCKED`: one another call is refunding is left to it): the order
+ * CANCELLED, a PENDING `refunds` row for the attempt that charged it (made by `runRefunds`), the
+ * shopper's `order.refunded` outbox event. One statement for the whole batch. Only orders with a
+ * recorded charge are taken. Returns what it refunded.
+ */
+export async function writeRefunds(tx: Tx, which: SQL, r: RefundBy, limit: number): Promise<{ orderId: string; userId: string; refundId: string }[]> {
+  const at = timestamptz(r.at);
+  return rowsOf<{ order_id: string; user_id: string; refund_id: string }>(
+    await tx.execute(sql`
+      with locked as (
+        select o.id, o.user_id from orders o
+        where o.status = 'COMPLETED' and (${which})
+          and exists (select 1 from payments p where p.order_id = o.id and p.status = 'SUCCEEDED' and p.transaction_id is not null)
+        order by o.id
+        limit ${limit}
+        for update of o skip locked
+      ), charged as (
+        select distinct on (l.id) l.id as order_id, l.user_id, p.id as payment_id, p.gateway, p.transaction_id, p.amount, p.currency
+        from locked l join payments p on p.order_id = l.id and p.status = 'SUCCEEDED' and p.transaction_id is not null
+        order by l.id, p.attempt desc
+      ), cancelled as (
+        update orders set status = 'CANCELLED', updated_at = ${at} from charged where orders.id = charged.order_id
+      ), queued as (
+        insert into refunds (id, payment_id, order_id, gateway, transaction_id, amount, currency, status, reason, requested_by, created_at, updated_at, next_attempt_at)
+        select gen_random_uuid(), payment_id, order_id, gateway, transaction_id, amount, currency, 'PENDING', ${r.reason.trim()}, ${r.by}, ${at}, ${at}, ${at}
+        from charged
+        returning id, order_id
+      ), told as (
+        insert into outbox (id, topic, aggregate_id, user_id, payload)
+        select gen_random_uuid(), 'order.refunded', order_id, user_id,
+          jsonb_build_object('orderId', order_id, 'total', amount, 'currency', currency, 'transactionId', transaction_id)
+        from charged
+      )
+      select c.order_id, c.user_id, q.id as refund_id from charged c join queued q on q.order_id = c.order_id`),
+  ).map((x) => ({ orderId: x.order_id, userId: x.user_id, refundId: x.refund_id }));
 }
 
 /** An order's refunds, oldest first: its operator refund, and any charge of a failed attempt given back. */

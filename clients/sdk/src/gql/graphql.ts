@@ -57,6 +57,17 @@ export type BlockedShopper = {
   userId: Scalars['ID']['output'];
 };
 
+export type CancelSaleResult = {
+  __typename?: 'CancelSaleResult';
+  /** Holds taken back: the units are returned, their unpaid orders cancelled. */
+  holdsRevoked: Scalars['Int']['output'];
+  /** Paid orders refunded and cancelled by this call (refundPaidOrders). */
+  ordersRefunded: Scalars['Int']['output'];
+  /** Orders with the product whose payment is still in flight, left to settle: call again to refund those that complete. */
+  paymentsInFlight: Scalars['Int']['output'];
+  product: Product;
+};
+
 export type CaptchaRequired = Error & {
   __typename?: 'CaptchaRequired';
   /** A fresh challenge the client must solve and send back. */
@@ -206,11 +217,13 @@ export type Mutation = {
   __typename?: 'Mutation';
   /** Admin only: block shoppers (bots, abuse) from reserving, at most 1000 per call. Their holds are taken back at once (units on sale again, unpaid orders cancelled; an order whose payment is in flight is left to settle) and their later reserves are refused with FORBIDDEN, in every api process within seconds. Audited; a repeat changes nothing. */
   blockShoppers: BlockShoppersResult;
+  /** Admin only: call the product's sale off (a pricing mistake, a recall). The sale ends now (as endSale); every hold of the product, and every other hold of an order that holds it, is taken back (units returned, unpaid orders cancelled, shoppers told); with refundPaidOrders every paid order with the product is refunded in full and cancelled, its shopper told. An order whose payment is in flight is left to settle (paymentsInFlight): a repeat refunds those paid since and changes nothing else. Audited. */
+  cancelSale: CancelSaleResult;
   /** Turn the cart's active reservations into a pending order. */
   checkout: CheckoutResult;
   /** Admin only: create a product with its stock and sale window. */
   createProduct: Product;
-  /** Admin only: end the product's sale now (a pricing mistake, a recall); a sale not yet open ends too. Reserves are refused from then on (SaleNotOpen, SALE_ENDED); holds already made keep their time and may still be checked out, orders may still be paid. A sale already over is returned as it is. */
+  /** Admin only: end the product's sale now (a pricing mistake, a recall); a sale not yet open ends too. Reserves are refused from then on (SaleNotOpen, SALE_ENDED); holds already made keep their time and may still be checked out, orders may still be paid (cancelSale takes them back too). A sale already over is returned as it is. */
   endSale: Product;
   /** GDPR: erase the signed-in shopper's personal data. Orders are kept for accounting, pseudonymised. */
   eraseMyData: EraseSuccess;
@@ -241,6 +254,13 @@ export type Mutation = {
 export type MutationBlockShoppersArgs = {
   reason: Scalars['String']['input'];
   userIds: Array<Scalars['ID']['input']>;
+};
+
+
+export type MutationCancelSaleArgs = {
+  productId: Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
+  refundPaidOrders?: Scalars['Boolean']['input'];
 };
 
 
@@ -805,6 +825,15 @@ export type EndSaleMutationVariables = Exact<{
 
 export type EndSaleMutation = { __typename?: 'Mutation', endSale: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } } };
 
+export type CancelSaleMutationVariables = Exact<{
+  productId: Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
+  refundPaidOrders: Scalars['Boolean']['input'];
+}>;
+
+
+export type CancelSaleMutation = { __typename?: 'Mutation', cancelSale: { __typename?: 'CancelSaleResult', holdsRevoked: number, ordersRefunded: number, paymentsInFlight: number, product: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } } } };
+
 export type RescheduleSaleMutationVariables = Exact<{
   productId: Scalars['ID']['input'];
   startsAt: Scalars['DateTime']['input'];
@@ -1329,6 +1358,50 @@ fragment ProductFields on Product {
     ...InventoryFields
   }
 }`) as unknown as TypedDocumentString<EndSaleMutation, EndSaleMutationVariables>;
+export const CancelSaleDocument = new TypedDocumentString(`
+    mutation CancelSale($productId: ID!, $reason: String!, $refundPaidOrders: Boolean!) {
+  cancelSale(
+    productId: $productId
+    reason: $reason
+    refundPaidOrders: $refundPaidOrders
+  ) {
+    product {
+      ...ProductFields
+    }
+    holdsRevoked
+    ordersRefunded
+    paymentsInFlight
+  }
+}
+    fragment InventoryFields on Inventory {
+  productId
+  totalQuantity
+  availableQuantity
+  reservedQuantity
+  soldQuantity
+  soldOut
+  updatedAt
+  saleStartsAt
+  saleEndsAt
+}
+fragment ProductFields on Product {
+  id
+  name
+  price {
+    amount
+    currency
+  }
+  sale {
+    startsAt
+    endsAt
+    perUserLimit
+    reservationTtlSeconds
+    state
+  }
+  inventory {
+    ...InventoryFields
+  }
+}`) as unknown as TypedDocumentString<CancelSaleMutation, CancelSaleMutationVariables>;
 export const RescheduleSaleDocument = new TypedDocumentString(`
     mutation RescheduleSale($productId: ID!, $startsAt: DateTime!, $endsAt: DateTime) {
   rescheduleSale(productId: $productId, startsAt: $startsAt, endsAt: $endsAt) {
