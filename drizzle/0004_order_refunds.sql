@@ -1,3 +1,4 @@
 ALTER TABLE "refunds" ADD COLUMN "reason" text;--> statement-breakpoint
 ALTER TABLE "refunds" ADD COLUMN "requested_by" text;--> statement-breakpoint
+CREATE INDEX IF NOT EXISTS "payments_transaction" ON "payments" USING btree ("transaction_id");--> statement-breakpoint
 CREATE INDEX "refunds_order" ON "refunds" USING btree ("order_id");

@@ -1,15 +1,18 @@
 // Operators refund a paid order (refundOrder): the order is cancelled, the whole charge goes back
 // through the real Stripe SDK (to a local fake Stripe) once however often it is asked, the shopper
-// sees it and is told, the order leaves the export and the revenue; bad calls change nothing.
+// sees it and is told, the order leaves the export and the revenue; bad calls change nothing. A
+// refund made in the gateway's dashboard (its webhook) is recorded the same way.
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/adapters/db/client.js';
 import { orders, outbox, refunds } from '../src/adapters/db/schema/tables.js';
+import { chargeRequestOf, settlePayment, startAttempt } from '../src/domain/payments/pay.js';
+import type { GatewayRouter } from '../src/domain/payments/router.js';
 import { BACKENDS } from './support/backends.js';
 import { type FakePayPal, startFakePayPal } from './support/fake-paypal.js';
 import { type FakeStripe, startFakeStripe } from './support/fake-stripe.js';
 import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE } from './support/harness.js';
-import { gatewayFor, PAYPAL, STRIPE_KEY, WEBHOOK_SECRET } from './support/payments.js';
+import { gatewayFor, PAYPAL, PAYPAL_WEBHOOK_ID, STRIPE_KEY, WEBHOOK_SECRET } from './support/payments.js';
 
 const REFUND = /* GraphQL */ `
   mutation($orderId: ID!, $reason: String!) {
@@ -146,5 +149,82 @@ describe.each(BACKENDS)('refundOrder on %s', (backend) => {
     expect(Object.fromEntries(statuses.map((s) => [s.id, s.status]))).toEqual({ [unpaid.id]: 'PENDING', [paid.id]: 'COMPLETED' });
     expect(await db.select().from(refunds).where(sql`${refunds.orderId} in (${unpaid.id}, ${paid.id})`)).toEqual([]);
     expect(stripe.refunds.length).toBe(before);
+  });
+
+  describe('refunds the gateway reports (webhooks)', () => {
+    const stripeHook = async (charge: Record<string, unknown>) => {
+      const ev = await stripe.signEvent('charge.refunded', { id: `ch_${Math.random().toString(36).slice(2)}`, object: 'charge', refunded: true, ...charge });
+      const res = await h.app.fetch('http://test/webhooks/stripe', { method: 'POST', headers: ev.headers, body: ev.body });
+      expect(res.status).toBe(200);
+      return (await res.json()).result;
+    };
+
+    it("a whole refund made in Stripe's dashboard cancels the paid order as refunded; duplicates change nothing; a partial one keeps it", async () => {
+      const { id: productId } = await h.product({ totalQuantity: 5, priceAmount: 1500, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 3 } });
+      const whole = await order(productId, 'dash-whole', 1);
+      const part = await order(productId, 'dash-part', 1);
+      const before = stripe.refunds.length;
+      const charge = { payment_intent: whole.transactionId, amount: 1500, amount_refunded: 1500, refunds: { object: 'list', data: [{ id: 're_dashboard_1', object: 'refund' }] } };
+      expect(await stripeHook(charge)).toBe('refund-recorded');
+      expect(await stripeHook(charge)).toBe('refund-known');
+      const mine = (await h.gql(MINE, { id: whole.id }, whole.token)).data.order;
+      expect(mine).toMatchObject({ status: 'CANCELLED', paymentStatus: 'COMPLETED', refunds: [{ status: 'SUCCEEDED', amount: { amount: 1500, currency: 'USD' } }] });
+      const db = h.backend.runtime.deps.db;
+      expect(await db.select().from(refunds).where(eq(refunds.orderId, whole.id))).toMatchObject([
+        { status: 'SUCCEEDED', refundId: 're_dashboard_1', requestedBy: 'gateway:stripe', reason: 'refunded at stripe', amount: 1500 },
+      ]);
+      expect((await db.select().from(outbox).where(eq(outbox.aggregateId, whole.id))).filter((e) => e.topic === 'order.refunded')).toHaveLength(1);
+      // A part of a charge: the order stays paid, to ship.
+      expect(await stripeHook({ payment_intent: part.transactionId, amount: 1500, amount_refunded: 500, refunded: false })).toBe('partial-refund');
+      expect(await exported(productId)).toEqual([part.id]);
+      expect(await db.select().from(refunds).where(eq(refunds.orderId, part.id))).toEqual([]);
+      // Nothing was asked of Stripe; the refunds job has nothing to do.
+      await h.worker.tick();
+      expect(stripe.refunds.length).toBe(before);
+      // A charge we do not know is acknowledged and ignored.
+      expect(await stripeHook({ payment_intent: 'pi_not_ours', amount: 100, amount_refunded: 100 })).toBe('unknown-payment');
+    });
+
+    it('our own refund confirmed by the webhook after our call to Stripe failed is not made again', async () => {
+      const { id: productId } = await h.product({ totalQuantity: 3, priceAmount: 900 });
+      const o = await order(productId, 'dash-confirm', 1);
+      const before = stripe.refunds.length;
+      stripe.fault('refund', { kind: '500' });
+      const answer = await h.gql(REFUND, { orderId: o.id, reason: 'return' }, await h.admin());
+      expect(answer.data.refundOrder.refund.status).toBe('PENDING');
+      // Say the refund went through at Stripe after all (it was made in the dashboard meanwhile): the webhook records it.
+      expect(await stripeHook({ payment_intent: o.transactionId, amount: 900, amount_refunded: 900, refunds: { object: 'list', data: [{ id: 're_late' }] } })).toBe('refund-known');
+      const db = h.backend.runtime.deps.db;
+      await db.update(refunds).set({ nextAttemptAt: new Date(0) }).where(eq(refunds.orderId, o.id));
+      await h.worker.tick();
+      expect(stripe.refunds.length).toBe(before);
+      expect(await db.select().from(refunds).where(eq(refunds.orderId, o.id))).toMatchObject([{ status: 'SUCCEEDED', refundId: 're_late', reason: 'return' }]);
+    });
+
+    it("a whole refund made in PayPal's dashboard cancels the paid order as refunded", async () => {
+      const { id: productId } = await h.product({ totalQuantity: 3, priceAmount: 1999 });
+      const o = await order(productId, 'dash-paypal', 1, false);
+      const deps = h.backend.runtime.deps;
+      const started = await startAttempt(deps, { userId: `dash-paypal-${tag}`, roles: [] }, { orderId: o.id, paymentMethod: 'pm_card_visa', amount: 1999 });
+      if ('__typename' in started) throw new Error(started.__typename);
+      const charged = await (deps.payments as GatewayRouter).members[1].charge(chargeRequestOf(started.attempt));
+      if (charged.status !== 'succeeded') throw new Error(charged.status);
+      const resource = {
+        id: 'PAYPAL-REFUND-1',
+        status: 'COMPLETED',
+        amount: { value: '19.99', currency_code: 'USD' },
+        seller_payable_breakdown: { total_refunded_amount: { value: '19.99', currency_code: 'USD' } },
+        links: [{ rel: 'up', href: `${paypal.url}/v2/payments/captures/${charged.transactionId}`, method: 'GET' }],
+      };
+      const ev = paypal.signEvent('PAYMENT.CAPTURE.REFUNDED', resource, { webhookId: PAYPAL_WEBHOOK_ID });
+      const send = async () => (await (await h.app.fetch('http://test/webhooks/paypal', { method: 'POST', headers: ev.headers, body: ev.body })).json()).result;
+      await settlePayment(deps, started.attempt.id, { ...charged, gateway: 'paypal' });
+      expect(await exported(productId)).toEqual([o.id]);
+      expect(await send()).toBe('refund-recorded');
+      expect(await send()).toBe('refund-known');
+      expect((await h.gql(MINE, { id: o.id }, o.token)).data.order).toMatchObject({ status: 'CANCELLED', refunds: [{ status: 'SUCCEEDED', amount: { amount: 1999 } }] });
+      expect(await exported(productId)).toEqual([]);
+      expect(paypal.refunds.filter((r) => r.captureId === charged.transactionId)).toEqual([]);
+    });
   });
 });

@@ -45,7 +45,7 @@ export interface FakeStripe {
   /** The next request to `endpoint` meets `fault` (queued, each used once). */
   fault(endpoint: StripeEndpoint | '*', fault: Fault, times?: number, skip?: number): void;
   /** A webhook delivery as Stripe sends it: the event JSON and its Stripe-Signature header. */
-  signEvent(type: string, intent: Intent, opts?: { secret?: string; id?: string }): Promise<{ body: string; headers: Record<string, string> }>;
+  signEvent(type: string, object: Intent | Record<string, unknown>, opts?: { secret?: string; id?: string }): Promise<{ body: string; headers: Record<string, string> }>;
   close(): Promise<void>;
 }
 

@@ -17,6 +17,7 @@ import {
   type ChargeOutcome,
   type ChargeRequest,
   type GatewayNotification,
+  type RefundNotification,
   NotificationRejected,
   type PaymentGateway,
   type RefundRequest,
@@ -48,6 +49,12 @@ const ZERO_DECIMAL = new Set(['JPY', 'HUF', 'TWD']);
 export function toPayPalValue(amount: number, currency: string): string {
   if (ZERO_DECIMAL.has(currency.toUpperCase())) return String(amount);
   return `${Math.trunc(amount / 100)}.${String(amount % 100).padStart(2, '0')}`;
+}
+
+/** A PayPal amount ("12.50", or "1250" in a currency without decimals) in minor units. */
+export function fromPayPalValue(value: string, currency: string): number {
+  const units = Number(value);
+  return ZERO_DECIMAL.has(currency.toUpperCase()) ? Math.round(units) : Math.round(units * 100);
 }
 
 /** An axios transport that sends the SDK's requests to `base` instead of PayPal's host. */
@@ -184,7 +191,7 @@ export class PayPalGateway implements PaymentGateway {
    * with the certificate at PAYPAL-CERT-URL — fetched only over https from paypal.com
    * (or from the configured PAYPAL_API_BASE origin) and cached.
    */
-  async parseNotification(rawBody: string, headers: Headers): Promise<GatewayNotification | undefined> {
+  async parseNotification(rawBody: string, headers: Headers): Promise<GatewayNotification | RefundNotification | undefined> {
     const webhookId = this.opts.webhookId;
     if (!webhookId) throw new NotificationRejected('PAYPAL_WEBHOOK_ID is not configured');
     const id = headers.get('paypal-transmission-id');
@@ -202,13 +209,33 @@ export class PayPalGateway implements PaymentGateway {
     if (!verify('sha256', Buffer.from(message), cert.publicKey, Buffer.from(sig, 'base64'))) {
       throw new NotificationRejected('PayPal webhook signature does not verify');
     }
-    let event: { id?: string; event_type?: string; resource?: { id?: string; status?: string; custom_id?: string; processor_response?: { response_code?: string } } };
+    let event: {
+      id?: string;
+      event_type?: string;
+      resource?: {
+        id?: string;
+        status?: string;
+        custom_id?: string;
+        processor_response?: { response_code?: string };
+        amount?: { value?: string; currency_code?: string };
+        seller_payable_breakdown?: { total_refunded_amount?: { value?: string; currency_code?: string } };
+        links?: { rel?: string; href?: string }[];
+      };
+    };
     try {
       event = JSON.parse(rawBody);
     } catch {
       throw new NotificationRejected('body is not JSON');
     }
     const r = event.resource;
+    if (event.event_type === 'PAYMENT.CAPTURE.REFUNDED' && r?.id) {
+      // The resource is the refund; its "up" link names the capture (our transaction id). The total
+      // refunded so far is in the breakdown (a refund's own amount when PayPal leaves it out).
+      const capture = /\/captures\/([^/?#]+)/.exec(r.links?.find((l) => l.rel === 'up')?.href ?? '')?.[1];
+      const total = r.seller_payable_breakdown?.total_refunded_amount ?? r.amount;
+      if (!capture || !total?.value || !total.currency_code) return undefined;
+      return { eventId: event.id ?? id, transactionId: decodeURIComponent(capture), amountRefunded: fromPayPalValue(total.value, total.currency_code), refundId: r.id };
+    }
     const key = r?.custom_id;
     if (!r?.id || !key) return undefined;
     if (event.event_type === 'PAYMENT.CAPTURE.COMPLETED') {

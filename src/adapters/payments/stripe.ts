@@ -4,6 +4,7 @@ import {
   type ChargeOutcome,
   type ChargeRequest,
   type GatewayNotification,
+  type RefundNotification,
   NotificationRejected,
   type PaymentGateway,
   type RefundRequest,
@@ -140,7 +141,7 @@ export class StripeGateway implements PaymentGateway {
     }
   }
 
-  async parseNotification(rawBody: string, headers: Headers): Promise<GatewayNotification | undefined> {
+  async parseNotification(rawBody: string, headers: Headers): Promise<GatewayNotification | RefundNotification | undefined> {
     if (!this.opts.webhookSecret) throw new NotificationRejected('STRIPE_WEBHOOK_SECRET is not configured');
     let event: Stripe.Event;
     try {
@@ -148,6 +149,13 @@ export class StripeGateway implements PaymentGateway {
     } catch (err) {
       if (err instanceof StripeSignatureVerificationError || err instanceof Error) throw new NotificationRejected(err.message);
       throw err;
+    }
+    if (event.type === 'charge.refunded') {
+      // Made in the dashboard, or ours confirmed: the charge's PaymentIntent is our transaction id.
+      const charge = event.data.object as Stripe.Charge;
+      const intent = typeof charge.payment_intent === 'string' ? charge.payment_intent : charge.payment_intent?.id;
+      if (!intent) return undefined;
+      return { eventId: event.id, transactionId: intent, amountRefunded: charge.amount_refunded, refundId: charge.refunds?.data?.[0]?.id ?? null };
     }
     if (event.type !== 'payment_intent.succeeded' && event.type !== 'payment_intent.payment_failed') return undefined;
     const pi = event.data.object as Stripe.PaymentIntent;

@@ -1,17 +1,20 @@
-import { eq } from 'drizzle-orm';
-import { payments } from '../../adapters/db/schema/tables.js';
+import { and, eq, sql } from 'drizzle-orm';
+import { orders, payments, refunds } from '../../adapters/db/schema/tables.js';
 import type { Deps } from '../context.js';
+import { publishOrder } from '../orders/checkout.js';
+import { writeRefunds } from '../orders/refund.js';
 import { settlePayment } from './pay.js';
-import type { GatewayNotification } from './port.js';
+import { type GatewayNotification, isRefundNotification, type RefundNotification } from './port.js';
 import { oweRefund } from './refunds.js';
 
-export type NotificationResult = 'settled' | 'already-settled' | 'unknown-payment';
+export type NotificationResult = 'settled' | 'already-settled' | 'unknown-payment' | 'refund-recorded' | 'refund-known' | 'partial-refund';
 
 /**
  * Applies a verified gateway notification. Settling is idempotent and ignores attempts
  * already settled, so duplicate and out-of-order deliveries change nothing.
  */
-export async function applyNotification(deps: Deps, gateway: string, n: GatewayNotification): Promise<NotificationResult> {
+export async function applyNotification(deps: Deps, gateway: string, n: GatewayNotification | RefundNotification): Promise<NotificationResult> {
+  if (isRefundNotification(n)) return applyRefund(deps, gateway, n);
   const [p] = await deps.db.select().from(payments).where(eq(payments.gatewayKey, n.idempotencyKey));
   if (!p) {
     deps.log.warn({ gateway, eventId: n.eventId, key: n.idempotencyKey }, 'webhook for a payment we do not know; ignored');
@@ -31,4 +34,61 @@ export async function applyNotification(deps: Deps, gateway: string, n: GatewayN
   }
   await settlePayment(deps, p.id, { ...n.outcome, gateway });
   return 'settled';
+}
+
+/**
+ * A refund the gateway reports for one of our charges:
+ * - one we asked for (`refundOrder`, the refunds job): its row is marked SUCCEEDED if it was not yet
+ *   (our call timed out, but the gateway made it), nothing else;
+ * - one made in the gateway's dashboard, of the whole charge of a paid order: recorded as if an
+ *   operator had called `refundOrder` (the order CANCELLED, out of `paidOrders` and the revenue,
+ *   the shopper told), with the refund already SUCCEEDED, so the order is not shipped;
+ * - of a charge no order kept (settled as not charged): recorded as made, so the refunds job does
+ *   not refund it a second time;
+ * - of part of a charge: the order is kept (paid, to ship), and a warning logged for an operator.
+ * The charge is found by its transaction id, which we learn when we settle it: a refund of a charge
+ * not settled here yet is acknowledged and ignored, as one of a charge we do not know.
+ * Idempotent: a duplicate finds the refund recorded.
+ */
+async function applyRefund(deps: Deps, gateway: string, n: RefundNotification): Promise<NotificationResult> {
+  const [p] = await deps.db
+    .select()
+    .from(payments)
+    .where(and(eq(payments.transactionId, n.transactionId), eq(payments.gateway, gateway)));
+  if (!p) {
+    deps.log.warn({ gateway, eventId: n.eventId, transactionId: n.transactionId }, 'refund webhook for a charge we do not know; ignored');
+    return 'unknown-payment';
+  }
+  const done = { status: 'SUCCEEDED' as const, refundId: n.refundId, lastError: null, updatedAt: deps.now() };
+  const out = await deps.db.transaction(async (tx): Promise<{ result: NotificationResult; cancelled?: { id: string; userId: string } }> => {
+    const [order] = await tx.select().from(orders).where(eq(orders.id, p.orderId)).for('update');
+    const [known] = await tx.select().from(refunds).where(eq(refunds.paymentId, p.id));
+    if (known) {
+      if (known.status !== 'SUCCEEDED') await tx.update(refunds).set({ ...done, refundId: known.refundId ?? n.refundId }).where(eq(refunds.id, known.id));
+      return { result: 'refund-known' };
+    }
+    if (n.amountRefunded < p.amount) {
+      deps.log.warn(
+        { gateway, eventId: n.eventId, orderId: p.orderId, transactionId: n.transactionId, amount: p.amount, amountRefunded: n.amountRefunded },
+        'part of a charge was refunded at the gateway; the order is kept as paid',
+      );
+      return { result: 'partial-refund' };
+    }
+    if (p.status === 'SUCCEEDED' && order?.status === 'COMPLETED') {
+      const [w] = await writeRefunds(tx, sql`o.id = ${p.orderId}`, { reason: `refunded at ${gateway}`, by: `gateway:${gateway}`, at: deps.now() }, 1);
+      if (w) {
+        await tx.update(refunds).set(done).where(eq(refunds.id, w.refundId));
+        return { result: 'refund-recorded', cancelled: { id: w.orderId, userId: w.userId } };
+      }
+    }
+    // A charge no order keeps (or one whose order is no longer paid): recorded as given back.
+    await oweRefund(tx, { paymentId: p.id, orderId: p.orderId, gateway, transactionId: n.transactionId, amount: p.amount, currency: p.currency });
+    await tx.update(refunds).set(done).where(eq(refunds.paymentId, p.id));
+    return { result: 'refund-recorded' };
+  });
+  if (out.cancelled) {
+    deps.log.info({ gateway, eventId: n.eventId, orderId: out.cancelled.id, transactionId: n.transactionId }, 'paid order refunded at the gateway: cancelled');
+    void publishOrder(deps, { ...out.cancelled, status: 'CANCELLED' });
+  }
+  return out.result;
 }

@@ -29,6 +29,22 @@ export interface GatewayNotification {
   outcome: Extract<ChargeOutcome, { status: 'succeeded' | 'declined' }>;
 }
 
+/**
+ * A refund of one of our charges, as the gateway reports it: one made in its dashboard, or our own
+ * (`refundOrder`, the refunds job) confirmed.
+ */
+export interface RefundNotification {
+  eventId: string;
+  /** The charge refunded (a ChargeOutcome's `transactionId`: Stripe's PaymentIntent, PayPal's capture). */
+  transactionId: string;
+  /** How much of the charge has been refunded so far, in minor units. */
+  amountRefunded: number;
+  refundId: string | null;
+}
+
+/** Whether a parsed notification reports a refund rather than a charge's outcome. */
+export const isRefundNotification = (n: GatewayNotification | RefundNotification): n is RefundNotification => !('outcome' in n);
+
 /** Money to give back for one charge (the whole of it). */
 export interface RefundRequest {
   /** The gateway's id of the charge (a ChargeOutcome's `transactionId`). */
@@ -58,7 +74,7 @@ export interface PaymentGateway {
    * for an event that does not concern a charge; throws NotificationRejected when the
    * signature does not verify.
    */
-  parseNotification?(rawBody: string, headers: Headers): Promise<GatewayNotification | undefined>;
+  parseNotification?(rawBody: string, headers: Headers): Promise<GatewayNotification | RefundNotification | undefined>;
   /**
    * Gives a charge's money back (a charge that landed on an attempt already settled as not
    * charged). Resolves with the gateway's refund id once the gateway accepted it; throws otherwise

@@ -181,6 +181,8 @@ export const payments = pgTable(
     uniqueIndex('payments_order_attempt').on(t.orderId, t.attempt),
     uniqueIndex('payments_gateway_key').on(t.gatewayKey),
     uniqueIndex('payments_order_request_key').on(t.orderId, t.requestKey),
+    // A gateway's refund webhook names the charge (transaction id), not our key.
+    index('payments_transaction').on(t.transactionId),
   ],
 );
 
