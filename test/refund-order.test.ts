@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/adapters/db/client.js';
 import { orders, outbox, refunds } from '../src/adapters/db/schema/tables.js';
 import { chargeRequestOf, settlePayment, startAttempt } from '../src/domain/payments/pay.js';
+import { DEFAULT_REFUND_SETTINGS, runRefunds } from '../src/domain/payments/refunds.js';
 import type { GatewayRouter } from '../src/domain/payments/router.js';
 import { BACKENDS } from './support/backends.js';
 import { type FakePayPal, startFakePayPal } from './support/fake-paypal.js';
@@ -149,6 +150,42 @@ describe.each(BACKENDS)('refundOrder on %s', (backend) => {
     expect(Object.fromEntries(statuses.map((s) => [s.id, s.status]))).toEqual({ [unpaid.id]: 'PENDING', [paid.id]: 'COMPLETED' });
     expect(await db.select().from(refunds).where(sql`${refunds.orderId} in (${unpaid.id}, ${paid.id})`)).toEqual([]);
     expect(stripe.refunds.length).toBe(before);
+  });
+
+  it('operators list the FAILED refunds and retry one once fixed: made once, under the same key', async () => {
+    const { id: productId } = await h.product({ totalQuantity: 3, priceAmount: 800 });
+    const o = await order(productId, 'refund-failed', 1);
+    const admin = await h.admin();
+    const before = stripe.refunds.length;
+    stripe.fault('refund', { kind: '500' }, 2);
+    const asked = (await h.gql(REFUND, { orderId: o.id, reason: 'return' }, admin)).data.refundOrder.refund;
+    expect(asked.status).toBe('PENDING');
+    // The job's next attempt is refused too, and it was the last one allowed here: FAILED.
+    const deps = h.backend.runtime.deps;
+    await deps.db.update(refunds).set({ nextAttemptAt: new Date(0) }).where(eq(refunds.id, asked.id));
+    expect(await runRefunds(deps, { ...DEFAULT_REFUND_SETTINGS, maxAttempts: 2 })).toMatchObject({ failed: 1 });
+    const LIST = `query($status: RefundStatus, $first: Int!, $after: ID) { refunds(status: $status, first: $first, after: $after) { id orderId status attempts lastError reason requestedBy gateway transactionId amount { amount } } }`;
+    const failed = (await h.gql(LIST, { status: 'FAILED', first: 500 }, admin)).data.refunds;
+    expect(failed).toContainEqual(
+      expect.objectContaining({ id: asked.id, orderId: o.id, status: 'FAILED', attempts: 2, reason: 'return', requestedBy: 'operator', gateway: 'stripe', transactionId: o.transactionId, amount: { amount: 800 } }),
+    );
+    expect(failed.find((r: { id: string }) => r.id === asked.id).lastError).toMatch(/Stripe/);
+    // Paged by id: the page after this refund does not hold it.
+    const after = (await h.gql(LIST, { first: 500, after: asked.id }, admin)).data.refunds;
+    expect(after.every((r: { id: string }) => r.id > asked.id)).toBe(true);
+    expect((await h.gql(LIST, { first: 0 }, admin)).errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
+    expect((await h.gql(LIST, { first: 10 }, o.token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+
+    const RETRY = `mutation($id: ID!) { retryRefund(id: $id) { id status attempts refundId lastError } }`;
+    const retried = (await h.gql(RETRY, { id: asked.id }, admin)).data.retryRefund;
+    expect(retried).toMatchObject({ id: asked.id, status: 'SUCCEEDED', attempts: 1, lastError: null });
+    expect(stripe.refunds.slice(before)).toEqual([expect.objectContaining({ intentId: o.transactionId, amount: 800, idempotencyKey: expect.stringMatching(/^refund-/) })]);
+    // Again: answered as it is, nothing more at Stripe.
+    expect((await h.gql(RETRY, { id: asked.id }, admin)).data.retryRefund).toEqual(retried);
+    expect(stripe.refunds.length).toBe(before + 1);
+    expect((await h.gql(RETRY, { id: '00000000-0000-4000-8000-000000000000' }, admin)).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect((await h.gql(RETRY, { id: 'nope' }, admin)).errors?.[0]?.extensions?.code).toBe('INVALID_INPUT');
+    expect((await h.gql(RETRY, { id: asked.id }, o.token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });
 
   describe('refunds the gateway reports (webhooks)', () => {

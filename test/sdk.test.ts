@@ -129,6 +129,9 @@ describe('clients/sdk', () => {
     expect(again).toEqual(paid.slice(0, 2));
     const buyer = await h.token('sdk-ship-2');
     expect((await client(() => buyer).order(paid[2]))?.refunds).toEqual([refunded.refund]);
+    const records = await operator.refunds({ status: 'SUCCEEDED', first: 500 });
+    expect(records.find((r) => r.id === refunded.refund.id)).toMatchObject({ orderId: paid[2], reason: 'damaged in transit', status: 'SUCCEEDED' });
+    expect(await operator.retryRefund(refunded.refund.id)).toMatchObject({ id: refunded.refund.id, status: 'SUCCEEDED' });
     // The sale called off through the SDK: the two orders left are refunded.
     const cancelled = await operator.cancelSale(id, 'recall', { refundPaidOrders: true });
     expect(cancelled).toMatchObject({ product: { id, sale: { state: 'ENDED' } }, holdsRevoked: 0, ordersRefunded: 2, paymentsInFlight: 0 });

@@ -2,7 +2,7 @@ import type { OrderRow } from '../adapters/db/schema/tables.js';
 import { type Address, checkout, getOrder, itemsOf, listOrders } from '../domain/orders/checkout.js';
 import { PAID_ORDERS_MAX_PAGE, type PaidOrder as PaidOrderRow, type PaidOrderPage as PaidOrderPageRow, paidOrders } from '../domain/orders/fulfilment.js';
 import { watchOrder } from '../domain/orders/live.js';
-import { type RefundedOrder, type RefundRow, refundOrder, refundsOf } from '../domain/orders/refund.js';
+import { listRefunds, MAX_REFUNDS_PAGE, type RefundedOrder, type RefundRow, refundOrder, refundsOf, retryRefund } from '../domain/orders/refund.js';
 import { pay } from '../domain/payments/pay.js';
 import { badInput, builder, Money, orThrow } from './builder.js';
 import {
@@ -265,3 +265,49 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { orderId, reason }, ctx) => orThrow(await refundOrder(ctx.deps, ctx.actor!, String(orderId), reason)),
   }),
 }));
+
+const RefundRecord = builder.objectRef<RefundRow>('RefundRecord').implement({
+  description: "A refund as operators see it: what it is for, who asked and why, and the gateway's last answer.",
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    orderId: t.exposeID('orderId'),
+    amount: t.field({ type: Money, resolve: (r) => ({ amount: r.amount, currency: r.currency }) }),
+    status: t.field({ type: RefundStatus, resolve: (r) => r.status }),
+    gateway: t.exposeString('gateway', { description: 'The gateway that took the money and gives it back.' }),
+    transactionId: t.exposeString('transactionId', { description: "The gateway's id of the charge refunded." }),
+    refundId: t.exposeString('refundId', { nullable: true, description: "The gateway's id of the refund, once made." }),
+    reason: t.exposeString('reason', { nullable: true, description: 'Why it was asked for; null for a charge no order kept (refunded automatically).' }),
+    requestedBy: t.exposeString('requestedBy', { nullable: true, description: 'The operator (or gateway:<name> for a refund made in its dashboard); null when automatic.' }),
+    attempts: t.exposeInt('attempts'),
+    lastError: t.exposeString('lastError', { nullable: true, description: "The gateway's last refusal, while it is retried or once FAILED." }),
+    requestedAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  refunds: t.field({
+    type: [RefundRecord],
+    description:
+      `Admin only: refunds in id order, a page at a time (first: 1-${MAX_REFUNDS_PAGE}; after: the last id seen), only those in ` +
+      '`status` when given: the FAILED ones (metric flashsale_refunds{status="FAILED"}) are to be retried (retryRefund) or made by hand.',
+    authScopes: { admin: true },
+    args: { status: t.arg({ type: RefundStatus }), first: t.arg.int({ required: true, defaultValue: 100 }), after: t.arg.id() },
+    resolve: async (_root, { status, first, after }, ctx) =>
+      orThrow(await listRefunds(ctx.deps, { status: status ?? null, first, after: after == null ? null : String(after) })),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  retryRefund: t.field({
+    type: RefundRecord,
+    description:
+      'Admin only: try a FAILED refund again (once what the gateway refused is fixed): PENDING again with a fresh count of attempts, ' +
+      'made at once under the same idempotency key, so the money is never given back twice. A PENDING or SUCCEEDED refund is ' +
+      'answered as it is. Audited.',
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => orThrow(await retryRefund(ctx.deps, String(id))),
+  }),
+}));
+

@@ -34,10 +34,13 @@ import {
   type ReservationCountdownSubscription,
   ReservationDocument,
   ReserveDocument,
+  type RefundStatus,
   type ReserveInput,
   type ReserveMutation,
   StockChangedDocument,
   RefundOrderDocument,
+  RefundsDocument,
+  RetryRefundDocument,
   UnblockShoppersDocument,
   type StockChangedSubscription,
   type TypedDocumentString,
@@ -255,6 +258,14 @@ export class FlashSaleClient {
   /** Admin only: refunds a paid order in full and cancels it (the shopper is told); a repeat answers the same refund. */
   async refundOrder(orderId: string, reason: string) {
     return (await this.execute(RefundOrderDocument, { orderId, reason })).refundOrder;
+  }
+  /** Admin only: one page of refunds in id order (`status: 'FAILED'`: those a gateway kept refusing). */
+  async refunds(opts: { status?: RefundStatus; first?: number; after?: string | null } = {}) {
+    return (await this.execute(RefundsDocument, { status: opts.status ?? null, first: opts.first ?? 100, after: opts.after ?? null })).refunds;
+  }
+  /** Admin only: tries a FAILED refund again, at once, under the same key (never paid back twice). */
+  async retryRefund(id: string) {
+    return (await this.execute(RetryRefundDocument, { id })).retryRefund;
   }
   async setStock(productId: string, totalQuantity: number) {
     return (await this.execute(SetStockDocument, { productId, totalQuantity })).setStock;

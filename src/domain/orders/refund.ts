@@ -1,10 +1,10 @@
-import { and, asc, eq, isNotNull, type SQL, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNotNull, type SQL, sql } from 'drizzle-orm';
 import { rowsOf, type Tx } from '../../adapters/db/client.js';
 import { timestamptz } from '../../adapters/db/rows.js';
 import { orders, refunds, type OrderRow } from '../../adapters/db/schema/tables.js';
 import type { Actor, Deps } from '../context.js';
 import { runRefunds } from '../payments/refunds.js';
-import { assertText, assertUuid, type InvalidInput, invalid, type NotFound, notFound } from '../results.js';
+import { assertIntRange, assertText, assertUuid, type InvalidInput, invalid, type NotFound, notFound } from '../results.js';
 import { publishOrder } from './checkout.js';
 
 export type RefundRow = typeof refunds.$inferSelect;
@@ -105,4 +105,48 @@ export async function writeRefunds(tx: Tx, which: SQL, r: RefundBy, limit: numbe
 /** An order's refunds, oldest first: its operator refund, and any charge of a failed attempt given back. */
 export async function refundsOf(deps: Deps, orderId: string): Promise<RefundRow[]> {
   return deps.db.select().from(refunds).where(eq(refunds.orderId, orderId)).orderBy(asc(refunds.createdAt));
+}
+
+export const MAX_REFUNDS_PAGE = 500;
+const REFUND_STATUSES = ['PENDING', 'SUCCEEDED', 'FAILED'] as const;
+
+/**
+ * Refunds for an operator, in id order a page at a time (`after`: the last id seen), only those in
+ * `status` when given: the FAILED ones (`flashsale_refunds{status="FAILED"}`) are theirs to act on.
+ */
+export async function listRefunds(
+  deps: Deps,
+  q: { status?: string | null; first: number; after?: string | null },
+): Promise<RefundRow[] | InvalidInput> {
+  const bad =
+    assertIntRange('first', q.first, 1, MAX_REFUNDS_PAGE) ??
+    (q.after != null ? assertUuid('after', q.after) : undefined) ??
+    (q.status != null && !(REFUND_STATUSES as readonly string[]).includes(q.status) ? invalid(`status must be one of ${REFUND_STATUSES.join(', ')}`, 'status') : undefined);
+  if (bad) return bad;
+  return deps.db
+    .select()
+    .from(refunds)
+    .where(and(q.status != null ? eq(refunds.status, q.status as RefundRow['status']) : undefined, q.after != null ? gt(refunds.id, q.after) : undefined))
+    .orderBy(asc(refunds.id))
+    .limit(q.first);
+}
+
+/**
+ * An operator tries a FAILED refund again (the gateway's configuration fixed, the card's account
+ * reopened): it is PENDING again with a fresh count of attempts and made at once, under the same
+ * key, so the gateway never pays back twice. A PENDING or SUCCEEDED refund is answered as it is.
+ */
+export async function retryRefund(deps: Deps, id: string): Promise<RefundRow | NotFound | InvalidInput> {
+  const bad = assertUuid('id', id);
+  if (bad) return bad;
+  const [requeued] = await deps.db
+    .update(refunds)
+    .set({ status: 'PENDING', attempts: 0, nextAttemptAt: deps.now(), updatedAt: deps.now() })
+    .where(and(eq(refunds.id, id), eq(refunds.status, 'FAILED')))
+    .returning();
+  if (requeued) {
+    await runRefunds(deps, undefined, id).catch((err) => deps.log.warn({ err, refundId: id }, 'refund retried but not made at once; the refunds job retries it'));
+  }
+  const [now] = await deps.db.select().from(refunds).where(eq(refunds.id, id));
+  return now ?? notFound('Refund');
 }

@@ -241,6 +241,8 @@ export type Mutation = {
   rescheduleSale: Product;
   /** Hold stock for the signed-in shopper for the sale's reservation time and put it in their cart. */
   reserve: ReserveResult;
+  /** Admin only: try a FAILED refund again (once what the gateway refused is fixed): PENDING again with a fresh count of attempts, made at once under the same idempotency key, so the money is never given back twice. A PENDING or SUCCEEDED refund is answered as it is. Audited. */
+  retryRefund: RefundRecord;
   /** Admin only: set the product's total units (more stock arrived, or some is withdrawn). The difference goes on sale (or off it) at once, on every process; the total cannot go below the units already held or sold (INVALID_INPUT). The same total again changes nothing, so a repeat is safe. */
   setStock: Product;
   /** Admin only: let blocked shoppers reserve again (their revoked holds are not given back). */
@@ -314,6 +316,11 @@ export type MutationRescheduleSaleArgs = {
 
 export type MutationReserveArgs = {
   input: ReserveInput;
+};
+
+
+export type MutationRetryRefundArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -502,6 +509,8 @@ export type Query = {
   paidOrders: PaidOrderPage;
   product?: Maybe<Product>;
   products: Array<Product>;
+  /** Admin only: refunds in id order, a page at a time (first: 1-500; after: the last id seen), only those in `status` when given: the FAILED ones (metric flashsale_refunds{status="FAILED"}) are to be retried (retryRefund) or made by hand. */
+  refunds: Array<RefundRecord>;
   reservation?: Maybe<Reservation>;
   /** A sale's live figures (admin only). Null when there is no such product. */
   saleStats?: Maybe<SaleStats>;
@@ -541,6 +550,13 @@ export type QueryProductArgs = {
 };
 
 
+export type QueryRefundsArgs = {
+  after?: InputMaybe<Scalars['ID']['input']>;
+  first?: Scalars['Int']['input'];
+  status?: InputMaybe<RefundStatus>;
+};
+
+
 export type QueryReservationArgs = {
   id: Scalars['ID']['input'];
 };
@@ -572,6 +588,30 @@ export type RefundOrderResult = {
   __typename?: 'RefundOrderResult';
   order: Order;
   refund: Refund;
+};
+
+/** A refund as operators see it: what it is for, who asked and why, and the gateway's last answer. */
+export type RefundRecord = {
+  __typename?: 'RefundRecord';
+  amount: Money;
+  attempts: Scalars['Int']['output'];
+  /** The gateway that took the money and gives it back. */
+  gateway: Scalars['String']['output'];
+  id: Scalars['ID']['output'];
+  /** The gateway's last refusal, while it is retried or once FAILED. */
+  lastError?: Maybe<Scalars['String']['output']>;
+  orderId: Scalars['ID']['output'];
+  /** Why it was asked for; null for a charge no order kept (refunded automatically). */
+  reason?: Maybe<Scalars['String']['output']>;
+  /** The gateway's id of the refund, once made. */
+  refundId?: Maybe<Scalars['String']['output']>;
+  requestedAt: Scalars['DateTime']['output'];
+  /** The operator (or gateway:<name> for a refund made in its dashboard); null when automatic. */
+  requestedBy?: Maybe<Scalars['String']['output']>;
+  status: RefundStatus;
+  /** The gateway's id of the charge refunded. */
+  transactionId: Scalars['String']['output'];
+  updatedAt: Scalars['DateTime']['output'];
 };
 
 /** PENDING: asked of the gateway (retried with backoff if it failed); SUCCEEDED: the gateway made it; FAILED: it gave up, an operator refunds by hand. */
@@ -859,6 +899,24 @@ export type RefundOrderMutationVariables = Exact<{
 
 export type RefundOrderMutation = { __typename?: 'Mutation', refundOrder: { __typename?: 'RefundOrderResult', order: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> }, refund: { __typename?: 'Refund', id: string, status: RefundStatus, requestedAt: string, refundedAt?: string | null, amount: { __typename?: 'Money', amount: number, currency: string } } } };
 
+export type RefundRecordFieldsFragment = { __typename?: 'RefundRecord', id: string, orderId: string, status: RefundStatus, gateway: string, transactionId: string, refundId?: string | null, reason?: string | null, requestedBy?: string | null, attempts: number, lastError?: string | null, requestedAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } };
+
+export type RefundsQueryVariables = Exact<{
+  status?: InputMaybe<RefundStatus>;
+  first: Scalars['Int']['input'];
+  after?: InputMaybe<Scalars['ID']['input']>;
+}>;
+
+
+export type RefundsQuery = { __typename?: 'Query', refunds: Array<{ __typename?: 'RefundRecord', id: string, orderId: string, status: RefundStatus, gateway: string, transactionId: string, refundId?: string | null, reason?: string | null, requestedBy?: string | null, attempts: number, lastError?: string | null, requestedAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } }> };
+
+export type RetryRefundMutationVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type RetryRefundMutation = { __typename?: 'Mutation', retryRefund: { __typename?: 'RefundRecord', id: string, orderId: string, status: RefundStatus, gateway: string, transactionId: string, refundId?: string | null, reason?: string | null, requestedBy?: string | null, attempts: number, lastError?: string | null, requestedAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } } };
+
 export type UnblockShoppersMutationVariables = Exact<{
   userIds: Array<Scalars['ID']['input']> | Scalars['ID']['input'];
 }>;
@@ -1041,6 +1099,26 @@ export const RefundFieldsFragmentDoc = new TypedDocumentString(`
   refundedAt
 }
     `, {"fragmentName":"RefundFields"}) as unknown as TypedDocumentString<RefundFieldsFragment, unknown>;
+export const RefundRecordFieldsFragmentDoc = new TypedDocumentString(`
+    fragment RefundRecordFields on RefundRecord {
+  id
+  orderId
+  amount {
+    amount
+    currency
+  }
+  status
+  gateway
+  transactionId
+  refundId
+  reason
+  requestedBy
+  attempts
+  lastError
+  requestedAt
+  updatedAt
+}
+    `, {"fragmentName":"RefundRecordFields"}) as unknown as TypedDocumentString<RefundRecordFieldsFragment, unknown>;
 export const ProductsDocument = new TypedDocumentString(`
     query Products {
   products {
@@ -1491,6 +1569,54 @@ fragment RefundFields on Refund {
   requestedAt
   refundedAt
 }`) as unknown as TypedDocumentString<RefundOrderMutation, RefundOrderMutationVariables>;
+export const RefundsDocument = new TypedDocumentString(`
+    query Refunds($status: RefundStatus, $first: Int!, $after: ID) {
+  refunds(status: $status, first: $first, after: $after) {
+    ...RefundRecordFields
+  }
+}
+    fragment RefundRecordFields on RefundRecord {
+  id
+  orderId
+  amount {
+    amount
+    currency
+  }
+  status
+  gateway
+  transactionId
+  refundId
+  reason
+  requestedBy
+  attempts
+  lastError
+  requestedAt
+  updatedAt
+}`) as unknown as TypedDocumentString<RefundsQuery, RefundsQueryVariables>;
+export const RetryRefundDocument = new TypedDocumentString(`
+    mutation RetryRefund($id: ID!) {
+  retryRefund(id: $id) {
+    ...RefundRecordFields
+  }
+}
+    fragment RefundRecordFields on RefundRecord {
+  id
+  orderId
+  amount {
+    amount
+    currency
+  }
+  status
+  gateway
+  transactionId
+  refundId
+  reason
+  requestedBy
+  attempts
+  lastError
+  requestedAt
+  updatedAt
+}`) as unknown as TypedDocumentString<RetryRefundMutation, RetryRefundMutationVariables>;
 export const UnblockShoppersDocument = new TypedDocumentString(`
     mutation UnblockShoppers($userIds: [ID!]!) {
   unblockShoppers(userIds: $userIds) {
