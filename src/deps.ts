@@ -16,6 +16,7 @@ import { MemoryGate } from './domain/gate/memory.js';
 import type { StockGate } from './domain/gate/port.js';
 import { InventoryCache } from './domain/inventory/cache.js';
 import { refreshInventory } from './domain/inventory/products.js';
+import { applyBlocksEvent, blocksMaybeMissed } from './domain/blocks.js';
 import type { PaymentGateway } from './domain/payments/port.js';
 import { keyringFromSecret, parseKeyring } from './domain/privacy/crypto.js';
 import { RedisRateLimitStore } from './adapters/redis/ratelimit.js';
@@ -151,14 +152,22 @@ export async function createRuntime(
   // Every process keeps its stock copy and sold-out flags fresh from every process's changes.
   // The flag is re-derived from the newest copy on every event, not only on a newer one: a
   // product re-announced unchanged (its gate raised by reconciliation) must clear it too.
-  const stopListening = await events.listen('stock', (s) => {
-    inventory.offer(s);
-    gate.noteStock(s.productId, inventory.get(s.productId)!.availableQuantity);
-  });
+  // Other processes' blocks and unblocks too (domain/blocks.ts). Subscribed together: with Redis
+  // down at start-up each waits for it a while.
+  const [stopListening, stopBlocks] = await Promise.all([
+    events.listen('stock', (s) => {
+      inventory.offer(s);
+      gate.noteStock(s.productId, inventory.get(s.productId)!.availableQuantity);
+    }),
+    events.listen('blocks', (e) => applyBlocksEvent(deps, e)),
+  ]);
   // Events missed while pub/sub was down must not leave this process stale: re-read on reconnect.
   // The bus calls this once its re-subscription is acknowledged, so nothing published after
   // the re-read can be missed.
-  const stopResync = events.onResync?.(() => void refreshInventory(deps));
+  const stopResync = events.onResync?.(() => {
+    void refreshInventory(deps);
+    blocksMaybeMissed(deps);
+  });
   return {
     deps,
     database,
@@ -166,6 +175,7 @@ export async function createRuntime(
     async close() {
       stopResync?.();
       await stopListening();
+      await stopBlocks();
       for (const c of closers) await c().catch(() => {});
       await database.close();
     },

@@ -1,6 +1,7 @@
 import { asc, gt, inArray, sql } from 'drizzle-orm';
 import { blockedShoppers } from '../adapters/db/schema/tables.js';
 import type { Actor, Deps } from './context.js';
+import type { BlocksEvent } from './events.js';
 import { revokeHolds, sweepAllExpired } from './inventory/expiry.js';
 import { assertIntRange, assertText, type InvalidInput, invalid } from './results.js';
 
@@ -12,8 +13,9 @@ import { assertIntRange, assertText, type InvalidInput, invalid } from './result
  *   so their units go back on sale (gate, stock tickers) and their unpaid orders are cancelled, as
  *   for any hold whose time ran out (an order with a payment in flight is left to settle);
  * - refuses every later reserve of theirs (FORBIDDEN; REST 403) before the rate limits and the
- *   gate: each api process keeps the list in memory, takes its own changes at once and re-reads
- *   the table every `BLOCKS_REFRESH_MS` (so other processes follow within that).
+ *   gate: each api process keeps the list in memory, takes its own changes at once and the other
+ *   processes' from their `blocks` event (pub/sub), and re-reads the table every
+ *   `BLOCKS_REFRESH_MS` and after a pub/sub outage (an event lost while pub/sub was down).
  * Sold-out answers given from memory come first, as for everyone: there is nothing to protect.
  */
 export const BLOCKS_REFRESH_MS = 5_000;
@@ -55,6 +57,27 @@ export async function isBlocked(deps: Deps, userId: string): Promise<boolean> {
   return list.ids.has(userId);
 }
 
+/** Another process's (or this one's) block or unblock, from pub/sub: applied to the list at once. */
+export function applyBlocksEvent(deps: Deps, e: BlocksEvent): void {
+  const list = lists.get(deps);
+  if (!list) return; // not read yet: the first read finds it in the table
+  for (const id of e.userIds) {
+    if (e.blocked) list.ids.add(id);
+    else list.ids.delete(id);
+  }
+}
+
+/** Pub/sub was down and an event may be lost: the next check re-reads the table (answering from the list meanwhile). */
+export function blocksMaybeMissed(deps: Deps): void {
+  const list = lists.get(deps);
+  if (list && list.loadedAt !== 0) list.loadedAt = 1;
+}
+
+/** Tells every process (their lists take it at once); a failure leaves them to their periodic re-read. */
+function announce(deps: Deps, e: BlocksEvent): void {
+  void deps.events.publish('blocks', 'all', e).catch((err) => deps.log.warn({ err }, 'blocks event not published; other processes follow at their next re-read'));
+}
+
 /** The distinct shopper ids of a call (trimmed), or why they are refused. */
 function shopperIds(userIds: readonly string[]): string[] | InvalidInput {
   if (userIds.length === 0) return invalid('userIds must name at least one shopper', 'userIds');
@@ -88,8 +111,8 @@ export async function blockShoppers(deps: Deps, actor: Actor, userIds: readonly 
     const holdsRevoked = await revokeHolds(tx, sql`user_id = any(${sql.param(ids)}::text[])`, now);
     return { blocked: added.length, holdsRevoked };
   });
-  const list = lists.get(deps);
-  if (list) for (const id of ids) list.ids.add(id);
+  applyBlocksEvent(deps, { userIds: ids, blocked: true });
+  announce(deps, { userIds: ids, blocked: true });
   // The holds' time is up now: sweep them at once rather than at the worker's next pass.
   if (holdsRevoked > 0) await sweepAllExpired(deps);
   return { blocked, holdsRevoked };
@@ -99,8 +122,8 @@ export async function unblockShoppers(deps: Deps, userIds: readonly string[]): P
   const ids = shopperIds(userIds);
   if (!Array.isArray(ids)) return ids;
   const gone = await deps.db.delete(blockedShoppers).where(inArray(blockedShoppers.userId, ids)).returning({ userId: blockedShoppers.userId });
-  const list = lists.get(deps);
-  if (list) for (const id of ids) list.ids.delete(id);
+  applyBlocksEvent(deps, { userIds: ids, blocked: false });
+  announce(deps, { userIds: ids, blocked: false });
   return { unblocked: gone.length };
 }
 

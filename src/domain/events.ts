@@ -33,11 +33,18 @@ export interface OrderEvent {
   status: 'PENDING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 }
 
+/** Shoppers an operator blocked or unblocked (every api process's block list takes it at once). */
+export interface BlocksEvent {
+  userIds: string[];
+  blocked: boolean;
+}
+
 export interface TopicMap {
   /** Every stock change of every product (caches, sold-out flags). */
   stock: InventorySnapshot;
   reservation: ReservationEvent;
   order: OrderEvent;
+  blocks: BlocksEvent;
 }
 
 export type Topic = keyof TopicMap;
