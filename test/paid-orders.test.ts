@@ -1,5 +1,6 @@
 // Operators export the paid orders they ship (paidOrders): oldest first, page by page, each with its
-// items and shipping address opened; only paid ones; every call audited; shoppers cannot.
+// items and shipping address opened; only paid ones; every call audited; shoppers cannot. And one
+// order in full for customer service (orderDetails).
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/adapters/db/client.js';
@@ -129,6 +130,42 @@ describe.each(BACKENDS)('paidOrders on %s', (backend) => {
     const pseudonym = erased.data.eraseMyData.pseudonym;
     const r = await h.gql(PAID, { productId: id, first: 10 }, await h.admin());
     expect(r.data.paidOrders.orders).toMatchObject([{ orderId: gone.id, shopperId: pseudonym, shippingAddress: null }]);
+  });
+
+  it("orderDetails: any shopper's order with its address, payment attempts and refunds, for operators only, audited", async () => {
+    const { id } = await h.product({ totalQuantity: 4, priceAmount: 1250 });
+    const paid = await order(id, 'cs-paid', 7, 'pm_card_visa');
+    const declined = await order(id, 'cs-declined', 8, 'pm_card_chargeDeclined');
+    const admin = await h.admin();
+    await h.gql(`mutation($id: ID!) { refundOrder(orderId: $id, reason: "asked by the customer") { refund { id } } }`, { id: paid.id }, admin);
+    const DETAILS = `query($id: ID!) { orderDetails(id: $id) {
+      order { id status total { amount } items { quantity } }
+      shopperId
+      shippingAddress { addressLine1 city postalCode country }
+      payments { attempt gateway status amount { amount currency } transactionId declineCode }
+      refunds { status reason requestedBy amount { amount } }
+    } }`;
+    const d = (await h.gql(DETAILS, { id: paid.id }, admin)).data.orderDetails;
+    expect(d).toMatchObject({
+      order: { id: paid.id, status: 'CANCELLED', total: { amount: 1250 }, items: [{ quantity: 1 }] },
+      shopperId: paid.userId,
+      shippingAddress: { addressLine1: '7 Harbour Rd', city: 'Portsmouth', postalCode: 'PO7 1AA', country: 'GB' },
+      payments: [{ attempt: 1, status: 'SUCCEEDED', amount: { amount: 1250, currency: 'USD' }, declineCode: null }],
+      refunds: [{ status: 'SUCCEEDED', reason: 'asked by the customer', requestedBy: 'operator', amount: { amount: 1250 } }],
+    });
+    expect(d.payments[0].transactionId).toBeTruthy();
+    const no = (await h.gql(DETAILS, { id: declined.id }, admin)).data.orderDetails;
+    expect(no).toMatchObject({ order: { status: 'FAILED' }, payments: [{ status: 'DECLINED', declineCode: expect.any(String) }], refunds: [] });
+    // Each read is audited, without the address.
+    const audited = rowsOf<{ actor: string; target: string }>(
+      await h.backend.runtime.deps.db.execute(sql`select actor, target from audit_log where action = 'orders.read' and target in (${paid.id}, ${declined.id})`),
+    );
+    expect(audited).toHaveLength(2);
+    expect(audited.every((a) => a.actor === 'operator')).toBe(true);
+    // Not for shoppers, not even their own; an unknown or malformed id is refused.
+    expect((await h.gql(DETAILS, { id: paid.id }, paid.token)).errors![0].extensions.code).toBe('FORBIDDEN');
+    expect((await h.gql(DETAILS, { id: '00000000-0000-4000-8000-000000000000' }, admin)).errors![0].extensions.code).toBe('NOT_FOUND');
+    expect((await h.gql(DETAILS, { id: 'nope' }, admin)).errors![0].extensions).toMatchObject({ code: 'INVALID_INPUT', field: 'id' });
   });
 
   it('is for operators only, and refuses a bad page size, cursor or product id', async () => {

@@ -1,6 +1,6 @@
-import type { OrderRow } from '../adapters/db/schema/tables.js';
+import type { OrderRow, PaymentRow } from '../adapters/db/schema/tables.js';
 import { type Address, checkout, getOrder, itemsOf, listOrders } from '../domain/orders/checkout.js';
-import { PAID_ORDERS_MAX_PAGE, type PaidOrder as PaidOrderRow, type PaidOrderPage as PaidOrderPageRow, paidOrders } from '../domain/orders/fulfilment.js';
+import { type OrderDetails as OrderDetailsRow, orderDetails, PAID_ORDERS_MAX_PAGE, type PaidOrder as PaidOrderRow, type PaidOrderPage as PaidOrderPageRow, paidOrders } from '../domain/orders/fulfilment.js';
 import { watchOrder } from '../domain/orders/live.js';
 import { listRefunds, MAX_REFUNDS_PAGE, type RefundedOrder, type RefundRow, refundOrder, refundsOf, retryRefund } from '../domain/orders/refund.js';
 import { pay } from '../domain/payments/pay.js';
@@ -308,6 +308,54 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => orThrow(await retryRefund(ctx.deps, String(id))),
+  }),
+}));
+
+const PaymentAttemptStatus = builder.enumType('PaymentAttemptStatus', {
+  description: 'PROCESSING: asked of the gateway; UNKNOWN: its answer is not known yet (reconciliation settles it); the rest are final.',
+  values: ['PROCESSING', 'SUCCEEDED', 'DECLINED', 'FAILED', 'UNKNOWN'] as const,
+});
+
+const PaymentAttempt = builder.objectRef<PaymentRow>('PaymentAttempt').implement({
+  description: "One attempt to pay an order, with the gateway's answer.",
+  fields: (t) => ({
+    attempt: t.exposeInt('attempt'),
+    gateway: t.exposeString('gateway'),
+    status: t.field({ type: PaymentAttemptStatus, resolve: (p) => p.status }),
+    amount: t.field({ type: Money, resolve: (p) => ({ amount: p.amount, currency: p.currency }) }),
+    transactionId: t.exposeString('transactionId', { nullable: true }),
+    declineCode: t.exposeString('declineCode', { nullable: true }),
+    message: t.exposeString('message', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+const OrderDetails = builder.objectRef<OrderDetailsRow>('OrderDetails').implement({
+  description: 'One order as customer service sees it.',
+  fields: (t) => ({
+    order: t.expose('order', { type: Order }),
+    shopperId: t.id({ resolve: (d) => d.order.userId }),
+    shippingAddress: t.field({
+      type: ShippingAddress,
+      nullable: true,
+      description: 'Null once the shopper erased their personal data (eraseMyData).',
+      resolve: (d) => d.shippingAddress,
+    }),
+    payments: t.field({ type: [PaymentAttempt], description: 'Every attempt, first to last.', resolve: (d) => d.payments }),
+    refunds: t.field({ type: [RefundRecord], resolve: (d) => d.refunds }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  orderDetails: t.field({
+    type: OrderDetails,
+    description:
+      "Admin only: any shopper's order with its shipping address, every payment attempt and every refund (a customer's question, " +
+      'a refund to decide). NOT_FOUND for an unknown id. Every call is audited (orders.read): it opens the address.',
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => orThrow(await orderDetails(ctx.deps, ctx.actor!, String(id), ctx.requestId)),
   }),
 }));
 

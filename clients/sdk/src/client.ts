@@ -17,6 +17,7 @@ import {
   SetStockDocument,
   type CreateProductInput,
   InventoryDocument,
+  OrderDetailsDocument,
   OrderDocument,
   OrderStatusChangedDocument,
   type OrderStatusChangedSubscription,
@@ -258,6 +259,10 @@ export class FlashSaleClient {
   /** Admin only: refunds a paid order in full and cancels it (the shopper is told); a repeat answers the same refund. */
   async refundOrder(orderId: string, reason: string) {
     return (await this.execute(RefundOrderDocument, { orderId, reason })).refundOrder;
+  }
+  /** Admin only: any shopper's order with its address, payment attempts and refunds (audited on the server). */
+  async orderDetails(id: string) {
+    return (await this.execute(OrderDetailsDocument, { id })).orderDetails;
   }
   /** Admin only: one page of refunds in id order (`status: 'FAILED'`: those a gateway kept refusing). */
   async refunds(opts: { status?: RefundStatus; first?: number; after?: string | null } = {}) {

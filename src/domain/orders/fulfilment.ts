@@ -1,10 +1,10 @@
 import { and, asc, eq, exists, inArray, sql } from 'drizzle-orm';
-import { orderItems, orders, type OrderItemRow, type OrderRow } from '../../adapters/db/schema/tables.js';
+import { orderItems, orders, type OrderItemRow, type OrderRow, payments, type PaymentRow, refunds } from '../../adapters/db/schema/tables.js';
 import { recordAudit } from '../audit.js';
 import { groupBy } from '../batches.js';
 import type { Actor, Deps } from '../context.js';
 import { shippingAddressOf } from '../privacy/address.js';
-import { assertIntRange, assertProductId, type InvalidInput, invalid } from '../results.js';
+import { assertIntRange, assertProductId, assertUuid, type InvalidInput, invalid, type NotFound, notFound } from '../results.js';
 import type { Address } from './checkout.js';
 
 /**
@@ -92,4 +92,30 @@ export async function paidOrders(deps: Deps, actor: Actor, q: PaidOrdersQuery, r
     endCursor: last ? encodeCursor({ at: last.at, id: last.order.id }) : null,
     hasNextPage: rows.length > q.first,
   };
+}
+
+/** One order as customer service sees it: the shopper, the address, every payment attempt and refund. */
+export interface OrderDetails {
+  order: OrderRow;
+  /** Null once the shopper erased their personal data. */
+  shippingAddress: Address | null;
+  payments: PaymentRow[];
+  refunds: (typeof refunds.$inferSelect)[];
+}
+
+/**
+ * Any shopper's order for an operator (a customer's question, a refund to decide): the address is
+ * opened, so every call is audited as `orders.read`.
+ */
+export async function orderDetails(deps: Deps, actor: Actor, id: string, requestId?: string): Promise<OrderDetails | NotFound | InvalidInput> {
+  const bad = assertUuid('id', id);
+  if (bad) return bad;
+  const [order] = await deps.db.select().from(orders).where(eq(orders.id, id));
+  if (!order) return notFound('Order');
+  const [attempts, backs] = await Promise.all([
+    deps.db.select().from(payments).where(eq(payments.orderId, id)).orderBy(asc(payments.attempt)),
+    deps.db.select().from(refunds).where(eq(refunds.orderId, id)).orderBy(asc(refunds.createdAt)),
+  ]);
+  await recordAudit(deps.db, { actor: actor.userId, action: 'orders.read', target: id, requestId });
+  return { order, shippingAddress: shippingAddressOf(deps, order), payments: attempts, refunds: backs };
 }

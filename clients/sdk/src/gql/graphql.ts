@@ -385,6 +385,18 @@ export type Order = {
   updatedAt: Scalars['DateTime']['output'];
 };
 
+/** One order as customer service sees it. */
+export type OrderDetails = {
+  __typename?: 'OrderDetails';
+  order: Order;
+  /** Every attempt, first to last. */
+  payments: Array<PaymentAttempt>;
+  refunds: Array<RefundRecord>;
+  /** Null once the shopper erased their personal data (eraseMyData). */
+  shippingAddress?: Maybe<ShippingAddress>;
+  shopperId: Scalars['ID']['output'];
+};
+
 export type OrderItem = {
   __typename?: 'OrderItem';
   product: Product;
@@ -461,6 +473,28 @@ export type PaySuccess = {
   transactionId: Scalars['String']['output'];
 };
 
+/** One attempt to pay an order, with the gateway's answer. */
+export type PaymentAttempt = {
+  __typename?: 'PaymentAttempt';
+  amount: Money;
+  attempt: Scalars['Int']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  declineCode?: Maybe<Scalars['String']['output']>;
+  gateway: Scalars['String']['output'];
+  message?: Maybe<Scalars['String']['output']>;
+  status: PaymentAttemptStatus;
+  transactionId?: Maybe<Scalars['String']['output']>;
+  updatedAt: Scalars['DateTime']['output'];
+};
+
+/** PROCESSING: asked of the gateway; UNKNOWN: its answer is not known yet (reconciliation settles it); the rest are final. */
+export type PaymentAttemptStatus =
+  | 'DECLINED'
+  | 'FAILED'
+  | 'PROCESSING'
+  | 'SUCCEEDED'
+  | 'UNKNOWN';
+
 export type PaymentDeclined = Error & {
   __typename?: 'PaymentDeclined';
   code: ErrorCode;
@@ -503,6 +537,8 @@ export type Query = {
   /** The signed-in shopper's contact details and channels; null until updateContact. */
   myContact?: Maybe<Contact>;
   order?: Maybe<Order>;
+  /** Admin only: any shopper's order with its shipping address, every payment attempt and every refund (a customer's question, a refund to decide). NOT_FOUND for an unknown id. Every call is audited (orders.read): it opens the address. */
+  orderDetails: OrderDetails;
   /** The signed-in shopper's orders, newest first. */
   orders: Array<Order>;
   /** Admin only: paid orders to ship, oldest first, with their items and shipping address, a page at a time (first: 1-500, then `after: endCursor` while hasNextPage). Only orders with `productId` among their items when given. Every call is audited (orders.export). Lists the orders paid when it runs: a payment that settles later shows up in a later export. */
@@ -534,6 +570,11 @@ export type QueryInventoryArgs = {
 
 
 export type QueryOrderArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryOrderDetailsArgs = {
   id: Scalars['ID']['input'];
 };
 
@@ -900,6 +941,13 @@ export type RefundOrderMutationVariables = Exact<{
 export type RefundOrderMutation = { __typename?: 'Mutation', refundOrder: { __typename?: 'RefundOrderResult', order: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> }, refund: { __typename?: 'Refund', id: string, status: RefundStatus, requestedAt: string, refundedAt?: string | null, amount: { __typename?: 'Money', amount: number, currency: string } } } };
 
 export type RefundRecordFieldsFragment = { __typename?: 'RefundRecord', id: string, orderId: string, status: RefundStatus, gateway: string, transactionId: string, refundId?: string | null, reason?: string | null, requestedBy?: string | null, attempts: number, lastError?: string | null, requestedAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } };
+
+export type OrderDetailsQueryVariables = Exact<{
+  id: Scalars['ID']['input'];
+}>;
+
+
+export type OrderDetailsQuery = { __typename?: 'Query', orderDetails: { __typename?: 'OrderDetails', shopperId: string, order: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, refunds: Array<{ __typename?: 'Refund', id: string, status: RefundStatus, requestedAt: string, refundedAt?: string | null, amount: { __typename?: 'Money', amount: number, currency: string } }>, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> }, shippingAddress?: { __typename?: 'ShippingAddress', addressLine1: string, addressLine2?: string | null, city: string, postalCode: string, country: string } | null, payments: Array<{ __typename?: 'PaymentAttempt', attempt: number, gateway: string, status: PaymentAttemptStatus, transactionId?: string | null, declineCode?: string | null, message?: string | null, createdAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } }>, refunds: Array<{ __typename?: 'RefundRecord', id: string, orderId: string, status: RefundStatus, gateway: string, transactionId: string, refundId?: string | null, reason?: string | null, requestedBy?: string | null, attempts: number, lastError?: string | null, requestedAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } }> } };
 
 export type RefundsQueryVariables = Exact<{
   status?: InputMaybe<RefundStatus>;
@@ -1569,6 +1617,95 @@ fragment RefundFields on Refund {
   requestedAt
   refundedAt
 }`) as unknown as TypedDocumentString<RefundOrderMutation, RefundOrderMutationVariables>;
+export const OrderDetailsDocument = new TypedDocumentString(`
+    query OrderDetails($id: ID!) {
+  orderDetails(id: $id) {
+    order {
+      ...OrderFields
+      refunds {
+        ...RefundFields
+      }
+    }
+    shopperId
+    shippingAddress {
+      addressLine1
+      addressLine2
+      city
+      postalCode
+      country
+    }
+    payments {
+      attempt
+      gateway
+      status
+      amount {
+        amount
+        currency
+      }
+      transactionId
+      declineCode
+      message
+      createdAt
+      updatedAt
+    }
+    refunds {
+      ...RefundRecordFields
+    }
+  }
+}
+    fragment OrderFields on Order {
+  id
+  cartId
+  status
+  paymentStatus
+  inventoryStatus
+  transactionId
+  total {
+    amount
+    currency
+  }
+  items {
+    quantity
+    unitPrice {
+      amount
+      currency
+    }
+    product {
+      id
+      name
+    }
+  }
+  createdAt
+  updatedAt
+}
+fragment RefundFields on Refund {
+  id
+  status
+  amount {
+    amount
+    currency
+  }
+  requestedAt
+  refundedAt
+}
+fragment RefundRecordFields on RefundRecord {
+  id
+  orderId
+  amount {
+    amount
+    currency
+  }
+  status
+  gateway
+  transactionId
+  refundId
+  reason
+  requestedBy
+  attempts
+  lastError
+  requestedAt
+  updatedAt
+}`) as unknown as TypedDocumentString<OrderDetailsQuery, OrderDetailsQueryVariables>;
 export const RefundsDocument = new TypedDocumentString(`
     query Refunds($status: RefundStatus, $first: Int!, $after: ID) {
   refunds(status: $status, first: $first, after: $after) {
