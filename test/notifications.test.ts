@@ -142,6 +142,20 @@ describe.each(BACKENDS)('notifications on %s', (backend) => {
     expect(sms[0].body).toMatch(new RegExp(`^flashsale: order ${o.id} was cancelled; \\$24\\.50 is being refunded to how you paid\\.`));
   });
 
+  it('a shopper whose hold is taken back because the sale was called off is told that, not that it expired', async () => {
+    const email = `called-off-${tag}@example.com`;
+    const t = await shopper(`called-off-${tag}`, { email, channels: ['EMAIL'] });
+    const { productId, checkout } = await order(t, { quantity: 1, price: 990 });
+    const o = checkout.data.checkout.order;
+    const CANCEL = `mutation($id: ID!) { cancelSale(productId: $id, reason: "wrong price", refundPaidOrders: true) { holdsRevoked } }`;
+    expect((await h.gql(CANCEL, { id: productId }, await h.admin())).data.cancelSale.holdsRevoked).toBe(1);
+    await drain();
+    const got = smtp.mails.filter((m) => m.to.includes(email) && m.topic === 'reservation.expired');
+    expect(got.map((m) => m.subject)).toEqual(['The sale of Limited sneaker was called off']);
+    expect(got[0].body).toContain(`The shop called off the sale of Limited sneaker, so your hold on 1 x Limited sneaker was released. Order ${o.id} was cancelled; nothing was charged.`);
+    expect(got[0].body).not.toContain('wrong price'); // the operator's reason is not the shopper's business
+  });
+
   it('sends only on the channels a shopper accepts, and nothing to a shopper without contact details', async () => {
     const email = `email-only-${tag}@example.com`;
     const t = await shopper(`email-only-${tag}`, { email, phone: '+14155550199', channels: ['EMAIL'] });

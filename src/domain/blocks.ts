@@ -108,7 +108,7 @@ export async function blockShoppers(deps: Deps, actor: Actor, userIds: readonly 
       .values(ids.map((userId) => ({ userId, reason: reason.trim(), blockedBy: actor.userId })))
       .onConflictDoNothing()
       .returning({ userId: blockedShoppers.userId });
-    const holdsRevoked = await revokeHolds(tx, sql`user_id = any(${sql.param(ids)}::text[])`, now);
+    const holdsRevoked = await revokeHolds(tx, sql`user_id = any(${sql.param(ids)}::text[])`, now, 'BLOCKED');
     return { blocked: added.length, holdsRevoked };
   });
   applyBlocksEvent(deps, { userIds: ids, blocked: true });

@@ -235,6 +235,7 @@ export class ReserveBatcher {
       sequence: w.sequence,
       expiresAt,
       idempotencyKey: w.idempotencyKey ?? null,
+      revoked: null,
       createdAt: now,
       updatedAt: now,
     }));

@@ -51,6 +51,7 @@ export async function cancelSale(
     deps.db,
     sql`product_id = ${productId} or order_id in (select order_id from reservations where product_id = ${productId} and order_id is not null and status = 'CHECKED_OUT')`,
     deps.now(),
+    'SALE_CANCELLED',
   );
   if (holdsRevoked > 0) await sweepAllExpired(deps);
   let ordersRefunded = 0;

@@ -16,18 +16,20 @@ interface ExpiredRow {
   product_id: string;
   order_id: string | null;
   quantity: number;
+  revoked: string | null;
 }
 
 /**
  * Takes holds back now (an operator's block or cancelled sale): the active and checked-out holds
- * matched by `which` (a condition on `reservations`) get their time up, in the caller's transaction
- * when given one; `sweepAllExpired` then does what their expiry does. Returns how many.
+ * matched by `which` (a condition on `reservations`) get their time up and `why` recorded (their
+ * shoppers' message says so), in the caller's transaction when given one; `sweepAllExpired` then
+ * does what their expiry does. Returns how many.
  */
-export async function revokeHolds(db: DbOrTx, which: SQL, now: Date): Promise<number> {
+export async function revokeHolds(db: DbOrTx, which: SQL, now: Date, why: 'SALE_CANCELLED' | 'BLOCKED'): Promise<number> {
   const at = timestamptz(now);
   const revoked = rowsOf<{ id: string }>(
     await db.execute(sql`
-      update reservations set expires_at = ${at}
+      update reservations set expires_at = ${at}, revoked = ${why}
       where (${which}) and status in ('ACTIVE', 'CHECKED_OUT') and expires_at > ${at}
       returning id`),
   );
@@ -64,7 +66,7 @@ export async function sweepExpired(deps: Deps, batch = 500): Promise<number> {
           limit ${batch}
           for update skip locked
         )
-        returning r.id, r.user_id, r.product_id, r.order_id, r.quantity`),
+        returning r.id, r.user_id, r.product_id, r.order_id, r.quantity, r.revoked`),
     );
     if (expired.length === 0) return { expired, orders: [] as { id: string; user_id: string }[] };
     const perProduct = new Map<string, number>();
@@ -100,7 +102,7 @@ export async function sweepExpired(deps: Deps, batch = 500): Promise<number> {
         topic: 'reservation.expired',
         aggregateId: r.id,
         userId: r.user_id,
-        payload: { reservationId: r.id, productId: r.product_id, quantity: Number(r.quantity), orderId: r.order_id },
+        payload: { reservationId: r.id, productId: r.product_id, quantity: Number(r.quantity), orderId: r.order_id, ...(r.revoked ? { revoked: r.revoked } : {}) },
       })),
     );
     return { expired, orders: cancelled };

@@ -264,6 +264,7 @@ async function loadView(deps: Deps, ev: OutboxRow): Promise<MessageView> {
         quantity: r?.r.quantity ?? Number(p.quantity ?? 1),
         expiresAt: r?.r.expiresAt ?? (p.expiresAt ? new Date(String(p.expiresAt)) : null),
         orderId: r?.r.orderId ?? (p.orderId as string | null) ?? null,
+        revoked: r?.r.revoked ?? (p.revoked as 'SALE_CANCELLED' | 'BLOCKED' | undefined) ?? null,
       },
     };
   }

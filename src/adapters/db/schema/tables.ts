@@ -85,6 +85,8 @@ export const reservations = pgTable(
     sequence: bigint('sequence', { mode: 'number' }).notNull(),
     expiresAt: ts('expires_at').notNull(),
     idempotencyKey: text('idempotency_key'),
+    /** Why an operator took the hold back before its time (`revokeHolds`); null for a hold that ran its time. */
+    revoked: text('revoked', { enum: ['SALE_CANCELLED', 'BLOCKED'] }),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },

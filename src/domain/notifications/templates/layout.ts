@@ -14,6 +14,8 @@ export interface ReservationSummary {
   quantity: number;
   expiresAt?: Date | null;
   orderId?: string | null;
+  /** Taken back by the shop before its time: the sale was called off, or the shopper blocked. */
+  revoked?: 'SALE_CANCELLED' | 'BLOCKED' | null;
 }
 
 export interface ProductSummary {
