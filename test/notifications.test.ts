@@ -147,9 +147,17 @@ describe.each(BACKENDS)('notifications on %s', (backend) => {
     const t = await shopper(`called-off-${tag}`, { email, channels: ['EMAIL'] });
     const { productId, checkout } = await order(t, { quantity: 1, price: 990 });
     const o = checkout.data.checkout.order;
+    const fan = `called-off-fan-${tag}@example.com`;
+    const f = await shopper(`called-off-fan-${tag}`, { email: fan, channels: ['EMAIL'] });
+    expect((await h.gql(`mutation($id: ID!) { followProduct(productId: $id) { __typename } }`, { id: productId }, f)).data.followProduct.__typename).toBe('FollowSuccess');
     const CANCEL = `mutation($id: ID!) { cancelSale(productId: $id, reason: "wrong price", refundPaidOrders: true) { holdsRevoked } }`;
     expect((await h.gql(CANCEL, { id: productId }, await h.admin())).data.cancelSale.holdsRevoked).toBe(1);
+    expect((await h.gql(CANCEL, { id: productId }, await h.admin())).data.cancelSale.holdsRevoked).toBe(0); // a repeat tells nobody again
     await drain();
+    // Its followers are told once.
+    const told = smtp.mails.filter((m) => m.to.includes(fan));
+    expect(told.map((m) => [m.topic, m.subject])).toEqual([['product.sale_cancelled', 'The sale of Limited sneaker was called off']]);
+    expect(told[0].body).not.toContain('wrong price');
     const got = smtp.mails.filter((m) => m.to.includes(email) && m.topic === 'reservation.expired');
     expect(got.map((m) => m.subject)).toEqual(['The sale of Limited sneaker was called off']);
     expect(got[0].body).toContain(`The shop called off the sale of Limited sneaker, so your hold on 1 x Limited sneaker was released. Order ${o.id} was cancelled; nothing was charged.`);

@@ -45,7 +45,7 @@ export async function cancelSale(
 ): Promise<CancelledSale | NotFound | InvalidInput> {
   const bad = assertText('reason', reason, 500);
   if (bad) return bad;
-  const ended = await endSale(deps, productId);
+  const ended = await endSale(deps, productId, { calledOff: true });
   if ('__typename' in ended) return ended;
   const holdsRevoked = await revokeHolds(
     deps.db,

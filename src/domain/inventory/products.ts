@@ -128,16 +128,27 @@ export async function createProduct(deps: Deps, actor: Actor, input: CreateProdu
  * orders may still be paid. A sale already over is left as it is, and told to the gate and the
  * other processes again (a repeat after a fault half-way finishes the job).
  */
-export async function endSale(deps: Deps, productId: string): Promise<ProductRow | NotFound | InvalidInput> {
+export async function endSale(deps: Deps, productId: string, opts: { calledOff?: boolean } = {}): Promise<ProductRow | NotFound | InvalidInput> {
   const bad = assertProductId('productId', productId);
   if (bad) return bad;
   const at = timestamptz(deps.now());
+  // Called off (cancelSale): the product's followers are told, by an outbox row written with the end.
+  const told = opts.calledOff
+    ? sql`, told as (
+        insert into outbox (id, topic, aggregate_id, user_id, payload)
+        select gen_random_uuid(), 'product.sale_cancelled', e.id, null, jsonb_build_object('productId', e.id, 'name', e.name, 'version', e.version)
+        from ended e
+      )`
+    : sql``;
   const [ended] = rowsOf<Record<string, unknown>>(
     await exec(
       deps.db,
-      sql`update products set ends_at = ${at}, starts_at = least(starts_at, ${at}), ${stockBumpSql}
-          where id = ${productId} and (ends_at is null or ends_at > ${at})
-          returning *`,
+      sql`with ended as (
+            update products set ends_at = ${at}, starts_at = least(starts_at, ${at}), ${stockBumpSql}
+            where id = ${productId} and (ends_at is null or ends_at > ${at})
+            returning *
+          )${told}
+          select * from ended`,
     ),
   ).map(productOf);
   const row = ended ?? (await getProduct(deps.db, productId));

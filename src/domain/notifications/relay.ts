@@ -15,7 +15,7 @@ import type { MessageView, OrderSummary } from './templates/layout.js';
 export type OutboxRow = typeof outbox.$inferSelect;
 
 /** Topics whose recipients are the followers of the product (aggregate id), not the event's shopper. */
-const FOLLOWER_TOPICS = new Set(['product.sold_out', 'product.back_in_stock', 'product.sale_started', 'product.sale_rescheduled']);
+const FOLLOWER_TOPICS = new Set(['product.sold_out', 'product.back_in_stock', 'product.sale_started', 'product.sale_rescheduled', 'product.sale_cancelled']);
 
 /**
  * Exponential backoff with jitter: the n-th failed attempt waits a random time between

@@ -8,6 +8,7 @@ import { backInStock } from './back-in-stock.js';
 import { productSoldOut } from './product-sold-out.js';
 import { reservationExpired } from './reservation-expired.js';
 import { reservationExpiring } from './reservation-expiring.js';
+import { saleCancelled } from './sale-cancelled.js';
 import { saleRescheduled } from './sale-rescheduled.js';
 import { saleStarted } from './sale-started.js';
 
@@ -22,4 +23,5 @@ export const templates: Record<string, Template> = {
   'product.back_in_stock': backInStock,
   'product.sale_started': saleStarted,
   'product.sale_rescheduled': saleRescheduled,
+  'product.sale_cancelled': saleCancelled,
 };
