@@ -56,7 +56,7 @@ export async function cancelSale(
   if (holdsRevoked > 0) await sweepAllExpired(deps);
   let ordersRefunded = 0;
   if (refundPaidOrders) {
-    const withProduct = sql`exists (select 1 from order_items i where i.order_id = o.id and i.product_id = ${productId})`;
+    const withProduct = sql`o.id in (select i.order_id from order_items i where i.product_id = ${productId})`;
     for (;;) {
       const batch = await deps.db.transaction((tx) => writeRefunds(tx, withProduct, { reason, by: actor.userId, at: deps.now() }, CANCEL_REFUND_BATCH));
       ordersRefunded += batch.length;
@@ -72,9 +72,9 @@ export async function cancelSale(
   }
   const [inFlight] = rowsOf<{ n: number }>(
     await deps.db.execute(sql`
-      select count(distinct p.order_id)::int as n from payments p
-      where p.status in ('PROCESSING', 'UNKNOWN')
-        and exists (select 1 from order_items i where i.order_id = p.order_id and i.product_id = ${productId})`),
+      select count(distinct p.order_id)::int as n
+      from order_items i join payments p on p.order_id = i.order_id
+      where i.product_id = ${productId} and p.status in ('PROCESSING', 'UNKNOWN')`),
   );
   const product = (await getProduct(deps.db, productId)) ?? ended;
   deps.log.info({ productId, actor: actor.userId, holdsRevoked, ordersRefunded, paymentsInFlight: Number(inFlight?.n ?? 0) }, 'sale cancelled');

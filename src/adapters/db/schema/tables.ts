@@ -150,7 +150,12 @@ export const orderItems = pgTable(
     unitAmount: integer('unit_amount').notNull(),
     currency: text('currency').notNull(),
   },
-  (t) => [uniqueIndex('order_items_reservation').on(t.reservationId), index('order_items_order').on(t.orderId)],
+  (t) => [
+    uniqueIndex('order_items_reservation').on(t.reservationId),
+    index('order_items_order').on(t.orderId),
+    // A product's orders: its revenue (saleStats), paidOrders(productId), cancelSale.
+    index('order_items_product').on(t.productId, t.orderId),
+  ],
 );
 
 /**
