@@ -133,7 +133,7 @@ describe.each(BACKENDS)('paidOrders on %s', (backend) => {
   });
 
   it("orderDetails: any shopper's order with its address, payment attempts and refunds, for operators only, audited", async () => {
-    const { id } = await h.product({ totalQuantity: 4, priceAmount: 1250 });
+    const { id } = await h.product({ totalQuantity: 4, priceAmount: 1250, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 2 } });
     const paid = await order(id, 'cs-paid', 7, 'pm_card_visa');
     const declined = await order(id, 'cs-declined', 8, 'pm_card_chargeDeclined');
     const admin = await h.admin();
@@ -166,6 +166,23 @@ describe.each(BACKENDS)('paidOrders on %s', (backend) => {
     expect((await h.gql(DETAILS, { id: paid.id }, paid.token)).errors![0].extensions.code).toBe('FORBIDDEN');
     expect((await h.gql(DETAILS, { id: '00000000-0000-4000-8000-000000000000' }, admin)).errors![0].extensions.code).toBe('NOT_FOUND');
     expect((await h.gql(DETAILS, { id: 'nope' }, admin)).errors![0].extensions).toMatchObject({ code: 'INVALID_INPUT', field: 'id' });
+
+    // By the shopper's account instead: their orders newest first, in the same details.
+    const again = await order(id, 'cs-paid', 9, 'pm_card_visa');
+    const MINE = `query($u: ID!, $first: Int!) { shopperOrders(userId: $u, first: $first) { order { id status } shippingAddress { addressLine1 } payments { status } refunds { reason } } }`;
+    const theirs = (await h.gql(MINE, { u: paid.userId, first: 20 }, admin)).data.shopperOrders;
+    expect(theirs).toMatchObject([
+      { order: { id: again.id, status: 'COMPLETED' }, shippingAddress: { addressLine1: '9 Harbour Rd' }, payments: [{ status: 'SUCCEEDED' }], refunds: [] },
+      { order: { id: paid.id, status: 'CANCELLED' }, shippingAddress: { addressLine1: '7 Harbour Rd' }, refunds: [{ reason: 'asked by the customer' }] },
+    ]);
+    expect((await h.gql(MINE, { u: paid.userId, first: 1 }, admin)).data.shopperOrders.map((d: { order: { id: string } }) => d.order.id)).toEqual([again.id]);
+    expect((await h.gql(MINE, { u: `nobody-${tag}`, first: 20 }, admin)).data.shopperOrders).toEqual([]);
+    expect((await h.gql(MINE, { u: paid.userId, first: 0 }, admin)).errors![0].extensions).toMatchObject({ code: 'INVALID_INPUT', field: 'first' });
+    expect((await h.gql(MINE, { u: paid.userId, first: 5 }, paid.token)).errors![0].extensions.code).toBe('FORBIDDEN');
+    const byShopper = rowsOf<{ target: string }>(
+      await h.backend.runtime.deps.db.execute(sql`select target from audit_log where action = 'orders.read' and target = ${`shopper:${paid.userId}`}`),
+    );
+    expect(byShopper.length).toBeGreaterThanOrEqual(2);
   });
 
   it('is for operators only, and refuses a bad page size, cursor or product id', async () => {

@@ -132,6 +132,7 @@ describe('clients/sdk', () => {
     const records = await operator.refunds({ status: 'SUCCEEDED', first: 500 });
     expect(records.find((r) => r.id === refunded.refund.id)).toMatchObject({ orderId: paid[2], reason: 'damaged in transit', status: 'SUCCEEDED' });
     expect(await operator.retryRefund(refunded.refund.id)).toMatchObject({ id: refunded.refund.id, status: 'SUCCEEDED' });
+    expect((await operator.shopperOrders('sdk-ship-2')).map((d) => d.order.id)).toEqual([paid[2]]);
     expect(await operator.orderDetails(paid[2])).toMatchObject({ shopperId: 'sdk-ship-2', shippingAddress: { addressLine1: '2 Dock St' }, payments: [{ status: 'SUCCEEDED' }], refunds: [{ reason: 'damaged in transit' }] });
     // The sale called off through the SDK: the two orders left are refunded.
     const cancelled = await operator.cancelSale(id, 'recall', { refundPaidOrders: true });

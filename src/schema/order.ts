@@ -1,6 +1,6 @@
 import type { OrderRow, PaymentRow } from '../adapters/db/schema/tables.js';
 import { type Address, checkout, getOrder, itemsOf, listOrders } from '../domain/orders/checkout.js';
-import { type OrderDetails as OrderDetailsRow, orderDetails, PAID_ORDERS_MAX_PAGE, type PaidOrder as PaidOrderRow, type PaidOrderPage as PaidOrderPageRow, paidOrders } from '../domain/orders/fulfilment.js';
+import { type OrderDetails as OrderDetailsRow, orderDetails, PAID_ORDERS_MAX_PAGE, SHOPPER_ORDERS_MAX, shopperOrders, type PaidOrder as PaidOrderRow, type PaidOrderPage as PaidOrderPageRow, paidOrders } from '../domain/orders/fulfilment.js';
 import { watchOrder } from '../domain/orders/live.js';
 import { listRefunds, MAX_REFUNDS_PAGE, type RefundedOrder, type RefundRow, refundOrder, refundsOf, retryRefund } from '../domain/orders/refund.js';
 import { pay } from '../domain/payments/pay.js';
@@ -356,6 +356,15 @@ builder.queryFields((t) => ({
     authScopes: { admin: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => orThrow(await orderDetails(ctx.deps, ctx.actor!, String(id), ctx.requestId)),
+  }),
+  shopperOrders: t.field({
+    type: [OrderDetails],
+    description:
+      `Admin only: one shopper's orders, newest first (first: 1-${SHOPPER_ORDERS_MAX}), in details as orderDetails gives them: for a ` +
+      'customer who knows their account but not the order. Every call is audited (orders.read).',
+    authScopes: { admin: true },
+    args: { userId: t.arg.id({ required: true }), first: t.arg.int({ required: true, defaultValue: 20 }) },
+    resolve: async (_root, { userId, first }, ctx) => orThrow(await shopperOrders(ctx.deps, ctx.actor!, String(userId), first, ctx.requestId)),
   }),
 }));
 

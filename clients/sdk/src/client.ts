@@ -40,6 +40,7 @@ import {
   type ReserveMutation,
   StockChangedDocument,
   RefundOrderDocument,
+  ShopperOrdersDocument,
   RefundsDocument,
   RetryRefundDocument,
   UnblockShoppersDocument,
@@ -263,6 +264,10 @@ export class FlashSaleClient {
   /** Admin only: any shopper's order with its address, payment attempts and refunds (audited on the server). */
   async orderDetails(id: string) {
     return (await this.execute(OrderDetailsDocument, { id })).orderDetails;
+  }
+  /** Admin only: one shopper's orders, newest first, in details (audited on the server). */
+  async shopperOrders(userId: string, opts: { first?: number } = {}) {
+    return (await this.execute(ShopperOrdersDocument, { userId, first: opts.first ?? 20 })).shopperOrders;
   }
   /** Admin only: one page of refunds in id order (`status: 'FAILED'`: those a gateway kept refusing). */
   async refunds(opts: { status?: RefundStatus; first?: number; after?: string | null } = {}) {

@@ -1,10 +1,10 @@
-import { and, asc, eq, exists, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, exists, inArray, sql } from 'drizzle-orm';
 import { orderItems, orders, type OrderItemRow, type OrderRow, payments, type PaymentRow, refunds } from '../../adapters/db/schema/tables.js';
 import { recordAudit } from '../audit.js';
 import { groupBy } from '../batches.js';
 import type { Actor, Deps } from '../context.js';
 import { shippingAddressOf } from '../privacy/address.js';
-import { assertIntRange, assertProductId, assertUuid, type InvalidInput, invalid, type NotFound, notFound } from '../results.js';
+import { assertIntRange, assertProductId, assertText, assertUuid, type InvalidInput, invalid, type NotFound, notFound } from '../results.js';
 import type { Address } from './checkout.js';
 
 /**
@@ -103,6 +103,19 @@ export interface OrderDetails {
   refunds: (typeof refunds.$inferSelect)[];
 }
 
+/** The details of `list` (payments and refunds read for all of them at once), in its order. */
+async function detailsOf(deps: Deps, list: OrderRow[]): Promise<OrderDetails[]> {
+  if (list.length === 0) return [];
+  const ids = list.map((o) => o.id);
+  const [attempts, backs] = await Promise.all([
+    deps.db.select().from(payments).where(inArray(payments.orderId, ids)).orderBy(asc(payments.attempt)),
+    deps.db.select().from(refunds).where(inArray(refunds.orderId, ids)).orderBy(asc(refunds.createdAt)),
+  ]);
+  const paysOf = groupBy(attempts, (p) => p.orderId);
+  const backsOf = groupBy(backs, (r) => r.orderId);
+  return list.map((order) => ({ order, shippingAddress: shippingAddressOf(deps, order), payments: paysOf.get(order.id) ?? [], refunds: backsOf.get(order.id) ?? [] }));
+}
+
 /**
  * Any shopper's order for an operator (a customer's question, a refund to decide): the address is
  * opened, so every call is audited as `orders.read`.
@@ -112,10 +125,20 @@ export async function orderDetails(deps: Deps, actor: Actor, id: string, request
   if (bad) return bad;
   const [order] = await deps.db.select().from(orders).where(eq(orders.id, id));
   if (!order) return notFound('Order');
-  const [attempts, backs] = await Promise.all([
-    deps.db.select().from(payments).where(eq(payments.orderId, id)).orderBy(asc(payments.attempt)),
-    deps.db.select().from(refunds).where(eq(refunds.orderId, id)).orderBy(asc(refunds.createdAt)),
-  ]);
   await recordAudit(deps.db, { actor: actor.userId, action: 'orders.read', target: id, requestId });
-  return { order, shippingAddress: shippingAddressOf(deps, order), payments: attempts, refunds: backs };
+  return (await detailsOf(deps, [order]))[0]!;
+}
+
+export const SHOPPER_ORDERS_MAX = 100;
+
+/**
+ * One shopper's orders for an operator (a customer who knows their account, not the order id),
+ * newest first, at most `first` (1-100), in details; audited as `orders.read` of the shopper.
+ */
+export async function shopperOrders(deps: Deps, actor: Actor, userId: string, first: number, requestId?: string): Promise<OrderDetails[] | InvalidInput> {
+  const bad = assertText('userId', userId, 200) ?? assertIntRange('first', first, 1, SHOPPER_ORDERS_MAX);
+  if (bad) return bad;
+  const list = await deps.db.select().from(orders).where(eq(orders.userId, userId)).orderBy(desc(orders.createdAt), desc(orders.id)).limit(first);
+  await recordAudit(deps.db, { actor: actor.userId, action: 'orders.read', target: `shopper:${userId}`, details: { first, returned: list.length }, requestId });
+  return detailsOf(deps, list);
 }

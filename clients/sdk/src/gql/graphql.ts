@@ -550,6 +550,8 @@ export type Query = {
   reservation?: Maybe<Reservation>;
   /** A sale's live figures (admin only). Null when there is no such product. */
   saleStats?: Maybe<SaleStats>;
+  /** Admin only: one shopper's orders, newest first (first: 1-100), in details as orderDetails gives them: for a customer who knows their account but not the order. Every call is audited (orders.read). */
+  shopperOrders: Array<OrderDetails>;
 };
 
 
@@ -605,6 +607,12 @@ export type QueryReservationArgs = {
 
 export type QuerySaleStatsArgs = {
   productId: Scalars['ID']['input'];
+};
+
+
+export type QueryShopperOrdersArgs = {
+  first?: Scalars['Int']['input'];
+  userId: Scalars['ID']['input'];
 };
 
 export type RateLimited = Error & {
@@ -948,6 +956,14 @@ export type OrderDetailsQueryVariables = Exact<{
 
 
 export type OrderDetailsQuery = { __typename?: 'Query', orderDetails: { __typename?: 'OrderDetails', shopperId: string, order: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, refunds: Array<{ __typename?: 'Refund', id: string, status: RefundStatus, requestedAt: string, refundedAt?: string | null, amount: { __typename?: 'Money', amount: number, currency: string } }>, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> }, shippingAddress?: { __typename?: 'ShippingAddress', addressLine1: string, addressLine2?: string | null, city: string, postalCode: string, country: string } | null, payments: Array<{ __typename?: 'PaymentAttempt', attempt: number, gateway: string, status: PaymentAttemptStatus, transactionId?: string | null, declineCode?: string | null, message?: string | null, createdAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } }>, refunds: Array<{ __typename?: 'RefundRecord', id: string, orderId: string, status: RefundStatus, gateway: string, transactionId: string, refundId?: string | null, reason?: string | null, requestedBy?: string | null, attempts: number, lastError?: string | null, requestedAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } }> } };
+
+export type ShopperOrdersQueryVariables = Exact<{
+  userId: Scalars['ID']['input'];
+  first: Scalars['Int']['input'];
+}>;
+
+
+export type ShopperOrdersQuery = { __typename?: 'Query', shopperOrders: Array<{ __typename?: 'OrderDetails', shopperId: string, order: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, refunds: Array<{ __typename?: 'Refund', id: string, status: RefundStatus, requestedAt: string, refundedAt?: string | null, amount: { __typename?: 'Money', amount: number, currency: string } }>, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> }, shippingAddress?: { __typename?: 'ShippingAddress', addressLine1: string, addressLine2?: string | null, city: string, postalCode: string, country: string } | null, payments: Array<{ __typename?: 'PaymentAttempt', attempt: number, gateway: string, status: PaymentAttemptStatus, transactionId?: string | null, declineCode?: string | null, message?: string | null, createdAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } }>, refunds: Array<{ __typename?: 'RefundRecord', id: string, orderId: string, status: RefundStatus, gateway: string, transactionId: string, refundId?: string | null, reason?: string | null, requestedBy?: string | null, attempts: number, lastError?: string | null, requestedAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } }> }> };
 
 export type RefundsQueryVariables = Exact<{
   status?: InputMaybe<RefundStatus>;
@@ -1706,6 +1722,95 @@ fragment RefundRecordFields on RefundRecord {
   requestedAt
   updatedAt
 }`) as unknown as TypedDocumentString<OrderDetailsQuery, OrderDetailsQueryVariables>;
+export const ShopperOrdersDocument = new TypedDocumentString(`
+    query ShopperOrders($userId: ID!, $first: Int!) {
+  shopperOrders(userId: $userId, first: $first) {
+    order {
+      ...OrderFields
+      refunds {
+        ...RefundFields
+      }
+    }
+    shopperId
+    shippingAddress {
+      addressLine1
+      addressLine2
+      city
+      postalCode
+      country
+    }
+    payments {
+      attempt
+      gateway
+      status
+      amount {
+        amount
+        currency
+      }
+      transactionId
+      declineCode
+      message
+      createdAt
+      updatedAt
+    }
+    refunds {
+      ...RefundRecordFields
+    }
+  }
+}
+    fragment OrderFields on Order {
+  id
+  cartId
+  status
+  paymentStatus
+  inventoryStatus
+  transactionId
+  total {
+    amount
+    currency
+  }
+  items {
+    quantity
+    unitPrice {
+      amount
+      currency
+    }
+    product {
+      id
+      name
+    }
+  }
+  createdAt
+  updatedAt
+}
+fragment RefundFields on Refund {
+  id
+  status
+  amount {
+    amount
+    currency
+  }
+  requestedAt
+  refundedAt
+}
+fragment RefundRecordFields on RefundRecord {
+  id
+  orderId
+  amount {
+    amount
+    currency
+  }
+  status
+  gateway
+  transactionId
+  refundId
+  reason
+  requestedBy
+  attempts
+  lastError
+  requestedAt
+  updatedAt
+}`) as unknown as TypedDocumentString<ShopperOrdersQuery, ShopperOrdersQueryVariables>;
 export const RefundsDocument = new TypedDocumentString(`
     query Refunds($status: RefundStatus, $first: Int!, $after: ID) {
   refunds(status: $status, first: $first, after: $after) {
