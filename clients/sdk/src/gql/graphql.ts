@@ -950,6 +950,8 @@ export type RefundOrderMutation = { __typename?: 'Mutation', refundOrder: { __ty
 
 export type RefundRecordFieldsFragment = { __typename?: 'RefundRecord', id: string, orderId: string, status: RefundStatus, gateway: string, transactionId: string, refundId?: string | null, reason?: string | null, requestedBy?: string | null, attempts: number, lastError?: string | null, requestedAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } };
 
+export type OrderDetailsFieldsFragment = { __typename?: 'OrderDetails', shopperId: string, order: { __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, refunds: Array<{ __typename?: 'Refund', id: string, status: RefundStatus, requestedAt: string, refundedAt?: string | null, amount: { __typename?: 'Money', amount: number, currency: string } }>, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> }, shippingAddress?: { __typename?: 'ShippingAddress', addressLine1: string, addressLine2?: string | null, city: string, postalCode: string, country: string } | null, payments: Array<{ __typename?: 'PaymentAttempt', attempt: number, gateway: string, status: PaymentAttemptStatus, transactionId?: string | null, declineCode?: string | null, message?: string | null, createdAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } }>, refunds: Array<{ __typename?: 'RefundRecord', id: string, orderId: string, status: RefundStatus, gateway: string, transactionId: string, refundId?: string | null, reason?: string | null, requestedBy?: string | null, attempts: number, lastError?: string | null, requestedAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } }> };
+
 export type OrderDetailsQueryVariables = Exact<{
   id: Scalars['ID']['input'];
 }>;
@@ -1183,6 +1185,93 @@ export const RefundRecordFieldsFragmentDoc = new TypedDocumentString(`
   updatedAt
 }
     `, {"fragmentName":"RefundRecordFields"}) as unknown as TypedDocumentString<RefundRecordFieldsFragment, unknown>;
+export const OrderDetailsFieldsFragmentDoc = new TypedDocumentString(`
+    fragment OrderDetailsFields on OrderDetails {
+  order {
+    ...OrderFields
+    refunds {
+      ...RefundFields
+    }
+  }
+  shopperId
+  shippingAddress {
+    addressLine1
+    addressLine2
+    city
+    postalCode
+    country
+  }
+  payments {
+    attempt
+    gateway
+    status
+    amount {
+      amount
+      currency
+    }
+    transactionId
+    declineCode
+    message
+    createdAt
+    updatedAt
+  }
+  refunds {
+    ...RefundRecordFields
+  }
+}
+    fragment OrderFields on Order {
+  id
+  cartId
+  status
+  paymentStatus
+  inventoryStatus
+  transactionId
+  total {
+    amount
+    currency
+  }
+  items {
+    quantity
+    unitPrice {
+      amount
+      currency
+    }
+    product {
+      id
+      name
+    }
+  }
+  createdAt
+  updatedAt
+}
+fragment RefundFields on Refund {
+  id
+  status
+  amount {
+    amount
+    currency
+  }
+  requestedAt
+  refundedAt
+}
+fragment RefundRecordFields on RefundRecord {
+  id
+  orderId
+  amount {
+    amount
+    currency
+  }
+  status
+  gateway
+  transactionId
+  refundId
+  reason
+  requestedBy
+  attempts
+  lastError
+  requestedAt
+  updatedAt
+}`, {"fragmentName":"OrderDetailsFields"}) as unknown as TypedDocumentString<OrderDetailsFieldsFragment, unknown>;
 export const ProductsDocument = new TypedDocumentString(`
     query Products {
   products {
@@ -1636,37 +1725,7 @@ fragment RefundFields on Refund {
 export const OrderDetailsDocument = new TypedDocumentString(`
     query OrderDetails($id: ID!) {
   orderDetails(id: $id) {
-    order {
-      ...OrderFields
-      refunds {
-        ...RefundFields
-      }
-    }
-    shopperId
-    shippingAddress {
-      addressLine1
-      addressLine2
-      city
-      postalCode
-      country
-    }
-    payments {
-      attempt
-      gateway
-      status
-      amount {
-        amount
-        currency
-      }
-      transactionId
-      declineCode
-      message
-      createdAt
-      updatedAt
-    }
-    refunds {
-      ...RefundRecordFields
-    }
+    ...OrderDetailsFields
   }
 }
     fragment OrderFields on Order {
@@ -1721,41 +1780,44 @@ fragment RefundRecordFields on RefundRecord {
   lastError
   requestedAt
   updatedAt
+}
+fragment OrderDetailsFields on OrderDetails {
+  order {
+    ...OrderFields
+    refunds {
+      ...RefundFields
+    }
+  }
+  shopperId
+  shippingAddress {
+    addressLine1
+    addressLine2
+    city
+    postalCode
+    country
+  }
+  payments {
+    attempt
+    gateway
+    status
+    amount {
+      amount
+      currency
+    }
+    transactionId
+    declineCode
+    message
+    createdAt
+    updatedAt
+  }
+  refunds {
+    ...RefundRecordFields
+  }
 }`) as unknown as TypedDocumentString<OrderDetailsQuery, OrderDetailsQueryVariables>;
 export const ShopperOrdersDocument = new TypedDocumentString(`
     query ShopperOrders($userId: ID!, $first: Int!) {
   shopperOrders(userId: $userId, first: $first) {
-    order {
-      ...OrderFields
-      refunds {
-        ...RefundFields
-      }
-    }
-    shopperId
-    shippingAddress {
-      addressLine1
-      addressLine2
-      city
-      postalCode
-      country
-    }
-    payments {
-      attempt
-      gateway
-      status
-      amount {
-        amount
-        currency
-      }
-      transactionId
-      declineCode
-      message
-      createdAt
-      updatedAt
-    }
-    refunds {
-      ...RefundRecordFields
-    }
+    ...OrderDetailsFields
   }
 }
     fragment OrderFields on Order {
@@ -1810,6 +1872,39 @@ fragment RefundRecordFields on RefundRecord {
   lastError
   requestedAt
   updatedAt
+}
+fragment OrderDetailsFields on OrderDetails {
+  order {
+    ...OrderFields
+    refunds {
+      ...RefundFields
+    }
+  }
+  shopperId
+  shippingAddress {
+    addressLine1
+    addressLine2
+    city
+    postalCode
+    country
+  }
+  payments {
+    attempt
+    gateway
+    status
+    amount {
+      amount
+      currency
+    }
+    transactionId
+    declineCode
+    message
+    createdAt
+    updatedAt
+  }
+  refunds {
+    ...RefundRecordFields
+  }
 }`) as unknown as TypedDocumentString<ShopperOrdersQuery, ShopperOrdersQueryVariables>;
 export const RefundsDocument = new TypedDocumentString(`
     query Refunds($status: RefundStatus, $first: Int!, $after: ID) {
