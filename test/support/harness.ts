@@ -51,7 +51,9 @@ export async function harness(name: BackendName, opts: RuntimeOptions = {}, appO
   const deps = backend.runtime.deps;
   const app = buildApp(deps, { verifier: createVerifier({ secret: TEST_SECRET }), ...appOpts });
   // The sweeper runs only when a test asks (worker.tick), so tests stay deterministic.
-  const worker = startWorker(deps, { sweepIntervalMs: 60_000 });
+  // So do the refunds: a pass on its own timer (every 15 s otherwise) would claim a refund a test is
+  // about to run itself.
+  const worker = startWorker(deps, { sweepIntervalMs: 60_000, refunds: { intervalMs: 3_600_000 } });
   const token = (sub: string, roles: string[] = []) => signToken(TEST_SECRET, { sub, roles });
   let adminToken: string | undefined;
   const admin = async () => (adminToken ??= await token('operator', ['admin']));
