@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/adapters/db/client.js';
 import { orders, outbox, refunds } from '../src/adapters/db/schema/tables.js';
 import { chargeRequestOf, settlePayment, startAttempt } from '../src/domain/payments/pay.js';
+import { reconcilePayments } from '../src/domain/payments/reconcile.js';
 import { DEFAULT_REFUND_SETTINGS, runRefunds } from '../src/domain/payments/refunds.js';
 import type { GatewayRouter } from '../src/domain/payments/router.js';
 import { BACKENDS } from './support/backends.js';
@@ -262,6 +263,79 @@ describe.each(BACKENDS)('refundOrder on %s', (backend) => {
       expect((await h.gql(MINE, { id: o.id }, o.token)).data.order).toMatchObject({ status: 'CANCELLED', refunds: [{ status: 'SUCCEEDED', amount: { amount: 1999 } }] });
       expect(await exported(productId)).toEqual([]);
       expect(paypal.refunds.filter((r) => r.captureId === charged.transactionId)).toEqual([]);
+    });
+
+    /**
+     * An attempt charged at gateway `member` (0 Stripe, 1 PayPal) whose commit was lost: it stays
+     * PROCESSING, as when the process dies between the gateway's answer and ours. Then an operator
+     * refunds the whole charge in the gateway's dashboard.
+     */
+    async function chargedThenRefundedAtGateway(who: string, member: 0 | 1, amount: number) {
+      const { id: productId } = await h.product({ totalQuantity: 3, priceAmount: amount });
+      const o = await order(productId, who, 1, false);
+      const deps = h.backend.runtime.deps;
+      const started = await startAttempt(deps, { userId: `${who}-${tag}`, roles: [] }, { orderId: o.id, paymentMethod: 'pm_card_visa', amount });
+      if ('__typename' in started) throw new Error(started.__typename);
+      const gateway = (deps.payments as GatewayRouter).members[member];
+      const charged = await gateway.charge(chargeRequestOf(started.attempt));
+      if (charged.status !== 'succeeded') throw new Error(charged.status);
+      const dashboard = await gateway.refund!({ transactionId: charged.transactionId, amount, currency: 'USD', idempotencyKey: `dashboard-${who}-${tag}` });
+      return { productId, order: o, attempt: started.attempt, transactionId: charged.transactionId, dashboardRefund: dashboard.refundId };
+    }
+
+    it("a charge refunded in Stripe's dashboard before we settled it: its webhook settles the charge first, then cancels the order as refunded; never exported", async () => {
+      const deps = h.backend.runtime.deps;
+      const c = await chargedThenRefundedAtGateway('early-stripe', 0, 1250);
+      const asked = stripe.refunds.length;
+      const ev = await stripe.signEvent('charge.refunded', stripe.chargeOf(c.transactionId));
+      const deliver = () => h.app.fetch('http://test/webhooks/stripe', { method: 'POST', headers: ev.headers, body: ev.body });
+      // Stripe cannot say yet what became of the charge: retryable, nothing changes.
+      stripe.fault('retrieve', { kind: '500' });
+      const refused = await deliver();
+      expect(refused.status).toBe(503);
+      const db = deps.db;
+      expect(await db.select().from(refunds).where(eq(refunds.orderId, c.order.id))).toEqual([]);
+      expect((await h.gql(MINE, { id: c.order.id }, c.order.token)).data.order).toMatchObject({ status: 'PENDING', refunds: [] });
+      // Stripe delivers it again.
+      const res = await deliver();
+      expect(res.status).toBe(200);
+      expect((await res.json()).result).toBe('refund-recorded');
+      expect((await h.gql(MINE, { id: c.order.id }, c.order.token)).data.order).toMatchObject({
+        status: 'CANCELLED',
+        paymentStatus: 'COMPLETED',
+        refunds: [{ status: 'SUCCEEDED', amount: { amount: 1250, currency: 'USD' } }],
+      });
+      expect(await db.select().from(refunds).where(eq(refunds.orderId, c.order.id))).toMatchObject([
+        { status: 'SUCCEEDED', refundId: c.dashboardRefund, requestedBy: 'gateway:stripe', transactionId: c.transactionId, amount: 1250 },
+      ]);
+      expect((await db.select().from(outbox).where(eq(outbox.aggregateId, c.order.id))).filter((e) => e.topic === 'order.refunded')).toHaveLength(1);
+      expect(await exported(c.productId)).toEqual([]);
+      expect((await revenueOf(c.productId)).revenue.amount).toBe(0);
+      // A duplicate changes nothing; reconciliation finds nothing left to settle; we asked Stripe for no refund.
+      expect((await (await deliver()).json()).result).toBe('refund-known');
+      await reconcilePayments(deps, { staleAfterMs: 0 });
+      await h.worker.tick();
+      expect(stripe.refunds.length).toBe(asked);
+      expect(await db.select().from(refunds).where(eq(refunds.orderId, c.order.id))).toHaveLength(1);
+    });
+
+    it('reconciliation settles a charge refunded at the gateway before we settled it as refunded (Stripe and PayPal): the order is cancelled, not shipped', async () => {
+      const deps = h.backend.runtime.deps;
+      const viaStripe = await chargedThenRefundedAtGateway('late-stripe', 0, 700);
+      const viaPayPal = await chargedThenRefundedAtGateway('late-paypal', 1, 1999);
+      const asked = { stripe: stripe.refunds.length, paypal: paypal.refunds.length };
+      // No webhook arrives (none configured, or lost): the attempts are stale PROCESSING ones.
+      const report = await reconcilePayments(deps, { staleAfterMs: 0 });
+      expect(report.pending).toBe(0);
+      for (const [c, gateway] of [[viaStripe, 'stripe'], [viaPayPal, 'paypal']] as const) {
+        expect((await h.gql(MINE, { id: c.order.id }, c.order.token)).data.order).toMatchObject({ status: 'CANCELLED', paymentStatus: 'COMPLETED', refunds: [{ status: 'SUCCEEDED' }] });
+        expect(await deps.db.select().from(refunds).where(eq(refunds.orderId, c.order.id))).toMatchObject([{ status: 'SUCCEEDED', requestedBy: `gateway:${gateway}`, transactionId: c.transactionId }]);
+        expect(await exported(c.productId)).toEqual([]);
+      }
+      // A second pass and the refunds job change nothing, and neither gateway is asked for a refund.
+      await reconcilePayments(deps, { staleAfterMs: 0 });
+      await h.worker.tick();
+      expect({ stripe: stripe.refunds.length, paypal: paypal.refunds.length }).toEqual(asked);
     });
   });
 });

@@ -24,7 +24,7 @@ interface PayPalOrder {
     custom_id?: string;
     invoice_id?: string;
     amount: { currency_code: string; value: string };
-    payments?: { captures: { id: string; status: 'COMPLETED' | 'DECLINED'; amount: { currency_code: string; value: string }; processor_response?: { response_code: string } }[] };
+    payments?: { captures: { id: string; status: 'COMPLETED' | 'DECLINED' | 'REFUNDED' | 'PARTIALLY_REFUNDED'; amount: { currency_code: string; value: string }; processor_response?: { response_code: string } }[] };
   }[];
 }
 
@@ -146,6 +146,9 @@ export async function startFakePayPal(opts: { clientId: string; clientSecret: st
       }
       const refundId = randomBytes(8).toString('hex').toUpperCase();
       state.refunds.push({ refundId, captureId: id!, value, currency: captured.currency, requestId });
+      // As PayPal: the capture (in its order too) shows the refund.
+      const capture = orders.get(captured.orderId)?.purchase_units[0].payments?.captures.find((c) => c.id === id);
+      if (capture) capture.status = Number(value) < Number(captured.value) ? 'PARTIALLY_REFUNDED' : 'REFUNDED';
       return { status: 201, body: { id: refundId, status: 'COMPLETED', amount: { currency_code: captured.currency, value } } };
     }
     const order = id ? orders.get(id) : undefined;

@@ -42,6 +42,8 @@ export interface FakeStripe {
   refunds: { id: string; intentId: string; amount: number; idempotencyKey: string }[];
   requests: { endpoint: StripeEndpoint; idempotencyKey?: string }[];
   intents: Map<string, Intent>;
+  /** The charge of a confirmed intent (for events about it, e.g. charge.refunded). */
+  chargeOf(intentId: string): Record<string, unknown>;
   /** The next request to `endpoint` meets `fault` (queued, each used once). */
   fault(endpoint: StripeEndpoint | '*', fault: Fault, times?: number, skip?: number): void;
   /** A webhook delivery as Stripe sends it: the event JSON and its Stripe-Signature header. */
@@ -78,6 +80,23 @@ export async function startFakeStripe(opts: { secretKey: string; webhookSecret: 
     res.end(JSON.stringify(body));
   };
   const error = (status: number, type: string, message: string, extra: Record<string, unknown> = {}) => ({ error: { type, message, ...extra } });
+
+  /** The charge of a confirmed intent as Stripe shows it: what was refunded, and the intent's metadata (copied at confirmation). */
+  function chargeOf(intent: Intent) {
+    const refunded = refunds.filter((r) => r.intentId === intent.id);
+    const amountRefunded = refunded.reduce((n, r) => n + r.amount, 0);
+    return {
+      id: intent.latest_charge!,
+      object: 'charge' as const,
+      amount: intent.amount,
+      amount_refunded: amountRefunded,
+      refunded: amountRefunded >= intent.amount,
+      currency: intent.currency,
+      payment_intent: intent.id,
+      metadata: intent.metadata,
+      refunds: { object: 'list' as const, data: refunded.map((r) => ({ id: r.id, object: 'refund' as const, amount: r.amount })) },
+    };
+  }
 
   function process(endpoint: StripeEndpoint, id: string | undefined, form: Record<string, string>, key: string | undefined): { status: number; body: unknown } {
     if (endpoint === 'create') {
@@ -118,7 +137,7 @@ export async function startFakeStripe(opts: { secretKey: string; webhookSecret: 
     }
     const intent = id ? intents.get(id) : undefined;
     if (!intent) return { status: 404, body: error(404, 'invalid_request_error', `No such payment_intent: '${id}'`, { code: 'resource_missing' }) };
-    if (endpoint === 'retrieve') return { status: 200, body: intent };
+    if (endpoint === 'retrieve') return { status: 200, body: form.expand === 'latest_charge' && intent.latest_charge ? { ...intent, latest_charge: chargeOf(intent) } : intent };
     if (endpoint === 'cancel') {
       if (intent.status === 'succeeded') {
         return { status: 400, body: error(400, 'invalid_request_error', 'This PaymentIntent could not be canceled because it has a status of succeeded.', { code: 'payment_intent_unexpected_state' }) };
@@ -172,6 +191,8 @@ export async function startFakeStripe(opts: { secretKey: string; webhookSecret: 
     if (fault?.kind === 'drop') return later(fault.ms, () => req.socket.destroy());
 
     const form = parseForm(raw);
+    // GET parameters come in the query (`expand[0]=latest_charge`).
+    for (const [k, v] of url.searchParams) if (k.startsWith('expand')) form.expand = v;
     const params = `${req.method} ${url.pathname} ${[...new URLSearchParams(raw)].map(([k, v]) => `${k}=${v}`).sort().join('&')}`;
     if (key && req.method === 'POST') {
       if (inFlight.has(key)) {
@@ -210,6 +231,11 @@ export async function startFakeStripe(opts: { secretKey: string; webhookSecret: 
     refunds,
     requests,
     intents,
+    chargeOf(intentId) {
+      const intent = intents.get(intentId);
+      if (!intent?.latest_charge) throw new Error(`no charge for ${intentId}`);
+      return chargeOf(intent);
+    },
     fault(endpoint, fault, times = 1, skip = 0) {
       for (let n = 0; n < times; n++) faults.push({ endpoint, fault, skip });
     },

@@ -216,6 +216,7 @@ export class PayPalGateway implements PaymentGateway {
         id?: string;
         status?: string;
         custom_id?: string;
+        invoice_id?: string;
         processor_response?: { response_code?: string };
         amount?: { value?: string; currency_code?: string };
         seller_payable_breakdown?: { total_refunded_amount?: { value?: string; currency_code?: string } };
@@ -234,7 +235,15 @@ export class PayPalGateway implements PaymentGateway {
       const capture = /\/captures\/([^/?#]+)/.exec(r.links?.find((l) => l.rel === 'up')?.href ?? '')?.[1];
       const total = r.seller_payable_breakdown?.total_refunded_amount ?? r.amount;
       if (!capture || !total?.value || !total.currency_code) return undefined;
-      return { eventId: event.id ?? id, transactionId: decodeURIComponent(capture), amountRefunded: fromPayPalValue(total.value, total.currency_code), refundId: r.id };
+      // A refund carries the capture's invoice id (our idempotency key) when PayPal copies it.
+      const key = r.invoice_id ?? r.custom_id;
+      return {
+        eventId: event.id ?? id,
+        transactionId: decodeURIComponent(capture),
+        amountRefunded: fromPayPalValue(total.value, total.currency_code),
+        refundId: r.id,
+        ...(key && { idempotencyKey: key }),
+      };
     }
     const key = r?.custom_id;
     if (!r?.id || !key) return undefined;
@@ -302,6 +311,15 @@ export class PayPalGateway implements PaymentGateway {
     const capture = order.purchaseUnits?.[0]?.payments?.captures?.[0];
     if (!capture) return undefined;
     if (capture.status === 'COMPLETED') return { status: 'succeeded', transactionId: capture.id! };
+    // Money taken and since given back (in PayPal's dashboard, before we settled the attempt): a
+    // charge all the same. PayPal's order does not say how much of a partial refund; the
+    // PAYMENT.CAPTURE.REFUNDED webhook does, and a partial refund keeps the order anyway.
+    if (capture.status === 'REFUNDED' || capture.status === 'PARTIALLY_REFUNDED') {
+      const { value, currencyCode } = capture.amount ?? {};
+      const whole = capture.status === 'REFUNDED' && value && currencyCode ? fromPayPalValue(value, currencyCode) : 0;
+      if (!whole) this.opts.log?.warn({ capture: capture.id }, 'paypal: part of this capture was refunded before we settled it');
+      return { status: 'succeeded', transactionId: capture.id!, ...(whole > 0 && { amountRefunded: whole }) };
+    }
     if (capture.status === 'DECLINED' || capture.status === 'FAILED') {
       const code = capture.processorResponse?.responseCode;
       return { status: 'declined', declineCode: code ? `processor_${code}` : 'declined', message: 'The card was declined', transactionId: capture.id };

@@ -110,14 +110,15 @@ export class StripeGateway implements PaymentGateway {
 
   async lookup(req: ChargeRequest): Promise<Final | undefined> {
     const created = await this.create(req);
-    let pi = await this.stripe.paymentIntents.retrieve(created.id);
+    // The charge comes with it: a refund made in the dashboard before we settled shows there.
+    let pi = await this.stripe.paymentIntents.retrieve(created.id, { expand: ['latest_charge'] });
     if (pi.status === 'requires_confirmation' || pi.status === 'requires_payment_method') {
       if (pi.status === 'requires_payment_method' && pi.last_payment_error) return this.mapIntent(pi);
       // Fence: a cancelled intent can never be confirmed, so "not charged" stays true.
       try {
         pi = await this.stripe.paymentIntents.cancel(pi.id, { cancellation_reason: 'abandoned' }, { idempotencyKey: `${req.idempotencyKey}-fence` });
       } catch {
-        pi = await this.stripe.paymentIntents.retrieve(created.id);
+        pi = await this.stripe.paymentIntents.retrieve(created.id, { expand: ['latest_charge'] });
       }
     }
     if (pi.status === 'canceled') return pi.latest_charge ? this.mapIntent(pi) : undefined;
@@ -155,7 +156,15 @@ export class StripeGateway implements PaymentGateway {
       const charge = event.data.object as Stripe.Charge;
       const intent = typeof charge.payment_intent === 'string' ? charge.payment_intent : charge.payment_intent?.id;
       if (!intent) return undefined;
-      return { eventId: event.id, transactionId: intent, amountRefunded: charge.amount_refunded, refundId: charge.refunds?.data?.[0]?.id ?? null };
+      const key = charge.metadata?.idempotency_key;
+      return {
+        eventId: event.id,
+        transactionId: intent,
+        amountRefunded: charge.amount_refunded,
+        refundId: charge.refunds?.data?.[0]?.id ?? null,
+        // Stripe copies the intent's metadata to the charge it confirms.
+        ...(key && { idempotencyKey: key }),
+      };
     }
     if (event.type !== 'payment_intent.succeeded' && event.type !== 'payment_intent.payment_failed') return undefined;
     const pi = event.data.object as Stripe.PaymentIntent;
@@ -181,9 +190,12 @@ export class StripeGateway implements PaymentGateway {
     );
   }
 
-  /** A final outcome for an intent, or undefined while it is not final. */
+  /** A final outcome for an intent, or undefined while it is not final (with what was refunded, when its charge was expanded). */
   private mapIntent(pi: Stripe.PaymentIntent): Final | undefined {
-    if (pi.status === 'succeeded') return { status: 'succeeded', transactionId: pi.id };
+    if (pi.status === 'succeeded') {
+      const refunded = typeof pi.latest_charge === 'object' ? (pi.latest_charge?.amount_refunded ?? 0) : 0;
+      return { status: 'succeeded', transactionId: pi.id, ...(refunded > 0 && { amountRefunded: refunded }) };
+    }
     const err = pi.last_payment_error;
     if ((pi.status === 'requires_payment_method' || pi.status === 'canceled') && err) {
       return { status: 'declined', declineCode: err.decline_code ?? err.code ?? 'card_declined', message: err.message ?? 'The card was declined', transactionId: pi.id };

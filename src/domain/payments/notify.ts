@@ -1,10 +1,10 @@
-import { and, eq, sql } from 'drizzle-orm';
-import { orders, payments, refunds } from '../../adapters/db/schema/tables.js';
-import type { Deps } from '../context.js';
-import { publishOrder } from '../orders/checkout.js';
-import { writeRefunds } from '../orders/refund.js';
+import { and, eq } from 'drizzle-orm';
+import { payments } from '../../adapters/db/schema/tables.js';
+import { type Deps, RetryableError } from '../context.js';
+import { recordGatewayRefund } from './gateway-refund.js';
 import { settlePayment } from './pay.js';
 import { type GatewayNotification, isRefundNotification, type RefundNotification } from './port.js';
+import { reconcileAttempt } from './reconcile.js';
 import { oweRefund } from './refunds.js';
 
 export type NotificationResult = 'settled' | 'already-settled' | 'unknown-payment' | 'refund-recorded' | 'refund-known' | 'partial-refund';
@@ -37,58 +37,36 @@ export async function applyNotification(deps: Deps, gateway: string, n: GatewayN
 }
 
 /**
- * A refund the gateway reports for one of our charges:
- * - one we asked for (`refundOrder`, the refunds job): its row is marked SUCCEEDED if it was not yet
- *   (our call timed out, but the gateway made it), nothing else;
- * - one made in the gateway's dashboard, of the whole charge of a paid order: recorded as if an
- *   operator had called `refundOrder` (the order CANCELLED, out of `paidOrders` and the revenue,
- *   the shopper told), with the refund already SUCCEEDED, so the order is not shipped;
- * - of a charge no order kept (settled as not charged): recorded as made, so the refunds job does
- *   not refund it a second time;
- * - of part of a charge: the order is kept (paid, to ship), and a warning logged for an operator.
- * The charge is found by its transaction id, which we learn when we settle it: a refund of a charge
- * not settled here yet is acknowledged and ignored, as one of a charge we do not know.
- * Idempotent: a duplicate finds the refund recorded.
+ * A refund the gateway reports for one of our charges (`recordGatewayRefund` says what it does).
+ * The charge is found by its transaction id, which we learn when we settle it. A refund of a charge
+ * we have not settled yet (our commit was lost, or the refund came first) is found by the charge
+ * request's key, when the event carries it: the attempt is then settled at once through the
+ * gateway's lookup, which reports the refund too, as reconciliation would. When the gateway cannot
+ * tell yet, the answer is retryable (503) and the gateway delivers the event again. A refund of a
+ * charge we do not know is acknowledged and ignored.
  */
 async function applyRefund(deps: Deps, gateway: string, n: RefundNotification): Promise<NotificationResult> {
-  const [p] = await deps.db
+  let [p] = await deps.db
     .select()
     .from(payments)
     .where(and(eq(payments.transactionId, n.transactionId), eq(payments.gateway, gateway)));
+  if (!p && n.idempotencyKey) {
+    [p] = await deps.db.select().from(payments).where(eq(payments.gatewayKey, n.idempotencyKey));
+    if (p && (p.status === 'PROCESSING' || p.status === 'UNKNOWN')) {
+      const settled = await reconcileAttempt(deps, p);
+      if (settled.outcome === 'pending') throw new RetryableError('The refunded charge cannot be settled yet; retry');
+      deps.log.info({ gateway, eventId: n.eventId, paymentId: p.id, orderId: p.orderId, settled: settled.outcome }, 'refund webhook for a charge not settled yet: settled it first');
+      [p] = await deps.db.select().from(payments).where(eq(payments.id, p.id));
+      // The lookup saw the refund and it was recorded with the settlement: this event adds its refund id.
+      if (settled.refund === 'refund-recorded') {
+        await recordGatewayRefund(deps, gateway, n, p!);
+        return 'refund-recorded';
+      }
+    }
+  }
   if (!p) {
     deps.log.warn({ gateway, eventId: n.eventId, transactionId: n.transactionId }, 'refund webhook for a charge we do not know; ignored');
     return 'unknown-payment';
   }
-  const done = { status: 'SUCCEEDED' as const, refundId: n.refundId, lastError: null, updatedAt: deps.now() };
-  const out = await deps.db.transaction(async (tx): Promise<{ result: NotificationResult; cancelled?: { id: string; userId: string } }> => {
-    const [order] = await tx.select().from(orders).where(eq(orders.id, p.orderId)).for('update');
-    const [known] = await tx.select().from(refunds).where(eq(refunds.paymentId, p.id));
-    if (known) {
-      if (known.status !== 'SUCCEEDED') await tx.update(refunds).set({ ...done, refundId: known.refundId ?? n.refundId }).where(eq(refunds.id, known.id));
-      return { result: 'refund-known' };
-    }
-    if (n.amountRefunded < p.amount) {
-      deps.log.warn(
-        { gateway, eventId: n.eventId, orderId: p.orderId, transactionId: n.transactionId, amount: p.amount, amountRefunded: n.amountRefunded },
-        'part of a charge was refunded at the gateway; the order is kept as paid',
-      );
-      return { result: 'partial-refund' };
-    }
-    if (p.status === 'SUCCEEDED' && order?.status === 'COMPLETED') {
-      const [w] = await writeRefunds(tx, sql`o.id = ${p.orderId}`, { reason: `refunded at ${gateway}`, by: `gateway:${gateway}`, at: deps.now() }, 1);
-      if (w) {
-        await tx.update(refunds).set(done).where(eq(refunds.id, w.refundId));
-        return { result: 'refund-recorded', cancelled: { id: w.orderId, userId: w.userId } };
-      }
-    }
-    // A charge no order keeps (or one whose order is no longer paid): recorded as given back.
-    await oweRefund(tx, { paymentId: p.id, orderId: p.orderId, gateway, transactionId: n.transactionId, amount: p.amount, currency: p.currency });
-    await tx.update(refunds).set(done).where(eq(refunds.paymentId, p.id));
-    return { result: 'refund-recorded' };
-  });
-  if (out.cancelled) {
-    deps.log.info({ gateway, eventId: n.eventId, orderId: out.cancelled.id, transactionId: n.transactionId }, 'paid order refunded at the gateway: cancelled');
-    void publishOrder(deps, { ...out.cancelled, status: 'CANCELLED' });
-  }
-  return out.result;
+  return recordGatewayRefund(deps, gateway, n, p);
 }

@@ -12,8 +12,12 @@ export interface ChargeRequest {
 }
 
 export type ChargeOutcome =
-  /** `gateway`: which gateway took the money (set by the router; recorded in payments.gateway). */
-  | { status: 'succeeded'; transactionId: string; gateway?: string }
+  /**
+   * `gateway`: which gateway took the money (set by the router; recorded in payments.gateway).
+   * `amountRefunded`: set by `lookup` when some of the charge has been given back since (a refund made
+   * in the gateway's dashboard before we settled the attempt), in minor units.
+   */
+  | { status: 'succeeded'; transactionId: string; gateway?: string; amountRefunded?: number }
   | { status: 'declined'; declineCode: string; message: string; transactionId?: string; gateway?: string }
   /** The gateway did not charge (known), e.g. a 5xx before processing or an open circuit. */
   | { status: 'unavailable'; message: string; retryAfterSeconds?: number }
@@ -40,6 +44,11 @@ export interface RefundNotification {
   /** How much of the charge has been refunded so far, in minor units. */
   amountRefunded: number;
   refundId: string | null;
+  /**
+   * The charge request's idempotency key, when the event carries it (Stripe copies the intent's
+   * metadata to its charge): finds an attempt whose charge we have not settled yet.
+   */
+  idempotencyKey?: string;
 }
 
 /** Whether a parsed notification reports a refund rather than a charge's outcome. */

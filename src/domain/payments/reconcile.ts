@@ -1,6 +1,7 @@
 import { and, asc, eq, lt, or } from 'drizzle-orm';
 import { payments } from '../../adapters/db/schema/tables.js';
 import type { Deps } from '../context.js';
+import { type GatewayRefundResult, recordGatewayRefund } from './gateway-refund.js';
 import { chargeRequestOf, settlePayment } from './pay.js';
 
 export interface ReconcileOptions {
@@ -41,21 +42,48 @@ export async function reconcilePayments(deps: Deps, opts: ReconcileOptions): Pro
     .limit(opts.batch ?? 100);
   for (const p of rows) {
     report.examined++;
-    let rec;
-    try {
-      rec = await gateway.lookup(chargeRequestOf(p), deps.now());
-    } catch (err) {
-      report.pending++;
-      deps.log.warn({ err, paymentId: p.id, orderId: p.orderId }, 'reconciliation: the gateway cannot tell yet; will retry');
-      continue;
-    }
-    const outcome = rec ?? { status: 'unavailable' as const, message: 'Reconciliation: the gateway has no charge for this attempt; nothing was charged' };
-    const result = await settlePayment(deps, p.id, outcome);
-    if (outcome.status === 'succeeded') report.succeeded++;
-    else if (outcome.status === 'declined') report.declined++;
+    const { outcome } = await reconcileAttempt(deps, p);
+    if (outcome === 'pending') report.pending++;
+    else if (outcome === 'succeeded') report.succeeded++;
+    else if (outcome === 'declined') report.declined++;
     else report.notCharged++;
-    deps.log.info({ paymentId: p.id, orderId: p.orderId, outcome: outcome.status, result: result.__typename }, 'reconciliation settled a payment');
   }
   return report;
 }
 
+export interface ReconciledAttempt {
+  outcome: 'succeeded' | 'declined' | 'not-charged' | 'pending';
+  /** What became of a refund the gateway reported with the charge (made before we settled it). */
+  refund?: GatewayRefundResult;
+}
+
+/**
+ * Looks one attempt up at the gateway by its idempotency key and settles it through
+ * `settlePayment` (idempotent). A charge the gateway reports as refunded since (in its dashboard,
+ * before we settled it) is then recorded as a refund made at the gateway: a whole refund cancels
+ * the order, so it is never shipped. `pending` when the gateway cannot tell yet.
+ */
+export async function reconcileAttempt(deps: Deps, p: typeof payments.$inferSelect): Promise<ReconciledAttempt> {
+  let rec;
+  try {
+    rec = await deps.payments.lookup!(chargeRequestOf(p), deps.now());
+  } catch (err) {
+    deps.log.warn({ err, paymentId: p.id, orderId: p.orderId }, 'reconciliation: the gateway cannot tell yet; will retry');
+    return { outcome: 'pending' };
+  }
+  const outcome = rec ?? { status: 'unavailable' as const, message: 'Reconciliation: the gateway has no charge for this attempt; nothing was charged' };
+  const result = await settlePayment(deps, p.id, outcome);
+  deps.log.info({ paymentId: p.id, orderId: p.orderId, outcome: outcome.status, result: result.__typename }, 'reconciliation settled a payment');
+  if (outcome.status !== 'succeeded') return { outcome: outcome.status === 'declined' ? 'declined' : 'not-charged' };
+  if (!outcome.amountRefunded) return { outcome: 'succeeded' };
+  const gateway = outcome.gateway ?? deps.payments.name;
+  const [settled] = await deps.db.select().from(payments).where(eq(payments.id, p.id));
+  const refund = await recordGatewayRefund(
+    deps,
+    gateway,
+    { eventId: `reconciliation:${p.id}`, transactionId: outcome.transactionId, amountRefunded: outcome.amountRefunded, refundId: null },
+    settled!,
+  );
+  deps.log.warn({ paymentId: p.id, orderId: p.orderId, gateway, amountRefunded: outcome.amountRefunded, refund }, 'reconciliation: the charge was refunded at the gateway before we settled it');
+  return { outcome: 'succeeded', refund };
+}
