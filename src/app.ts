@@ -7,8 +7,6 @@ import { createYoga, type Plugin, type YogaInitialContext } from 'graphql-yoga';
 import { AuthError, type Verifier } from './auth.js';
 import { sdkOperationTexts } from './security/sdk-operations.js';
 import { type Actor, causes, type Deps, RetryableError } from './domain/context.js';
-import { catalogue, cataloguedProduct, getProducts } from './domain/inventory/products.js';
-import type { ProductRow } from './adapters/db/schema/tables.js';
 import { attachGraphqlWs, type LiveWsStats } from './live/ws.js';
 import { handleRest, REST_MAX_BODY_BYTES } from './rest/routes.js';
 import { readJson } from './http/body.js';
@@ -19,6 +17,7 @@ import { cachedVerifier } from './http/token-cache.js';
 import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
 import { inventoryMemo } from './schema/inventory.js';
+import { productLoader } from './schema/loaders.js';
 import { reserveMemo } from './schema/reservation.js';
 import { defaultSecurityConfig, type SecurityConfig } from './security/config.js';
 import { Security } from './security/guard.js';
@@ -94,42 +93,6 @@ export function authenticate(verifier: Verifier, header: string | null | undefin
     (actor) => ({ actor }),
     (err) => ({ authError: err instanceof AuthError ? err.message : 'Invalid token' }),
   );
-}
-
-/**
- * A request's products: known ones from the process's catalogue (products.ts), the rest
- * collected over one tick and loaded in one query.
- */
-function productLoader(deps: Deps) {
-  const cache = new Map<string, Promise<ProductRow | undefined>>();
-  let batch: { ids: Set<string>; done: Promise<Map<string, ProductRow>> } | undefined;
-  return (id: string) => {
-    let hit = cache.get(id);
-    if (hit) return hit;
-    const known = cataloguedProduct(deps, id);
-    if (known) {
-      hit = Promise.resolve(known);
-      cache.set(id, hit);
-      return hit;
-    }
-    if (!batch) {
-      const ids = new Set<string>();
-      const done = new Promise<Map<string, ProductRow>>((resolve, reject) =>
-        queueMicrotask(() => {
-          batch = undefined;
-          getProducts(deps.db, [...ids]).then((rows) => {
-            catalogue(deps, rows);
-            resolve(new Map(rows.map((r) => [r.id, r])));
-          }, reject);
-        }),
-      );
-      batch = { ids, done };
-    }
-    batch.ids.add(id);
-    hit = batch.done.then((m) => m.get(id));
-    cache.set(id, hit);
-    return hit;
-  };
 }
 
 const CONNECTION_CODES = new Set(['PG_UNRESPONSIVE', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P03', '08006', '08001', '08003', '40001', '40P01']);

@@ -5,7 +5,7 @@ import { BACKENDS } from './support/backends.js';
 import { and, eq, sql } from 'drizzle-orm';
 import { carts, orderItems, orders, outbox, payments, products, reservations, stockMovements } from '../src/adapters/db/schema/tables.js';
 import { chargeRequestOf, MAX_SETTLE_BATCH, pay, type PayResult, settlePayment, settlerOf, startAttempt } from '../src/domain/payments/pay.js';
-import { checkout, itemsOf } from '../src/domain/orders/checkout.js';
+import { checkout, itemsOfOrders } from '../src/domain/orders/checkout.js';
 import { rowsOf } from '../src/adapters/db/client.js';
 import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE } from './support/harness.js';
 
@@ -66,7 +66,7 @@ describe.each(BACKENDS)('checkout and pay on %s', (backend) => {
     expect(stored).toMatchObject({ userId: sub, status: 'PENDING', totalAmount: 3750, currency: 'USD', paymentMethod: 'pm_card_visa', idempotencyKey: 'raw-key-1', shippingAddress: null });
     expect(stored.createdAt).toBeInstanceOf(Date);
     expect(stored.shippingAddressSealed).toEqual(expect.any(String));
-    const items = await itemsOf(deps, out.order.id);
+    const items = (await itemsOfOrders(deps, [out.order.id])).get(out.order.id) ?? [];
     expect(items).toEqual(await db.select().from(orderItems).where(eq(orderItems.orderId, out.order.id)));
     expect(items).toEqual([{ orderId: out.order.id, reservationId: r.data.reserve.reservation.id, productId, quantity: 3, unitAmount: 1250, currency: 'USD' }]);
     const [hold] = await db.select().from(reservations).where(eq(reservations.id, r.data.reserve.reservation.id));

@@ -131,6 +131,31 @@ describe.each(BACKENDS)('refundOrder on %s', (backend) => {
     expect(stripe.refunds.length).toBe(before + 1);
   });
 
+  it("a shopper's order list reads its orders' refunds with one statement however many orders it has", async () => {
+    const LIST = `{ orders { id status items { quantity product { id } } refunds { status amount { amount } } } }`;
+    const statements = async (token: string) => {
+      const before = h.backend.runtime.database.queryCount();
+      const r = await h.gql(LIST, {}, token);
+      return { orders: r.data.orders as { id: string; status: string; items: unknown[]; refunds: { status: string }[] }[], statements: h.backend.runtime.database.queryCount() - before };
+    };
+    const { id: productId } = await h.product({ totalQuantity: 10, priceAmount: 400, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 5 } });
+    const first = await order(productId, 'list-many', 1);
+    const one = await statements(first.token);
+    expect(one.orders).toHaveLength(1);
+    const second = await order(productId, 'list-many', 2);
+    await order(productId, 'list-many', 1);
+    await h.gql(REFUND, { orderId: second.id, reason: 'two units, wrong size' }, await h.admin());
+    const three = await statements(first.token);
+    expect(three.statements).toBe(one.statements);
+    expect(three.orders).toHaveLength(3);
+    const byId = new Map(three.orders.map((o) => [o.id, o]));
+    expect(byId.get(second.id)).toMatchObject({ status: 'CANCELLED', items: [{ quantity: 2, product: { id: productId } }], refunds: [{ status: 'SUCCEEDED', amount: { amount: 800 } }] });
+    expect(three.orders.filter((o) => o.id !== second.id)).toMatchObject([
+      { status: 'COMPLETED', items: [{ quantity: 1 }], refunds: [] },
+      { status: 'COMPLETED', items: [{ quantity: 1 }], refunds: [] },
+    ]);
+  });
+
   it('refuses an order not paid, an unknown or malformed id, an empty reason and a shopper, changing nothing', async () => {
     const { id: productId } = await h.product({ totalQuantity: 3 });
     const unpaid = await order(productId, 'refund-unpaid', 1, false);

@@ -1,8 +1,8 @@
 import type { OrderRow, PaymentRow } from '../adapters/db/schema/tables.js';
-import { type Address, checkout, getOrder, itemsOf, listOrders } from '../domain/orders/checkout.js';
+import { type Address, checkout, getOrder, itemsOfOrders, keptItemsOf, listOrders } from '../domain/orders/checkout.js';
 import { type OrderDetails as OrderDetailsRow, orderDetails, PAID_ORDERS_MAX_PAGE, SHOPPER_ORDERS_MAX, shopperOrders, type PaidOrder as PaidOrderRow, type PaidOrderPage as PaidOrderPageRow, paidOrders } from '../domain/orders/fulfilment.js';
 import { watchOrder } from '../domain/orders/live.js';
-import { listRefunds, MAX_REFUNDS_PAGE, type RefundedOrder, type RefundRow, refundOrder, refundsOf, retryRefund } from '../domain/orders/refund.js';
+import { listRefunds, MAX_REFUNDS_PAGE, type RefundedOrder, type RefundRow, refundOrder, refundsOfOrders, retryRefund } from '../domain/orders/refund.js';
 import { pay } from '../domain/payments/pay.js';
 import { badInput, builder, Money, orThrow } from './builder.js';
 import {
@@ -17,6 +17,7 @@ import {
   ReservationExpired,
   byTypename,
 } from './errors.js';
+import { batchLoader, loaderOf } from './loaders.js';
 import { Order, OrderItem, Product } from './refs.js';
 import { streamSignal } from './streams.js';
 
@@ -57,7 +58,12 @@ Order.implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     cartId: t.exposeID('cartId'),
-    items: t.field({ type: [OrderItem], resolve: (o, _a, ctx) => itemsOf(ctx.deps, o.id) }),
+    // A list of orders reads the items (and refunds) of all of them in one query (loaders.ts).
+    items: t.field({
+      type: [OrderItem],
+      resolve: (o, _a, ctx) =>
+        loaderOf(ctx, 'order-items', () => batchLoader((ids) => itemsOfOrders(ctx.deps, ids), () => [], (id) => keptItemsOf(ctx.deps, id)))(o.id),
+    }),
     total: t.field({ type: Money, resolve: (o) => ({ amount: o.totalAmount, currency: o.currency }) }),
     status: t.field({ type: OrderStatus, resolve: (o) => o.status }),
     paymentStatus: t.field({ type: PaymentStatus, resolve: (o) => o.paymentStatus }),
@@ -68,7 +74,7 @@ Order.implement({
     refunds: t.field({
       type: [Refund],
       description: 'Money given back for this order, oldest first (an order an operator refunded is CANCELLED).',
-      resolve: (o, _a, ctx) => refundsOf(ctx.deps, o.id),
+      resolve: (o, _a, ctx) => loaderOf(ctx, 'order-refunds', () => batchLoader((ids) => refundsOfOrders(ctx.deps, ids), () => []))(o.id),
     }),
   }),
 });

@@ -6,6 +6,7 @@ import { type CartRow, orderItems, orders, reservations, type OrderItemRow, type
 import { publishReservation } from '../cart/reserve.js';
 import { outboxInsert } from '../notifications/events.js';
 import { sealAddress } from '../privacy/address.js';
+import { groupBy } from '../batches.js';
 import type { Actor, Deps } from '../context.js';
 import {
   assertIdempotencyKey,
@@ -207,17 +208,29 @@ export async function listOrders(deps: Deps, actor: Actor, limit = 100): Promise
 }
 
 /**
- * An order's items, which never change once it is placed: those of the orders this process placed
- * or read lately are kept (bounded, oldest out first), so the answers of checkout and pay (whose
- * orders list their items) and order reads cost no query for them.
+ * Orders' items, which never change once an order is placed: those of the orders this process
+ * placed or read lately are kept (bounded, oldest out first), so the answers of checkout and pay
+ * (whose orders list their items) and order reads cost no query for them; the rest are read in one
+ * query.
  */
-export async function itemsOf(deps: Deps, orderId: string): Promise<OrderItemRow[]> {
-  const known = knownItems(deps).get(orderId);
-  if (known) return known;
-  const items = rowsOf<Record<string, unknown>>(await exec(deps.db, sql`select * from order_items where order_id = ${orderId}`)).map(itemOf);
-  if (items.length) rememberItems(deps, orderId, items);
-  return items;
+export async function itemsOfOrders(deps: Deps, orderIds: string[]): Promise<Map<string, OrderItemRow[]>> {
+  const out = new Map<string, OrderItemRow[]>();
+  const unknown = orderIds.filter((id) => {
+    const known = knownItems(deps).get(id);
+    if (known) out.set(id, known);
+    return !known;
+  });
+  if (!unknown.length) return out;
+  const rows = rowsOf<Record<string, unknown>>(await exec(deps.db, sql`select * from order_items where order_id = any(${sql.param(unknown)}::uuid[])`)).map(itemOf);
+  for (const [id, items] of groupBy(rows, (i) => i.orderId)) {
+    rememberItems(deps, id, items);
+    out.set(id, items);
+  }
+  return out;
 }
+
+/** The items this process keeps for an order, if it keeps them (no query). */
+export const keptItemsOf = (deps: Deps, orderId: string): OrderItemRow[] | undefined => knownItems(deps).get(orderId);
 
 /** Orders whose items this process keeps, per runtime. */
 const KNOWN_ITEMS_MAX = 10_000;

@@ -1,7 +1,8 @@
-import { and, asc, eq, gt, isNotNull, type SQL, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNotNull, type SQL, sql } from 'drizzle-orm';
 import { rowsOf, type Tx } from '../../adapters/db/client.js';
 import { timestamptz } from '../../adapters/db/rows.js';
 import { orders, refunds, type OrderRow } from '../../adapters/db/schema/tables.js';
+import { groupBy } from '../batches.js';
 import type { Actor, Deps } from '../context.js';
 import { runRefunds } from '../payments/refunds.js';
 import { assertIntRange, assertText, assertUuid, type InvalidInput, invalid, type NotFound, notFound } from '../results.js';
@@ -102,9 +103,13 @@ export async function writeRefunds(tx: Tx, which: SQL, r: RefundBy, limit: numbe
   ).map((x) => ({ orderId: x.order_id, userId: x.user_id, refundId: x.refund_id }));
 }
 
-/** An order's refunds, oldest first: its operator refund, and any charge of a failed attempt given back. */
-export async function refundsOf(deps: Deps, orderId: string): Promise<RefundRow[]> {
-  return deps.db.select().from(refunds).where(eq(refunds.orderId, orderId)).orderBy(asc(refunds.createdAt));
+/**
+ * The refunds of orders, oldest first for each, in one query: an order's operator refund, and any
+ * charge of a failed attempt given back.
+ */
+export async function refundsOfOrders(deps: Deps, orderIds: string[]): Promise<Map<string, RefundRow[]>> {
+  if (!orderIds.length) return new Map();
+  return groupBy(await deps.db.select().from(refunds).where(inArray(refunds.orderId, orderIds)).orderBy(asc(refunds.createdAt)), (r) => r.orderId);
 }
 
 export const MAX_REFUNDS_PAGE = 500;
