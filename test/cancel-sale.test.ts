@@ -109,6 +109,25 @@ describe.each(BACKENDS)('cancelSale on %s', (backend) => {
     expect(await refundsOf()).toHaveLength(2);
   });
 
+  it("a sale already ended (endSale), then called off: its followers are told it was called off, once; its end does not move", async () => {
+    const { id } = await h.product({ totalQuantity: 5, sale: open() });
+    const admin = await h.admin();
+    const notices = async () => rowsOf<{ n: number }>(await db().execute(sql`select count(*)::int as n from outbox where topic = 'product.sale_cancelled' and aggregate_id = ${id}`))[0].n;
+    const ended = (await h.gql(`mutation($id: ID!) { endSale(productId: $id) { id } }`, { id }, admin)).data.endSale;
+    expect(ended).toEqual({ id });
+    const [{ endsAt }] = rowsOf<{ endsAt: string }>(await db().execute(sql`select ends_at::text as "endsAt" from products where id = ${id}`));
+    expect(await notices()).toBe(0);
+    await new Promise((r) => setTimeout(r, 5));
+    const r = await h.gql(CANCEL, { id, reason: 'recall', refund: true }, admin);
+    expect(r.data.cancelSale).toMatchObject({ product: { id, sale: { state: 'ENDED' } } });
+    expect(await notices()).toBe(1);
+    // A repeat and a later endSale tell nobody again; the sale ended when endSale ended it.
+    await h.gql(CANCEL, { id, reason: 'recall', refund: true }, admin);
+    await h.gql(`mutation($id: ID!) { endSale(productId: $id) { id } }`, { id }, admin);
+    expect(await notices()).toBe(1);
+    expect(rowsOf<{ endsAt: string }>(await db().execute(sql`select ends_at::text as "endsAt" from products where id = ${id}`))).toEqual([{ endsAt }]);
+  });
+
   it('without refundPaidOrders, paid orders stay paid; bad calls are refused and change nothing', async () => {
     const { id } = await h.product({ totalQuantity: 5, sale: open() });
     const paid = await cart('cs-keep', [[id, 1]], { pay: true });

@@ -132,7 +132,8 @@ export async function endSale(deps: Deps, productId: string, opts: { calledOff?:
   const bad = assertProductId('productId', productId);
   if (bad) return bad;
   const at = timestamptz(deps.now());
-  // Called off (cancelSale): the product's followers are told, by an outbox row written with the end.
+  // Called off (cancelSale): the product's followers are told, by an outbox row written with the end;
+  // once, also when the sale had already ended (by endSale or its time), marked by cancelled_at.
   const told = opts.calledOff
     ? sql`, told as (
         insert into outbox (id, topic, aggregate_id, user_id, payload)
@@ -144,8 +145,9 @@ export async function endSale(deps: Deps, productId: string, opts: { calledOff?:
     await exec(
       deps.db,
       sql`with ended as (
-            update products set ends_at = ${at}, starts_at = least(starts_at, ${at}), ${stockBumpSql}
-            where id = ${productId} and (ends_at is null or ends_at > ${at})
+            update products set ends_at = least(coalesce(ends_at, ${at}), ${at}), starts_at = least(starts_at, ${at}),
+              ${opts.calledOff ? sql`cancelled_at = ${at}, ` : sql``}${stockBumpSql}
+            where id = ${productId} and (ends_at is null or ends_at > ${at}${opts.calledOff ? sql` or cancelled_at is null` : sql``})
             returning *
           )${told}
           select * from ended`,

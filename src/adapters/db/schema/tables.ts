@@ -35,6 +35,8 @@ export const products = pgTable(
     version: bigint('version', { mode: 'number' }).notNull().default(0),
     startsAt: ts('starts_at').notNull(),
     endsAt: ts('ends_at'),
+    /** When an operator called the sale off (cancelSale): its followers are told once. */
+    cancelledAt: ts('cancelled_at'),
     perUserLimit: integer('per_user_limit').notNull(),
     reservationTtlSeconds: integer('reservation_ttl_seconds').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
