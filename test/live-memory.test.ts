@@ -107,7 +107,7 @@ describe('reads and countdowns from memory (embedded)', () => {
     await client.dispose();
   });
 
-  it('pushes order status: PENDING now, then COMPLETED after payment, then completes', async () => {
+  it('pushes order status: PENDING now, COMPLETED after payment, CANCELLED when an operator refunds it, then completes', async () => {
     const { id } = await h.product({ totalQuantity: 2, priceAmount: 2500 });
     const tok = await h.token('payer-1');
     const r = (await h.gql(RESERVE, { input: { productId: id } }, tok)).data.reserve.reservation;
@@ -117,8 +117,12 @@ describe('reads and countdowns from memory (embedded)', () => {
     expect((await sub.until(() => true)).orderStatusChanged.status).toBe('PENDING');
     const paid = await h.gql(PAY, { input: { orderId: order.id, paymentMethod: 'pm_card_visa', amount: 2500 } }, tok);
     expect(paid.data.pay.__typename).toBe('PaySuccess');
+    await sub.until((v) => v.orderStatusChanged.status === 'COMPLETED');
+    // Paid is not the end: a refund cancels the order, and the stream ends there.
+    const refunded = await h.gql(`mutation($id: ID!) { refundOrder(orderId: $id, reason: "return") { order { status } } }`, { id: order.id }, await h.admin());
+    expect(refunded.data.refundOrder.order.status).toBe('CANCELLED');
     expect(await sub.done).toBe('complete');
-    expect(sub.values.map((v) => v.orderStatusChanged.status)).toEqual(['PENDING', 'COMPLETED']);
+    expect(sub.values.map((v) => v.orderStatusChanged.status)).toEqual(['PENDING', 'COMPLETED', 'CANCELLED']);
     await client.dispose();
   });
 

@@ -152,6 +152,13 @@ describe.skipIf(!HAS_CHROMIUM)('storefront in a real browser', () => {
     await expect.poll(() => alertState(a)).toBe('paid');
     expect(await available(b, sneaker.id)).toBe(4);
     await shot(a, '2-a-completed');
+    // The operator refunds it (refundOrder): A's page shows it cancelled and the money on its way back, live.
+    const paidId = await a.locator('#order-id').textContent();
+    const refunded = await h.gql(`mutation($id: ID!) { refundOrder(orderId: $id, reason: "wrong size") { order { status } } }`, { id: paidId }, await h.admin());
+    expect(refunded.data.refundOrder.order.status).toBe('CANCELLED');
+    await expect.poll(() => a.locator('#order-status').textContent()).toBe('CANCELLED');
+    expect(await a.locator('#order-note').textContent()).toMatch(/^The order was cancelled; the .*129\.00 you paid is being refunded to your card\.$/);
+    await shot(a, '2b-a-refunded');
 
     // The per-shopper limit is explained.
     await reserve(a, sneaker.id);

@@ -311,8 +311,11 @@ function showOrder(o: Order) {
       ? `Paid ${money(o.total)}. Transaction ${o.transactionId ?? ''}. It is yours!`
       : o.status === 'FAILED'
         ? 'The payment failed; nothing was charged and the item went back on sale.'
-        : o.status === 'CANCELLED'
-          ? 'The order was cancelled.'
+        : o.status === 'CANCELLED' && o.paymentStatus === 'COMPLETED'
+          ? // A paid order is cancelled only with its refund (refundOrder, cancelSale, the gateway's dashboard).
+            `The order was cancelled; the ${money(o.total)} you paid is being refunded to your card.`
+          : o.status === 'CANCELLED'
+            ? 'The order was cancelled.'
           : 'Waiting for the payment…';
 }
 

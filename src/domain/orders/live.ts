@@ -4,11 +4,15 @@ import { assertUuid, type InvalidInput, type NotFound, notFound } from '../resul
 import { Latest, subscribeThenRead } from '../streams.js';
 import { getOrder } from './checkout.js';
 
-export const FINAL_ORDER_STATES = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+/**
+ * States an order never leaves. COMPLETED is not one: a paid order is CANCELLED when it is refunded
+ * (`refundOrder`, `cancelSale`, a refund made at the gateway), and its shopper's page shows it.
+ */
+export const FINAL_ORDER_STATES = new Set(['FAILED', 'CANCELLED']);
 
 /**
  * A shopper's order, now and after every change of status or payment status, until a
- * final state. Postgres is read once, then once per order event for it (and after a
+ * final state (a paid order's stream stays open: a refund may still cancel it). Postgres is read once, then once per order event for it (and after a
  * pub/sub outage, when its event may have been lost).
  */
 export async function watchOrder(
