@@ -18,6 +18,7 @@ import type { Context } from './schema/builder.js';
 import { schema } from './schema/index.js';
 import { inventoryMemo } from './schema/inventory.js';
 import { productLoader } from './schema/loaders.js';
+import type { ProductRow } from './adapters/db/schema/tables.js';
 import { reserveMemo } from './schema/reservation.js';
 import { defaultSecurityConfig, type SecurityConfig } from './security/config.js';
 import { Security } from './security/guard.js';
@@ -123,15 +124,19 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
   const ops = createOps(deps, opts.ops?.config, opts.ops?.runtime);
 
   /** The per-request context: Yoga's context factory and the fast path both build it here. */
-  const contextOf = (auth: { actor?: Actor; authError?: string }, requestId: string, ip: string | undefined): Context => ({
-    deps,
-    ...auth,
-    security,
-    ip,
-    requestId,
-    loadProduct: productLoader(deps),
-    closing: closing.signal,
-  });
+  const contextOf = (auth: { actor?: Actor; authError?: string }, requestId: string, ip: string | undefined): Context => {
+    // Made on first use: answers replayed or built by the fast path never need it.
+    let products: ((id: string) => Promise<ProductRow | undefined>) | undefined;
+    return {
+      deps,
+      ...auth,
+      security,
+      ip,
+      requestId,
+      loadProduct: (id) => (products ??= productLoader(deps))(id),
+      closing: closing.signal,
+    };
+  };
 
   /** A REST mirror request: authentication, the route (rate limits and bot checks inside), faults mapped to 503/500. Undefined: not a REST route. */
   async function answerRest(req: { method: string; path: string; body?: () => Promise<unknown>; authorization: string | null | undefined; ip: string | undefined; requestId: string }) {
