@@ -55,7 +55,7 @@ export interface RuntimeOptions {
 export async function createRuntime(
   config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> &
     Partial<Pick<Config, 'redisPrefix' | 'payments' | 'dataEncryptionKey' | 'notifications' | 'reserveConnections' | 'poolSize'>> & {
-      ops?: Pick<Config['ops'], 'gateFallback'> & Partial<Pick<Config['ops'], 'redisTimeoutMs' | 'postgresTimeoutMs'>>;
+      ops?: Pick<Config['ops'], 'gateFallback'> & Partial<Pick<Config['ops'], 'redisTimeoutMs' | 'postgresTimeoutMs' | 'postgresStartupWaitMs'>>;
     },
   opts: RuntimeOptions = {},
 ): Promise<Runtime> {
@@ -66,6 +66,7 @@ export async function createRuntime(
     maxConnections: config.poolSize ?? DEFAULT_POOL_SIZE,
     reserveConnections: config.reserveConnections ?? DEFAULT_RESERVE_CONNECTIONS,
     unresponsiveAfterMs: config.ops?.postgresTimeoutMs ?? DEFAULT_POSTGRES_TIMEOUT_MS,
+    startupWaitMs: config.ops?.postgresStartupWaitMs ?? 0,
     log,
   });
   const closers: (() => Promise<unknown>)[] = [];

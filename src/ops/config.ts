@@ -23,6 +23,11 @@ export interface OpsConfig {
    * that need it fail retryably until it answers again (ms; 0: no watchdog, queries wait).
    */
   postgresTimeoutMs: number;
+  /**
+   * At start-up, how long to wait for a Postgres that is not reachable yet (down, starting, its host
+   * name not resolving yet), retrying with backoff, before the process gives up (ms; 0: at once).
+   */
+  postgresStartupWaitMs: number;
   /** Load shedding on or off. */
   shedding: boolean;
   /** In-flight HTTP requests at which checkout and pay are shed (reads at 50%, reserves at 75%). */
@@ -64,6 +69,7 @@ export function loadOpsConfig(env: Record<string, string | undefined>, int: IntR
     gateReconcileSettleMs: int(env, 'GATE_RECONCILE_SETTLE_MS', 10_000, 0, 600_000),
     redisTimeoutMs: int(env, 'REDIS_TIMEOUT_MS', DEFAULT_REDIS_TIMEOUT_MS, 0, 600_000),
     postgresTimeoutMs: int(env, 'POSTGRES_TIMEOUT_MS', DEFAULT_POSTGRES_TIMEOUT_MS, 0, 600_000),
+    postgresStartupWaitMs: int(env, 'POSTGRES_STARTUP_WAIT_MS', 60_000, 0, 3_600_000),
     shedding: flag(env, 'LOAD_SHEDDING', true),
     shedMaxInFlight: int(env, 'SHED_MAX_IN_FLIGHT', 1000, 1, 1_000_000),
     shedMaxLagMs: int(env, 'SHED_MAX_LAG_MS', 500, 1, 60_000),

@@ -21,7 +21,7 @@ export interface ServerProcess {
  */
 export function startServer(
   env: Record<string, string | undefined>,
-  opts: { waitFor?: RegExp; cwd?: string; command?: readonly string[] } = {},
+  opts: { waitFor?: RegExp; cwd?: string; command?: readonly string[]; onOutput?: (all: string) => void } = {},
 ): Promise<ServerProcess> {
   const [program, ...args] = opts.command ?? [process.execPath, '--import', 'tsx', 'src/index.ts'];
   const proc = spawn(program === 'node' ? process.execPath : program, args, {
@@ -36,6 +36,7 @@ export function startServer(
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
+      opts.onOutput?.(out);
       const m = /"url":"http:\/\/localhost:(\d+)\/graphql"/.exec(out);
       if (m && (!opts.waitFor || opts.waitFor.test(out))) {
         clearTimeout(timer);

@@ -4,6 +4,7 @@ import { entityKind, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import { causes } from '../../domain/context.js';
 import type { Logger } from 'pino';
 import postgres from 'postgres';
 import { lockDataDir } from './data-dir-lock.js';
@@ -102,8 +103,48 @@ export interface DatabaseOptions {
    * pools' connections are cut (watchdog.ts); 0 or unset: no watchdog.
    */
   unresponsiveAfterMs?: number;
-  /** Where the watchdog says so. */
+  /**
+   * Postgres only: how long (ms) to wait at start-up for a Postgres that is not reachable yet (down,
+   * starting, its host name not resolving yet) before giving up; 0 gives up at once.
+   */
+  startupWaitMs?: number;
+  /** Where the watchdog (and the start-up wait) says so. */
   log?: Logger;
+}
+
+/** Faults that mean Postgres is not up (yet), as opposed to a wrong URL, password or migration. */
+const NOT_UP = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', '57P01', '57P03']);
+const notUp = (err: unknown) => [...causes(err)].some((e) => NOT_UP.has(String(e.code)) || (e instanceof AggregateError && e.errors.some(notUp)));
+
+/**
+ * Applies the committed migrations, waiting up to `waitMs` for a Postgres that is not up yet (a
+ * deploy that starts everything at once, a database restarting): retried with backoff (0.25 s, then
+ * doubling up to 5 s), each wait logged. A fault that waiting cannot fix (authentication, a missing
+ * database, a failing migration) is thrown at once.
+ */
+async function migrateWhenUp(url: string, waitMs: number, log?: Logger): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (let attempt = 1; ; attempt++) {
+    const migrator = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+    try {
+      // Several processes start together (api replicas and a worker on a new database, or a
+      // rolling deploy that brings a migration): one migrates while the others wait, then
+      // find it done. Without the lock, concurrent CREATE TABLEs failed all but one process.
+      // A session lock on the migrator's one connection, released when it closes.
+      await migrator.unsafe(`select pg_advisory_lock(${MIGRATION_LOCK})`);
+      await migratePostgres(drizzlePostgres(migrator), { migrationsFolder });
+      if (attempt > 1) log?.info({ attempts: attempt }, 'Postgres is up');
+      return;
+    } catch (err) {
+      const left = deadline - Date.now();
+      if (!notUp(err) || left <= 0) throw err;
+      const retryInMs = Math.min(left, 5000, 250 * 2 ** (attempt - 1));
+      log?.warn({ err: (err as Error).message, attempt, retryInMs, giveUpInMs: left }, 'Postgres is not reachable yet: waiting for it (POSTGRES_STARTUP_WAIT_MS)');
+      await new Promise((r) => setTimeout(r, retryInMs));
+    } finally {
+      await migrator.end({ timeout: 1 }).catch(() => {});
+    }
+  }
 }
 
 /** The advisory lock processes take to migrate one at a time (a fixed bigint: "fsmigr" in ASCII). */
@@ -112,17 +153,7 @@ export const MIGRATION_LOCK = 112645942896498;
 /** Builds the database and applies the committed migrations over their own connection. */
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   if (opts.databaseUrl) {
-    const migrator = postgres(opts.databaseUrl, { max: 1, onnotice: () => {} });
-    try {
-      // Several processes start together (api replicas and a worker on a new database, or a
-      // rolling deploy that brings a migration): one migrates while the others wait, then
-      // find it done. Without the lock, concurrent CREATE TABLEs failed all but one process.
-      // A session lock on the migrator's one connection, released when it closes.
-      await migrator.unsafe(`select pg_advisory_lock(${MIGRATION_LOCK})`);
-      await migratePostgres(drizzlePostgres(migrator), { migrationsFolder });
-    } finally {
-      await migrator.end();
-    }
+    await migrateWhenUp(opts.databaseUrl, opts.startupWaitMs ?? 0, opts.log);
     // Several hosts (postgres://a,b/db): postgres.js picks among them itself, which a socket of
     // the watchdog's would bypass; such a URL runs without the watchdog.
     const severalHosts = /^[^:]+:\/\/[^/?]*,/.test(opts.databaseUrl);
