@@ -418,5 +418,7 @@ describe.each(BACKENDS)('notifications on %s', (backend) => {
     const got = smtp.mails.filter((m) => m.to.includes(email));
     expect(got).toHaveLength(1);
     expect(got[0].subject).toBe('Your hold on Quick hold expires soon');
+    // The time to the second, as every message writes it (a hold's expiry has milliseconds).
+    expect(got[0].body).toMatch(/You are holding 1 x Quick hold until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\./);
   });
 });
