@@ -31,6 +31,9 @@ export function backoffMs(attempt: number, base: number, max: number, random = M
  * different rows, and a lease (`next_attempt_at` pushed forward) so a worker that dies
  * mid-batch leaves its rows to the others once the lease runs out. Each claim counts as
  * an attempt; the new attempt number is the fencing token for recording the outcome.
+ * Due by the caller's clock (`deps.now()`, which retries are scheduled by) or the database's: most
+ * events are written with the database's `now()` (microseconds), which a pass run within the same
+ * millisecond would otherwise find not due yet, leaving a fresh event to the next pass.
  */
 export async function claimDue(deps: Deps, limit: number): Promise<OutboxRow[]> {
   const { leaseSeconds } = deps.notifications.settings;
@@ -42,7 +45,7 @@ export async function claimDue(deps: Deps, limit: number): Promise<OutboxRow[]> 
       update outbox o set attempts = o.attempts + 1, next_attempt_at = ${lease}
       where o.id in (
         select id from outbox
-        where status = 'PENDING' and next_attempt_at <= ${at}
+        where status = 'PENDING' and next_attempt_at <= greatest(${at}, now())
         order by next_attempt_at
         limit ${limit}
         for update skip locked

@@ -34,11 +34,16 @@ export interface OwedRefund {
   currency: string;
 }
 
-/** Records that a charge must be given back (in the caller's transaction when given one); a second call for the same attempt changes nothing. */
-export async function oweRefund(db: DbOrTx, r: OwedRefund): Promise<void> {
+/**
+ * Records that a charge must be given back (in the caller's transaction when given one); a second
+ * call for the same attempt changes nothing. Due from `at`, the caller's clock (`deps.now()`), which
+ * is the clock the refunds job claims by: with the database's `now()` (microseconds) a pass run
+ * within the same millisecond (milliseconds) did not find the refund due yet.
+ */
+export async function oweRefund(db: DbOrTx, r: OwedRefund, at: Date): Promise<void> {
   await db
     .insert(refunds)
-    .values({ id: randomUUID(), ...r, status: 'PENDING' })
+    .values({ id: randomUUID(), ...r, status: 'PENDING', createdAt: at, updatedAt: at, nextAttemptAt: at })
     .onConflictDoNothing({ target: refunds.paymentId });
 }
 
