@@ -338,6 +338,10 @@ describe.each(BACKENDS)('refundOrder on %s', (backend) => {
       expect((await revenueOf(c.productId)).revenue.amount).toBe(0);
       // A duplicate changes nothing; reconciliation finds nothing left to settle; we asked Stripe for no refund.
       expect((await (await deliver()).json()).result).toBe('refund-known');
+      // A refund of another charge that carries this attempt's key (another gateway's, say) is not this one's.
+      const other = await stripe.signEvent('charge.refunded', { ...stripe.chargeOf(c.transactionId), id: 'ch_other', payment_intent: 'pi_other' });
+      const ignored = await h.app.fetch('http://test/webhooks/stripe', { method: 'POST', headers: other.headers, body: other.body });
+      expect((await ignored.json()).result).toBe('unknown-payment');
       await reconcilePayments(deps, { staleAfterMs: 0 });
       await h.worker.tick();
       expect(stripe.refunds.length).toBe(asked);

@@ -51,15 +51,22 @@ async function applyRefund(deps: Deps, gateway: string, n: RefundNotification): 
     .from(payments)
     .where(and(eq(payments.transactionId, n.transactionId), eq(payments.gateway, gateway)));
   if (!p && n.idempotencyKey) {
-    [p] = await deps.db.select().from(payments).where(eq(payments.gatewayKey, n.idempotencyKey));
-    if (p && (p.status === 'PROCESSING' || p.status === 'UNKNOWN')) {
-      const settled = await reconcileAttempt(deps, p);
+    let [byKey] = await deps.db.select().from(payments).where(eq(payments.gatewayKey, n.idempotencyKey));
+    let recorded = false;
+    if (byKey && (byKey.status === 'PROCESSING' || byKey.status === 'UNKNOWN')) {
+      const settled = await reconcileAttempt(deps, byKey);
       if (settled.outcome === 'pending') throw new RetryableError('The refunded charge cannot be settled yet; retry');
-      deps.log.info({ gateway, eventId: n.eventId, paymentId: p.id, orderId: p.orderId, settled: settled.outcome }, 'refund webhook for a charge not settled yet: settled it first');
-      [p] = await deps.db.select().from(payments).where(eq(payments.id, p.id));
-      // The lookup saw the refund and it was recorded with the settlement: this event adds its refund id.
-      if (settled.refund === 'refund-recorded') {
-        await recordGatewayRefund(deps, gateway, n, p!);
+      deps.log.info({ gateway, eventId: n.eventId, paymentId: byKey.id, orderId: byKey.orderId, settled: settled.outcome }, 'refund webhook for a charge not settled yet: settled it first');
+      [byKey] = await deps.db.select().from(payments).where(eq(payments.id, byKey.id));
+      recorded = settled.refund === 'refund-recorded';
+    }
+    // Only the attempt of the charge this event names (or of none: settled as not charged); one
+    // settled with another charge (another gateway's, after a failover) is not this refund's.
+    if (byKey && (!byKey.transactionId || byKey.transactionId === n.transactionId)) {
+      p = byKey;
+      if (recorded) {
+        // The lookup saw the refund and it was recorded with the settlement: this event adds its refund id.
+        await recordGatewayRefund(deps, gateway, n, p);
         return 'refund-recorded';
       }
     }
