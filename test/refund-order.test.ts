@@ -13,8 +13,10 @@ import type { GatewayRouter } from '../src/domain/payments/router.js';
 import { BACKENDS } from './support/backends.js';
 import { type FakePayPal, startFakePayPal } from './support/fake-paypal.js';
 import { type FakeStripe, startFakeStripe } from './support/fake-stripe.js';
-import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE } from './support/harness.js';
+import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE, TEST_SECRET } from './support/harness.js';
 import { gatewayFor, PAYPAL, PAYPAL_WEBHOOK_ID, STRIPE_KEY, WEBHOOK_SECRET } from './support/payments.js';
+import { twoApis } from './support/server.js';
+import { signToken } from '../src/auth.js';
 
 const REFUND = /* GraphQL */ `
   mutation($orderId: ID!, $reason: String!) {
@@ -367,4 +369,33 @@ describe.each(BACKENDS)('refundOrder on %s', (backend) => {
       expect({ stripe: stripe.refunds.length, paypal: paypal.refunds.length }).toEqual(asked);
     });
   });
+});
+
+describe.skipIf(!BACKENDS.includes('postgres+redis'))('order lists on a process that did not place the orders (Postgres + Redis)', () => {
+  it('reads their items and refunds from the database (the batched statements, not the process cache)', async () => {
+    const { a, b, gql, admin, product, close } = await twoApis('orderlists');
+    try {
+      await product('list-elsewhere', { sale: { perUserLimit: 3 } });
+      const shopper = await signToken(TEST_SECRET, { sub: 'list-elsewhere-1' });
+      const placed: string[] = [];
+      for (const quantity of [1, 2]) {
+        const r = await gql(a.url, RESERVE, { input: { productId: 'list-elsewhere', quantity } }, shopper);
+        const c = await gql(a.url, CHECKOUT, { input: { cartId: r.data.reserve.reservation.cartId, paymentMethod: 'pm_card_visa', shippingAddress: ADDRESS } }, shopper);
+        const o = c.data.checkout.order;
+        expect((await gql(a.url, PAY, { input: { orderId: o.id, paymentMethod: 'pm_card_visa', amount: o.total.amount } }, shopper)).data.pay.__typename).toBe('PaySuccess');
+        placed.push(o.id);
+      }
+      expect((await gql(a.url, REFUND, { orderId: placed[1], reason: 'return' }, admin)).data.refundOrder.refund.status).toBe('SUCCEEDED');
+      // B never saw these orders: nothing of them is kept in its memory.
+      const list = (await gql(b.url, `{ orders { id status items { quantity product { id } } refunds { status amount { amount } } } }`, {}, shopper)).data.orders;
+      expect(new Map(list.map((o: { id: string }) => [o.id, o]))).toEqual(
+        new Map([
+          [placed[0], { id: placed[0], status: 'COMPLETED', items: [{ quantity: 1, product: { id: 'list-elsewhere' } }], refunds: [] }],
+          [placed[1], { id: placed[1], status: 'CANCELLED', items: [{ quantity: 2, product: { id: 'list-elsewhere' } }], refunds: [{ status: 'SUCCEEDED', amount: { amount: 2000 } }] }],
+        ]),
+      );
+    } finally {
+      await close();
+    }
+  }, 120_000);
 });
