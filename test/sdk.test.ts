@@ -129,6 +129,8 @@ describe('clients/sdk', () => {
     expect(again).toEqual(paid.slice(0, 2));
     const buyer = await h.token('sdk-ship-2');
     expect((await client(() => buyer).order(paid[2]))?.refunds).toEqual([refunded.refund]);
+    // The shopper's order history carries them too (read for the whole list at once).
+    expect((await client(() => buyer).orders()).map((o) => [o.id, o.status, o.refunds])).toEqual([[paid[2], 'CANCELLED', [refunded.refund]]]);
     const records = await operator.refunds({ status: 'SUCCEEDED', first: 500 });
     expect(records.find((r) => r.id === refunded.refund.id)).toMatchObject({ orderId: paid[2], reason: 'damaged in transit', status: 'SUCCEEDED' });
     expect(await operator.retryRefund(refunded.refund.id)).toMatchObject({ id: refunded.refund.id, status: 'SUCCEEDED' });

@@ -889,7 +889,7 @@ export type OrderQuery = { __typename?: 'Query', order?: { __typename?: 'Order',
 export type OrdersQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type OrdersQuery = { __typename?: 'Query', orders: Array<{ __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> }> };
+export type OrdersQuery = { __typename?: 'Query', orders: Array<{ __typename?: 'Order', id: string, cartId: string, status: OrderStatus, paymentStatus: PaymentStatus, inventoryStatus: InventoryStatus, transactionId?: string | null, createdAt: string, updatedAt: string, refunds: Array<{ __typename?: 'Refund', id: string, status: RefundStatus, requestedAt: string, refundedAt?: string | null, amount: { __typename?: 'Money', amount: number, currency: string } }>, total: { __typename?: 'Money', amount: number, currency: string }, items: Array<{ __typename?: 'OrderItem', quantity: number, unitPrice: { __typename?: 'Money', amount: number, currency: string }, product: { __typename?: 'Product', id: string, name: string } }> }> };
 
 export type PaidOrdersQueryVariables = Exact<{
   productId?: InputMaybe<Scalars['ID']['input']>;
@@ -1455,6 +1455,9 @@ export const OrdersDocument = new TypedDocumentString(`
     query Orders {
   orders {
     ...OrderFields
+    refunds {
+      ...RefundFields
+    }
   }
 }
     fragment OrderFields on Order {
@@ -1481,6 +1484,16 @@ export const OrdersDocument = new TypedDocumentString(`
   }
   createdAt
   updatedAt
+}
+fragment RefundFields on Refund {
+  id
+  status
+  amount {
+    amount
+    currency
+  }
+  requestedAt
+  refundedAt
 }`) as unknown as TypedDocumentString<OrdersQuery, OrdersQueryVariables>;
 export const PaidOrdersDocument = new TypedDocumentString(`
     query PaidOrders($productId: ID, $first: Int!, $after: String) {
