@@ -150,6 +150,7 @@ describe.skipIf(!HAS_CHROMIUM)('storefront in a real browser', () => {
     await expect.poll(() => a.locator('#order-status').textContent(), { timeout: 15_000 }).toBe('COMPLETED');
     // The live order status can show COMPLETED before pay's own answer arrives and says so.
     await expect.poll(() => alertState(a)).toBe('paid');
+    await expect.poll(() => a.locator('#history-list li').first().getAttribute('data-state')).toBe('paid');
     expect(await available(b, sneaker.id)).toBe(4);
     await shot(a, '2-a-completed');
     // The operator refunds it (refundOrder): A's page shows it cancelled and the money on its way back, live.
@@ -158,6 +159,10 @@ describe.skipIf(!HAS_CHROMIUM)('storefront in a real browser', () => {
     expect(refunded.data.refundOrder.order.status).toBe('CANCELLED');
     await expect.poll(() => a.locator('#order-status').textContent()).toBe('CANCELLED');
     expect(await a.locator('#order-note').textContent()).toMatch(/^The order was cancelled; the .*129\.00 you paid is being refunded to your card\.$/);
+    // A's order history says the same, with the refund made (the sandbox refunds at once).
+    const past = a.locator(`#history-list li[data-order-id="${paidId}"]`);
+    await expect.poll(() => past.getAttribute('data-state')).toBe('refunded');
+    expect(await past.textContent()).toMatch(/^1 × Sneaker — .*129\.00 — Cancelled and refunded: .*129\.00$/);
     await shot(a, '2b-a-refunded');
 
     // The per-shopper limit is explained.

@@ -80,6 +80,7 @@ function setToken(t: string | undefined) {
   $('demo-sign-in').textContent = t ? 'Switch to a new demo shopper' : 'Sign in as a demo shopper';
   client.reconnectWithFreshToken();
   for (const p of products.values()) renderCard(p);
+  void loadOrders();
 }
 $('demo-sign-in').addEventListener('click', async () => {
   clearAlert();
@@ -300,8 +301,57 @@ $('release-button').addEventListener('click', async () => {
   $('main').focus();
 });
 
+// ---------- the shopper's orders ----------
+type PastOrder = Awaited<ReturnType<typeof client.orders>>[number];
+
+/** What became of an order, in words, and a state for styling and tests. */
+function pastState(o: PastOrder): [state: string, text: string] {
+  if (o.status === 'COMPLETED') return ['paid', 'Paid'];
+  if (o.status === 'FAILED') return ['failed', 'Payment failed; nothing was charged'];
+  if (o.status === 'CANCELLED' && o.paymentStatus === 'COMPLETED') {
+    const made = o.refunds.filter((r) => r.status === 'SUCCEEDED');
+    return made.length
+      ? ['refunded', `Cancelled and refunded: ${made.map((r) => money(r.amount)).join(' + ')}`]
+      : ['refunding', 'Cancelled; your refund is on its way'];
+  }
+  if (o.status === 'CANCELLED') return ['cancelled', 'Cancelled'];
+  return ['pending', 'Waiting for payment'];
+}
+
+let ordersAsked = 0;
+/** The signed-in shopper's orders, newest first (each with its refunds: one request). */
+async function loadOrders() {
+  const asked = ++ordersAsked;
+  if (!token) {
+    $('history').hidden = true;
+    return;
+  }
+  let list: PastOrder[];
+  try {
+    list = await client.orders();
+  } catch {
+    return; // Shown again at the next change; the rest of the page does not depend on it.
+  }
+  if (asked !== ordersAsked) return;
+  const ul = $('history-list');
+  ul.replaceChildren(
+    ...list.map((o) => {
+      const [state, text] = pastState(o);
+      const li = document.createElement('li');
+      li.dataset.orderId = o.id;
+      li.dataset.state = state;
+      const what = o.items.map((i) => `${i.quantity} × ${i.product.name}`).join(', ');
+      li.textContent = `${what} — ${money(o.total)} — ${text}`;
+      return li;
+    }),
+  );
+  $('history-empty').hidden = list.length > 0;
+  $('history').hidden = false;
+}
+
 // ---------- checkout & pay ----------
 function showOrder(o: Order) {
+  void loadOrders();
   $('order-id').textContent = o.id;
   const status = $('order-status');
   status.textContent = o.status;
