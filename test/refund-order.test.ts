@@ -205,8 +205,17 @@ describe.each(BACKENDS)('refundOrder on %s', (backend) => {
     expect((await h.gql(LIST, { first: 10 }, o.token)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
 
     const RETRY = `mutation($id: ID!) { retryRefund(id: $id) { id status attempts refundId lastError } }`;
+    // Retried before the cause is fixed: refused again, and left to the job with a fresh count of
+    // attempts (PENDING, not FAILED at once). The count itself only grows: each claim's number
+    // fences it, so a worker still holding an old claim can never record over a new one.
+    stripe.fault('refund', { kind: '500' });
+    const still = (await h.gql(RETRY, { id: asked.id }, admin)).data.retryRefund;
+    expect(still).toMatchObject({ id: asked.id, status: 'PENDING', attempts: 3 });
+    expect(still.lastError).toMatch(/Stripe/);
+    await deps.db.update(refunds).set({ nextAttemptAt: new Date(0) }).where(eq(refunds.id, asked.id));
+    expect(await runRefunds(deps, { ...DEFAULT_REFUND_SETTINGS, maxAttempts: 2 })).toMatchObject({ claimed: 1, refunded: 1 });
     const retried = (await h.gql(RETRY, { id: asked.id }, admin)).data.retryRefund;
-    expect(retried).toMatchObject({ id: asked.id, status: 'SUCCEEDED', attempts: 1, lastError: null });
+    expect(retried).toMatchObject({ id: asked.id, status: 'SUCCEEDED', attempts: 4, lastError: null });
     expect(stripe.refunds.slice(before)).toEqual([expect.objectContaining({ intentId: o.transactionId, amount: 800, idempotencyKey: expect.stringMatching(/^refund-/) })]);
     // Again: answered as it is, nothing more at Stripe.
     expect((await h.gql(RETRY, { id: asked.id }, admin)).data.retryRefund).toEqual(retried);

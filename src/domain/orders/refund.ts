@@ -146,7 +146,9 @@ export async function retryRefund(deps: Deps, id: string): Promise<RefundRow | N
   if (bad) return bad;
   const [requeued] = await deps.db
     .update(refunds)
-    .set({ status: 'PENDING', attempts: 0, nextAttemptAt: deps.now(), updatedAt: deps.now() })
+    // A fresh count of attempts, from those made so far: `attempts` keeps growing, so a worker still
+    // holding an old claim can never match a new one (it is each claim's fencing token).
+    .set({ status: 'PENDING', attemptsBase: sql`${refunds.attempts}`, nextAttemptAt: deps.now(), updatedAt: deps.now() })
     .where(and(eq(refunds.id, id), eq(refunds.status, 'FAILED')))
     .returning();
   if (requeued) {

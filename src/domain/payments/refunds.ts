@@ -75,6 +75,7 @@ interface Claimed {
   amount: number;
   currency: string;
   attempts: number;
+  attempts_base: number;
   order_id: string;
   /** The operator's reason (refundOrder); null for a charge no order kept. */
   reason: string | null;
@@ -93,12 +94,14 @@ export async function runRefunds(deps: Deps, s: RefundSettings = DEFAULT_REFUND_
         limit ${s.batch}
         for update skip locked
       )
-      returning r.id, r.payment_id, r.order_id, r.gateway, r.transaction_id, r.amount, r.currency, r.attempts, r.reason`),
+      returning r.id, r.payment_id, r.order_id, r.gateway, r.transaction_id, r.amount, r.currency, r.attempts, r.attempts_base, r.reason`),
   );
   const report: RefundReport = { claimed: claimed.length, refunded: 0, retrying: 0, failed: 0 };
   const gateways = gatewaysOf(deps.payments);
   for (const r of claimed) {
     const attempts = Number(r.attempts);
+    // Counted from an operator's last retryRefund, which leaves `attempts` (the fencing token) growing.
+    const made = attempts - Number(r.attempts_base);
     // Recorded only by the claim that made this attempt (a worker whose lease ran out changes nothing).
     const mine = and(eq(refunds.id, r.id), eq(refunds.attempts, attempts), eq(refunds.status, 'PENDING'));
     const gateway = gateways.find((g) => g.name === r.gateway && g.refund);
@@ -118,7 +121,7 @@ export async function runRefunds(deps: Deps, s: RefundSettings = DEFAULT_REFUND_
       );
     } catch (err) {
       const message = (err instanceof Error ? err.message : String(err)).slice(0, 500);
-      if (attempts >= s.maxAttempts) {
+      if (made >= s.maxAttempts) {
         await deps.db.update(refunds).set({ status: 'FAILED', lastError: message, updatedAt: new Date() }).where(mine);
         report.failed++;
         deps.log.error(
@@ -126,7 +129,7 @@ export async function runRefunds(deps: Deps, s: RefundSettings = DEFAULT_REFUND_
           `refund of ${r.reason === null ? 'a charge without an order' : 'an order'} failed for good: refund it by hand`,
         );
       } else {
-        const wait = Math.min(s.retryMaxMs, s.retryBaseMs * 2 ** (attempts - 1));
+        const wait = Math.min(s.retryMaxMs, s.retryBaseMs * 2 ** (made - 1));
         await deps.db
           .update(refunds)
           .set({ lastError: message, nextAttemptAt: new Date(deps.now().getTime() + wait), updatedAt: new Date() })

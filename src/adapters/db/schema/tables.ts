@@ -218,6 +218,11 @@ export const refunds = pgTable(
     currency: text('currency').notNull(),
     status: text('status', { enum: ['PENDING', 'SUCCEEDED', 'FAILED'] }).notNull(),
     attempts: integer('attempts').notNull().default(0),
+    /**
+     * The attempts made before an operator's last `retryRefund`: the refund is FAILED after
+     * `maxAttempts` more. `attempts` itself only grows (each claim's fencing token).
+     */
+    attemptsBase: integer('attempts_base').notNull().default(0),
     nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
     lastError: text('last_error'),
     /** The gateway's id of the refund, once made. */

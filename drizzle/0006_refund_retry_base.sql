@@ -1,0 +1,1 @@
+ALTER TABLE "refunds" ADD COLUMN "attempts_base" integer DEFAULT 0 NOT NULL;
