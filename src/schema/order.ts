@@ -284,7 +284,7 @@ const RefundRecord = builder.objectRef<RefundRow>('RefundRecord').implement({
     refundId: t.exposeString('refundId', { nullable: true, description: "The gateway's id of the refund, once made." }),
     reason: t.exposeString('reason', { nullable: true, description: 'Why it was asked for; null for a charge no order kept (refunded automatically).' }),
     requestedBy: t.exposeString('requestedBy', { nullable: true, description: 'The operator (or gateway:<name> for a refund made in its dashboard); null when automatic.' }),
-    attempts: t.exposeInt('attempts'),
+    attempts: t.exposeInt('attempts', { description: 'Requests made to the gateway so far, those after a retryRefund included (the count only grows).' }),
     lastError: t.exposeString('lastError', { nullable: true, description: "The gateway's last refusal, while it is retried or once FAILED." }),
     requestedAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),

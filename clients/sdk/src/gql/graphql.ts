@@ -643,6 +643,7 @@ export type RefundOrderResult = {
 export type RefundRecord = {
   __typename?: 'RefundRecord';
   amount: Money;
+  /** Requests made to the gateway so far, those after a retryRefund included (the count only grows). */
   attempts: Scalars['Int']['output'];
   /** The gateway that took the money and gives it back. */
   gateway: Scalars['String']['output'];
