@@ -23,7 +23,7 @@ export interface RefundedOrder {
  *    operator's reason) and the shopper's `order.refunded` message is written to the outbox;
  * 2. after the commit the refund is made at once through the gateway that took the money, with the
  *    key `refund-<payment id>` (as the `refunds` worker job would, which retries it with backoff if
- *    the gateway fails now), and the order's live status subscribers are told.
+ *    the gateway fails now); then the order's live status subscribers are told.
  * The units stay sold (they left the sale with the order); an operator who wants them on sale again
  * raises the stock by them (`setStock`). A repeat answers the first refund and changes nothing.
  * Only a paid (COMPLETED) order can be refunded: an unpaid one is cancelled by its hold running out.
@@ -48,11 +48,13 @@ export async function refundOrder(deps: Deps, actor: Actor, orderId: string, rea
   });
   if (!('refund' in done)) return done;
   if (done.repeat) return { order: done.order, refund: done.refund };
-  void publishOrder(deps, done.order);
   // Made now rather than at the worker's next pass; a failure leaves it to the worker's retries.
   await runRefunds(deps, undefined, done.refund.id).catch((err) =>
     deps.log.warn({ err, refundId: done.refund.id, orderId }, 'refund not made at once; the refunds job retries it'),
   );
+  // Told after the refund was asked of the gateway, so a page that reads the order on this event
+  // finds the refund as made (or as failing for now), not as not yet asked.
+  void publishOrder(deps, done.order);
   const [now] = await deps.db.select().from(refunds).where(eq(refunds.id, done.refund.id));
   return { order: done.order, refund: now ?? done.refund };
 }
