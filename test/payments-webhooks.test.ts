@@ -194,7 +194,7 @@ describe.each(BACKENDS)('payments webhooks on %s', (backend) => {
       const deps = h.backend.runtime.deps;
       const [attempt] = await attemptsOf(o.order.id);
       // Recorded as owed for a charge id Stripe does not know: every request is refused.
-      await oweRefund(deps.db, { paymentId: attempt.id, orderId: o.order.id, gateway: 'stripe', transactionId: 'pi_unknown', amount: o.amount, currency: 'USD' }, deps.now());
+      await oweRefund(deps.db, { paymentId: attempt.id, orderId: o.order.id, gateway: 'stripe', transactionId: 'pi_unknown', amount: o.amount, currency: 'USD' });
       const settings = { ...DEFAULT_REFUND_SETTINGS, retryBaseMs: 1, maxAttempts: 2 };
       expect(await runRefunds(deps, settings)).toMatchObject({ retrying: 1 });
       await new Promise((r) => setTimeout(r, 5));

@@ -1,7 +1,7 @@
-// A refund owed is due at once: the refunds job, which claims by the caller's clock (milliseconds),
-// finds a refund recorded a moment before (before 2026-12-04 it was stamped with the database's
-// now(), microseconds, and a pass within the same millisecond missed it: a flaky test, and a refund
-// left to the next pass). The same for an event the notifications relay claims.
+// A refund owed is due at once: it is stamped with the database's now() (microseconds), and the
+// refunds job, which claimed by the caller's clock (milliseconds) alone before 2026-12-04, missed it
+// in a pass within the same millisecond (a flaky test, and a refund left to the next pass). Both
+// claims now take the later of the two clocks; the same for an event the notifications relay claims.
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { outbox, refunds } from '../src/adapters/db/schema/tables.js';
@@ -34,7 +34,7 @@ describe.each(BACKENDS)('claimed as soon as written on %s', (backend) => {
     for (let i = 0; i < 100; i++) {
       await deps.db.delete(refunds).where(eq(refunds.paymentId, started.attempt.id));
       // A gateway that is not configured: the pass claims it and marks it FAILED at once.
-      await oweRefund(deps.db, { paymentId: started.attempt.id, orderId: o.id, gateway: 'none', transactionId: 't', amount: 1, currency: 'USD' }, deps.now());
+      await oweRefund(deps.db, { paymentId: started.attempt.id, orderId: o.id, gateway: 'none', transactionId: 't', amount: 1, currency: 'USD' });
       if ((await runRefunds(deps, once)).claimed !== 1) missed++;
     }
     expect(missed).toBe(0);

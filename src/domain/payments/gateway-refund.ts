@@ -52,7 +52,7 @@ export async function recordGatewayRefund(
       }
     }
     // A charge no order keeps (or one whose order is no longer paid): recorded as given back.
-    await oweRefund(tx, { paymentId: p.id, orderId: p.orderId, gateway, transactionId: n.transactionId, amount: p.amount, currency: p.currency }, deps.now());
+    await oweRefund(tx, { paymentId: p.id, orderId: p.orderId, gateway, transactionId: n.transactionId, amount: p.amount, currency: p.currency });
     await tx.update(refunds).set(done).where(eq(refunds.paymentId, p.id));
     return { result: 'refund-recorded' };
   });

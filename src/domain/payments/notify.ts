@@ -24,7 +24,7 @@ export async function applyNotification(deps: Deps, gateway: string, n: GatewayN
     if (n.outcome.status === 'succeeded' && p.status !== 'SUCCEEDED') {
       // We concluded "not charged" but the gateway says it charged: money without an order, given
       // back by the refunds job. Recorded before the answer, so a failure here makes the gateway redeliver.
-      await oweRefund(deps.db, { paymentId: p.id, orderId: p.orderId, gateway, transactionId: n.outcome.transactionId, amount: p.amount, currency: p.currency }, deps.now());
+      await oweRefund(deps.db, { paymentId: p.id, orderId: p.orderId, gateway, transactionId: n.outcome.transactionId, amount: p.amount, currency: p.currency });
       deps.log.error(
         { gateway, eventId: n.eventId, paymentId: p.id, orderId: p.orderId, status: p.status, transactionId: n.outcome.transactionId },
         'gateway reports a charge for an attempt we settled as not charged: refunding it',

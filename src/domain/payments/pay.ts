@@ -295,7 +295,7 @@ async function settleTogether(deps: Deps, items: Pick<Settling, 'paymentId' | 'o
         results[c.index] = declined(c.outcome.message, c.outcome.declineCode);
       }
     }
-    for (const o of owed) await oweRefund(tx, o, deps.now());
+    for (const o of owed) await oweRefund(tx, o);
     const { after } = await withCommit(tx, moveStock(tx, sold, released));
     return { results, products: after };
   });

@@ -34,16 +34,11 @@ export interface OwedRefund {
   currency: string;
 }
 
-/**
- * Records that a charge must be given back (in the caller's transaction when given one); a second
- * call for the same attempt changes nothing. Due from `at`, the caller's clock (`deps.now()`), which
- * is the clock the refunds job claims by: with the database's `now()` (microseconds) a pass run
- * within the same millisecond (milliseconds) did not find the refund due yet.
- */
-export async function oweRefund(db: DbOrTx, r: OwedRefund, at: Date): Promise<void> {
+/** Records that a charge must be given back (in the caller's transaction when given one); a second call for the same attempt changes nothing. */
+export async function oweRefund(db: DbOrTx, r: OwedRefund): Promise<void> {
   await db
     .insert(refunds)
-    .values({ id: randomUUID(), ...r, status: 'PENDING', createdAt: at, updatedAt: at, nextAttemptAt: at })
+    .values({ id: randomUUID(), ...r, status: 'PENDING' })
     .onConflictDoNothing({ target: refunds.paymentId });
 }
 
@@ -81,7 +76,12 @@ interface Claimed {
   reason: string | null;
 }
 
-/** One pass: claims due refunds (only the one with id `only` when given) and asks their gateways to make them. */
+/**
+ * One pass: claims due refunds (only the one with id `only` when given) and asks their gateways to
+ * make them. Due by the caller's clock (`deps.now()`, which retries are scheduled by) or the
+ * database's, as the outbox relay's `claimDue`: a refund owed is stamped with the database's `now()`
+ * (microseconds), which a pass in the same millisecond would otherwise find not due yet.
+ */
 export async function runRefunds(deps: Deps, s: RefundSettings = DEFAULT_REFUND_SETTINGS, only?: string): Promise<RefundReport> {
   const now = deps.now();
   const claimed = rowsOf<Claimed>(
@@ -89,7 +89,7 @@ export async function runRefunds(deps: Deps, s: RefundSettings = DEFAULT_REFUND_
       update refunds r set attempts = r.attempts + 1, next_attempt_at = ${timestamptz(new Date(now.getTime() + s.leaseSeconds * 1000))}, updated_at = now()
       where r.id in (
         select id from refunds
-        where status = 'PENDING' and next_attempt_at <= ${timestamptz(now)}${only === undefined ? sql`` : sql` and id = ${only}`}
+        where status = 'PENDING' and next_attempt_at <= greatest(${timestamptz(now)}, now())${only === undefined ? sql`` : sql` and id = ${only}`}
         order by next_attempt_at
         limit ${s.batch}
         for update skip locked
