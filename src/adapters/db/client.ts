@@ -8,7 +8,7 @@ import { causes } from '../../domain/context.js';
 import type { Logger } from 'pino';
 import postgres from 'postgres';
 import { lockDataDir } from './data-dir-lock.js';
-import { PostgresWatchdog } from './watchdog.js';
+import { PostgresWatchdog, REFUSED } from './watchdog.js';
 import * as tables from './schema/tables.js';
 
 export type Schema = typeof tables;
@@ -112,8 +112,12 @@ export interface DatabaseOptions {
   log?: Logger;
 }
 
-/** Faults that mean Postgres is not up (yet), as opposed to a wrong URL, password or migration. */
-const NOT_UP = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', '57P01', '57P03']);
+/**
+ * Faults that mean Postgres is not up (yet), as opposed to a wrong URL, password or migration: the
+ * watchdog's prompt refusals, a connection that timed out or was cut, and a server shutting down
+ * (57P01) or still starting (57P03).
+ */
+const NOT_UP = new Set([...REFUSED, 'ETIMEDOUT', 'CONNECT_TIMEOUT', 'CONNECTION_DESTROYED', '57P01', '57P03']);
 const notUp = (err: unknown) => [...causes(err)].some((e) => NOT_UP.has(String(e.code)) || (e instanceof AggregateError && e.errors.some(notUp)));
 
 /**

@@ -30,8 +30,8 @@ export function isInDoubt(err: unknown): boolean {
   return false;
 }
 
-/** A prompt "no" from the host: Postgres is down, not hung. */
-const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'CONNECTION_CLOSED', 'CONNECTION_ENDED']);
+/** A prompt "no" from the host: Postgres is down, not hung (also what start-up waits out: client.ts). */
+export const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'CONNECTION_CLOSED', 'CONNECTION_ENDED']);
 
 /** postgres.js's reconnection delay (src/index.js `backoff`, in seconds), kept while Postgres answers. */
 const driverBackoff = (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 20);

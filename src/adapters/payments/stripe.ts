@@ -111,14 +111,15 @@ export class StripeGateway implements PaymentGateway {
   async lookup(req: ChargeRequest): Promise<Final | undefined> {
     const created = await this.create(req);
     // The charge comes with it: a refund made in the dashboard before we settled shows there.
-    let pi = await this.stripe.paymentIntents.retrieve(created.id, { expand: ['latest_charge'] });
+    const retrieve = () => this.stripe.paymentIntents.retrieve(created.id, { expand: ['latest_charge'] });
+    let pi = await retrieve();
     if (pi.status === 'requires_confirmation' || pi.status === 'requires_payment_method') {
       if (pi.status === 'requires_payment_method' && pi.last_payment_error) return this.mapIntent(pi);
       // Fence: a cancelled intent can never be confirmed, so "not charged" stays true.
       try {
         pi = await this.stripe.paymentIntents.cancel(pi.id, { cancellation_reason: 'abandoned' }, { idempotencyKey: `${req.idempotencyKey}-fence` });
       } catch {
-        pi = await this.stripe.paymentIntents.retrieve(created.id, { expand: ['latest_charge'] });
+        pi = await retrieve();
       }
     }
     if (pi.status === 'canceled') return pi.latest_charge ? this.mapIntent(pi) : undefined;
