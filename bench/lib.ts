@@ -158,6 +158,8 @@ export interface LoadResult {
   errors: number;
   /** Responses whose body matched `expect` (when given). */
   matched?: number;
+  /** With spec.timelineMs: the measured run's answers per slice of send time. */
+  timeline?: TimelineSlice[];
 }
 
 export interface LoadSpec {
@@ -187,6 +189,33 @@ export interface LoadSpec {
    * process in C: a Lua script rotates the tokens and checks the bodies, see loadWrk).
    */
   generator?: 'autocannon' | 'wrk';
+  /** autocannon only: every answer's latency kept, reported per this many ms of send time (LoadResult.timeline). */
+  timelineMs?: number;
+}
+
+/** One slice of a run's send time: the answers to the requests sent in it. */
+export interface TimelineSlice {
+  /** The slice's start, ms after the run began. */
+  atMs: number;
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+  /** Answers that took over 50 ms (case 6's target). */
+  over50: number;
+}
+
+/** Latencies (ms) grouped by send time into slices of `sliceMs`, each summarised. */
+export function timelineOf(samples: { sentMs: number; ms: number }[], sliceMs: number): TimelineSlice[] {
+  const slices: number[][] = [];
+  for (const { sentMs, ms } of samples) (slices[Math.max(0, Math.floor(sentMs / sliceMs))] ??= []).push(ms);
+  const out: TimelineSlice[] = [];
+  slices.forEach((xs, i) => {
+    xs.sort((a, b) => a - b);
+    const at = (q: number) => Math.round(xs[Math.min(xs.length - 1, Math.floor(q * xs.length))]);
+    out.push({ atMs: i * sliceMs, n: xs.length, p50: at(0.5), p99: at(0.99), max: Math.round(xs[xs.length - 1]), over50: xs.filter((x) => x > 50).length });
+  });
+  return out;
 }
 
 /** Each process's /proc/<pid>/stat fields after the command name (field 3 onwards), by pid. */
@@ -290,20 +319,28 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
     };
   }
   const requests = prebuilt ? tokens.map((t) => ({ ...requestSpec, headers: { ...headers, authorization: `Bearer ${t}` } })) : [requestSpec];
-  const run = (duration: number) =>
-    autocannon({
+  const samples: { sentMs: number; ms: number }[] = [];
+  const run = (duration: number, timed = false) => {
+    const instance = autocannon({
       url: spec.url,
       connections: spec.connections,
       duration,
       pipelining: 1,
       requests: requests as any[],
-    }) as unknown as Promise<autocannon.Result>;
+    }) as unknown as autocannon.Instance & Promise<autocannon.Result>;
+    if (timed) {
+      const t0 = performance.now();
+      instance.on('response', (_client, _status, _bytes, ms) => samples.push({ sentMs: performance.now() - t0 - ms, ms }));
+    }
+    return instance as Promise<autocannon.Result>;
+  };
   if ((spec.warmupSeconds ?? 1) > 0) await run(spec.warmupSeconds ?? 1);
   matched = 0;
   const cpu0 = spec.pid ? cpuSeconds(spec.pid) : 0;
-  const r = await run(spec.durationSeconds);
+  const r = await run(spec.durationSeconds, !!spec.timelineMs);
   const cpu = spec.pid ? cpuSeconds(spec.pid) - cpu0 : undefined;
   return {
+    ...(spec.timelineMs ? { timeline: timelineOf(samples, spec.timelineMs) } : {}),
     rps: r.requests.average,
     cpuUsPerReq: cpu !== undefined && r.requests.total > 0 ? (cpu * 1e6) / r.requests.total : undefined,
     p50: r.latency.p50,

@@ -8,7 +8,8 @@
 // WRITE_CASES=6,7 (default both)  WRITE_ROUNDS=3  WRITE_SECONDS=8  plus any server env to pass on
 // through WRITE_ENV='{"RESERVE_BATCH_MAX":"1"}'; WRITE_FETCH=global: case 7's load generator on the global fetch;
 // WRITE_NODE_ARGS='--perf-basic-prof' adds node flags to the api process (for `perf record`, docs/performance.md);
-// WRITE_TIMELINE=500 prints case 7's requests per 500 ms of send time (see timedFetch);
+// WRITE_TIMELINE=500 prints case 7's requests per 500 ms of send time (see timedFetch), and case 6's answers likewise
+// (count, p50, p99, max and those over 50 ms per slice: where in the run its p99 comes from);
 // WRITE_PRECONNECT=1: case 7's load generator opens its 200 connections before the sale opens.
 // WRITE_AUTOEXPLAIN=<ms>: the scratch database logs the plan (EXPLAIN ANALYZE, buffers) of every statement
 // slower than that to the Postgres server log (auto_explain, loaded per session; /var/log/postgresql here).
@@ -135,6 +136,7 @@ async function main() {
             pid: p.child.pid,
             // A variant may name its generator; otherwise load() takes BENCH_GENERATOR's.
             generator: vEnv.BENCH_GENERATOR as LoadSpec['generator'],
+            timelineMs: Number(process.env.WRITE_TIMELINE) || undefined,
           });
           const gc1 = await gcSeconds(base);
           const gcMs = Object.fromEntries(Object.entries(gc1).map(([k, v]) => [k, Math.round(1000 * (v - (gc0[k] ?? 0)))]));
@@ -142,6 +144,7 @@ async function main() {
           const ratio = r0 ? (r.cpuUsPerReq ?? 0) / (r0.cpuUsPerReq ?? 1) : undefined;
           if (ratio !== undefined) (ratios[variant] ??= []).push(ratio);
           console.log(JSON.stringify({ case: 6, ...(raw ? { variant, cpuRatio: ratio!.toFixed(1), rawCpuUs: r0!.cpuUsPerReq!.toFixed(1) } : {}), round, load: before, otherWork: pct(other().share), rps: Math.round(r.rps), committed: r.matched, p50: r.p50, p99: r.p99, cpuUsPerReq: Math.round(r.cpuUsPerReq ?? 0), gcMs, bad: r.non2xx + r.errors }));
+          for (const slice of r.timeline ?? []) console.error(JSON.stringify({ case: 6, variant, round, ...slice }));
           if (process.env.WRITE_OUTPUT) console.error(p.output());
         } finally {
           await p.stop();
