@@ -33,6 +33,7 @@ import {
   securityHeaders,
   securityHeadersPlugin,
   corsAllowListPlugin,
+  wsOriginCheck,
 } from './security/plugins.js';
 import { createOps, type RuntimeOps } from './ops/index.js';
 import type { OpsConfig } from './ops/config.js';
@@ -302,6 +303,8 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     // Per-IP limits are rate limits: off with RATE_LIMIT=off (load tests from one address).
     maxPerIp: securityConfig.rateLimit.enabled ? securityConfig.rateLimit.wsPerIp : 0,
     ipOf: ipOfNode,
+    // CORS_ORIGINS (a list, or off) applies to WebSocket upgrades too: browsers do not enforce it there.
+    originAllowed: securityConfig.corsOrigins === '*' ? undefined : wsOriginCheck(securityConfig.corsOrigins, securityConfig.trustProxy),
     // Persisted operations apply to WebSocket operations as to HTTP ones.
     resolveQuery: manifest
       ? (params) => resolvePersisted(gqlLimits.persistedOperations as 'allow' | 'only', manifest, params as never)

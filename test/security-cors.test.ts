@@ -1,12 +1,15 @@
 // CORS_ORIGINS: which web origins' pages may read the API's answers. Checked at the HTTP level
 // through a real port (the fast path and Yoga), and in a real browser, where CORS is enforced:
-// a page on a listed origin reads the API, a page on any other origin is blocked.
+// a page on a listed origin reads the API, a page on any other origin is blocked. Browsers do not
+// apply CORS to WebSockets, so the server checks an upgrade's Origin itself: real WebSocket
+// clients, and the same two pages in the browser.
 import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import NodeWebSocket from 'ws';
 import { type App, buildApp } from '../src/app.js';
 import { createVerifier } from '../src/auth.js';
 import { loadSecurityConfig, SecurityConfigError } from '../src/security/config.js';
@@ -29,15 +32,42 @@ describe('CORS_ORIGINS', () => {
   });
 
   /** An app with CORS_ORIGINS=`origins` on a real port. */
-  async function serve(origins?: string): Promise<string> {
+  async function serve(origins?: string, env: Record<string, string> = {}): Promise<string> {
     const app = buildApp(h.backend.runtime.deps, {
       verifier: createVerifier({ secret: TEST_SECRET }),
-      security: loadSecurityConfig({ RATE_LIMIT: 'off', ...(origins === undefined ? {} : { CORS_ORIGINS: origins }) }, true),
+      security: loadSecurityConfig({ RATE_LIMIT: 'off', ...env, ...(origins === undefined ? {} : { CORS_ORIGINS: origins }) }, true),
       production: true,
     });
     apps.push(app);
+    last = app;
     return `http://127.0.0.1:${await app.start(0, '127.0.0.1')}`;
   }
+  let last: App | undefined;
+
+  /**
+   * Opens a graphql-ws socket with `origin` (none when undefined) and follows the product's stock:
+   * its first `availableQuantity`, or the HTTP status that refused the upgrade.
+   */
+  const ticker = (base: string, origin?: string, headers: Record<string, string> = {}) =>
+    new Promise<{ stock: number } | { refused: number; body: string }>((resolve, reject) => {
+      const ws = new NodeWebSocket(`${base.replace('http', 'ws')}/graphql`, 'graphql-transport-ws', { headers, ...(origin === undefined ? {} : { origin }) });
+      ws.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c));
+        res.on('end', () => resolve({ refused: res.statusCode ?? 0, body }));
+      });
+      ws.on('error', reject);
+      ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init' })));
+      ws.on('message', (data) => {
+        const m = JSON.parse(String(data));
+        if (m.type === 'connection_ack') {
+          ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription($id: ID!) { stockChanged(productId: $id) { availableQuantity } }', variables: { id: productId } } }));
+        } else if (m.type === 'next') {
+          resolve({ stock: m.payload.data.stockChanged.availableQuantity });
+          ws.close();
+        } else reject(new Error(`unexpected message ${String(data)}`));
+      });
+    });
   const post = (base: string, origin?: string) =>
     fetch(`${base}/graphql`, {
       method: 'POST',
@@ -99,6 +129,37 @@ describe('CORS_ORIGINS', () => {
     expect(r.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  it('WebSockets: with a list, a listed origin, the API\'s own and none open a socket; any other origin is refused 403', async () => {
+    const base = await serve('https://shop.example.com,https://m.example.com');
+    expect(await ticker(base, 'https://shop.example.com')).toEqual({ stock: 7 });
+    expect(await ticker(base)).toEqual({ stock: 7 }); // native apps, servers
+    expect(await ticker(base, base)).toEqual({ stock: 7 }); // the API's own pages (the storefront)
+    for (const origin of ['https://evil.example', 'null', 'https://shop.example.com.evil.example', 'http://shop.example.com']) {
+      expect(await ticker(base, origin)).toEqual({ refused: 403, body: expect.stringMatching(/CORS_ORIGINS/) });
+    }
+    expect(last!.live().refusedOrigin).toBe(4);
+    expect(last!.live().sockets).toBeLessThanOrEqual(3);
+  });
+
+  it('WebSockets: by default any origin opens a socket; with off only the API\'s own pages and clients without an origin', async () => {
+    const any = await serve();
+    expect(await ticker(any, 'https://anyone.example')).toEqual({ stock: 7 });
+    expect(last!.live().refusedOrigin).toBe(0);
+    const off = await serve('off');
+    expect(await ticker(off, 'https://anyone.example')).toMatchObject({ refused: 403 });
+    expect(await ticker(off, off)).toEqual({ stock: 7 });
+    expect(await ticker(off)).toEqual({ stock: 7 });
+  });
+
+  it("WebSockets behind a trusted proxy: the API's own origin is the proxy's X-Forwarded-Host, only when TRUST_PROXY says so", async () => {
+    const proxied = await serve('off', { TRUST_PROXY: '1' });
+    const viaProxy = { 'x-forwarded-host': 'shop.example.com', 'x-forwarded-for': '203.0.113.7' };
+    expect(await ticker(proxied, 'https://shop.example.com', viaProxy)).toEqual({ stock: 7 });
+    expect(await ticker(proxied, 'https://evil.example', viaProxy)).toMatchObject({ refused: 403 });
+    const direct = await serve('off');
+    expect(await ticker(direct, 'https://shop.example.com', viaProxy)).toMatchObject({ refused: 403 });
+  });
+
   it.skipIf(!existsSync(CHROMIUM))('in a real browser: a page on a listed origin reads the API, a page on another origin is blocked', async () => {
     // Two pages on two origins (different ports of 127.0.0.1); only the first is listed.
     const page = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>shop</title>'));
@@ -134,6 +195,32 @@ describe('CORS_ORIGINS', () => {
       expect(JSON.parse((listed as { body: string }).body).data.inventory.availableQuantity).toBe(7);
       const blocked = await call(strangerOrigin);
       expect(blocked).toEqual({ error: expect.stringMatching(/Failed to fetch/) });
+
+      // The stock ticker over a WebSocket, as the storefront opens it: the browser sends the page's
+      // origin with the upgrade, and only the listed page's socket opens.
+      const follow = (pageUrl: string) =>
+        tab.goto(pageUrl).then(() =>
+          tab.evaluate(
+            ([url, id]) =>
+              new Promise<{ stock: number } | { closed: number }>((resolve) => {
+                const ws = new WebSocket(url, 'graphql-transport-ws');
+                ws.onopen = () => ws.send(JSON.stringify({ type: 'connection_init' }));
+                ws.onmessage = (e) => {
+                  const m = JSON.parse(String(e.data));
+                  if (m.type === 'connection_ack') {
+                    ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription($id: ID!) { stockChanged(productId: $id) { availableQuantity } }', variables: { id } } }));
+                  } else if (m.type === 'next') {
+                    resolve({ stock: m.payload.data.stockChanged.availableQuantity });
+                    ws.close();
+                  }
+                };
+                ws.onclose = (e) => resolve({ closed: e.code });
+              }),
+            [`${api.replace('http', 'ws')}/graphql`, productId] as const,
+          ),
+        );
+      expect(await follow(shopOrigin)).toEqual({ stock: 7 });
+      expect(await follow(strangerOrigin)).toEqual({ closed: 1006 });
     } finally {
       await context?.close();
       page.close();

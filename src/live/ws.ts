@@ -38,6 +38,8 @@ export interface LiveWsOptions {
   /** Open sockets one client IP (`ipOf`) may hold in this process; past it the upgrade is answered 429. 0 or unset: no limit. */
   maxPerIp?: number;
   ipOf?: (req: IncomingMessage) => string | undefined;
+  /** Whether the upgrade's `Origin` may open a socket (CORS_ORIGINS); refused upgrades are answered 403. Unset: any origin. */
+  originAllowed?: (req: IncomingMessage) => boolean;
   path?: string;
 }
 
@@ -49,6 +51,8 @@ export interface LiveWsStats {
   droppedSlow: number;
   /** Upgrades refused because their IP held `maxPerIp` sockets already. */
   refusedPerIp: number;
+  /** Upgrades refused because their page's origin is not allowed (`originAllowed`). */
+  refusedOrigin: number;
 }
 
 export interface LiveWs {
@@ -141,16 +145,26 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
   /** Open sockets per client IP (only with `maxPerIp`). */
   const perIp = new Map<string, number>();
   let refusedPerIp = 0;
+  let refusedOrigin = 0;
+  const { originAllowed } = opts;
+  const limitPerIp = maxPerIp > 0 && opts.ipOf ? opts.ipOf : undefined;
   const wss = new WebSocketServer({
     server: opts.server,
     path: opts.path ?? '/graphql',
     handleProtocols,
-    // Counted when a socket opens, so handshakes in flight at the same moment can pass the limit
-    // by their number; the limit is against an address holding thousands, not one more.
     verifyClient:
-      maxPerIp > 0 && opts.ipOf
+      originAllowed || limitPerIp
         ? ({ req }: { req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void) => {
-            const ip = opts.ipOf!(req);
+            // A page on an origin CORS_ORIGINS does not allow (browsers send Origin with every
+            // upgrade; native apps and servers send none): no socket, as no CORS answer for HTTP.
+            if (originAllowed && !originAllowed(req)) {
+              refusedOrigin++;
+              done(false, 403, 'This origin may not open WebSockets to this API (CORS_ORIGINS)');
+              return;
+            }
+            // Counted when a socket opens, so handshakes in flight at the same moment can pass the limit
+            // by their number; the limit is against an address holding thousands, not one more.
+            const ip = limitPerIp?.(req);
             if (ip !== undefined && (perIp.get(ip) ?? 0) >= maxPerIp) {
               refusedPerIp++;
               done(false, 429, 'Too many WebSocket connections from this address', { 'retry-after': '10' });
@@ -495,7 +509,7 @@ export function attachGraphqlWs(opts: LiveWsOptions): LiveWs {
     stats() {
       let sharedSubscribers = 0;
       for (const g of groups.values()) sharedSubscribers += g.members.size;
-      return { sockets: conns.size, sharedGroups: groups.size, sharedSubscribers, droppedSlow, refusedPerIp };
+      return { sockets: conns.size, sharedGroups: groups.size, sharedSubscribers, droppedSlow, refusedPerIp, refusedOrigin };
     },
     async dispose(graceMs = 2000) {
       disposing = true;

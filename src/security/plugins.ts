@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { getOperationAST, GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
@@ -170,6 +171,30 @@ export function securityHeadersPlugin(tls: boolean): Plugin {
         h.set(name, value);
       }
     },
+  };
+}
+
+/**
+ * Whether a WebSocket upgrade's page may open a socket under CORS_ORIGINS (`off` or a list; `*`
+ * needs no check). Browsers do not apply CORS to WebSockets, so the server does: an upgrade
+ * without an `Origin` (native apps, servers) passes; one from a listed origin passes; one from the
+ * API's own origin passes (its `Host`, or with TRUST_PROXY the proxy's `X-Forwarded-Host`), as its
+ * pages, the built-in storefront among them, need no CORS for HTTP either; any other is refused.
+ */
+export function wsOriginCheck(origins: 'off' | readonly string[], trustProxy: number): (req: IncomingMessage) => boolean {
+  const allowed = new Set(origins === 'off' ? [] : origins);
+  return (req) => {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    if (allowed.has(origin)) return true;
+    let host: string;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      return false; // "null" (a sandboxed page, a file), or not an origin at all
+    }
+    const forwarded = trustProxy > 0 ? String(req.headers['x-forwarded-host'] ?? '').split(',')[0].trim() : '';
+    return host !== '' && (host === forwarded || host === req.headers.host);
   };
 }
 
