@@ -121,6 +121,10 @@ describe('clients/sdk', () => {
     const blocked = await h.token('sdk-ship-1');
     expect(await client(() => blocked).reserve({ productId: id }).catch((e) => e)).toMatchObject({ code: 'FORBIDDEN' });
     expect(await operator.unblockShoppers(['sdk-ship-1'])).toEqual({ unblocked: 1 });
+    // And the ranges bots come from (the reserves refused are test/blocks.test.ts's); bad input is a typed error.
+    expect(await operator.blockNetworks(['192.0.2.77/24'], 'bot farm')).toEqual({ blocked: 1 });
+    expect(await operator.blockNetworks(['192.0.2.0/33'], 'bot farm').catch((e) => e)).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/prefix must be 8-32/) });
+    expect(await operator.unblockNetworks(['192.0.2.0/24'])).toEqual({ unblocked: 1 });
     // A refunded order leaves the walk; the shopper reads the refund on the order.
     const refunded = await operator.refundOrder(paid[2], 'damaged in transit');
     expect(refunded).toMatchObject({ order: { id: paid[2], status: 'CANCELLED' }, refund: { status: 'SUCCEEDED', amount: { amount: 700 } } });

@@ -36,6 +36,8 @@ export interface OrderEvent {
 /** Shoppers an operator blocked or unblocked (every api process's block list takes it at once). */
 export interface BlocksEvent {
   userIds: string[];
+  /** Networks (as stored: `203.0.113.0/24`) blocked or unblocked; absent in a shoppers' event. */
+  networks?: string[];
   blocked: boolean;
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createChallenge, extractParams, verifySolution } from 'altcha-lib';
 import type { Payload } from 'altcha-lib/types';
 import type { Actor, Deps } from '../domain/context.js';
-import { isBlocked } from '../domain/blocks.js';
+import { blockOf } from '../domain/blocks.js';
 import { getProduct } from '../domain/inventory/products.js';
 import type { SecurityConfig } from './config.js';
 import type { Bucket } from './ratelimit.js';
@@ -20,7 +20,7 @@ export interface CaptchaRequired {
   challenge: string;
 }
 
-/** The operator blocked this shopper (blockShoppers): not a union member; GraphQL throws it as FORBIDDEN, REST answers 403. */
+/** The operator blocked this shopper (blockShoppers) or the client's network (blockNetworks): not a union member; GraphQL throws it as FORBIDDEN, REST answers 403. */
 export interface ShopperBlocked {
   __typename: 'ShopperBlocked';
   code: 'FORBIDDEN';
@@ -31,6 +31,13 @@ export const shopperBlocked: ShopperBlocked = {
   __typename: 'ShopperBlocked',
   code: 'FORBIDDEN',
   message: 'This account may not reserve: it was blocked by the operator',
+};
+
+/** The client's address is in a network the operator blocked (blockNetworks): answered as ShopperBlocked is. */
+export const networkBlocked: ShopperBlocked = {
+  __typename: 'ShopperBlocked',
+  code: 'FORBIDDEN',
+  message: 'Reserves from this network are blocked by the operator',
 };
 
 export const rateLimited = (retryAfterMs: number): RateLimited => {
@@ -87,9 +94,10 @@ export class Security {
     return this.limit(buckets);
   }
 
-  /** Runs before every reserve: a blocked shopper is refused, then the rate limits, then the challenge when the mode asks for one. */
+  /** Runs before every reserve: a blocked shopper or network is refused, then the rate limits, then the challenge when the mode asks for one. */
   async reserve(actor: Actor, ip: string | undefined, productId: string, solution?: string | null): Promise<ShopperBlocked | RateLimited | CaptchaRequired | undefined> {
-    if (await isBlocked(this.deps, actor.userId)) return shopperBlocked;
+    const blocked = await blockOf(this.deps, actor.userId, ip);
+    if (blocked) return blocked === 'shopper' ? shopperBlocked : networkBlocked;
     const r = this.config.rateLimit.reserve;
     const buckets: Bucket[] = [{ key: `rs:u:${actor.userId}`, rule: r.shopper }];
     if (ip) buckets.push({ key: `rs:ip:${ip}`, rule: r.ip });

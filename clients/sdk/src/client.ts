@@ -7,6 +7,7 @@
 import { type Client as WsClient, createClient as createWsClient } from 'graphql-ws';
 import {
   CartDocument,
+  BlockNetworksDocument,
   BlockShoppersDocument,
   CheckoutDocument,
   type CheckoutInput,
@@ -43,6 +44,7 @@ import {
   ShopperOrdersDocument,
   RefundsDocument,
   RetryRefundDocument,
+  UnblockNetworksDocument,
   UnblockShoppersDocument,
   type StockChangedSubscription,
   type TypedDocumentString,
@@ -256,7 +258,14 @@ export class FlashSaleClient {
   async unblockShoppers(userIds: string[]) {
     return (await this.execute(UnblockShoppersDocument, { userIds })).unblockShoppers;
   }
-  /** Admin only: sets the product's total units (a restock or a withdrawal; never below what is held or sold). Repeat-safe. */
+  /** Admin only: refuses every reserve from these networks (addresses or CIDR ranges such as 203.0.113.0/24), whoever the shopper. Repeat-safe. */
+  async blockNetworks(networks: string[], reason: string) {
+    return (await this.execute(BlockNetworksDocument, { networks, reason })).blockNetworks;
+  }
+  /** Admin only: lets reserves from these networks through again. */
+  async unblockNetworks(networks: string[]) {
+    return (await this.execute(UnblockNetworksDocument, { networks })).unblockNetworks;
+  }
   /** Admin only: refunds a paid order in full and cancels it (the shopper is told); a repeat answers the same refund. */
   async refundOrder(orderId: string, reason: string) {
     return (await this.execute(RefundOrderDocument, { orderId, reason })).refundOrder;
@@ -277,6 +286,7 @@ export class FlashSaleClient {
   async retryRefund(id: string) {
     return (await this.execute(RetryRefundDocument, { id })).retryRefund;
   }
+  /** Admin only: sets the product's total units (a restock or a withdrawal; never below what is held or sold). Repeat-safe. */
   async setStock(productId: string, totalQuantity: number) {
     return (await this.execute(SetStockDocument, { productId, totalQuantity })).setStock;
   }

@@ -40,12 +40,28 @@ export type AmountMismatch = Error & {
   message: Scalars['String']['output'];
 };
 
+export type BlockNetworksResult = {
+  __typename?: 'BlockNetworksResult';
+  /** Networks newly blocked (one already blocked keeps its first reason). */
+  blocked: Scalars['Int']['output'];
+};
+
 export type BlockShoppersResult = {
   __typename?: 'BlockShoppersResult';
   /** Shoppers newly blocked (one already blocked keeps its first reason). */
   blocked: Scalars['Int']['output'];
   /** Their holds taken back: the units are on sale again, their unpaid orders cancelled. */
   holdsRevoked: Scalars['Int']['output'];
+};
+
+/** A network (an address or a CIDR range) an operator blocked from reserving. */
+export type BlockedNetwork = {
+  __typename?: 'BlockedNetwork';
+  blockedAt: Scalars['DateTime']['output'];
+  blockedBy: Scalars['String']['output'];
+  /** As stored: a range as its network with its prefix (203.0.113.0/24), an address with /32 or /128. */
+  network: Scalars['String']['output'];
+  reason: Scalars['String']['output'];
 };
 
 /** A shopper an operator blocked from reserving. */
@@ -215,6 +231,8 @@ export type Money = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Admin only: refuse every reserve from these networks (bots that rotate accounts, not addresses), at most 1000 per call: each an IPv4 or IPv6 address or a CIDR range (203.0.113.0/24; at most an IPv4 /8 or an IPv6 /16). A reserve from a client address inside one (the socket's, or with TRUST_PROXY the proxy's X-Forwarded-For) is refused with FORBIDDEN, whoever the shopper, in every api process within seconds. Holds carry no address, so none is taken back (blockShoppers does that for accounts). Audited; a repeat changes nothing. */
+  blockNetworks: BlockNetworksResult;
   /** Admin only: block shoppers (bots, abuse) from reserving, at most 1000 per call. Their holds are taken back at once (units on sale again, unpaid orders cancelled; an order whose payment is in flight is left to settle) and their later reserves are refused with FORBIDDEN, in every api process within seconds. Audited; a repeat changes nothing. */
   blockShoppers: BlockShoppersResult;
   /** Admin only: call the product's sale off (a pricing mistake, a recall). The sale ends now (as endSale); every hold of the product, and every other hold of an order that holds it, is taken back (units returned, unpaid orders cancelled, shoppers told); with refundPaidOrders every paid order with the product is refunded in full and cancelled, its shopper told. An order whose payment is in flight is left to settle (paymentsInFlight): a repeat refunds those paid since and changes nothing else. Audited. */
@@ -245,11 +263,19 @@ export type Mutation = {
   retryRefund: RefundRecord;
   /** Admin only: set the product's total units (more stock arrived, or some is withdrawn). The difference goes on sale (or off it) at once, on every process; the total cannot go below the units already held or sold (INVALID_INPUT). The same total again changes nothing, so a repeat is safe. */
   setStock: Product;
+  /** Admin only: let reserves from these networks through again (each named as it was blocked, or as listed). */
+  unblockNetworks: UnblockNetworksResult;
   /** Admin only: let blocked shoppers reserve again (their revoked holds are not given back). */
   unblockShoppers: UnblockShoppersResult;
   unfollowProduct: FollowResult;
   /** Set your email, phone (E.164) and the channels you accept for order, hold and sale notices. */
   updateContact: UpdateContactResult;
+};
+
+
+export type MutationBlockNetworksArgs = {
+  networks: Array<Scalars['String']['input']>;
+  reason: Scalars['String']['input'];
 };
 
 
@@ -327,6 +353,11 @@ export type MutationRetryRefundArgs = {
 export type MutationSetStockArgs = {
   productId: Scalars['ID']['input'];
   totalQuantity: Scalars['Int']['input'];
+};
+
+
+export type MutationUnblockNetworksArgs = {
+  networks: Array<Scalars['String']['input']>;
 };
 
 
@@ -525,6 +556,8 @@ export type Product = {
 
 export type Query = {
   __typename?: 'Query';
+  /** Admin only: the blocked networks in address order, a page at a time (first: 1-500; after: the last network seen). */
+  blockedNetworks: Array<BlockedNetwork>;
   /** Admin only: the blocked shoppers in user-id order, a page at a time (first: 1-500; after: the last userId seen). */
   blockedShoppers: Array<BlockedShopper>;
   /** The signed-in shopper's active cart, if any. */
@@ -552,6 +585,12 @@ export type Query = {
   saleStats?: Maybe<SaleStats>;
   /** Admin only: one shopper's orders, newest first (first: 1-100), in details as orderDetails gives them: for a customer who knows their account but not the order. Every call is audited (orders.read). */
   shopperOrders: Array<OrderDetails>;
+};
+
+
+export type QueryBlockedNetworksArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: Scalars['Int']['input'];
 };
 
 
@@ -824,6 +863,11 @@ export type SubscriptionStockChangedArgs = {
   productId: Scalars['ID']['input'];
 };
 
+export type UnblockNetworksResult = {
+  __typename?: 'UnblockNetworksResult';
+  unblocked: Scalars['Int']['output'];
+};
+
 export type UnblockShoppersResult = {
   __typename?: 'UnblockShoppersResult';
   unblocked: Scalars['Int']['output'];
@@ -933,6 +977,14 @@ export type RescheduleSaleMutationVariables = Exact<{
 
 export type RescheduleSaleMutation = { __typename?: 'Mutation', rescheduleSale: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } } };
 
+export type BlockNetworksMutationVariables = Exact<{
+  networks: Array<Scalars['String']['input']> | Scalars['String']['input'];
+  reason: Scalars['String']['input'];
+}>;
+
+
+export type BlockNetworksMutation = { __typename?: 'Mutation', blockNetworks: { __typename?: 'BlockNetworksResult', blocked: number } };
+
 export type BlockShoppersMutationVariables = Exact<{
   userIds: Array<Scalars['ID']['input']> | Scalars['ID']['input'];
   reason: Scalars['String']['input'];
@@ -983,6 +1035,13 @@ export type RetryRefundMutationVariables = Exact<{
 
 
 export type RetryRefundMutation = { __typename?: 'Mutation', retryRefund: { __typename?: 'RefundRecord', id: string, orderId: string, status: RefundStatus, gateway: string, transactionId: string, refundId?: string | null, reason?: string | null, requestedBy?: string | null, attempts: number, lastError?: string | null, requestedAt: string, updatedAt: string, amount: { __typename?: 'Money', amount: number, currency: string } } };
+
+export type UnblockNetworksMutationVariables = Exact<{
+  networks: Array<Scalars['String']['input']> | Scalars['String']['input'];
+}>;
+
+
+export type UnblockNetworksMutation = { __typename?: 'Mutation', unblockNetworks: { __typename?: 'UnblockNetworksResult', unblocked: number } };
 
 export type UnblockShoppersMutationVariables = Exact<{
   userIds: Array<Scalars['ID']['input']> | Scalars['ID']['input'];
@@ -1682,6 +1741,13 @@ fragment ProductFields on Product {
     ...InventoryFields
   }
 }`) as unknown as TypedDocumentString<RescheduleSaleMutation, RescheduleSaleMutationVariables>;
+export const BlockNetworksDocument = new TypedDocumentString(`
+    mutation BlockNetworks($networks: [String!]!, $reason: String!) {
+  blockNetworks(networks: $networks, reason: $reason) {
+    blocked
+  }
+}
+    `) as unknown as TypedDocumentString<BlockNetworksMutation, BlockNetworksMutationVariables>;
 export const BlockShoppersDocument = new TypedDocumentString(`
     mutation BlockShoppers($userIds: [ID!]!, $reason: String!) {
   blockShoppers(userIds: $userIds, reason: $reason) {
@@ -1968,6 +2034,13 @@ export const RetryRefundDocument = new TypedDocumentString(`
   requestedAt
   updatedAt
 }`) as unknown as TypedDocumentString<RetryRefundMutation, RetryRefundMutationVariables>;
+export const UnblockNetworksDocument = new TypedDocumentString(`
+    mutation UnblockNetworks($networks: [String!]!) {
+  unblockNetworks(networks: $networks) {
+    unblocked
+  }
+}
+    `) as unknown as TypedDocumentString<UnblockNetworksMutation, UnblockNetworksMutationVariables>;
 export const UnblockShoppersDocument = new TypedDocumentString(`
     mutation UnblockShoppers($userIds: [ID!]!) {
   unblockShoppers(userIds: $userIds) {

@@ -3,6 +3,7 @@ import {
   bigint,
   bigserial,
   check,
+  cidr,
   index,
   integer,
   jsonb,
@@ -248,6 +249,18 @@ export const refunds = pgTable(
  */
 export const blockedShoppers = pgTable('blocked_shoppers', {
   userId: text('user_id').primaryKey(),
+  reason: text('reason').notNull(),
+  blockedBy: text('blocked_by').notNull(),
+  blockedAt: ts('blocked_at').notNull().defaultNow(),
+});
+
+/**
+ * Networks (an address or a CIDR range) an operator blocked from reserving: bots that rotate
+ * accounts but not addresses. Stored as Postgres `cidr`, so a range is kept as its network
+ * (203.0.113.7/24 is 203.0.113.0/24) and two spellings of one network are one row.
+ */
+export const blockedNetworks = pgTable('blocked_networks', {
+  network: cidr('network').primaryKey(),
   reason: text('reason').notNull(),
   blockedBy: text('blocked_by').notNull(),
   blockedAt: ts('blocked_at').notNull().defaultNow(),
