@@ -202,6 +202,20 @@ describe.each(BACKENDS)('blockNetworks on %s', (backend) => {
   });
 });
 
+/**
+ * The other process refuses (`FORBIDDEN` from `attempt`) before it could have re-read the tables it
+ * read at `read`: the block event told it. The event takes milliseconds; a reserve racing it may still pass.
+ */
+async function refusedBeforeReread(read: number, attempt: () => Promise<string | undefined>): Promise<void> {
+  let code = await attempt();
+  while (code !== 'FORBIDDEN' && Date.now() - read < BLOCKS_REFRESH_MS) {
+    await new Promise((r) => setTimeout(r, 50));
+    code = await attempt();
+  }
+  expect(code).toBe('FORBIDDEN');
+  expect(Date.now() - read).toBeLessThan(BLOCKS_REFRESH_MS);
+}
+
 describe.skipIf(!BACKENDS.includes('postgres+redis'))('blockShoppers across processes (Postgres + Redis)', () => {
   it('a shopper blocked through one api process is refused by the other at once (pub/sub), and unblocked the same way', async () => {
     const { a, b, gql, admin, product, close } = await twoApis('blocks');
@@ -213,16 +227,7 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('blockShoppers across proc
       const read = Date.now();
       expect((await gql(b.url, RESERVE, { input: { productId: 'blocks-drop' } }, bot)).data.reserve.__typename).toBe('ReserveSuccess');
       expect((await gql(a.url, BLOCK, { ids: ['two-proc-bot'], reason: 'bot' }, admin)).data.blockShoppers).toEqual({ blocked: 1, holdsRevoked: 1 });
-      const codeOnB = async () => (await gql(b.url, RESERVE, { input: { productId: 'blocks-drop' } }, bot)).errors?.[0]?.extensions?.code;
-      // The block event reaches B in milliseconds; a reserve racing it may still go through.
-      let code = await codeOnB();
-      while (code !== 'FORBIDDEN' && Date.now() - read < BLOCKS_REFRESH_MS) {
-        await new Promise((r) => setTimeout(r, 50));
-        code = await codeOnB();
-      }
-      expect(code).toBe('FORBIDDEN');
-      // Refused before B could have re-read the table: the event told it.
-      expect(Date.now() - read).toBeLessThan(BLOCKS_REFRESH_MS);
+      await refusedBeforeReread(read, async () => (await gql(b.url, RESERVE, { input: { productId: 'blocks-drop' } }, bot)).errors?.[0]?.extensions?.code);
       expect((await gql(a.url, UNBLOCK, { ids: ['two-proc-bot'] }, admin)).data.unblockShoppers).toEqual({ unblocked: 1 });
       await waitFor(async () => (await gql(b.url, RESERVE, { input: { productId: 'blocks-drop' } }, bot)).data?.reserve?.__typename === 'ReserveSuccess', 'B to serve the unblocked shopper', 15_000, 50);
     } finally {
@@ -243,14 +248,7 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('blockNetworks across proc
       // No proxy here: the client address is the socket's, this test's loopback.
       expect((await gql(a.url, BLOCK_NETS, { nets: ['127.0.0.0/8', '::1'], reason: 'bot farm' }, admin)).data.blockNetworks).toEqual({ blocked: 2 });
       let i = 1;
-      const codeOnB = async () => (await gql(b.url, RESERVE, { input: { productId: 'netblocks-drop' } }, await shopper(i++))).errors?.[0]?.extensions?.code;
-      let code = await codeOnB();
-      while (code !== 'FORBIDDEN' && Date.now() - read < BLOCKS_REFRESH_MS) {
-        await new Promise((r) => setTimeout(r, 50));
-        code = await codeOnB();
-      }
-      expect(code).toBe('FORBIDDEN');
-      expect(Date.now() - read).toBeLessThan(BLOCKS_REFRESH_MS);
+      await refusedBeforeReread(read, async () => (await gql(b.url, RESERVE, { input: { productId: 'netblocks-drop' } }, await shopper(i++))).errors?.[0]?.extensions?.code);
       // Operators are not shoppers: A still takes the unblock from the same address.
       expect((await gql(a.url, UNBLOCK_NETS, { nets: ['127.0.0.0/8', '::1'] }, admin)).data.unblockNetworks).toEqual({ unblocked: 2 });
       await waitFor(async () => (await gql(b.url, RESERVE, { input: { productId: 'netblocks-drop' } }, await shopper(i++))).data?.reserve?.__typename === 'ReserveSuccess', 'B to serve the unblocked network', 15_000, 50);
