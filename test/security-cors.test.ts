@@ -155,6 +155,8 @@ describe('CORS_ORIGINS', () => {
     const proxied = await serve('off', { TRUST_PROXY: '1' });
     const viaProxy = { 'x-forwarded-host': 'shop.example.com', 'x-forwarded-for': '203.0.113.7' };
     expect(await ticker(proxied, 'https://shop.example.com', viaProxy)).toEqual({ stock: 7 });
+    // Host names compare without case.
+    expect(await ticker(proxied, 'https://shop.example.com', { ...viaProxy, 'x-forwarded-host': 'Shop.Example.com' })).toEqual({ stock: 7 });
     expect(await ticker(proxied, 'https://evil.example', viaProxy)).toMatchObject({ refused: 403 });
     const direct = await serve('off');
     expect(await ticker(direct, 'https://shop.example.com', viaProxy)).toMatchObject({ refused: 403 });

@@ -193,8 +193,9 @@ export function wsOriginCheck(origins: 'off' | readonly string[], trustProxy: nu
     } catch {
       return false; // "null" (a sandboxed page, a file), or not an origin at all
     }
-    const forwarded = trustProxy > 0 ? String(req.headers['x-forwarded-host'] ?? '').split(',')[0].trim() : '';
-    return host !== '' && (host === forwarded || host === req.headers.host);
+    // Host names compare without case (the URL parser lowercases the origin's).
+    const forwarded = trustProxy > 0 ? String(req.headers['x-forwarded-host'] ?? '').split(',')[0].trim().toLowerCase() : '';
+    return host !== '' && (host === forwarded || host === req.headers.host?.toLowerCase());
   };
 }
 
