@@ -125,6 +125,10 @@ describe('clients/sdk', () => {
     expect(await operator.blockNetworks(['192.0.2.77/24'], 'bot farm')).toEqual({ blocked: 1 });
     expect(await operator.blockNetworks(['192.0.2.0/33'], 'bot farm').catch((e) => e)).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/prefix must be 8-32/) });
     expect(await operator.unblockNetworks(['192.0.2.0/24'])).toEqual({ unblocked: 1 });
+    // A price corrected before its sale opens; an open sale's is fixed (a typed error).
+    const scheduled = await h.product({ name: 'Later', priceAmount: 100, sale: { startsAt: new Date(Date.now() + 3_600_000).toISOString() } });
+    expect(await operator.updateProduct(scheduled.id, { priceAmount: 1_000 })).toMatchObject({ id: scheduled.id, name: 'Later', price: { amount: 1_000 } });
+    expect(await operator.updateProduct(id, { priceAmount: 1 }).catch((e) => e)).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/fixed/) });
     // A refunded order leaves the walk; the shopper reads the refund on the order.
     const refunded = await operator.refundOrder(paid[2], 'damaged in transit');
     expect(refunded).toMatchObject({ order: { id: paid[2], status: 'CANCELLED' }, refund: { status: 'SUCCEEDED', amount: { amount: 700 } } });

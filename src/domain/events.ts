@@ -18,6 +18,13 @@ export interface InventorySnapshot {
    */
   startsAt?: string;
   endsAt?: string | null;
+  /**
+   * The catalogue fields answers show, so every process's catalogue follows an operator who corrects
+   * them before the sale opens (`updateProduct`). Absent from events of processes older than it.
+   */
+  name?: string;
+  priceAmount?: number;
+  currency?: string;
 }
 
 export interface ReservationEvent {

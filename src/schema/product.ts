@@ -1,5 +1,5 @@
 import { type CancelledSale, cancelSale } from '../domain/inventory/cancel.js';
-import { createProduct, endSale, inventoryOf, listProducts, rescheduleSale, saleState, setStock } from '../domain/inventory/products.js';
+import { createProduct, endSale, inventoryOf, listProducts, rescheduleSale, saleState, setStock, updateProduct } from '../domain/inventory/products.js';
 import { assertProductId } from '../domain/results.js';
 import { builder, Money, orThrow } from './builder.js';
 import { Inventory, Product, Sale } from './refs.js';
@@ -71,6 +71,15 @@ const CreateProductInput = builder.inputType('CreateProductInput', {
   }),
 });
 
+const UpdateProductInput = builder.inputType('UpdateProductInput', {
+  description: 'What to correct; a field left out keeps its value.',
+  fields: (t) => ({
+    name: t.string(),
+    priceAmount: t.int(),
+    currency: t.string(),
+  }),
+});
+
 const CancelSaleResult = builder.objectRef<CancelledSale>('CancelSaleResult').implement({
   fields: (t) => ({
     product: t.expose('product', { type: Product }),
@@ -132,6 +141,17 @@ builder.mutationFields((t) => ({
       endsAt: t.arg({ type: 'DateTime' }),
     },
     resolve: async (_root, { productId, startsAt, endsAt }, ctx) => orThrow(await rescheduleSale(ctx.deps, String(productId), { startsAt, endsAt: endsAt ?? null })),
+  }),
+  updateProduct: t.field({
+    type: Product,
+    description:
+      "Admin only: correct a product's name, price or currency before its sale opens (a typo found in time: nobody holds a " +
+      'unit yet, so nobody was shown a price they hold). From the opening on they are fixed (INVALID_INPUT; cancelSale calls ' +
+      'a mispriced sale off). Every process shows the correction at once; checkouts always charge the price Postgres holds. ' +
+      'The same values again change nothing, so a repeat is safe. Audited.',
+    authScopes: { admin: true },
+    args: { productId: t.arg.id({ required: true }), input: t.arg({ type: UpdateProductInput, required: true }) },
+    resolve: async (_root, { productId, input }, ctx) => orThrow(await updateProduct(ctx.deps, String(productId), input)),
   }),
   setStock: t.field({
     type: Product,

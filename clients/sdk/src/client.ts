@@ -46,6 +46,7 @@ import {
   RetryRefundDocument,
   UnblockNetworksDocument,
   UnblockShoppersDocument,
+  UpdateProductDocument,
   type StockChangedSubscription,
   type TypedDocumentString,
 } from './gql/graphql.js';
@@ -241,6 +242,13 @@ export class FlashSaleClient {
    */
   async cancelSale(productId: string, reason: string, opts: { refundPaidOrders?: boolean } = {}) {
     return (await this.execute(CancelSaleDocument, { productId, reason, refundPaidOrders: opts.refundPaidOrders ?? false })).cancelSale;
+  }
+  /**
+   * Admin only: corrects a product's name, price or currency before its sale opens (fixed from the opening on).
+   * Fields left out keep their value. Repeat-safe.
+   */
+  async updateProduct(productId: string, fix: { name?: string; priceAmount?: number; currency?: string }) {
+    return (await this.execute(UpdateProductDocument, { productId, input: fix })).updateProduct;
   }
   /**
    * Admin only: moves the product's sale window to `startsAt` .. `endsAt` (null: no end). A sale not yet open

@@ -29,6 +29,9 @@ export function snapshotOf(p: ProductRow): InventorySnapshot {
     updatedAt: p.updatedAt.toISOString(),
     startsAt: p.startsAt.toISOString(),
     endsAt: p.endsAt ? p.endsAt.toISOString() : null,
+    name: p.name,
+    priceAmount: p.priceAmount,
+    currency: p.currency,
   };
 }
 
@@ -217,6 +220,49 @@ export async function rescheduleSale(deps: Deps, productId: string, window: Sale
   return out;
 }
 
+export interface ProductCorrection {
+  name?: string | null;
+  priceAmount?: number | null;
+  currency?: string | null;
+}
+
+/**
+ * Corrects a product's name, price or currency (an operator's typo) while its sale has not opened:
+ * nobody holds a unit yet, so no hold, order or payment was made at the old price. From the opening
+ * on they are fixed (a pricing mistake in an open sale is what `cancelSale` is for). Postgres first
+ * (the row locked, the version bumped), then every process's catalogue through the stock event, whose
+ * snapshot carries them. Fields left out keep their value; the same values again change nothing.
+ */
+export async function updateProduct(deps: Deps, productId: string, fix: ProductCorrection): Promise<ProductRow | NotFound | InvalidInput> {
+  const bad =
+    assertProductId('productId', productId) ||
+    (fix.name == null && fix.priceAmount == null && fix.currency == null ? invalid('name it a new name, priceAmount or currency', 'input') : undefined) ||
+    (fix.name != null ? assertText('name', fix.name, 200) : undefined) ||
+    (fix.priceAmount != null ? assertIntRange('priceAmount', fix.priceAmount, 0, 1_000_000_000) : undefined) ||
+    (fix.currency != null && !/^[A-Z]{3}$/.test(fix.currency) ? invalid('currency must be an ISO 4217 code such as USD', 'currency') : undefined);
+  if (bad) return bad;
+  const now = deps.now();
+  const out = await deps.db.transaction(async (tx) => {
+    const [p] = await tx.select().from(products).where(eq(products.id, productId)).for('update');
+    if (!p) return notFound('Product');
+    if (p.endsAt && p.endsAt <= now) return invalid(`The sale ended at ${p.endsAt.toISOString()}; its product is no longer changed`, 'productId');
+    if (p.startsAt <= now) {
+      return invalid(`The sale opened at ${p.startsAt.toISOString()}; its name, price and currency are fixed from then (cancelSale calls it off)`, 'productId');
+    }
+    const name = fix.name != null ? fix.name.trim() : p.name;
+    const priceAmount = fix.priceAmount ?? p.priceAmount;
+    const currency = fix.currency ?? p.currency;
+    if (name === p.name && priceAmount === p.priceAmount && currency === p.currency) return p;
+    const [row] = await tx.update(products).set({ name, priceAmount, currency, ...stockBump }).where(eq(products.id, productId)).returning();
+    return row;
+  });
+  if ('__typename' in out) return out;
+  // Told again when unchanged: a repeat after a fault half-way finishes the job.
+  catalogue(deps, [out]);
+  await announceStock(deps, out);
+  return out;
+}
+
 /**
  * Sets a product's total units (an operator's call: more stock arrived, or some is withdrawn: damaged,
  * kept for another channel). The difference goes on sale or off it at once: `available` moves by it,
@@ -291,10 +337,11 @@ export async function listProducts(db: DbOrTx): Promise<ProductRow[]> {
 
 /**
  * Products as answers show them, without a query per answer (a winning `reserve` and every
- * order line ask for their product). A product's catalogue fields (name, price, currency,
- * limits) never change once it is created: its stock columns move, and its sale window when an
- * operator ends or reschedules the sale (`endSale`, `rescheduleSale`), and both are taken from the in-memory stock copy that
- * `inventory` is answered from (every change bumps the version and is announced). Rows
+ * order line ask for their product). A product's limits never change once it is created: its stock
+ * columns move, its sale window when an operator ends or reschedules the sale (`endSale`,
+ * `rescheduleSale`), and its name, price and currency when an operator corrects them before the sale
+ * opens (`updateProduct`); all of those are taken from the in-memory stock copy that `inventory` is
+ * answered from (every change bumps the version and is announced, the snapshot carrying them). Rows
  * come from Postgres on a miss; at most `CATALOGUE_MAX` are kept (then it starts again).
  */
 export const CATALOGUE_MAX = 10_000;
@@ -317,6 +364,9 @@ export function cataloguedProduct(deps: Deps, id: string): ProductRow | undefine
     updatedAt: new Date(s.updatedAt),
     ...(s.startsAt !== undefined ? { startsAt: new Date(s.startsAt) } : {}),
     ...(s.endsAt !== undefined ? { endsAt: s.endsAt === null ? null : new Date(s.endsAt) } : {}),
+    ...(s.name !== undefined ? { name: s.name } : {}),
+    ...(s.priceAmount !== undefined ? { priceAmount: s.priceAmount } : {}),
+    ...(s.currency !== undefined ? { currency: s.currency } : {}),
   };
   rows!.set(id, fresh);
   return fresh;

@@ -270,6 +270,8 @@ export type Mutation = {
   unfollowProduct: FollowResult;
   /** Set your email, phone (E.164) and the channels you accept for order, hold and sale notices. */
   updateContact: UpdateContactResult;
+  /** Admin only: correct a product's name, price or currency before its sale opens (a typo found in time: nobody holds a unit yet, so nobody was shown a price they hold). From the opening on they are fixed (INVALID_INPUT; cancelSale calls a mispriced sale off). Every process shows the correction at once; checkouts always charge the price Postgres holds. The same values again change nothing, so a repeat is safe. Audited. */
+  updateProduct: Product;
 };
 
 
@@ -373,6 +375,12 @@ export type MutationUnfollowProductArgs = {
 
 export type MutationUpdateContactArgs = {
   input: UpdateContactInput;
+};
+
+
+export type MutationUpdateProductArgs = {
+  input: UpdateProductInput;
+  productId: Scalars['ID']['input'];
 };
 
 export type NotFound = Error & {
@@ -883,6 +891,13 @@ export type UpdateContactInput = {
 
 export type UpdateContactResult = ContactSuccess | InvalidInput;
 
+/** What to correct; a field left out keeps its value. */
+export type UpdateProductInput = {
+  currency?: InputMaybe<Scalars['String']['input']>;
+  name?: InputMaybe<Scalars['String']['input']>;
+  priceAmount?: InputMaybe<Scalars['Int']['input']>;
+};
+
 export type InventoryFieldsFragment = { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null };
 
 export type ProductFieldsFragment = { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } };
@@ -967,6 +982,14 @@ export type CancelSaleMutationVariables = Exact<{
 
 
 export type CancelSaleMutation = { __typename?: 'Mutation', cancelSale: { __typename?: 'CancelSaleResult', holdsRevoked: number, ordersRefunded: number, paymentsInFlight: number, product: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } } } };
+
+export type UpdateProductMutationVariables = Exact<{
+  productId: Scalars['ID']['input'];
+  input: UpdateProductInput;
+}>;
+
+
+export type UpdateProductMutation = { __typename?: 'Mutation', updateProduct: { __typename?: 'Product', id: string, name: string, price: { __typename?: 'Money', amount: number, currency: string }, sale: { __typename?: 'Sale', startsAt: string, endsAt?: string | null, perUserLimit: number, reservationTtlSeconds: number, state: SaleState }, inventory: { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null } } };
 
 export type RescheduleSaleMutationVariables = Exact<{
   productId: Scalars['ID']['input'];
@@ -1706,6 +1729,41 @@ fragment ProductFields on Product {
     ...InventoryFields
   }
 }`) as unknown as TypedDocumentString<CancelSaleMutation, CancelSaleMutationVariables>;
+export const UpdateProductDocument = new TypedDocumentString(`
+    mutation UpdateProduct($productId: ID!, $input: UpdateProductInput!) {
+  updateProduct(productId: $productId, input: $input) {
+    ...ProductFields
+  }
+}
+    fragment InventoryFields on Inventory {
+  productId
+  totalQuantity
+  availableQuantity
+  reservedQuantity
+  soldQuantity
+  soldOut
+  updatedAt
+  saleStartsAt
+  saleEndsAt
+}
+fragment ProductFields on Product {
+  id
+  name
+  price {
+    amount
+    currency
+  }
+  sale {
+    startsAt
+    endsAt
+    perUserLimit
+    reservationTtlSeconds
+    state
+  }
+  inventory {
+    ...InventoryFields
+  }
+}`) as unknown as TypedDocumentString<UpdateProductMutation, UpdateProductMutationVariables>;
 export const RescheduleSaleDocument = new TypedDocumentString(`
     mutation RescheduleSale($productId: ID!, $startsAt: DateTime!, $endsAt: DateTime) {
   rescheduleSale(productId: $productId, startsAt: $startsAt, endsAt: $endsAt) {
