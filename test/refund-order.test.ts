@@ -16,6 +16,7 @@ import { type FakeStripe, startFakeStripe } from './support/fake-stripe.js';
 import { ADDRESS, CHECKOUT, type Harness, harness, PAY, RESERVE, TEST_SECRET } from './support/harness.js';
 import { gatewayFor, PAYPAL, PAYPAL_WEBHOOK_ID, STRIPE_KEY, WEBHOOK_SECRET } from './support/payments.js';
 import { twoApis } from './support/server.js';
+import { collect, wsClient } from './support/live.js';
 import { signToken } from '../src/auth.js';
 
 const REFUND = /* GraphQL */ `
@@ -131,6 +132,34 @@ describe.each(BACKENDS)('refundOrder on %s', (backend) => {
     expect(mine.refunds[0].refundedAt).not.toBeNull();
     await h.worker.tick();
     expect(stripe.refunds.length).toBe(before + 1);
+  });
+
+  it("the order's live page follows a refund Stripe fails at first: cancelled with the refund pending, then made, then the stream ends", async () => {
+    const { id: productId } = await h.product({ totalQuantity: 3, priceAmount: 1500 });
+    const o = await order(productId, 'refund-live', 1);
+    const port = await h.app.start(0, '127.0.0.1');
+    const client = wsClient(port, o.token);
+    try {
+      type Seen = { orderStatusChanged: { status: string; refunds: { status: string }[] } };
+      const sub = collect<Seen>(client, `subscription($id: ID!) { orderStatusChanged(orderId: $id) { status refunds { status } } }`, { id: o.id });
+      expect((await sub.until(() => true)).orderStatusChanged).toEqual({ status: 'COMPLETED', refunds: [] });
+      stripe.fault('refund', { kind: '500' });
+      const answer = await h.gql(REFUND, { orderId: o.id, reason: 'changed my mind' }, await h.admin());
+      expect(answer.data.refundOrder.refund.status).toBe('PENDING');
+      // Cancelled, the money not back yet: the stream stays open for the refund's outcome.
+      await sub.until((v) => v.orderStatusChanged.status === 'CANCELLED');
+      expect(sub.values.at(-1)!.orderStatusChanged.refunds).toEqual([{ status: 'PENDING' }]);
+      await h.backend.runtime.deps.db.update(refunds).set({ nextAttemptAt: new Date(0) }).where(eq(refunds.orderId, o.id));
+      await h.worker.tick();
+      expect(await sub.done).toBe('complete');
+      expect(sub.values.map((v) => v.orderStatusChanged)).toEqual([
+        { status: 'COMPLETED', refunds: [] },
+        { status: 'CANCELLED', refunds: [{ status: 'PENDING' }] },
+        { status: 'CANCELLED', refunds: [{ status: 'SUCCEEDED' }] },
+      ]);
+    } finally {
+      await client.dispose();
+    }
   });
 
   it("a shopper's order list reads its orders' refunds with one statement however many orders it has", async () => {

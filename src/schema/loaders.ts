@@ -1,3 +1,4 @@
+import type { GraphQLResolveInfo } from 'graphql';
 import type { Deps } from '../domain/context.js';
 import { catalogue, cataloguedProduct, getProducts } from '../domain/inventory/products.js';
 import type { ProductRow } from '../adapters/db/schema/tables.js';
@@ -51,10 +52,16 @@ export function productLoader(deps: Deps): (id: string) => Promise<ProductRow | 
 
 const loaders = new WeakMap<object, Map<string, unknown>>();
 
-/** The loader called `name` of one request (its context), made on first use: requests that never need it pay nothing. */
-export function loaderOf<V>(ctx: object, name: string, make: () => (key: string) => Promise<V>): (key: string) => Promise<V> {
-  let m = loaders.get(ctx);
-  if (!m) loaders.set(ctx, (m = new Map()));
+/**
+ * The loader called `name` of one request (its context), made on first use: requests that never need
+ * it pay nothing. A subscription keeps one context for all its events, so there each event (its root
+ * value, what the stream yielded) has loaders of its own: an order's refunds read at its first event
+ * are not its refunds at the next.
+ */
+export function loaderOf<V>(ctx: object, name: string, make: () => (key: string) => Promise<V>, info?: GraphQLResolveInfo): (key: string) => Promise<V> {
+  const scope = info?.operation.operation === 'subscription' && typeof info.rootValue === 'object' && info.rootValue !== null ? (info.rootValue as object) : ctx;
+  let m = loaders.get(scope);
+  if (!m) loaders.set(scope, (m = new Map()));
   let l = m.get(name) as ((key: string) => Promise<V>) | undefined;
   if (!l) m.set(name, (l = make()));
   return l;

@@ -61,8 +61,8 @@ Order.implement({
     // A list of orders reads the items (and refunds) of all of them in one query (loaders.ts).
     items: t.field({
       type: [OrderItem],
-      resolve: (o, _a, ctx) =>
-        loaderOf(ctx, 'order-items', () => batchLoader((ids) => itemsOfOrders(ctx.deps, ids), () => [], (id) => keptItemsOf(ctx.deps, id)))(o.id),
+      resolve: (o, _a, ctx, info) =>
+        loaderOf(ctx, 'order-items', () => batchLoader((ids) => itemsOfOrders(ctx.deps, ids), () => [], (id) => keptItemsOf(ctx.deps, id)), info)(o.id),
     }),
     total: t.field({ type: Money, resolve: (o) => ({ amount: o.totalAmount, currency: o.currency }) }),
     status: t.field({ type: OrderStatus, resolve: (o) => o.status }),
@@ -74,7 +74,7 @@ Order.implement({
     refunds: t.field({
       type: [Refund],
       description: 'Money given back for this order, oldest first (an order an operator refunded is CANCELLED).',
-      resolve: (o, _a, ctx) => loaderOf(ctx, 'order-refunds', () => batchLoader((ids) => refundsOfOrders(ctx.deps, ids), () => []))(o.id),
+      resolve: (o, _a, ctx, info) => loaderOf(ctx, 'order-refunds', () => batchLoader((ids) => refundsOfOrders(ctx.deps, ids), () => []), info)(o.id),
     }),
   }),
 });
@@ -176,7 +176,9 @@ builder.mutationFields((t) => ({
 builder.subscriptionFields((t) => ({
   orderStatusChanged: t.field({
     type: Order,
-    description: 'The order, now and after every change of status.',
+    description:
+      'The order, now and after every change of status, and after each of its refunds is made or fails for good; it ends once the ' +
+      'order is FAILED or CANCELLED with no refund pending.',
     authScopes: { shopper: true },
     args: { orderId: t.arg.id({ required: true }) },
     subscribe: async function* (_root, { orderId }, ctx) {

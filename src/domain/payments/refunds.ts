@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import { type DbOrTx, rowsOf } from '../../adapters/db/client.js';
 import { timestamptz } from '../../adapters/db/rows.js';
-import { refunds } from '../../adapters/db/schema/tables.js';
+import { type OrderRow, refunds } from '../../adapters/db/schema/tables.js';
 import type { Deps } from '../context.js';
+import { publishOrder } from '../orders/checkout.js';
 import { gatewaysOf } from './port.js';
 
 /**
@@ -74,6 +75,17 @@ interface Claimed {
   order_id: string;
   /** The operator's reason (refundOrder); null for a charge no order kept. */
   reason: string | null;
+  /** The order's shopper and status, for the event that tells its live page the refund's outcome. */
+  user_id: string | null;
+  order_status: string | null;
+}
+
+/**
+ * A refund made or failed for good: the order's live subscribers (`orderStatusChanged`, which stays
+ * open while a refund of the order is pending) read the outcome. Its status has not changed.
+ */
+function tell(deps: Deps, r: Claimed): void {
+  if (r.user_id !== null && r.order_status !== null) void publishOrder(deps, { id: r.order_id, userId: r.user_id, status: r.order_status as OrderRow['status'] });
 }
 
 /**
@@ -94,7 +106,8 @@ export async function runRefunds(deps: Deps, s: RefundSettings = DEFAULT_REFUND_
         limit ${s.batch}
         for update skip locked
       )
-      returning r.id, r.payment_id, r.order_id, r.gateway, r.transaction_id, r.amount, r.currency, r.attempts, r.attempts_base, r.reason`),
+      returning r.id, r.payment_id, r.order_id, r.gateway, r.transaction_id, r.amount, r.currency, r.attempts, r.attempts_base, r.reason,
+        (select o.user_id from orders o where o.id = r.order_id) as user_id, (select o.status from orders o where o.id = r.order_id) as order_status`),
   );
   const report: RefundReport = { claimed: claimed.length, refunded: 0, retrying: 0, failed: 0 };
   const gateways = gatewaysOf(deps.payments);
@@ -113,8 +126,9 @@ export async function runRefunds(deps: Deps, s: RefundSettings = DEFAULT_REFUND_
         currency: r.currency,
         idempotencyKey: `refund-${r.payment_id}`,
       });
-      await deps.db.update(refunds).set({ status: 'SUCCEEDED', refundId, lastError: null, updatedAt: new Date() }).where(mine);
+      const [recorded] = await deps.db.update(refunds).set({ status: 'SUCCEEDED', refundId, lastError: null, updatedAt: new Date() }).where(mine).returning({ id: refunds.id });
       report.refunded++;
+      if (recorded) tell(deps, r);
       deps.log.info(
         { paymentId: r.payment_id, orderId: r.order_id, gateway: r.gateway, transactionId: r.transaction_id, refundId },
         r.reason === null ? 'charge without an order refunded' : 'order refunded',
@@ -122,8 +136,9 @@ export async function runRefunds(deps: Deps, s: RefundSettings = DEFAULT_REFUND_
     } catch (err) {
       const message = (err instanceof Error ? err.message : String(err)).slice(0, 500);
       if (made >= s.maxAttempts) {
-        await deps.db.update(refunds).set({ status: 'FAILED', lastError: message, updatedAt: new Date() }).where(mine);
+        const [failed] = await deps.db.update(refunds).set({ status: 'FAILED', lastError: message, updatedAt: new Date() }).where(mine).returning({ id: refunds.id });
         report.failed++;
+        if (failed) tell(deps, r);
         deps.log.error(
           { paymentId: r.payment_id, orderId: r.order_id, gateway: r.gateway, transactionId: r.transaction_id, amount: r.amount, currency: r.currency, attempts, err: message },
           `refund of ${r.reason === null ? 'a charge without an order' : 'an order'} failed for good: refund it by hand`,

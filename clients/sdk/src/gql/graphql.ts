@@ -841,7 +841,7 @@ export type SoldOut = Error & {
 
 export type Subscription = {
   __typename?: 'Subscription';
-  /** The order, now and after every change of status. */
+  /** The order, now and after every change of status, and after each of its refunds is made or fails for good; it ends once the order is FAILED or CANCELLED with no refund pending. */
   orderStatusChanged: Order;
   /** The reservation, now and every second until it ends, then its final state. */
   reservationCountdown: ReservationCountdown;
