@@ -237,6 +237,30 @@ describe.each(BACKENDS)('notifications on %s', (backend) => {
     }
   });
 
+  it("an order's messages arrive in the order they were written, even when the first is retried: none overtakes it", async () => {
+    const email = `inorder-${tag}@example.com`;
+    const t = await shopper(`inorder-${tag}`, { email, channels: ['EMAIL'] });
+    // The first offer to this address is refused (the order-received mail); later ones are taken.
+    smtp.set({ refuse: (rcpt, n) => (rcpt === email && n === 1 ? 451 : undefined) });
+    try {
+      const { checkout } = await order(t, { quantity: 1, price: 700 });
+      const o = checkout.data.checkout.order;
+      const paid = await h.gql(PAY, { input: { orderId: o.id, paymentMethod: 'pm_card_visa', amount: o.total.amount } }, t);
+      expect(paid.data.pay.__typename).toBe('PaySuccess');
+      // Both events wait in the outbox; the first pass finds the received mail refused.
+      await drain();
+      expect(smtp.offers.get(email)).toBe(3);
+      expect(smtp.mails.filter((m) => m.to.includes(email)).map((m) => m.subject.split(':')[0])).toEqual(['Order received', 'Order confirmed']);
+      const events = await db().select().from(outbox).where(eq(outbox.aggregateId, o.id));
+      expect(events.map((e) => [e.topic, e.status, e.attempts]).sort()).toEqual([
+        ['order.completed', 'DELIVERED', 1],
+        ['order.placed', 'DELIVERED', 2],
+      ]);
+    } finally {
+      smtp.set({});
+    }
+  });
+
   it('SMTP always refusing: a dead letter after the maximum, other messages unaffected, replayable by an operator', async () => {
     const doomed = `doomed-${tag}@example.com`;
     const fine = `fine-${tag}@example.com`;

@@ -27,7 +27,8 @@ export function backoffMs(attempt: number, base: number, max: number, random = M
 }
 
 /**
- * Claims up to `limit` due events: `FOR UPDATE SKIP LOCKED` so concurrent workers take
+ * Claims up to `limit` due events, none while an earlier event of its aggregate (the product,
+ * order or hold it is about) is pending: `FOR UPDATE SKIP LOCKED` so concurrent workers take
  * different rows, and a lease (`next_attempt_at` pushed forward) so a worker that dies
  * mid-batch leaves its rows to the others once the lease runs out. Each claim counts as
  * an attempt; the new attempt number is the fencing token for recording the outcome.
@@ -44,9 +45,15 @@ export async function claimDue(deps: Deps, limit: number): Promise<OutboxRow[]> 
     await deps.db.execute(sql`
       update outbox o set attempts = o.attempts + 1, next_attempt_at = ${lease}
       where o.id in (
-        select id from outbox
-        where status = 'PENDING' and next_attempt_at <= greatest(${at}, now())
-        order by next_attempt_at
+        select d.id from outbox d
+        where d.status = 'PENDING' and d.next_attempt_at <= greatest(${at}, now())
+          -- Head of line: not while an earlier event of the same product, order or hold is pending
+          -- (retrying, or claimed by another worker), so none overtakes it across passes.
+          and not exists (
+            select 1 from outbox e
+            where e.status = 'PENDING' and e.aggregate_id = d.aggregate_id and e.created_at < d.created_at
+          )
+        order by d.next_attempt_at
         limit ${limit}
         for update skip locked
       )
@@ -71,12 +78,14 @@ export async function claimDue(deps: Deps, limit: number): Promise<OutboxRow[]> 
  * One relay pass: claim a batch, deliver each event, record the outcomes. Returns how many were
  * claimed. Four lanes deliver side by side, but a product's or an order's events of one pass go
  * through one lane in the order they were written, so followers are not told "back in stock"
- * before "sold out".
+ * before "sold out"; and an event waits while an earlier one of its product or order is pending
+ * (`claimDue`), so a shopper told "payment failed" once is not told it after "order confirmed"
+ * because the first message was retried.
  */
 export async function relayOnce(deps: Deps): Promise<number> {
   const { batchSize } = deps.notifications.settings;
   const claimed = await claimDue(deps, batchSize);
-  const byAggregate = groupBy(claimed, (ev) => `${ev.topic.split('.')[0]}:${ev.aggregateId}`);
+  const byAggregate = groupBy(claimed, (ev) => ev.aggregateId);
   const groups = [...byAggregate.values()].map((g) => g.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime()));
   let next = 0;
   const lane = async () => {

@@ -305,7 +305,11 @@ export const outbox = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
     deliveredAt: ts('delivered_at'),
   },
-  (t) => [index('outbox_pending').on(t.nextAttemptAt).where(sql`${t.status} = 'PENDING'`)],
+  (t) => [
+    index('outbox_pending').on(t.nextAttemptAt).where(sql`${t.status} = 'PENDING'`),
+    // The relay's head-of-line rule: an event waits while an earlier one of its aggregate is pending.
+    index('outbox_pending_aggregate').on(t.aggregateId, t.createdAt).where(sql`${t.status} = 'PENDING'`),
+  ],
 );
 
 export type ProductRow = typeof products.$inferSelect;

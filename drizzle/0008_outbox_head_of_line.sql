@@ -1,0 +1,1 @@
+CREATE INDEX "outbox_pending_aggregate" ON "outbox" USING btree ("aggregate_id","created_at") WHERE "outbox"."status" = 'PENDING';
