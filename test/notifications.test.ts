@@ -368,6 +368,31 @@ describe.each(BACKENDS)('notifications on %s', (backend) => {
     expect(smtp.mails.filter((m) => m.to.includes(email)).map((m) => m.subject)).toEqual(['Restocked tee is sold out', 'Restocked tee is back in stock']);
   });
 
+  it("a broadcast retried for one follower's failing address does not hold the next news from the others", async () => {
+    const good = `good-follower-${tag}@example.com`;
+    const bad = `bad-follower-${tag}@example.com`;
+    const tg = await shopper(`good-follower-${tag}`, { email: good, channels: ['EMAIL'] });
+    const tb = await shopper(`bad-follower-${tag}`, { email: bad, channels: ['EMAIL'] });
+    const { id } = await h.product({ name: 'Busy tee', totalQuantity: 1, sale: { startsAt: new Date(Date.now() - 1000).toISOString(), perUserLimit: 1 } });
+    for (const t of [tg, tb]) await h.gql(`mutation($id: ID!) { followProduct(productId: $id) { __typename } }`, { id }, t);
+    smtp.set({ refuse: (rcpt) => (rcpt === bad ? 451 : undefined) });
+    try {
+      const SET = `mutation($id: ID!, $n: Int!) { setStock(productId: $id, totalQuantity: $n) { id } }`;
+      const admin = await h.admin();
+      await h.gql(SET, { id, n: 0 }, admin);
+      await h.gql(SET, { id, n: 3 }, admin);
+      // One pass: "sold out" stays pending for the failing address, and "back in stock" goes out anyway.
+      await h.worker.tick();
+      expect(smtp.mails.filter((m) => m.to.includes(good)).map((m) => m.subject)).toEqual(['Busy tee is sold out', 'Busy tee is back in stock']);
+      const events = await db().select().from(outbox).where(eq(outbox.aggregateId, id));
+      expect(Object.fromEntries(events.map((e) => [e.topic, e.status]))).toEqual({ 'product.sold_out': 'PENDING', 'product.back_in_stock': 'PENDING' });
+      expect(smtp.mails.filter((m) => m.to.includes(bad))).toHaveLength(0);
+    } finally {
+      smtp.set({});
+    }
+    await drain();
+  });
+
   it('followers hear once when a sale they follow starts', async () => {
     const email = `early-bird-${tag}@example.com`;
     const t = await shopper(`early-bird-${tag}`, { email, channels: ['EMAIL'] });

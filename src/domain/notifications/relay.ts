@@ -27,8 +27,8 @@ export function backoffMs(attempt: number, base: number, max: number, random = M
 }
 
 /**
- * Claims up to `limit` due events, none while an earlier event of its aggregate (the product,
- * order or hold it is about) is pending: `FOR UPDATE SKIP LOCKED` so concurrent workers take
+ * Claims up to `limit` due events, none for a shopper while an earlier event of the same order or
+ * hold for them is pending: `FOR UPDATE SKIP LOCKED` so concurrent workers take
  * different rows, and a lease (`next_attempt_at` pushed forward) so a worker that dies
  * mid-batch leaves its rows to the others once the lease runs out. Each claim counts as
  * an attempt; the new attempt number is the fencing token for recording the outcome.
@@ -47,12 +47,14 @@ export async function claimDue(deps: Deps, limit: number): Promise<OutboxRow[]> 
       where o.id in (
         select d.id from outbox d
         where d.status = 'PENDING' and d.next_attempt_at <= greatest(${at}, now())
-          -- Head of line: not while an earlier event of the same product, order or hold is pending
-          -- (retrying, or claimed by another worker), so none overtakes it across passes.
-          and not exists (
+          -- Head of line for a shopper's own messages: not while an earlier event of the same order or
+          -- hold for them is pending (retrying, or claimed by another worker), so none overtakes it
+          -- across passes. Not for followers' broadcasts (no user_id): one follower's failing address,
+          -- retried for minutes, must not hold "back in stock" or "sale started" from all the others.
+          and (d.user_id is null or not exists (
             select 1 from outbox e
-            where e.status = 'PENDING' and e.aggregate_id = d.aggregate_id and e.created_at < d.created_at
-          )
+            where e.status = 'PENDING' and e.aggregate_id = d.aggregate_id and e.user_id = d.user_id and e.created_at < d.created_at
+          ))
         order by d.next_attempt_at
         limit ${limit}
         for update skip locked
@@ -78,9 +80,9 @@ export async function claimDue(deps: Deps, limit: number): Promise<OutboxRow[]> 
  * One relay pass: claim a batch, deliver each event, record the outcomes. Returns how many were
  * claimed. Four lanes deliver side by side, but a product's or an order's events of one pass go
  * through one lane in the order they were written, so followers are not told "back in stock"
- * before "sold out"; and an event waits while an earlier one of its product or order is pending
- * (`claimDue`), so a shopper told "payment failed" once is not told it after "order confirmed"
- * because the first message was retried.
+ * before "sold out"; and a shopper's event waits while an earlier one of its order or hold is pending
+ * (`claimDue`; a shopper's own messages), so a shopper is not told "payment failed" after "order
+ * confirmed" because the first message was retried.
  */
 export async function relayOnce(deps: Deps): Promise<number> {
   const { batchSize } = deps.notifications.settings;

@@ -307,7 +307,7 @@ export const outbox = pgTable(
   },
   (t) => [
     index('outbox_pending').on(t.nextAttemptAt).where(sql`${t.status} = 'PENDING'`),
-    // The relay's head-of-line rule: an event waits while an earlier one of its aggregate is pending.
+    // The relay's head-of-line rule: a shopper's event waits while an earlier one of its order or hold is pending.
     index('outbox_pending_aggregate').on(t.aggregateId, t.createdAt).where(sql`${t.status} = 'PENDING'`),
   ],
 );
