@@ -153,12 +153,13 @@ describe.skipIf(!HAS_CHROMIUM)('storefront in a real browser', () => {
     await expect.poll(() => a.locator('#history-list li').first().getAttribute('data-state')).toBe('paid');
     expect(await available(b, sneaker.id)).toBe(4);
     await shot(a, '2-a-completed');
-    // The operator refunds it (refundOrder): A's page shows it cancelled and the money on its way back, live.
+    // The operator refunds it (refundOrder): A's page shows it cancelled and the money given back, live
+    // (the sandbox refunds at once, and the order's event is sent once the refund is made).
     const paidId = await a.locator('#order-id').textContent();
     const refunded = await h.gql(`mutation($id: ID!) { refundOrder(orderId: $id, reason: "wrong size") { order { status } } }`, { id: paidId }, await h.admin());
     expect(refunded.data.refundOrder.order.status).toBe('CANCELLED');
     await expect.poll(() => a.locator('#order-status').textContent()).toBe('CANCELLED');
-    expect(await a.locator('#order-note').textContent()).toMatch(/^The order was cancelled; the .*129\.00 you paid is being refunded to your card\.$/);
+    expect(await a.locator('#order-note').textContent()).toMatch(/^The order was cancelled and the .*129\.00 you paid was refunded to your card\.$/);
     // A's order history says the same, with the refund made (the sandbox refunds at once).
     const past = a.locator(`#history-list li[data-order-id="${paidId}"]`);
     await expect.poll(() => past.getAttribute('data-state')).toBe('refunded');

@@ -350,7 +350,18 @@ async function loadOrders() {
 }
 
 // ---------- checkout & pay ----------
-function showOrder(o: Order) {
+/** An order as checkout and pay answer it, or as its live stream sends it (with its refunds). */
+type ShownOrder = Order & { refunds?: { status: string; amount: { amount: number; currency: string } }[] };
+
+/** What a cancelled paid order's page says about the money: the live stream sends it again when the refund is made or fails. */
+function refundNote(o: ShownOrder): string {
+  const made = (o.refunds ?? []).filter((r) => r.status === 'SUCCEEDED');
+  if (made.length) return `The order was cancelled and the ${made.map((r) => money(r.amount)).join(' + ')} you paid was refunded to your card.`;
+  if ((o.refunds ?? []).some((r) => r.status === 'FAILED')) return `The order was cancelled; the refund of the ${money(o.total)} you paid did not go through, and we will make it by hand.`;
+  return `The order was cancelled; the ${money(o.total)} you paid is being refunded to your card.`;
+}
+
+function showOrder(o: ShownOrder) {
   void loadOrders();
   $('order-id').textContent = o.id;
   const status = $('order-status');
@@ -363,7 +374,7 @@ function showOrder(o: Order) {
         ? 'The payment failed; nothing was charged and the item went back on sale.'
         : o.status === 'CANCELLED' && o.paymentStatus === 'COMPLETED'
           ? // A paid order is cancelled only with its refund (refundOrder, cancelSale, the gateway's dashboard).
-            `The order was cancelled; the ${money(o.total)} you paid is being refunded to your card.`
+            refundNote(o)
           : o.status === 'CANCELLED'
             ? 'The order was cancelled.'
           : 'Waiting for the payment…';
