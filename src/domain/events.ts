@@ -25,6 +25,8 @@ export interface InventorySnapshot {
   name?: string;
   priceAmount?: number;
   currency?: string;
+  perUserLimit?: number;
+  reservationTtlSeconds?: number;
 }
 
 export interface ReservationEvent {

@@ -77,6 +77,8 @@ const UpdateProductInput = builder.inputType('UpdateProductInput', {
     name: t.string(),
     priceAmount: t.int(),
     currency: t.string(),
+    perUserLimit: t.int(),
+    reservationTtlSeconds: t.int(),
   }),
 });
 
@@ -145,10 +147,10 @@ builder.mutationFields((t) => ({
   updateProduct: t.field({
     type: Product,
     description:
-      "Admin only: correct a product's name, price or currency before its sale opens (a typo found in time: nobody holds a " +
-      'unit yet, so nobody was shown a price they hold). From the opening on they are fixed (INVALID_INPUT; cancelSale calls ' +
-      'a mispriced sale off). Every process shows the correction at once; checkouts always charge the price Postgres holds. ' +
-      'The same values again change nothing, so a repeat is safe. Audited.',
+      "Admin only: correct a product's name, price, currency, per-shopper limit or hold time before its sale opens (a typo " +
+      'found in time: nobody holds a unit yet). From the opening on the product is fixed (INVALID_INPUT; cancelSale calls a ' +
+      'mispriced sale off). Every process and the gate take the correction at once; checkouts always charge the price ' +
+      'Postgres holds. The same values again change nothing, so a repeat is safe. Audited.',
     authScopes: { admin: true },
     args: { productId: t.arg.id({ required: true }), input: t.arg({ type: UpdateProductInput, required: true }) },
     resolve: async (_root, { productId, input }, ctx) => orThrow(await updateProduct(ctx.deps, String(productId), input)),

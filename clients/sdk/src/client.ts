@@ -244,10 +244,10 @@ export class FlashSaleClient {
     return (await this.execute(CancelSaleDocument, { productId, reason, refundPaidOrders: opts.refundPaidOrders ?? false })).cancelSale;
   }
   /**
-   * Admin only: corrects a product's name, price or currency before its sale opens (fixed from the opening on).
-   * Fields left out keep their value. Repeat-safe.
+   * Admin only: corrects a product's name, price, currency, per-shopper limit or hold time before its sale opens
+   * (fixed from the opening on). Fields left out keep their value. Repeat-safe.
    */
-  async updateProduct(productId: string, fix: { name?: string; priceAmount?: number; currency?: string }) {
+  async updateProduct(productId: string, fix: { name?: string; priceAmount?: number; currency?: string; perUserLimit?: number; reservationTtlSeconds?: number }) {
     return (await this.execute(UpdateProductDocument, { productId, input: fix })).updateProduct;
   }
   /**

@@ -32,6 +32,8 @@ export function snapshotOf(p: ProductRow): InventorySnapshot {
     name: p.name,
     priceAmount: p.priceAmount,
     currency: p.currency,
+    perUserLimit: p.perUserLimit,
+    reservationTtlSeconds: p.reservationTtlSeconds,
   };
 }
 
@@ -224,22 +226,28 @@ export interface ProductCorrection {
   name?: string | null;
   priceAmount?: number | null;
   currency?: string | null;
+  perUserLimit?: number | null;
+  reservationTtlSeconds?: number | null;
 }
 
 /**
- * Corrects a product's name, price or currency (an operator's typo) while its sale has not opened:
- * nobody holds a unit yet, so no hold, order or payment was made at the old price. From the opening
- * on they are fixed (a pricing mistake in an open sale is what `cancelSale` is for). Postgres first
- * (the row locked, the version bumped), then every process's catalogue through the stock event, whose
- * snapshot carries them. Fields left out keep their value; the same values again change nothing.
+ * Corrects what an operator set when creating a product (a typo: its name, price, currency,
+ * per-shopper limit or hold time) while its sale has not opened: nobody holds a unit yet, so no
+ * hold, order or payment was made under the old values. From the opening on they are fixed (a
+ * pricing mistake in an open sale is what `cancelSale` is for). Postgres first (the row locked, the
+ * version bumped), then the gate (loaded again from Postgres when the limit moved, as at creation),
+ * then every process's catalogue through the stock event, whose snapshot carries them. Fields left
+ * out keep their value; the same values again change nothing.
  */
 export async function updateProduct(deps: Deps, productId: string, fix: ProductCorrection): Promise<ProductRow | NotFound | InvalidInput> {
   const bad =
     assertProductId('productId', productId) ||
-    (fix.name == null && fix.priceAmount == null && fix.currency == null ? invalid('name it a new name, priceAmount or currency', 'input') : undefined) ||
+    (Object.values(fix).every((v) => v == null) ? invalid('name at least one of name, priceAmount, currency, perUserLimit and reservationTtlSeconds', 'input') : undefined) ||
     (fix.name != null ? assertText('name', fix.name, 200) : undefined) ||
     (fix.priceAmount != null ? assertIntRange('priceAmount', fix.priceAmount, 0, 1_000_000_000) : undefined) ||
-    (fix.currency != null && !/^[A-Z]{3}$/.test(fix.currency) ? invalid('currency must be an ISO 4217 code such as USD', 'currency') : undefined);
+    (fix.currency != null && !/^[A-Z]{3}$/.test(fix.currency) ? invalid('currency must be an ISO 4217 code such as USD', 'currency') : undefined) ||
+    (fix.perUserLimit != null ? assertIntRange('perUserLimit', fix.perUserLimit, 1, 1000) : undefined) ||
+    (fix.reservationTtlSeconds != null ? assertIntRange('reservationTtlSeconds', fix.reservationTtlSeconds, 1, 86_400) : undefined);
   if (bad) return bad;
   const now = deps.now();
   const out = await deps.db.transaction(async (tx) => {
@@ -247,17 +255,23 @@ export async function updateProduct(deps: Deps, productId: string, fix: ProductC
     if (!p) return notFound('Product');
     if (p.endsAt && p.endsAt <= now) return invalid(`The sale ended at ${p.endsAt.toISOString()}; its product is no longer changed`, 'productId');
     if (p.startsAt <= now) {
-      return invalid(`The sale opened at ${p.startsAt.toISOString()}; its name, price and currency are fixed from then (cancelSale calls it off)`, 'productId');
+      return invalid(`The sale opened at ${p.startsAt.toISOString()}; the product is fixed from then (cancelSale calls it off)`, 'productId');
     }
-    const name = fix.name != null ? fix.name.trim() : p.name;
-    const priceAmount = fix.priceAmount ?? p.priceAmount;
-    const currency = fix.currency ?? p.currency;
-    if (name === p.name && priceAmount === p.priceAmount && currency === p.currency) return p;
-    const [row] = await tx.update(products).set({ name, priceAmount, currency, ...stockBump }).where(eq(products.id, productId)).returning();
+    const next = {
+      name: fix.name != null ? fix.name.trim() : p.name,
+      priceAmount: fix.priceAmount ?? p.priceAmount,
+      currency: fix.currency ?? p.currency,
+      perUserLimit: fix.perUserLimit ?? p.perUserLimit,
+      reservationTtlSeconds: fix.reservationTtlSeconds ?? p.reservationTtlSeconds,
+    };
+    if ((Object.keys(next) as (keyof typeof next)[]).every((k) => next[k] === p[k])) return p;
+    const [row] = await tx.update(products).set({ ...next, ...stockBump }).where(eq(products.id, productId)).returning();
     return row;
   });
   if ('__typename' in out) return out;
-  // Told again when unchanged: a repeat after a fault half-way finishes the job.
+  // Told again when unchanged: a repeat after a fault half-way finishes the job. Nobody holds a
+  // unit before the opening, so the gate is loaded from Postgres whole, as at creation.
+  await deps.gate.load(await gateSnapshot(deps.db, out), true);
   catalogue(deps, [out]);
   await announceStock(deps, out);
   return out;
@@ -367,6 +381,8 @@ export function cataloguedProduct(deps: Deps, id: string): ProductRow | undefine
     ...(s.name !== undefined ? { name: s.name } : {}),
     ...(s.priceAmount !== undefined ? { priceAmount: s.priceAmount } : {}),
     ...(s.currency !== undefined ? { currency: s.currency } : {}),
+    ...(s.perUserLimit !== undefined ? { perUserLimit: s.perUserLimit } : {}),
+    ...(s.reservationTtlSeconds !== undefined ? { reservationTtlSeconds: s.reservationTtlSeconds } : {}),
   };
   rows!.set(id, fresh);
   return fresh;

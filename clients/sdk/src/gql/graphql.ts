@@ -270,7 +270,7 @@ export type Mutation = {
   unfollowProduct: FollowResult;
   /** Set your email, phone (E.164) and the channels you accept for order, hold and sale notices. */
   updateContact: UpdateContactResult;
-  /** Admin only: correct a product's name, price or currency before its sale opens (a typo found in time: nobody holds a unit yet, so nobody was shown a price they hold). From the opening on they are fixed (INVALID_INPUT; cancelSale calls a mispriced sale off). Every process shows the correction at once; checkouts always charge the price Postgres holds. The same values again change nothing, so a repeat is safe. Audited. */
+  /** Admin only: correct a product's name, price, currency, per-shopper limit or hold time before its sale opens (a typo found in time: nobody holds a unit yet). From the opening on the product is fixed (INVALID_INPUT; cancelSale calls a mispriced sale off). Every process and the gate take the correction at once; checkouts always charge the price Postgres holds. The same values again change nothing, so a repeat is safe. Audited. */
   updateProduct: Product;
 };
 
@@ -895,7 +895,9 @@ export type UpdateContactResult = ContactSuccess | InvalidInput;
 export type UpdateProductInput = {
   currency?: InputMaybe<Scalars['String']['input']>;
   name?: InputMaybe<Scalars['String']['input']>;
+  perUserLimit?: InputMaybe<Scalars['Int']['input']>;
   priceAmount?: InputMaybe<Scalars['Int']['input']>;
+  reservationTtlSeconds?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type InventoryFieldsFragment = { __typename?: 'Inventory', productId: string, totalQuantity: number, availableQuantity: number, reservedQuantity: number, soldQuantity: number, soldOut: boolean, updatedAt: string, saleStartsAt: string, saleEndsAt?: string | null };
