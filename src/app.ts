@@ -317,6 +317,10 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     res.once('close', () => inFlight--);
   });
   ops.countSubscribers(() => live.stats().sockets);
+  ops.countWsRefusals(() => {
+    const { refusedOrigin, refusedPerIp } = live.stats();
+    return { origin: refusedOrigin, per_ip: refusedPerIp };
+  });
 
   return {
     fetch: yoga.fetch as App['fetch'],

@@ -139,6 +139,8 @@ describe('CORS_ORIGINS', () => {
     }
     expect(last!.live().refusedOrigin).toBe(4);
     expect(last!.live().sockets).toBeLessThanOrEqual(3);
+    // Operators see them (a storefront on an origin missing from the list shows here).
+    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^flashsale_ws_refused_total\{reason="origin"\} 4$/m);
   });
 
   it('WebSockets: by default any origin opens a socket; with off only the API\'s own pages and clients without an origin', async () => {

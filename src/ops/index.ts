@@ -31,6 +31,8 @@ export interface Ops {
   requests: RequestTracking;
   /** Tells metrics how many WebSocket subscribers this process holds. */
   countSubscribers(fn: () => number): void;
+  /** Tells metrics how many WebSocket upgrades this process refused, by reason (`origin`: CORS_ORIGINS; `per_ip`: WS_MAX_PER_IP). */
+  countWsRefusals(fn: () => Record<'origin' | 'per_ip', number>): void;
   stop(): void;
 }
 
@@ -197,7 +199,8 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
     retryAfterSeconds: config.shedRetryAfterSeconds,
   });
   let subscribers = () => 0;
-  const metrics = new Metrics(deps, shedder, () => subscribers());
+  let wsRefusals = (): Record<'origin' | 'per_ip', number> => ({ origin: 0, per_ip: 0 });
+  const metrics = new Metrics(deps, shedder, () => subscribers(), () => wsRefusals());
   const attempts = new AttemptCounter(runtime.redis);
   const states = new WeakMap<Request, RequestState>();
   const retryAfter = String(config.shedRetryAfterSeconds);
@@ -355,6 +358,9 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
     requests,
     countSubscribers(fn) {
       subscribers = fn;
+    },
+    countWsRefusals(fn) {
+      wsRefusals = fn;
     },
     stop() {
       shedder.stop();

@@ -117,6 +117,7 @@ export class Metrics {
     private readonly deps: Deps,
     shedder: LoadShedder,
     subscribers: () => number,
+    wsRefusals: () => Record<'origin' | 'per_ip', number> = () => ({ origin: 0, per_ip: 0 }),
   ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'flashsale_process_' });
@@ -156,6 +157,15 @@ export class Metrics {
     new Gauge({ name: 'flashsale_in_flight_requests', help: 'HTTP requests being served now', registers, collect() { this.set(shedder.inFlight); } });
     new Gauge({ name: 'flashsale_event_loop_lag_seconds', help: 'p99 event-loop delay over the last second', registers, collect() { this.set(shedder.lagMs / 1000); } });
     new Gauge({ name: 'flashsale_subscribers', help: 'Open GraphQL WebSocket connections on this process', registers, collect() { this.set(subscribers()); } });
+    new Gauge({
+      name: 'flashsale_ws_refused_total',
+      help: 'WebSocket upgrades refused by this process, by reason: origin (a page on an origin CORS_ORIGINS does not allow), per_ip (WS_MAX_PER_IP)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        for (const [reason, n] of Object.entries(wsRefusals())) this.set({ reason }, n);
+      },
+    });
     new Gauge({
       name: 'flashsale_postgres_answering',
       help: '0 while Postgres is not answering (the watchdog, POSTGRES_TIMEOUT_MS): requests that need it fail retryably; 1 otherwise',
