@@ -145,6 +145,8 @@ describe.each(BACKENDS)('blockNetworks on %s', (backend) => {
     expect(rest.status).toBe(403);
     expect((await rest.json()).error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/network/) });
     expect(await h.ledger(drop.id)).toEqual({ total: 50, available: 50, reserved: 0, sold: 0 });
+    // Operators see the refusals as such in the metrics, not as errors.
+    expect(Number(/^flashsale_reserve_outcomes_total\{outcome="FORBIDDEN"\} (\d+)$/m.exec(await (await h.app.fetch('http://test/metrics')).text())?.[1])).toBeGreaterThanOrEqual(4);
 
     // Next door and elsewhere: served, although the client's own first hop is inside a blocked range.
     expect(outcome(await reserveFrom('203.0.114.1', tokens[0], drop.id))).toBe('ReserveSuccess');

@@ -249,7 +249,9 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
           const r = result as { data?: Record<string, { __typename?: string } | null> | null; errors?: readonly GraphQLError[] };
           const unavailable = r.errors?.some((e) => e.extensions?.code === 'UNAVAILABLE');
           if (state) state.outcome = unavailable ? 'unavailable' : r.errors?.length ? 'error' : 'ok';
-          const otherwise = unavailable ? 'UNAVAILABLE' : r.errors?.length ? 'ERROR' : 'UNKNOWN';
+          // A refusal thrown as an error (a blocked shopper or network: FORBIDDEN) is counted by its code.
+          const code = r.errors?.[0]?.extensions?.code;
+          const otherwise = unavailable ? 'UNAVAILABLE' : r.errors?.length ? (code === 'FORBIDDEN' || code === 'UNAUTHENTICATED' ? code : 'ERROR') : 'UNKNOWN';
           if (fields.includes('reserve')) metrics.reserveOutcomes.count({ outcome: r.data?.reserve?.__typename ?? otherwise });
           if (fields.includes('pay')) metrics.payOutcomes.count({ outcome: r.data?.pay?.__typename ?? otherwise });
         },
