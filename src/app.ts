@@ -316,11 +316,7 @@ export function buildApp(deps: Deps, appOpts: AppOptions): App {
     inFlight++;
     res.once('close', () => inFlight--);
   });
-  ops.countSubscribers(() => live.stats().sockets);
-  ops.countWsRefusals(() => {
-    const { refusedOrigin, refusedPerIp } = live.stats();
-    return { origin: refusedOrigin, per_ip: refusedPerIp };
-  });
+  ops.watchWebSockets(() => live.stats());
 
   return {
     fetch: yoga.fetch as App['fetch'],

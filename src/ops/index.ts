@@ -8,7 +8,7 @@ import { migrationsFolder, rowsOf } from '../adapters/db/client.js';
 import type { Deps } from '../domain/context.js';
 import { AttemptCounter } from './attempts.js';
 import { defaultOpsConfig, type OpsConfig } from './config.js';
-import { Metrics } from './metrics.js';
+import { Metrics, type WebSocketFigures } from './metrics.js';
 import { graphqlPriority, LoadShedder, type Priority, restPriority } from './shedding.js';
 
 /** What createRuntime hands the operations layer. */
@@ -29,10 +29,8 @@ export interface Ops {
    * Yoga's plugin above calls exactly these, so both paths shed, count and log alike.
    */
   requests: RequestTracking;
-  /** Tells metrics how many WebSocket subscribers this process holds. */
-  countSubscribers(fn: () => number): void;
-  /** Tells metrics how many WebSocket upgrades this process refused, by reason (`origin`: CORS_ORIGINS; `per_ip`: WS_MAX_PER_IP). */
-  countWsRefusals(fn: () => Record<'origin' | 'per_ip', number>): void;
+  /** Tells metrics where to read this process's WebSocket figures: its subscribers and the upgrades it refused. */
+  watchWebSockets(fn: () => WebSocketFigures): void;
   stop(): void;
 }
 
@@ -198,9 +196,8 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
     maxLagMs: config.shedMaxLagMs,
     retryAfterSeconds: config.shedRetryAfterSeconds,
   });
-  let subscribers = () => 0;
-  let wsRefusals = (): Record<'origin' | 'per_ip', number> => ({ origin: 0, per_ip: 0 });
-  const metrics = new Metrics(deps, shedder, () => subscribers(), () => wsRefusals());
+  let webSockets = (): WebSocketFigures => ({ sockets: 0, refusedOrigin: 0, refusedPerIp: 0 });
+  const metrics = new Metrics(deps, shedder, () => webSockets());
   const attempts = new AttemptCounter(runtime.redis);
   const states = new WeakMap<Request, RequestState>();
   const retryAfter = String(config.shedRetryAfterSeconds);
@@ -358,11 +355,8 @@ export function createOps(deps: Deps, config: OpsConfig = defaultOpsConfig(), ru
     attempts,
     plugins: [plugin as Plugin],
     requests,
-    countSubscribers(fn) {
-      subscribers = fn;
-    },
-    countWsRefusals(fn) {
-      wsRefusals = fn;
+    watchWebSockets(fn) {
+      webSockets = fn;
     },
     stop() {
       shedder.stop();

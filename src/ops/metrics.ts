@@ -105,6 +105,15 @@ export class LatencyHistogram {
   }
 }
 
+/** A process's WebSocket figures (src/live/ws.ts `stats()`): open sockets and upgrades refused. */
+export interface WebSocketFigures {
+  sockets: number;
+  /** Refused for their page's origin (CORS_ORIGINS). */
+  refusedOrigin: number;
+  /** Refused because their IP held WS_MAX_PER_IP sockets. */
+  refusedPerIp: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly requests: Tally<'operation' | 'outcome'>;
@@ -116,8 +125,7 @@ export class Metrics {
   constructor(
     private readonly deps: Deps,
     shedder: LoadShedder,
-    subscribers: () => number,
-    wsRefusals: () => Record<'origin' | 'per_ip', number> = () => ({ origin: 0, per_ip: 0 }),
+    webSockets: () => WebSocketFigures,
   ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'flashsale_process_' });
@@ -156,14 +164,16 @@ export class Metrics {
     });
     new Gauge({ name: 'flashsale_in_flight_requests', help: 'HTTP requests being served now', registers, collect() { this.set(shedder.inFlight); } });
     new Gauge({ name: 'flashsale_event_loop_lag_seconds', help: 'p99 event-loop delay over the last second', registers, collect() { this.set(shedder.lagMs / 1000); } });
-    new Gauge({ name: 'flashsale_subscribers', help: 'Open GraphQL WebSocket connections on this process', registers, collect() { this.set(subscribers()); } });
+    new Gauge({ name: 'flashsale_subscribers', help: 'Open GraphQL WebSocket connections on this process', registers, collect() { this.set(webSockets().sockets); } });
     new Gauge({
       name: 'flashsale_ws_refused_total',
       help: 'WebSocket upgrades refused by this process, by reason: origin (a page on an origin CORS_ORIGINS does not allow), per_ip (WS_MAX_PER_IP)',
       labelNames: ['reason'],
       registers,
       collect() {
-        for (const [reason, n] of Object.entries(wsRefusals())) this.set({ reason }, n);
+        const ws = webSockets();
+        this.set({ reason: 'origin' }, ws.refusedOrigin);
+        this.set({ reason: 'per_ip' }, ws.refusedPerIp);
       },
     });
     new Gauge({
