@@ -43,13 +43,18 @@ interface Lists {
 
 const lists = new WeakMap<Deps, Lists>();
 
-/** An address or range as stored (`a.b.c.d/n`, `x::/n`) into a BlockList. */
+/** An address's family as BlockList names it, or undefined when it is not an IP address. */
+function familyOf(address: string): 'ipv4' | 'ipv6' | undefined {
+  const v = isIP(address);
+  return v === 4 ? 'ipv4' : v === 6 ? 'ipv6' : undefined;
+}
+
+/** Networks as stored (`cidr` text, always with its prefix: `a.b.c.d/n`, `x::/n`) into a BlockList. */
 function matcherOf(networks: Iterable<string>): BlockList {
   const m = new BlockList();
   for (const n of networks) {
     const [address, prefix] = n.split('/');
-    const type = isIP(address) === 4 ? 'ipv4' : 'ipv6';
-    m.addSubnet(address, Number(prefix ?? (type === 'ipv4' ? 32 : 128)), type);
+    m.addSubnet(address, Number(prefix), familyOf(address)!);
   }
   return m;
 }
@@ -86,20 +91,12 @@ async function current(deps: Deps): Promise<Lists> {
   return list;
 }
 
-/** Whether the shopper is blocked: from memory, read from Postgres on first use and every BLOCKS_REFRESH_MS. */
-export async function isBlocked(deps: Deps, userId: string): Promise<boolean> {
-  return (await current(deps)).ids.has(userId);
-}
-
 /** What, if anything, blocks this shopper's reserve: the account, or the network of the client address `ip`. */
 export async function blockOf(deps: Deps, userId: string, ip: string | undefined): Promise<'shopper' | 'network' | undefined> {
   const list = await current(deps);
   if (list.ids.has(userId)) return 'shopper';
-  if (ip !== undefined && list.networks.size > 0) {
-    const v = isIP(ip);
-    if (v !== 0 && list.matcher.check(ip, v === 4 ? 'ipv4' : 'ipv6')) return 'network';
-  }
-  return undefined;
+  const family = ip !== undefined && list.networks.size > 0 ? familyOf(ip) : undefined;
+  return family && list.matcher.check(ip!, family) ? 'network' : undefined;
 }
 
 /** Another process's (or this one's) block or unblock, from pub/sub: applied to the lists at once. */
