@@ -235,8 +235,8 @@ export interface ProductCorrection {
  * per-shopper limit or hold time) while its sale has not opened: nobody holds a unit yet, so no
  * hold, order or payment was made under the old values. From the opening on they are fixed (a
  * pricing mistake in an open sale is what `cancelSale` is for). Postgres first (the row locked, the
- * version bumped), then the gate (loaded again from Postgres when the limit moved, as at creation),
- * then every process's catalogue through the stock event, whose snapshot carries them. Fields left
+ * version bumped), then the gate (loaded again from Postgres, as at creation: its limit may have
+ * moved), then every process's catalogue through the stock event, whose snapshot carries them. Fields left
  * out keep their value; the same values again change nothing.
  */
 export async function updateProduct(deps: Deps, productId: string, fix: ProductCorrection): Promise<ProductRow | NotFound | InvalidInput> {
@@ -351,11 +351,11 @@ export async function listProducts(db: DbOrTx): Promise<ProductRow[]> {
 
 /**
  * Products as answers show them, without a query per answer (a winning `reserve` and every
- * order line ask for their product). A product's limits never change once it is created: its stock
- * columns move, its sale window when an operator ends or reschedules the sale (`endSale`,
- * `rescheduleSale`), and its name, price and currency when an operator corrects them before the sale
- * opens (`updateProduct`); all of those are taken from the in-memory stock copy that `inventory` is
- * answered from (every change bumps the version and is announced, the snapshot carrying them). Rows
+ * order line ask for their product). Its stock columns move, its sale window when an operator ends
+ * or reschedules the sale (`endSale`, `rescheduleSale`), and its name, price, currency, limit and hold
+ * time when an operator corrects them before the sale opens (`updateProduct`); all of those are taken
+ * from the in-memory stock copy that `inventory` is answered from (every change bumps the version and
+ * is announced, the snapshot carrying them). Rows
  * come from Postgres on a miss; at most `CATALOGUE_MAX` are kept (then it starts again).
  */
 export const CATALOGUE_MAX = 10_000;
