@@ -104,7 +104,15 @@ export function isRetryable(err: unknown): boolean {
   for (const e of causes(err)) {
     if (e instanceof RetryableError) return true;
     if (typeof e.code === 'string' && CONNECTION_CODES.has(e.code)) return true;
-    if (typeof e.message === 'string' && /Connection is closed|max retries per request|Stream isn't writeable/i.test(e.message)) return true;
+    // ioredis: a connection gone or timed out; on a Redis Cluster also a node gone (CLUSTERDOWN
+    // once the others notice; before that, an auto-pipeline's commands for its slots sent elsewhere
+    // come back MOVED to it), slots being moved, or the slot map not loadable.
+    if (
+      typeof e.message === 'string' &&
+      /Connection is closed|max retries per request|Stream isn't writeable|Command timed out|^(MOVED|ASK) \d+ |CLUSTERDOWN|TRYAGAIN|Failed to refresh slots cache|Too many Cluster redirections|None of startup nodes is available/i.test(e.message)
+    ) {
+      return true;
+    }
   }
   return false;
 }

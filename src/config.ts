@@ -18,7 +18,10 @@ export interface Config {
   host: string;
   dataDir: string;
   databaseUrl?: string;
+  /** REDIS_URL: the Redis server; with REDIS_CLUSTER=on, the first seed node of a Redis Cluster. */
   redisUrl?: string;
+  /** REDIS_CLUSTER=on: every node REDIS_URL names (comma-separated), the seeds of a Redis Cluster; absent: one server. */
+  redisClusterNodes?: string[];
   authJwtSecret?: string;
   authJwksUrl?: string;
   authIssuer?: string;
@@ -113,6 +116,29 @@ function url(env: Record<string, string | undefined>, name: string, protocols: s
   return raw;
 }
 
+/**
+ * REDIS_URL and REDIS_CLUSTER: one `redis://` or `rediss://` URL, or with REDIS_CLUSTER=on one or
+ * more nodes of a Redis Cluster, comma-separated (any one is enough; the rest are tried when it is
+ * down). A Cluster has only database 0.
+ */
+function redisConfig(env: Record<string, string | undefined>): Pick<Config, 'redisUrl' | 'redisClusterNodes'> {
+  const mode = (env.REDIS_CLUSTER || 'off').toLowerCase();
+  if (!['on', 'off'].includes(mode)) throw new ConfigError(`REDIS_CLUSTER must be on or off, got "${env.REDIS_CLUSTER}"`);
+  const cluster = mode === 'on';
+  const list = (env.REDIS_URL ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  if (!list.length) {
+    if (cluster) throw new ConfigError('REDIS_CLUSTER=on needs REDIS_URL: a node of the cluster (or several, comma-separated)');
+    return {};
+  }
+  if (list.length > 1 && !cluster) throw new ConfigError('REDIS_URL names several servers: set REDIS_CLUSTER=on for a Redis Cluster, or give one URL');
+  for (const u of list) {
+    url({ REDIS_URL: u }, 'REDIS_URL', ['redis:', 'rediss:']);
+    const db = new URL(u).pathname.replace(/^\//, '');
+    if (cluster && db !== '' && db !== '0') throw new ConfigError(`REDIS_URL: a Redis Cluster has only database 0, got "${u}"`);
+  }
+  return { redisUrl: list[0], redisClusterNodes: cluster ? list : undefined };
+}
+
 function redisPrefix(raw: string | undefined): string {
   if (raw === undefined || raw === '') return 'fs:';
   if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(raw)) {
@@ -167,7 +193,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: env.HOST ?? '0.0.0.0',
     dataDir: env.DATA_DIR || './.data',
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    ...redisConfig(env),
     authJwtSecret: secret,
     authJwksUrl: jwks,
     authIssuer: env.AUTH_ISSUER || undefined,

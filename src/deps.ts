@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { openDatabase, type Database } from './adapters/db/client.js';
 import { MemoryEventBus } from './adapters/pubsub/memory.js';
@@ -19,7 +18,9 @@ import { refreshInventory } from './domain/inventory/products.js';
 import { applyBlocksEvent, blocksMaybeMissed } from './domain/blocks.js';
 import type { PaymentGateway } from './domain/payments/port.js';
 import { keyringFromSecret, parseKeyring } from './domain/privacy/crypto.js';
-import { RedisRateLimitStore } from './adapters/redis/ratelimit.js';
+import { DegradingRateLimitStore, RedisRateLimitStore } from './adapters/redis/ratelimit.js';
+import { Cluster } from 'ioredis';
+import { createClusterSubscriber, createRedisClient, misconfiguration } from './adapters/redis/client.js';
 import { devDataSecret } from './security/devsecret.js';
 import { MemoryRateLimitStore, type RateLimitStore } from './security/ratelimit.js';
 import type { RuntimeOps } from './ops/index.js';
@@ -53,7 +54,7 @@ export interface RuntimeOptions {
 
 /** Builds every client from the config. Nothing is created at import time. */
 export async function createRuntime(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'logLevel'> &
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'redisUrl' | 'redisClusterNodes' | 'logLevel'> &
     Partial<Pick<Config, 'redisPrefix' | 'payments' | 'dataEncryptionKey' | 'notifications' | 'reserveConnections' | 'poolSize'>> & {
       ops?: Pick<Config['ops'], 'gateFallback'> & Partial<Pick<Config['ops'], 'redisTimeoutMs' | 'postgresTimeoutMs' | 'postgresStartupWaitMs'>>;
     },
@@ -86,17 +87,21 @@ export async function createRuntime(
     // on the next connection, which a hung server accepts (its kernel does) and never answers.
     const timeoutMs = config.ops?.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
     const timeouts = timeoutMs > 0 ? { socketTimeout: timeoutMs, commandTimeout: timeoutMs } : {};
+    // A Redis Cluster (REDIS_CLUSTER=on) takes the same settings per node, and every command below
+    // keeps to the keys of one slot (src/adapters/redis/client.ts).
+    const nodes = config.redisClusterNodes ?? [config.redisUrl];
     const client = (autoPipeline: boolean, maxRetriesPerRequest: number | null, limits: { socketTimeout?: number; commandTimeout?: number }) =>
-      new Redis(config.redisUrl!, {
-        lazyConnect: false,
-        maxRetriesPerRequest,
-        enableOfflineQueue: true,
-        enableAutoPipelining: autoPipeline,
-        retryStrategy: (n) => Math.min(n * 200, 2000),
-        ...limits,
-      });
+      createRedisClient(nodes, !!config.redisClusterNodes, { autoPipeline, maxRetriesPerRequest, ...limits });
     const gateClient = client(true, 2, timeouts);
     gateClient.on('error', (err) => log.warn({ err: err.message }, 'redis (gate) error'));
+    // A plain client on a Cluster node would have most products' commands refused (MOVED): said
+    // once connected, and by /ready for as long as it lasts.
+    gateClient.once('ready', () => {
+      misconfiguration(gateClient).then(
+        (problem) => problem && log.error({ redis: config.redisUrl }, problem),
+        () => {},
+      );
+    });
     const pub = client(true, 2, timeouts);
     // Subscriptions wait for the connection instead of failing: a process that starts while
     // Redis is unreachable subscribes once it is back (the gate and publishes fail fast instead),
@@ -104,7 +109,12 @@ export async function createRuntime(
     // partition with no reset) would never be noticed and this process would stop hearing the
     // others' events for good: a PING every REDIS_TIMEOUT_MS gives its socket timeout an answer
     // to wait for; past it the connection is replaced, re-subscribed, and the caches re-read.
-    const sub = client(false, null, timeoutMs > 0 ? { socketTimeout: timeoutMs } : {});
+    // On a Redis Cluster the subscriber is one plain connection to one node (a Cluster's messages
+    // reach every node), moved to another known node whenever it reconnects: its 'ready' (re-
+    // subscribed, caches re-read) and this heartbeat then work as on one server, where ioredis's
+    // own Cluster subscriber moves between nodes without a word.
+    const subOptions = { autoPipeline: false, maxRetriesPerRequest: null, ...(timeoutMs > 0 ? { socketTimeout: timeoutMs } : {}) };
+    const sub = pub instanceof Cluster ? createClusterSubscriber(pub, nodes, subOptions) : client(false, null, subOptions);
     const heartbeat =
       timeoutMs > 0
         ? setInterval(() => {
@@ -115,7 +125,8 @@ export async function createRuntime(
     closers.push(async () => clearInterval(heartbeat));
     pub.on('error', () => {});
     sub.on('error', () => {});
-    limiter = new RedisRateLimitStore(gateClient, prefix);
+    // While Redis cannot answer, each process limits alone (in process) instead of refusing.
+    limiter = new DegradingRateLimitStore(gateClient, new RedisRateLimitStore(gateClient, prefix), new MemoryRateLimitStore());
     gate = createResilientRedisGate({ redis: gateClient, prefix, db: database.db, log, fallback: config.ops?.gateFallback ?? 'postgres', now: opts.now });
     const bus = new RedisEventBus(pub, sub, prefix);
     events = new DegradingEventBus(bus, pub);

@@ -1,4 +1,5 @@
-// One contract suite, two gates: the in-process gate and the Redis Lua gate must
+// One contract suite, three gates: the in-process gate and the Redis Lua gate, on one Redis
+// server and on a Redis Cluster, must
 // implement the same decision table (src/domain/gate/port.ts `decide`).
 import { randomUUID } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
@@ -8,15 +9,35 @@ import { RedisGate } from '../src/adapters/redis/gate.js';
 import { RedisGateInspector } from '../src/adapters/redis/resilient.js';
 import { MemoryGate } from '../src/domain/gate/memory.js';
 import type { GateSnapshot, StockGate } from '../src/domain/gate/port.js';
+import { createRedisClient, type RedisClient } from '../src/adapters/redis/client.js';
 import { BACKENDS, REDIS_URL, uniqueName } from './support/backends.js';
+import { ownRedisCluster, type OwnRedisCluster } from './support/servers.js';
 
 const redis = new Redis(REDIS_URL, { lazyConnect: true });
 const prefix = `${uniqueName('gatetest')}:`;
 
-const gates: [string, () => StockGate][] = [
+// A real Redis Cluster of our own (three primaries), started when its suite begins.
+let cluster: OwnRedisCluster | undefined;
+let clusterClient: RedisClient | undefined;
+async function clusterRedis(): Promise<RedisClient> {
+  cluster ??= await ownRedisCluster();
+  if (!clusterClient) {
+    clusterClient = createRedisClient(cluster.urls, true, { autoPipeline: true, maxRetriesPerRequest: 2 });
+    await new Promise((resolve) => clusterClient!.once('ready', resolve));
+  }
+  return clusterClient;
+}
+
+const gates: [string, () => StockGate | Promise<StockGate>][] = [
   ['memory', () => new MemoryGate()],
   // The Lua gate always runs on a real Redis; TEST_BACKENDS=embedded leaves Redis out entirely.
-  ...(BACKENDS.includes('postgres+redis') ? ([['redis', () => new RedisGate(redis, prefix)]] as [string, () => StockGate][]) : []),
+  ...(BACKENDS.includes('postgres+redis')
+    ? ([
+        ['redis', () => new RedisGate(redis, prefix)],
+        // Each product's keys share a hash tag: every script runs on the one node that serves it.
+        ['redis cluster', async () => new RedisGate(await clusterRedis(), prefix)],
+      ] as [string, () => Promise<StockGate>][])
+    : []),
 ];
 
 beforeAll(async () => {
@@ -27,6 +48,8 @@ afterAll(async () => {
   const keys = await redis.keys(`${prefix}*`);
   if (keys.length) await redis.del(...keys);
   await redis.quit();
+  clusterClient?.disconnect();
+  await cluster?.stop();
 });
 
 const NOW = 1_800_000_000_000;
@@ -51,7 +74,10 @@ const attempt = (productId: string, userId = 'u1', quantity = 1, extra: { nowMs?
 });
 
 describe.each(gates)('%s gate', (_name, make) => {
-  const gate = make();
+  let gate: StockGate;
+  beforeAll(async () => {
+    gate = await make();
+  });
 
   it('answers UNKNOWN_PRODUCT for a product it has not loaded', async () => {
     expect(await gate.admit(attempt('never-loaded'))).toEqual({ outcome: 'UNKNOWN_PRODUCT' });

@@ -1,17 +1,33 @@
-// One contract suite, two stores: the in-process limiter and the Redis Lua limiter
-// must implement the same rule (src/security/ratelimit.ts `gcra`).
+// One contract suite, three stores: the in-process limiter and the Redis Lua limiter, on one
+// Redis server and on a Redis Cluster, must implement the same rule (src/security/ratelimit.ts `gcra`).
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisRateLimitStore } from '../src/adapters/redis/ratelimit.js';
+import { DegradingRateLimitStore, RedisRateLimitStore } from '../src/adapters/redis/ratelimit.js';
 import { MemoryRateLimitStore, type RateLimitStore } from '../src/security/ratelimit.js';
+import { createRedisClient, type RedisClient } from '../src/adapters/redis/client.js';
 import { REDIS_URL, uniqueName } from './support/backends.js';
+import { type OwnRedis, ownRedis, ownRedisCluster, type OwnRedisCluster, waitFor } from './support/servers.js';
 
 const redis = new Redis(REDIS_URL, { lazyConnect: true });
 const prefix = `${uniqueName('rltest')}:`;
 
-const stores: [string, () => RateLimitStore][] = [
+// A real Redis Cluster of our own (three primaries), started when its suite begins.
+let cluster: OwnRedisCluster | undefined;
+let clusterClient: RedisClient | undefined;
+async function clusterRedis(): Promise<RedisClient> {
+  cluster ??= await ownRedisCluster();
+  if (!clusterClient) {
+    clusterClient = createRedisClient(cluster.urls, true, { autoPipeline: true, maxRetriesPerRequest: 2 });
+    await new Promise((resolve) => clusterClient!.once('ready', resolve));
+  }
+  return clusterClient;
+}
+
+const stores: [string, () => RateLimitStore | Promise<RateLimitStore>][] = [
   ['memory', () => new MemoryRateLimitStore()],
   ['redis', () => new RedisRateLimitStore(redis, prefix)],
+  // A request's buckets are on different nodes: taken one call each, in turn.
+  ['redis cluster', async () => new RedisRateLimitStore(await clusterRedis(), prefix)],
 ];
 
 beforeAll(async () => {
@@ -21,6 +37,8 @@ afterAll(async () => {
   const keys = await redis.keys(`${prefix}*`);
   if (keys.length) await redis.del(...keys);
   await redis.quit();
+  clusterClient?.disconnect();
+  await cluster?.stop();
 });
 
 const NOW = 1_800_000_000_000;
@@ -28,7 +46,10 @@ let n = 0;
 const key = () => `k${++n}-${Math.random().toString(36).slice(2, 8)}`;
 
 describe.each(stores)('%s rate limiter', (_name, make) => {
-  const store = make();
+  let store: RateLimitStore;
+  beforeAll(async () => {
+    store = await make();
+  });
 
   it('admits a full burst of `count`, then refuses with the wait until the next slot', async () => {
     const k = key();
@@ -185,5 +206,60 @@ describe('the Redis rate limiter, batching', () => {
     const out = await Promise.allSettled([store.takeAll([{ key: key(), rule }], NOW), store.takeAll([{ key: key(), rule }], NOW)]);
     expect(out.map((o) => o.status)).toEqual(['rejected', 'rejected']);
     broken.disconnect();
+  });
+});
+
+describe('the Redis rate limiter while Redis cannot answer (DegradingRateLimitStore)', () => {
+  let own: OwnRedis;
+  let client: Redis;
+  beforeAll(async () => {
+    own = await ownRedis();
+    client = new Redis(own.url, { commandTimeout: 300, maxRetriesPerRequest: 0 });
+    client.on('error', () => {});
+    await new Promise((resolve) => client.once('ready', resolve));
+  });
+  afterAll(async () => {
+    own.resume();
+    client.disconnect();
+    await own.kill();
+  });
+
+  it('takes from Redis while it answers, from its own buckets while it is hung or down, and from Redis again once it is back', async () => {
+    const store = new DegradingRateLimitStore(client, new RedisRateLimitStore(client, prefix), new MemoryRateLimitStore());
+    const rule = { count: 2, periodSeconds: 60 };
+    const k = key();
+    // Shared with every process: what Redis holds.
+    expect((await store.takeAll([{ key: k, rule }], NOW)).allowed).toBe(true);
+    expect(await client.exists(`${prefix}rl:${k}`)).toBe(1);
+    expect(store.counts.local).toBe(0);
+
+    // Hung (SIGSTOP: the connection stays open and ready, nothing answers): each call times out and is
+    // answered here, by this process's own buckets, which start full.
+    own.pause();
+    const hung = await Promise.all([store.takeAll([{ key: k, rule }], NOW), store.takeAll([{ key: k, rule }], NOW), store.takeAll([{ key: k, rule }], NOW)]);
+    expect(hung.map((d) => d.allowed)).toEqual([true, true, false]);
+    expect(await store.once('solution-1', 60)).toBe(true);
+    expect(await store.once('solution-1', 60)).toBe(false);
+    expect(await store.distinct(`${k}-ip`, 'alice', 60, NOW)).toBe(1);
+    expect(store.counts.local).toBe(6);
+
+    // Down: the connection is not ready, so nothing waits for a timeout.
+    own.resume();
+    await own.kill();
+    await waitFor(() => client.status !== 'ready', 'the client to see Redis gone');
+    const t0 = Date.now();
+    expect((await store.take(`${k}-down`, rule, NOW)).allowed).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(250);
+    expect(store.counts.local).toBe(7);
+
+    // A wrong call is refused as wrong, not answered here.
+    await expect(store.takeAll([{ key: k, rule, cost: 1.5 }], NOW)).rejects.toThrow(RangeError);
+
+    // Back (empty: this Redis keeps nothing): Redis's buckets again.
+    await own.start();
+    await waitFor(() => client.status === 'ready', 'the client to reconnect');
+    expect((await store.takeAll([{ key: k, rule }], NOW)).allowed).toBe(true);
+    expect(await client.exists(`${prefix}rl:${k}`)).toBe(1);
+    expect(store.counts.local).toBe(7);
   });
 });

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../adapters/redis/client.js';
 
 /**
  * Reserve attempts per product per second, for the operator's view (`saleStats`).
@@ -21,15 +21,16 @@ export class AttemptCounter {
   private timer?: NodeJS.Timeout;
   private prunedAt = 0;
 
-  constructor(private readonly redis?: { client: Redis; prefix: string }) {
+  constructor(private readonly redis?: { client: RedisClient; prefix: string }) {
     if (redis) {
       this.timer = setInterval(() => void this.flush(), 250);
       this.timer.unref();
     }
   }
 
+  /** Every second's hash shares one hash tag: a flush's pipeline is one slot on a Redis Cluster. */
   private key(sec: number) {
-    return `${this.redis!.prefix}stats:attempts:${sec}`;
+    return `${this.redis!.prefix}{stats}:attempts:${sec}`;
   }
 
   record(productId: string, nowMs = Date.now()): void {

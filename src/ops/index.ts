@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { type DocumentNode, type ExecutionResult, GraphQLError, Kind, type OperationDefinitionNode, type ValueNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { Redis } from 'ioredis';
+import { misconfiguration, pingAll, type RedisClient } from '../adapters/redis/client.js';
 import { migrationsFolder, rowsOf } from '../adapters/db/client.js';
 import type { Deps } from '../domain/context.js';
 import { AttemptCounter } from './attempts.js';
@@ -14,7 +14,7 @@ import { graphqlPriority, LoadShedder, type Priority, restPriority } from './she
 /** What createRuntime hands the operations layer. */
 export interface RuntimeOps {
   /** The gate's Redis connection and key prefix (readiness, fleet-wide attempt counts). */
-  redis?: { client: Redis; prefix: string };
+  redis?: { client: RedisClient; prefix: string };
 }
 
 export interface Ops {
@@ -142,8 +142,10 @@ export async function readiness(deps: Deps, runtime: RuntimeOps): Promise<{ read
     const r = runtime.redis.client;
     try {
       if (r.status !== 'ready') throw new Error(`connection ${r.status}`);
-      await withTimeout(r.ping(), 1000);
-      checks.redis = 'ok';
+      // Every primary of a Redis Cluster answers, and a plain client is not on a Cluster node.
+      if (!(await withTimeout(pingAll(r), 1000))) throw new Error('a server did not answer PING');
+      const problem = await withTimeout(misconfiguration(r), 1000);
+      checks.redis = problem ?? 'ok';
     } catch (err) {
       checks.redis = `unreachable: ${(err as Error).message}`;
     }

@@ -4,6 +4,7 @@ import { rowsOf } from '../adapters/db/client.js';
 import type { Deps } from '../domain/context.js';
 import { ResilientGate } from '../domain/gate/resilient.js';
 import { DegradingEventBus } from '../adapters/pubsub/degrading.js';
+import { DegradingRateLimitStore } from '../adapters/redis/ratelimit.js';
 import type { LoadShedder } from './shedding.js';
 
 /**
@@ -235,6 +236,15 @@ export class Metrics {
       registers,
       collect() {
         this.set(events instanceof DegradingEventBus ? events.localOnly : 0);
+      },
+    });
+    const limiter = deps.limiter;
+    new Gauge({
+      name: 'flashsale_ratelimit_local_total',
+      help: 'Rate-limit checks answered by this process alone because Redis could not answer',
+      registers,
+      collect() {
+        this.set(limiter instanceof DegradingRateLimitStore ? limiter.counts.local : 0);
       },
     });
     const figures = () => this.dbFigures();

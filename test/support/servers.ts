@@ -68,6 +68,89 @@ export async function ownRedis(): Promise<OwnRedis> {
   return r;
 }
 
+/** A free port whose Redis Cluster bus port (+10,000) is free too. */
+async function freeClusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10_000 > 65_535) continue;
+    const bus = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port + 10_000, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (bus) return port;
+  }
+}
+
+export interface OwnRedisCluster {
+  /** Each node's URL (primaries only, no replicas), in slot order: node 0 serves slots 0-5460 of three. */
+  urls: string[];
+  ports: number[];
+  /** SIGKILL one node: its slots are served by nobody (the others answer CLUSTERDOWN once they notice). */
+  kill(i: number): Promise<void>;
+  /** Starts a killed node again, with its cluster configuration (same id and slots) and no keys. */
+  start(i: number): Promise<void>;
+  /** Kills every node and removes their folder. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A real Redis Cluster of `size` primaries on random loopback ports (redis-server --cluster-enabled,
+ * `redis-cli --cluster create`), in a scratch folder; resolves once every node says cluster_state:ok.
+ * Nodes notice a dead peer after 1 s (cluster-node-timeout).
+ */
+export async function ownRedisCluster(size = 3): Promise<OwnRedisCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'fs-redis-cluster-'));
+  const ports: number[] = [];
+  for (let i = 0; i < size; i++) ports.push(await freeClusterPort());
+  const children: (ChildProcess | undefined)[] = [];
+  const killAll = () => children.forEach((c) => c?.kill('SIGKILL'));
+  process.once('exit', killAll);
+  /** What redis-cli printed, or '' when it failed (the node not up yet). */
+  const cli = (port: number, ...args: string[]) => {
+    try {
+      return execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return '';
+    }
+  };
+  const start = async (i: number) => {
+    const port = ports[i];
+    children[i] = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '1000', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
+      { stdio: 'ignore' },
+    );
+    await waitFor(() => cli(port, 'ping') === 'PONG', `redis cluster node on ${port}`);
+  };
+  const healthy = () => ports.every((p) => /cluster_state:ok/.test(cli(p, 'cluster', 'info')));
+  for (let i = 0; i < size; i++) await start(i);
+  execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+  await waitFor(healthy, 'redis cluster state ok');
+  const kill = async (i: number) => {
+    const c = children[i];
+    children[i] = undefined;
+    if (!c) return;
+    const gone = new Promise((res) => c.once('exit', res));
+    c.kill('SIGKILL');
+    await gone;
+  };
+  return {
+    urls: ports.map((p) => `redis://127.0.0.1:${p}`),
+    ports,
+    kill,
+    async start(i) {
+      await start(i);
+      await waitFor(healthy, 'redis cluster state ok again');
+    },
+    async stop() {
+      await Promise.all(children.map((_, i) => kill(i)));
+      process.removeListener('exit', killAll);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /**
  * A TCP proxy to `port` on loopback. `cutSilently()` stops forwarding on every connection open
  * now, in both directions, without closing any (a partition, or a peer gone without a reset:

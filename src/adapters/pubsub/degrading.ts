@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { EventBus, Topic, TopicMap } from '../../domain/events.js';
 import type { RedisEventBus } from './redis.js';
 
@@ -21,7 +21,7 @@ export class DegradingEventBus implements EventBus {
 
   constructor(
     private readonly bus: RedisEventBus,
-    private readonly publisher: Redis,
+    private readonly publisher: RedisClient,
   ) {}
 
   get degraded(): boolean {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { EventBus, Topic, TopicMap } from '../../domain/events.js';
 import { Dispatcher } from './dispatcher.js';
 
@@ -25,8 +25,8 @@ export class RedisEventBus implements EventBus {
   private readonly control: Promise<number>;
 
   constructor(
-    private readonly publisher: Redis,
-    private readonly subscriber: Redis,
+    private readonly publisher: RedisClient,
+    private readonly subscriber: RedisClient,
     private readonly prefix = 'fs:',
   ) {
     this.pubsub = new RedisPubSub({ publisher, subscriber });

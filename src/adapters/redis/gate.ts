@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
+import type { RedisClient } from './client.js';
 import {
   type AdmitAttempt,
   type GateDecision,
@@ -32,7 +33,7 @@ declare module 'ioredis' {
   }
 }
 
-export function defineGateScripts(redis: Redis): void {
+export function defineGateScripts(redis: RedisClient): void {
   for (const [name, def] of Object.entries(SCRIPTS)) {
     if (!(name in redis)) redis.defineCommand(name, def);
   }
@@ -78,7 +79,7 @@ const STAGED_TTL_SECONDS = 600;
  * which fails past ~100,000 of them, and one Redis command that blocks the server while it runs.)
  */
 export async function stageUsers(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   productId: string,
   held: Record<string, number>,
@@ -172,7 +173,7 @@ export class RedisGate implements StockGate {
   readonly stats = { calls: 0, attempts: 0, lookupCalls: 0, lookups: 0 };
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix = 'fs:',
   ) {
     defineGateScripts(redis);

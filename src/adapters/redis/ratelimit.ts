@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
+import type { RedisClient } from './client.js';
 import type { RateRule } from '../../security/config.js';
 import { badCheck, type Bucket, type RateDecision, type RateLimitStore } from '../../security/ratelimit.js';
 import { TurnBatches } from '../../domain/batches.js';
@@ -20,7 +21,7 @@ declare module 'ioredis' {
   }
 }
 
-export function defineRateLimitScripts(redis: Redis): void {
+export function defineRateLimitScripts(redis: RedisClient): void {
   for (const [name, def] of Object.entries(SCRIPTS)) {
     if (!(name in redis)) redis.defineCommand(name, def);
   }
@@ -42,10 +43,10 @@ interface Check {
 
 /**
  * Rate limits, one-time tokens and distinct counts in Redis, shared by every api
- * process. Each bucket is one key. The checks of one event-loop turn (`takeAll`, every
- * request's buckets) go as one script call naming many keys: one Redis server (or a
- * Sentinel-managed primary), as the app's client is; not a Redis Cluster, whose scripts may
- * only touch keys of one slot.
+ * process. Each bucket is one key. On one Redis server (or a Sentinel-managed primary) the
+ * checks of one event-loop turn (`takeAll`, every request's buckets) go as one script call
+ * naming many keys. On a Redis Cluster, whose scripts may only touch keys of one slot, each
+ * bucket is its own call (ratelimit-1.lua), in rounds (`sendInRounds`) with the same rule.
  */
 export class RedisRateLimitStore implements RateLimitStore {
   readonly kind = 'redis' as const;
@@ -55,7 +56,7 @@ export class RedisRateLimitStore implements RateLimitStore {
   readonly stats = { calls: 0, checks: 0 };
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix = 'fs:',
   ) {
     defineRateLimitScripts(redis);
@@ -85,8 +86,35 @@ export class RedisRateLimitStore implements RateLimitStore {
     return new Promise((resolve, reject) => this.pending.add('', { buckets, nowMs, resolve, reject }));
   }
 
+  /**
+   * A Redis Cluster's checks of one turn: every request's first bucket, one call each in arrival
+   * order (auto-pipelined: one write per node, and one node's calls run in the order sent), then
+   * the second bucket of those not refused, and so on. Each bucket sees the requests in arrival
+   * order, as in the one script: a request's buckets one after another in the order taken, not
+   * by which node answered first. A request's first refusal ends it, the buckets taken before
+   * stay taken; a failed call fails that request alone.
+   */
+  private async sendInRounds(checks: Check[]): Promise<void> {
+    this.stats.checks += checks.length;
+    let live = checks.filter((c) => c.buckets.length);
+    for (const c of checks) if (!c.buckets.length) c.resolve({ allowed: true, retryAfterMs: 0 });
+    for (let round = 0; live.length; round++) {
+      this.stats.calls += live.length;
+      const answers = await Promise.allSettled(live.map((c) => this.take(c.buckets[round].key, c.buckets[round].rule, c.nowMs, c.buckets[round].cost ?? 1)));
+      const next: Check[] = [];
+      answers.forEach((a, i) => {
+        const c = live[i];
+        if (a.status === 'rejected') c.reject(a.reason);
+        else if (!a.value.allowed || round === c.buckets.length - 1) c.resolve(a.value);
+        else next.push(c);
+      });
+      live = next;
+    }
+  }
+
   /** One call for `checks` (ratelimit-many.lua: the keys and rules once, the checks as one string of numbers). */
   private async send(checks: Check[]): Promise<void> {
+    if (this.redis.isCluster) return this.sendInRounds(checks);
     const keys: string[] = [];
     const keyAt = new Map<string, number>();
     const rules: number[] = [];
@@ -133,4 +161,70 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * The Redis limiter, answered in process while Redis cannot answer (down, hung past
+ * REDIS_TIMEOUT_MS, or on a Cluster the node of a bucket's slot gone), so that a Redis outage
+ * slows reserves down as the gate's fallback does instead of refusing every one: each api process
+ * then limits alone, with its own buckets (a shopper spread over N processes gets up to N times a
+ * limit), and a CAPTCHA solution is remembered by the process that took it. A call Redis refused
+ * as wrong (a bad cost or time) is not a fault and fails as before. Counted in `local`.
+ */
+export class DegradingRateLimitStore implements RateLimitStore {
+  readonly kind = 'redis' as const;
+  /** Calls answered in process because Redis could not answer (a metric). */
+  readonly counts = { local: 0 };
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly primary: RateLimitStore,
+    private readonly local: RateLimitStore,
+  ) {}
+
+  private async either<T>(remote: () => Promise<T>, here: () => Promise<T>): Promise<T> {
+    if (this.redis.status === 'ready') {
+      try {
+        return await remote();
+      } catch (err) {
+        if (err instanceof RangeError) throw err;
+      }
+    }
+    this.counts.local++;
+    return here();
+  }
+
+  take(key: string, rule: RateRule, nowMs: number, cost?: number): Promise<RateDecision> {
+    return this.either(
+      () => this.primary.take(key, rule, nowMs, cost),
+      () => this.local.take(key, rule, nowMs, cost),
+    );
+  }
+
+  takeAll(buckets: readonly Bucket[], nowMs: number): Promise<RateDecision> {
+    const bad = badCheck(buckets, nowMs);
+    if (bad) return Promise.reject(bad);
+    return this.either(
+      () => this.primary.takeAll(buckets, nowMs),
+      () => this.local.takeAll(buckets, nowMs),
+    );
+  }
+
+  once(key: string, ttlSeconds: number): Promise<boolean> {
+    return this.either(
+      () => this.primary.once(key, ttlSeconds),
+      () => this.local.once(key, ttlSeconds),
+    );
+  }
+
+  distinct(key: string, member: string, windowSeconds: number, nowMs: number): Promise<number> {
+    return this.either(
+      () => this.primary.distinct(key, member, windowSeconds, nowMs),
+      () => this.local.distinct(key, member, windowSeconds, nowMs),
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.primary.close(), this.local.close()]);
+  }
 }

@@ -1,4 +1,5 @@
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
+import { pingAll, type RedisClient } from './client.js';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import type { GateSnapshot } from '../../domain/gate/port.js';
@@ -20,7 +21,7 @@ const RECONCILE = { numberOfKeys: 3, lua: lua('users') + lua('reconcile-3') };
 /** Looks at and corrects one product's Redis gate (compare-and-set, see reconcile-3.lua). */
 export class RedisGateInspector implements GateInspector {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {
     const name: string = 'fsReconcileV3';
@@ -42,7 +43,7 @@ export class RedisGateInspector implements GateInspector {
 }
 
 export interface ResilientRedisGateOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   db: Db;
   log: Logger;
@@ -90,7 +91,8 @@ export function createResilientRedisGate(o: ResilientRedisGateOptions): Resilien
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 500)));
       try {
-        return await Promise.race([o.redis.ping().then((r) => r === 'PONG'), timeout]);
+        // Every primary of a Cluster: the gate is back when all its products' keys are.
+        return await Promise.race([pingAll(o.redis), timeout]);
       } finally {
         clearTimeout(timer);
       }
