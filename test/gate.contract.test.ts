@@ -9,24 +9,14 @@ import { RedisGate } from '../src/adapters/redis/gate.js';
 import { RedisGateInspector } from '../src/adapters/redis/resilient.js';
 import { MemoryGate } from '../src/domain/gate/memory.js';
 import type { GateSnapshot, StockGate } from '../src/domain/gate/port.js';
-import { createRedisClient, type RedisClient } from '../src/adapters/redis/client.js';
 import { BACKENDS, REDIS_URL, uniqueName } from './support/backends.js';
-import { ownRedisCluster, type OwnRedisCluster } from './support/servers.js';
+import { lazyRedisCluster } from './support/servers.js';
 
 const redis = new Redis(REDIS_URL, { lazyConnect: true });
 const prefix = `${uniqueName('gatetest')}:`;
 
 // A real Redis Cluster of our own (three primaries), started when its suite begins.
-let cluster: OwnRedisCluster | undefined;
-let clusterClient: RedisClient | undefined;
-async function clusterRedis(): Promise<RedisClient> {
-  cluster ??= await ownRedisCluster();
-  if (!clusterClient) {
-    clusterClient = createRedisClient(cluster.urls, true, { autoPipeline: true, maxRetriesPerRequest: 2 });
-    await new Promise((resolve) => clusterClient!.once('ready', resolve));
-  }
-  return clusterClient;
-}
+const cluster = lazyRedisCluster();
 
 const gates: [string, () => StockGate | Promise<StockGate>][] = [
   ['memory', () => new MemoryGate()],
@@ -35,7 +25,7 @@ const gates: [string, () => StockGate | Promise<StockGate>][] = [
     ? ([
         ['redis', () => new RedisGate(redis, prefix)],
         // Each product's keys share a hash tag: every script runs on the one node that serves it.
-        ['redis cluster', async () => new RedisGate(await clusterRedis(), prefix)],
+        ['redis cluster', async () => new RedisGate(await cluster.client(), prefix)],
       ] as [string, () => Promise<StockGate>][])
     : []),
 ];
@@ -48,8 +38,7 @@ afterAll(async () => {
   const keys = await redis.keys(`${prefix}*`);
   if (keys.length) await redis.del(...keys);
   await redis.quit();
-  clusterClient?.disconnect();
-  await cluster?.stop();
+  await cluster.stop();
 });
 
 const NOW = 1_800_000_000_000;

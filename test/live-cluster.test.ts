@@ -4,28 +4,9 @@ import { openDatabase } from '../src/adapters/db/client.js';
 import { signToken } from '../src/auth.js';
 import { REDIS_URL, scratchDatabase, uniqueName } from './support/backends.js';
 import { RESERVE, TEST_SECRET } from './support/harness.js';
-import { collect, COUNTDOWN, httpGql, type ServerProcess, startServer, STOCK, wsClient } from './support/live.js';
+import { collect, COUNTDOWN, createSaleProduct as createProduct, httpGql, type ServerProcess, startServer, STOCK, wsClient } from './support/live.js';
 
 const token = (sub: string, roles: string[] = []) => signToken(TEST_SECRET, { sub, roles });
-
-async function createProduct(url: string, id: string, totalQuantity: number, reservationTtlSeconds = 300) {
-  const res = await httpGql(
-    url,
-    `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
-    {
-      input: {
-        id,
-        name: 'Drop',
-        priceAmount: 1000,
-        currency: 'USD',
-        totalQuantity,
-        sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit: 1, reservationTtlSeconds },
-      },
-    },
-    await token('operator', ['admin']),
-  );
-  if (res.errors) throw new Error(JSON.stringify(res.errors));
-}
 
 describe('live updates across processes (postgres+redis)', () => {
   let db: Awaited<ReturnType<typeof scratchDatabase>>;

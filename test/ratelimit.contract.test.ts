@@ -4,30 +4,20 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DegradingRateLimitStore, RedisRateLimitStore } from '../src/adapters/redis/ratelimit.js';
 import { MemoryRateLimitStore, type RateLimitStore } from '../src/security/ratelimit.js';
-import { createRedisClient, type RedisClient } from '../src/adapters/redis/client.js';
 import { REDIS_URL, uniqueName } from './support/backends.js';
-import { type OwnRedis, ownRedis, ownRedisCluster, type OwnRedisCluster, waitFor } from './support/servers.js';
+import { lazyRedisCluster, type OwnRedis, ownRedis, waitFor } from './support/servers.js';
 
 const redis = new Redis(REDIS_URL, { lazyConnect: true });
 const prefix = `${uniqueName('rltest')}:`;
 
 // A real Redis Cluster of our own (three primaries), started when its suite begins.
-let cluster: OwnRedisCluster | undefined;
-let clusterClient: RedisClient | undefined;
-async function clusterRedis(): Promise<RedisClient> {
-  cluster ??= await ownRedisCluster();
-  if (!clusterClient) {
-    clusterClient = createRedisClient(cluster.urls, true, { autoPipeline: true, maxRetriesPerRequest: 2 });
-    await new Promise((resolve) => clusterClient!.once('ready', resolve));
-  }
-  return clusterClient;
-}
+const cluster = lazyRedisCluster();
 
 const stores: [string, () => RateLimitStore | Promise<RateLimitStore>][] = [
   ['memory', () => new MemoryRateLimitStore()],
   ['redis', () => new RedisRateLimitStore(redis, prefix)],
   // A request's buckets are on different nodes: taken one call each, in turn.
-  ['redis cluster', async () => new RedisRateLimitStore(await clusterRedis(), prefix)],
+  ['redis cluster', async () => new RedisRateLimitStore(await cluster.client(), prefix)],
 ];
 
 beforeAll(async () => {
@@ -37,8 +27,7 @@ afterAll(async () => {
   const keys = await redis.keys(`${prefix}*`);
   if (keys.length) await redis.del(...keys);
   await redis.quit();
-  clusterClient?.disconnect();
-  await cluster?.stop();
+  await cluster.stop();
 });
 
 const NOW = 1_800_000_000_000;

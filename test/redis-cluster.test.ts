@@ -10,29 +10,11 @@ import { signToken } from '../src/auth.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { BACKENDS, scratchDatabase, uniqueName } from './support/backends.js';
 import { RESERVE, TEST_SECRET } from './support/harness.js';
-import { collect, httpGql, type ServerProcess, startServer, STOCK, wsClient } from './support/live.js';
+import { collect, createSaleProduct as createProduct, httpGql, type ServerProcess, startServer, STOCK, wsClient } from './support/live.js';
 import { ownRedisCluster, type OwnRedisCluster, waitFor } from './support/servers.js';
 
 const token = (sub: string, roles: string[] = []) => signToken(TEST_SECRET, { sub, roles });
 
-async function createProduct(url: string, id: string, totalQuantity: number) {
-  const res = await httpGql(
-    url,
-    `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
-    {
-      input: {
-        id,
-        name: 'Drop',
-        priceAmount: 1000,
-        currency: 'USD',
-        totalQuantity,
-        sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit: 1, reservationTtlSeconds: 300 },
-      },
-    },
-    await token('operator', ['admin']),
-  );
-  if (res.errors) throw new Error(JSON.stringify(res.errors));
-}
 
 async function reserve(url: string, shopper: string, productId: string): Promise<string> {
   const res = await httpGql(url, RESERVE, { input: { productId } }, await token(shopper));

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { signToken } from '../../src/auth.js';
 import { TEST_SECRET } from './harness.js';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
@@ -194,3 +195,23 @@ export async function httpGql(url: string, query: string, variables?: Record<str
 export const STOCK = `subscription($id: ID!) { stockChanged(productId: $id) { productId availableQuantity reservedQuantity soldOut } }`;
 export const COUNTDOWN = `subscription($id: ID!) { reservationCountdown(reservationId: $id) { secondsLeft reservation { id status } } }`;
 export const ORDER = `subscription($id: ID!) { orderStatusChanged(orderId: $id) { id status } }`;
+
+/** Creates a product on sale since a minute ago (10.00 USD, one per shopper) through a server's API, as an admin. */
+export async function createSaleProduct(url: string, id: string, totalQuantity: number, reservationTtlSeconds = 300) {
+  const res = await httpGql(
+    url,
+    `mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
+    {
+      input: {
+        id,
+        name: 'Drop',
+        priceAmount: 1000,
+        currency: 'USD',
+        totalQuantity,
+        sale: { startsAt: new Date(Date.now() - 60_000).toISOString(), perUserLimit: 1, reservationTtlSeconds },
+      },
+    },
+    await signToken(TEST_SECRET, { sub: 'operator', roles: ['admin'] }),
+  );
+  if (res.errors) throw new Error(JSON.stringify(res.errors));
+}

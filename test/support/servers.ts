@@ -5,6 +5,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRedisClient, type RedisClient } from '../../src/adapters/redis/client.js';
 import { freePort } from './scratch.js';
 
 export { freePort };
@@ -147,6 +148,29 @@ export async function ownRedisCluster(size = 3): Promise<OwnRedisCluster> {
       await Promise.all(children.map((_, i) => kill(i)));
       process.removeListener('exit', killAll);
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A Redis Cluster of our own started on first use, with a client made as the server makes it
+ * (src/adapters/redis/client.ts, REDIS_CLUSTER=on), ready; `stop` ends both if they were started.
+ */
+export function lazyRedisCluster(): { client(): Promise<RedisClient>; stop(): Promise<void> } {
+  let cluster: OwnRedisCluster | undefined;
+  let client: RedisClient | undefined;
+  return {
+    async client() {
+      cluster ??= await ownRedisCluster();
+      if (!client) {
+        client = createRedisClient(cluster.urls, true, { autoPipeline: true, maxRetriesPerRequest: 2 });
+        await new Promise((resolve) => client!.once('ready', resolve));
+      }
+      return client;
+    },
+    async stop() {
+      client?.disconnect();
+      await cluster?.stop();
     },
   };
 }
