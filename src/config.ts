@@ -119,13 +119,17 @@ function url(env: Record<string, string | undefined>, name: string, protocols: s
 /**
  * REDIS_URL and REDIS_CLUSTER: one `redis://` or `rediss://` URL, or with REDIS_CLUSTER=on one or
  * more nodes of a Redis Cluster, comma-separated (any one is enough; the rest are tried when it is
- * down). A Cluster has only database 0.
+ * down). The list is split only before a scheme, so a password may hold a comma. A Cluster has
+ * only database 0.
  */
 function redisConfig(env: Record<string, string | undefined>): Pick<Config, 'redisUrl' | 'redisClusterNodes'> {
   const mode = (env.REDIS_CLUSTER || 'off').toLowerCase();
   if (!['on', 'off'].includes(mode)) throw new ConfigError(`REDIS_CLUSTER must be on or off, got "${env.REDIS_CLUSTER}"`);
   const cluster = mode === 'on';
-  const list = (env.REDIS_URL ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  const list = (env.REDIS_URL ?? '')
+    .split(/,(?=\s*rediss?:\/\/)/i)
+    .map((u) => u.trim())
+    .filter(Boolean);
   if (!list.length) {
     if (cluster) throw new ConfigError('REDIS_CLUSTER=on needs REDIS_URL: a node of the cluster (or several, comma-separated)');
     return {};
