@@ -50,7 +50,8 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('a Redis Cluster (REDIS_CL
   }
 
   beforeAll(async () => {
-    rc = await ownRedisCluster();
+    // A lost node is noticed by the others after 1 s (the node-loss test).
+    rc = await ownRedisCluster(3, 1000);
     nodes = rc.ports.map((port) => new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 }));
     for (const n of nodes) n.on('error', () => {});
     db = await scratchDatabase();

@@ -98,9 +98,10 @@ export interface OwnRedisCluster {
 /**
  * A real Redis Cluster of `size` primaries on random loopback ports (redis-server --cluster-enabled,
  * `redis-cli --cluster create`), in a scratch folder; resolves once every node says cluster_state:ok.
- * Nodes notice a dead peer after 1 s (cluster-node-timeout).
+ * Nodes take a peer for dead after `nodeTimeoutMs` without an answer (cluster-node-timeout): short for
+ * a test that kills one, long enough otherwise that a busy machine never makes them think so.
  */
-export async function ownRedisCluster(size = 3): Promise<OwnRedisCluster> {
+export async function ownRedisCluster(size = 3, nodeTimeoutMs = 5000): Promise<OwnRedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'fs-redis-cluster-'));
   const ports: number[] = [];
   for (let i = 0; i < size; i++) ports.push(await freeClusterPort());
@@ -119,7 +120,7 @@ export async function ownRedisCluster(size = 3): Promise<OwnRedisCluster> {
     const port = ports[i];
     children[i] = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '1000', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
+      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', String(nodeTimeoutMs), '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
       { stdio: 'ignore' },
     );
     await waitFor(() => cli(port, 'ping') === 'PONG', `redis cluster node on ${port}`);
