@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/adapters/db/client.js';
 import { signToken } from '../src/auth.js';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { BACKENDS, scratchDatabase, uniqueName } from './support/backends.js';
+import { createRedisClient, misconfiguration, pingAll } from '../src/adapters/redis/client.js';
+import { BACKENDS, REDIS_URL, scratchDatabase, uniqueName } from './support/backends.js';
 import { RESERVE, TEST_SECRET } from './support/harness.js';
 import { collect, createSaleProduct as createProduct, httpGql, type ServerProcess, startServer, STOCK, wsClient } from './support/live.js';
 import { ownRedisCluster, type OwnRedisCluster, waitFor } from './support/servers.js';
@@ -102,6 +103,22 @@ describe.skipIf(!BACKENDS.includes('postgres+redis'))('a Redis Cluster (REDIS_CL
       await waitFor(() => /REDIS_URL is a Redis Cluster node/.test(plain.output()), 'the plain process to log it');
     } finally {
       plain.kill();
+    }
+  });
+
+  it('the readiness checks: every primary must answer, and a plain client on a Cluster node is told apart from one on a plain server', async () => {
+    const cluster = createRedisClient(rc.urls, true, { autoPipeline: false, maxRetriesPerRequest: 0, commandTimeout: 500 });
+    const onNode = new Redis(rc.urls[0], { maxRetriesPerRequest: 0 });
+    const shared = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 });
+    try {
+      await Promise.all([cluster, onNode, shared].map((c) => (c.status === 'ready' ? undefined : new Promise((r) => c.once('ready', r)))));
+      expect(await pingAll(cluster)).toBe(true);
+      expect(await pingAll(shared)).toBe(true);
+      expect(await misconfiguration(cluster)).toBeUndefined();
+      expect(await misconfiguration(onNode)).toBe('REDIS_URL is a Redis Cluster node: set REDIS_CLUSTER=on');
+      expect(await misconfiguration(shared)).toBeUndefined();
+    } finally {
+      for (const c of [cluster, onNode, shared]) c.disconnect();
     }
   });
 

@@ -112,7 +112,6 @@ export async function pingAll(client: RedisClient): Promise<boolean> {
  */
 export async function misconfiguration(client: RedisClient): Promise<string | undefined> {
   if (client instanceof Cluster) return undefined;
-  // A server that refuses INFO (some hosted ones rename it) is taken at its word: not a Cluster.
-  const info = await client.info('cluster').catch(() => '');
+  const info = await client.info('cluster');
   return /cluster_enabled:1/.test(info) ? 'REDIS_URL is a Redis Cluster node: set REDIS_CLUSTER=on' : undefined;
 }
