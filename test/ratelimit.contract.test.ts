@@ -187,6 +187,23 @@ describe('the Redis rate limiter, batching', () => {
     }
   });
 
+  it("on a Redis Cluster, a turn's checks take one call per scope per round, and the shared buckets count every request once", async () => {
+    const store = new RedisRateLimitStore(await cluster.client(), prefix);
+    const before = { ...store.stats };
+    const rule = { count: 1000, periodSeconds: 60 };
+    const k = key();
+    // The shopper's buckets are 300 keys on many nodes' slots without the scope's hash tag.
+    const out = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => store.takeAll([{ key: `rs:u:${k}-${i}`, rule }, { key: `rs:ip:${k}`, rule }, { key: `rs:p:${k}`, rule }], NOW)),
+    );
+    expect(out.every((d) => d.allowed)).toBe(true);
+    expect(store.stats.calls - before.calls).toBe(3);
+    for (const shared of [`rs:ip:${k}`, `rs:p:${k}`]) {
+      expect((await store.take(shared, rule, NOW, 700)).allowed).toBe(true);
+      expect((await store.take(shared, rule, NOW)).allowed).toBe(false);
+    }
+  });
+
   it('a call Redis cannot take fails each of its checks', async () => {
     const broken = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
     broken.on('error', () => {});

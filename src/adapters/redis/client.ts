@@ -3,8 +3,8 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 /**
  * One Redis server (or a Sentinel-managed primary), or a Redis Cluster: ioredis gives both the
  * same commands. What runs on a Cluster must keep each command and script to the keys of one
- * slot: a product's gate keys share its hash tag (gate.ts), the rate limiter takes a Cluster's
- * buckets one script call each (ratelimit.ts), the attempt counts share one tag (ops/attempts.ts).
+ * slot: a product's gate keys share its hash tag (gate.ts), a rate-limit scope's buckets share one
+ * (ratelimit.ts), the attempt counts share one (ops/attempts.ts).
  */
 export type RedisClient = Redis | Cluster;
 

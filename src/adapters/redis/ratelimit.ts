@@ -3,7 +3,7 @@ import type { Result } from 'ioredis';
 import type { RedisClient } from './client.js';
 import type { RateRule } from '../../security/config.js';
 import { badCheck, type Bucket, type RateDecision, type RateLimitStore } from '../../security/ratelimit.js';
-import { TurnBatches } from '../../domain/batches.js';
+import { groupBy, TurnBatches } from '../../domain/batches.js';
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 
@@ -31,6 +31,12 @@ export function defineRateLimitScripts(redis: RedisClient): void {
   if (redis.options.enableAutoPipelining && ignored && !ignored.includes('fsRateLimitManyV2')) ignored.push('fsRateLimitManyV2');
 }
 
+/** A bucket's scope: its key up to the second colon (`rs:u` of `rs:u:alice`), or all of it. */
+const scopeOf = (bucket: string) => {
+  const at = bucket.indexOf(':', bucket.indexOf(':') + 1);
+  return at < 0 ? bucket : bucket.slice(0, at);
+};
+
 /** At most this many requests' checks per script call. */
 export const CHECKS_PER_CALL = 500;
 
@@ -46,7 +52,8 @@ interface Check {
  * process. Each bucket is one key. On one Redis server (or a Sentinel-managed primary) the
  * checks of one event-loop turn (`takeAll`, every request's buckets) go as one script call
  * naming many keys. On a Redis Cluster, whose scripts may only touch keys of one slot, each
- * bucket is its own call (ratelimit-1.lua), in rounds (`sendInRounds`) with the same rule.
+ * scope's buckets share a hash tag and a turn's checks go in rounds (`sendInRounds`): one call per
+ * scope per round, with the same rule.
  */
 export class RedisRateLimitStore implements RateLimitStore {
   readonly kind = 'redis' as const;
@@ -64,7 +71,7 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   async take(key: string, rule: RateRule, nowMs: number, cost = 1): Promise<RateDecision> {
     const [allowed, retryAfterMs] = await this.redis.fsRateLimitV1(
-      `${this.prefix}rl:${key}`,
+      this.keyOf(key),
       nowMs,
       rule.count,
       rule.periodSeconds * 1000,
@@ -87,34 +94,67 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   /**
-   * A Redis Cluster's checks of one turn: every request's first bucket, one call each in arrival
-   * order (auto-pipelined: one write per node, and one node's calls run in the order sent), then
-   * the second bucket of those not refused, and so on. Each bucket sees the requests in arrival
-   * order, as in the one script: a request's buckets one after another in the order taken, not
-   * by which node answered first. A request's first refusal ends it, the buckets taken before
-   * stay taken; a failed call fails that request alone.
+   * A bucket's key. On a Redis Cluster every bucket of one scope (the key up to its second colon:
+   * `rs:u` the shoppers' reserve buckets, `rs:ip`, `rs:p`, `read:u`...) shares one hash tag, so the
+   * buckets a round takes from one scope are one script call on one node (`sendInRounds`). A scope
+   * is then one node's work, as every scope is one server's without a Cluster.
+   */
+  private keyOf(bucket: string): string {
+    if (!this.redis.isCluster) return `${this.prefix}rl:${bucket}`;
+    const scope = scopeOf(bucket);
+    return `${this.prefix}rl:{${scope}}${bucket.slice(scope.length)}`;
+  }
+
+  /**
+   * A Redis Cluster's checks of one turn, in rounds: every request's first bucket, then the second
+   * bucket of those not refused, and so on. A round is one call per scope (ratelimit-many.lua on
+   * that scope's node, its buckets in arrival order). Each bucket sees the requests in arrival
+   * order, as in the one script on one server: a request's buckets are taken one after another,
+   * not in the order different nodes answered. A request's first refusal ends it, the buckets
+   * taken before stay taken; a failed call fails the requests it carried.
    */
   private async sendInRounds(checks: Check[]): Promise<void> {
-    this.stats.checks += checks.length;
     let live = checks.filter((c) => c.buckets.length);
     for (const c of checks) if (!c.buckets.length) c.resolve({ allowed: true, retryAfterMs: 0 });
     for (let round = 0; live.length; round++) {
-      this.stats.calls += live.length;
-      const answers = await Promise.allSettled(live.map((c) => this.take(c.buckets[round].key, c.buckets[round].rule, c.nowMs, c.buckets[round].cost ?? 1)));
+      const byScope = groupBy(live, (c) => scopeOf(c.buckets[round].key));
       const next: Check[] = [];
-      answers.forEach((a, i) => {
-        const c = live[i];
-        if (a.status === 'rejected') c.reject(a.reason);
-        else if (!a.value.allowed || round === c.buckets.length - 1) c.resolve(a.value);
-        else next.push(c);
-      });
-      live = next;
+      await Promise.all(
+        [...byScope.values()].map(async (group) => {
+          let decided: RateDecision[];
+          try {
+            decided = await this.call(group.map((c) => ({ buckets: [c.buckets[round]], nowMs: c.nowMs })));
+          } catch (err) {
+            for (const c of group) c.reject(err);
+            return;
+          }
+          group.forEach((c, i) => {
+            if (!decided[i].allowed || round === c.buckets.length - 1) c.resolve(decided[i]);
+            else next.push(c);
+          });
+        }),
+      );
+      // In arrival order again for the next round.
+      const going = new Set(next);
+      live = live.filter((c) => going.has(c));
     }
   }
 
-  /** One call for `checks` (ratelimit-many.lua: the keys and rules once, the checks as one string of numbers). */
+  /** The checks of one turn, one call on one server; on a Cluster, in rounds. */
   private async send(checks: Check[]): Promise<void> {
     if (this.redis.isCluster) return this.sendInRounds(checks);
+    let decided: RateDecision[];
+    try {
+      decided = await this.call(checks);
+    } catch (err) {
+      for (const c of checks) c.reject(err);
+      return;
+    }
+    checks.forEach((c, i) => c.resolve(decided[i]));
+  }
+
+  /** One script call for `checks` (ratelimit-many.lua: the keys and rules once, the checks as one string of numbers). */
+  private async call(checks: readonly Pick<Check, 'buckets' | 'nowMs'>[]): Promise<RateDecision[]> {
     const keys: string[] = [];
     const keyAt = new Map<string, number>();
     const rules: number[] = [];
@@ -126,7 +166,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     for (const c of checks) {
       text += `${Math.floor(c.nowMs * 1000) - base} ${c.buckets.length}`;
       for (const b of c.buckets) {
-        const k = `${this.prefix}rl:${b.key}`;
+        const k = this.keyOf(b.key);
         let i = keyAt.get(k);
         if (i === undefined) keyAt.set(k, (i = keys.push(k)));
         let r = ruleAt.get(b.rule);
@@ -135,16 +175,10 @@ export class RedisRateLimitStore implements RateLimitStore {
       }
       text += ' ';
     }
-    let raw: number[];
-    try {
-      this.stats.calls++;
-      this.stats.checks += checks.length;
-      raw = await this.redis.fsRateLimitManyV2(keys.length, ...keys, base, rules.length / 2, ...rules, text);
-    } catch (err) {
-      for (const c of checks) c.reject(err);
-      return;
-    }
-    checks.forEach((c, i) => c.resolve({ allowed: raw[2 * i] === 1, retryAfterMs: Number(raw[2 * i + 1]) }));
+    this.stats.calls++;
+    this.stats.checks += checks.length;
+    const raw = await this.redis.fsRateLimitManyV2(keys.length, ...keys, base, rules.length / 2, ...rules, text);
+    return checks.map((_, i) => ({ allowed: raw[2 * i] === 1, retryAfterMs: Number(raw[2 * i + 1]) }));
   }
 
   async once(key: string, ttlSeconds: number): Promise<boolean> {
