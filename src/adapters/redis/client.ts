@@ -26,11 +26,7 @@ const backoff = (n: number) => Math.min(n * 200, 2000);
  * the first URL, as every node of one cluster shares them.
  */
 export function createRedisClient(urls: readonly string[], cluster: boolean, o: RedisClientOptions): RedisClient {
-  const common = {
-    maxRetriesPerRequest: o.maxRetriesPerRequest,
-    ...(o.socketTimeout !== undefined ? { socketTimeout: o.socketTimeout } : {}),
-    ...(o.commandTimeout !== undefined ? { commandTimeout: o.commandTimeout } : {}),
-  };
+  const common = connectionOptions(o);
   if (!cluster) {
     return new Redis(urls[0], { lazyConnect: false, enableOfflineQueue: true, enableAutoPipelining: o.autoPipeline, retryStrategy: backoff, ...common });
   }
@@ -50,6 +46,13 @@ export function createRedisClient(urls: readonly string[], cluster: boolean, o: 
     redisOptions,
   });
 }
+
+/** What every connection takes of the options: retries and timeouts. */
+const connectionOptions = (o: RedisClientOptions): RedisOptions => ({
+  maxRetriesPerRequest: o.maxRetriesPerRequest,
+  ...(o.socketTimeout !== undefined ? { socketTimeout: o.socketTimeout } : {}),
+  ...(o.commandTimeout !== undefined ? { commandTimeout: o.commandTimeout } : {}),
+});
 
 /** What a node URL gives a connection: host, port, user, password, TLS. */
 function nodeOf(u: string): RedisOptions & { host: string; port: number } {
@@ -78,8 +81,7 @@ export function createClusterSubscriber(cluster: Cluster, seeds: readonly string
     ...first,
     lazyConnect: false,
     enableOfflineQueue: true,
-    maxRetriesPerRequest: o.maxRetriesPerRequest,
-    ...(o.socketTimeout !== undefined ? { socketTimeout: o.socketTimeout } : {}),
+    ...connectionOptions(o),
     retryStrategy: (n) => {
       const known = cluster.nodes('all').map((r) => ({ host: r.options.host!, port: r.options.port! }));
       const candidates = known.length ? known : seeds.map(nodeOf);

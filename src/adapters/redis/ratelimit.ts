@@ -224,8 +224,10 @@ export class DegradingRateLimitStore implements RateLimitStore {
         if (err instanceof RangeError) throw err;
       }
     }
+    // Counted once answered: a wrong call (RangeError) is refused here too, and is no local answer.
+    const answer = await here();
     this.counts.local++;
-    return here();
+    return answer;
   }
 
   take(key: string, rule: RateRule, nowMs: number, cost?: number): Promise<RateDecision> {
@@ -236,8 +238,6 @@ export class DegradingRateLimitStore implements RateLimitStore {
   }
 
   takeAll(buckets: readonly Bucket[], nowMs: number): Promise<RateDecision> {
-    const bad = badCheck(buckets, nowMs);
-    if (bad) return Promise.reject(bad);
     return this.either(
       () => this.primary.takeAll(buckets, nowMs),
       () => this.local.takeAll(buckets, nowMs),
