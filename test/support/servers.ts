@@ -20,6 +20,15 @@ export async function waitFor(check: () => boolean | Promise<boolean>, what: str
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** What `redis-cli -p port ...args` printed, or '' when it failed (the server not up yet). */
+function redisCli(port: number, ...args: string[]): string {
+  try {
+    return execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
 export interface OwnRedis {
   url: string;
   port: number;
@@ -34,13 +43,7 @@ export interface OwnRedis {
 export async function ownRedis(): Promise<OwnRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
-  const ping = () => {
-    try {
-      return execFileSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() === 'PONG';
-    } catch {
-      return false;
-    }
-  };
+  const ping = () => redisCli(port, 'ping') === 'PONG';
   const r: OwnRedis = {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -108,14 +111,6 @@ export async function ownRedisCluster(size = 3, nodeTimeoutMs = 5000): Promise<O
   const children: (ChildProcess | undefined)[] = [];
   const killAll = () => children.forEach((c) => c?.kill('SIGKILL'));
   process.once('exit', killAll);
-  /** What redis-cli printed, or '' when it failed (the node not up yet). */
-  const cli = (port: number, ...args: string[]) => {
-    try {
-      return execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    } catch {
-      return '';
-    }
-  };
   const start = async (i: number) => {
     const port = ports[i];
     children[i] = spawn(
@@ -123,9 +118,9 @@ export async function ownRedisCluster(size = 3, nodeTimeoutMs = 5000): Promise<O
       ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', String(nodeTimeoutMs), '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
       { stdio: 'ignore' },
     );
-    await waitFor(() => cli(port, 'ping') === 'PONG', `redis cluster node on ${port}`);
+    await waitFor(() => redisCli(port, 'ping') === 'PONG', `redis cluster node on ${port}`);
   };
-  const healthy = () => ports.every((p) => /cluster_state:ok/.test(cli(p, 'cluster', 'info')));
+  const healthy = () => ports.every((p) => /cluster_state:ok/.test(redisCli(p, 'cluster', 'info')));
   for (let i = 0; i < size; i++) await start(i);
   execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
   await waitFor(healthy, 'redis cluster state ok');
